@@ -1,0 +1,245 @@
+//! The campaign, the roster person, the seven outcomes, and the life of a survey record.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ids::{CertificateNumber, ResidentId};
+use crate::place::DivisionCode;
+use crate::value::{Answers, Value};
+
+/// Item key holding the outcome in a record's answers.
+pub const OUTCOME: &str = "outcome";
+/// Item key holding the record's status (`draft` or `final`) in its answers.
+pub const STATUS: &str = "status";
+/// Item key holding where and when a home visit happened.
+pub const VISIT_GEO: &str = "visit_geo";
+pub const VISIT_AT: &str = "visit_at";
+
+/// Every person ends the campaign with exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    HomeVisit,
+    Phone,
+    NotFound,
+    Moved,
+    RegisteredOnly,
+    Away,
+    Deregistered,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 7] = [
+        Outcome::HomeVisit,
+        Outcome::Phone,
+        Outcome::NotFound,
+        Outcome::Moved,
+        Outcome::RegisteredOnly,
+        Outcome::Away,
+        Outcome::Deregistered,
+    ];
+
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Outcome::HomeVisit => "home_visit",
+            Outcome::Phone => "phone",
+            Outcome::NotFound => "not_found",
+            Outcome::Moved => "moved",
+            Outcome::RegisteredOnly => "registered_only",
+            Outcome::Away => "away",
+            Outcome::Deregistered => "deregistered",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.key() == key)
+    }
+
+    #[must_use]
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Outcome::HomeVisit => "入户调查",
+            Outcome::Phone => "电话调查",
+            Outcome::NotFound => "查无此人",
+            Outcome::Moved => "已搬迁",
+            Outcome::RegisteredOnly => "空挂户",
+            Outcome::Away => "外出",
+            Outcome::Deregistered => "注销",
+        }
+    }
+
+    #[must_use]
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Outcome::HomeVisit => "Home visit",
+            Outcome::Phone => "Phone survey",
+            Outcome::NotFound => "Not found",
+            Outcome::Moved => "Moved away",
+            Outcome::RegisteredOnly => "Registered only",
+            Outcome::Away => "Temporarily away",
+            Outcome::Deregistered => "Deregistered",
+        }
+    }
+
+    /// Whether this outcome carries the questionnaire.
+    #[must_use]
+    pub fn has_questionnaire(self) -> bool {
+        matches!(self, Outcome::HomeVisit | Outcome::Phone)
+    }
+
+    /// Position in [`Outcome::ALL`], for count arrays.
+    #[must_use]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A district's survey for one year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: Uuid,
+    pub district: DivisionCode,
+    pub year: i32,
+    pub name: String,
+    pub starts: NaiveDate,
+    pub ends: NaiveDate,
+    pub form_version: String,
+}
+
+impl Campaign {
+    /// The day used to compute ages for relevance rules (the campaign's start).
+    #[must_use]
+    pub fn reference_date(&self) -> NaiveDate {
+        self.starts
+    }
+}
+
+/// One certified person on the roster (调查底册).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    /// Stable within a campaign: derived from the campaign and the resident ID.
+    pub id: Uuid,
+    pub name: String,
+    pub resident_id: ResidentId,
+    pub certificate: CertificateNumber,
+    pub community: DivisionCode,
+    pub address: String,
+    pub phone: String,
+    /// Receives the 重度残疾人护理补贴 nursing subsidy.
+    pub nursing_subsidy: bool,
+    /// Receives the 困难残疾人生活补贴 living subsidy.
+    pub living_subsidy: bool,
+}
+
+/// Namespace for person IDs: `uuid5(NS, campaign || resident ID)`.
+const PERSON_NS: Uuid = Uuid::from_u128(0x6c1e_4a0e_2f0b_4b57_9d3e_0d00_2573_0001);
+
+impl Person {
+    /// The stable person key for a resident in a campaign: re-importing a roster finds the same key.
+    #[must_use]
+    pub fn key_for(campaign: Uuid, id: &ResidentId) -> Uuid {
+        let mut name = campaign.as_bytes().to_vec();
+        name.extend_from_slice(id.as_str().as_bytes());
+        Uuid::new_v5(&PERSON_NS, &name)
+    }
+}
+
+/// The status item of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Final,
+}
+
+/// A supervisor's decision on a finalized record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Review {
+    #[default]
+    Pending,
+    Approved,
+    Returned,
+}
+
+impl Review {
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Review::Pending => "pending",
+            Review::Approved => "approved",
+            Review::Returned => "returned",
+        }
+    }
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Review::Pending),
+            "approved" => Some(Review::Approved),
+            "returned" => Some(Review::Returned),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome recorded in answers, if any.
+#[must_use]
+pub fn outcome_of(answers: &Answers) -> Option<Outcome> {
+    answers.get(OUTCOME)?.as_text().and_then(Outcome::parse)
+}
+
+/// The status recorded in answers (draft when absent).
+#[must_use]
+pub fn status_of(answers: &Answers) -> Status {
+    match answers.get(STATUS) {
+        Some(Value::Text(s)) if s == "final" => Status::Final,
+        _ => Status::Draft,
+    }
+}
+
+/// The rule for "this person has a final outcome": the record is finalized, carries an outcome,
+/// and has not been returned by a supervisor. Progress counts exactly these.
+#[must_use]
+pub fn final_outcome(answers: &Answers, review: Review) -> Option<Outcome> {
+    if status_of(answers) == Status::Final && review != Review::Returned {
+        outcome_of(answers)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_keys_round_trip() {
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.key()), Some(o));
+            assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{}\"", o.key()));
+        }
+        assert_eq!(Outcome::ALL.iter().filter(|o| o.has_questionnaire()).count(), 2);
+    }
+
+    #[test]
+    fn final_outcome_needs_final_status_and_no_return() {
+        let mut a = Answers::new();
+        a.insert(OUTCOME.into(), Value::text("phone"));
+        assert_eq!(final_outcome(&a, Review::Pending), None);
+        a.insert(STATUS.into(), Value::text("final"));
+        assert_eq!(final_outcome(&a, Review::Pending), Some(Outcome::Phone));
+        assert_eq!(final_outcome(&a, Review::Approved), Some(Outcome::Phone));
+        assert_eq!(final_outcome(&a, Review::Returned), None);
+    }
+}

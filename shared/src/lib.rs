@@ -1,0 +1,28 @@
+//! Doorstep's pure domain, shared by the server and the app: no IO lives here.
+//!
+//! - [`place`]: division codes and the district → street → community tree;
+//! - [`ids`]: resident IDs and certificate numbers, valid by construction;
+//! - [`domain`]: campaign, roster person, the seven outcomes, a record's status and review;
+//! - [`value`]: the value of one questionnaire item;
+//! - [`form`]: the questionnaire as data, relevance and validation;
+//! - [`progress`]: completion, home-visit and APP figures from integer counts;
+//! - [`sync`]: the sync wire types (protocol version, mutations, pull pages);
+//! - [`merge`]: the item-by-item three-way merge and the conflict rule;
+//! - [`hlc`]: the hybrid logical clock;
+//! - [`demo`]: the deterministic demo district.
+
+pub mod demo;
+pub mod domain;
+pub mod form;
+pub mod hlc;
+pub mod ids;
+pub mod merge;
+pub mod place;
+pub mod progress;
+pub mod sync;
+pub mod value;
+
+pub use domain::{Campaign, Outcome, Person, Review, Status};
+pub use ids::{CertificateNumber, ResidentId};
+pub use place::DivisionCode;
+pub use value::{Answers, Value};
