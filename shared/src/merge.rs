@@ -1,1 +1,383 @@
-//! (being written)
+//! The merge rules, once: item by item, three-way, against the base the editing device saw.
+//!
+//! For each changed item, with `base` (what the device saw), `mine` (the device's new value) and
+//! `theirs` (the server's current value):
+//! - the item is in an open conflict → the edit joins the conflict's candidates;
+//! - `mine == theirs` → nothing to do (**same**);
+//! - `theirs == base` → nobody else changed it: **applied**;
+//! - all three are sets (multi-choice; absent counts as empty) → **set-merged**:
+//!   `(theirs − (base − mine)) ∪ (mine − base)`: additions and removals from both sides kept;
+//! - otherwise → a **conflict** keeping every competing value with who wrote it, when, and the base.
+//!
+//! While an item is in conflict its value is the *provisional* value: the candidate with the
+//! greatest [`WinKey`] — role rank first (a supervisor's value over a worker's), then the edit time
+//! clamped to the server's receive time (so a device clock days ahead cannot win), then the
+//! mutation ID. The key belongs to the edit, so the provisional value is the same whichever device
+//! synced first. A supervisor's resolution closes the conflict with a new value.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::hlc::Hlc;
+use crate::value::{Answers, Value};
+
+/// One changed item in a mutation: the value the device saw and the value it wants.
+/// `None` means unanswered (cleared).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Value>,
+    pub value: Option<Value>,
+}
+
+/// Who wrote a value, and the key that orders competing values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writer {
+    pub user: String,
+    /// 0 unknown (imported), 1 worker, 2 supervisor, 3 admin.
+    pub rank: u8,
+    pub device: Option<Uuid>,
+    pub mutation: Uuid,
+    /// The device's clock for the edit.
+    pub hlc: Hlc,
+    /// The edit time used for ordering: `min(hlc.wall, server receive time)`, milliseconds.
+    pub at_ms: i64,
+}
+
+/// The total order of competing edits; greatest wins provisionally.
+pub type WinKey = (u8, i64, u32, Uuid);
+
+impl Writer {
+    #[must_use]
+    pub fn key(&self) -> WinKey {
+        (self.rank, self.at_ms, self.hlc.counter, self.mutation)
+    }
+
+    /// The writer of values that predate any tracked edit (roster import, older versions).
+    #[must_use]
+    pub fn unknown() -> Self {
+        Self {
+            user: String::new(),
+            rank: 0,
+            device: None,
+            mutation: Uuid::nil(),
+            hlc: Hlc::default(),
+            at_ms: i64::MIN,
+        }
+    }
+
+    /// The clamped edit time: a device clock ahead of the server counts as the receive time.
+    #[must_use]
+    pub fn clamp(hlc: Hlc, received_ms: i64) -> i64 {
+        hlc.wall.min(received_ms)
+    }
+}
+
+/// A value competing in a conflict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub value: Option<Value>,
+    pub by: Writer,
+}
+
+/// A same-item conflict awaiting a supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenConflict {
+    /// The value both sides started from.
+    pub base: Option<Value>,
+    pub candidates: Vec<Candidate>,
+}
+
+impl OpenConflict {
+    /// The provisional winner: the candidate with the greatest key.
+    #[must_use]
+    pub fn provisional(&self) -> &Candidate {
+        self.candidates
+            .iter()
+            .max_by_key(|c| c.by.key())
+            .expect("a conflict has candidates")
+    }
+}
+
+/// The mergeable state of one record.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Doc {
+    pub answers: Answers,
+    /// Who last wrote each item.
+    #[serde(default)]
+    pub meta: BTreeMap<String, Writer>,
+    /// Open conflicts by item.
+    #[serde(default)]
+    pub conflicts: BTreeMap<String, OpenConflict>,
+}
+
+/// What happened to one item of a mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemOutcome {
+    Applied,
+    Same,
+    SetMerged,
+    Conflict,
+}
+
+/// Per-item outcomes of applying one mutation.
+pub type MergeReport = BTreeMap<String, ItemOutcome>;
+
+fn as_set(v: Option<&Value>) -> Option<BTreeSet<String>> {
+    match v {
+        None => Some(BTreeSet::new()),
+        Some(Value::Set(s)) => Some(s.clone()),
+        Some(_) => None,
+    }
+}
+
+/// Three-way merge of sets: removals and additions of both sides kept.
+#[must_use]
+pub fn merge_sets(
+    base: &BTreeSet<String>,
+    mine: &BTreeSet<String>,
+    theirs: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let removed: BTreeSet<_> = base.difference(mine).cloned().collect();
+    let added: BTreeSet<_> = mine.difference(base).cloned().collect();
+    theirs.difference(&removed).cloned().chain(added).collect()
+}
+
+fn set_value(doc: &mut Doc, item: &str, value: Option<Value>, by: &Writer) {
+    match value {
+        Some(v) => doc.answers.insert(item.to_string(), v),
+        None => doc.answers.remove(item),
+    };
+    doc.meta.insert(item.to_string(), by.clone());
+}
+
+/// Applies one mutation's changes to a record, item by item. Pure: the caller stores the result.
+pub fn apply(doc: &mut Doc, changes: &BTreeMap<String, Change>, by: &Writer) -> MergeReport {
+    let mut report = MergeReport::new();
+    for (item, change) in changes {
+        let outcome = apply_item(doc, item, change, by);
+        report.insert(item.clone(), outcome);
+    }
+    report
+}
+
+fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOutcome {
+    let theirs = doc.answers.get(item).cloned();
+    if let Some(conflict) = doc.conflicts.get_mut(item) {
+        // Every edit joins the candidates, even a value already among them: who wrote it is
+        // kept, and the provisional winner does not depend on arrival order.
+        let agrees = conflict.candidates.iter().any(|c| c.value == change.value);
+        conflict.candidates.push(Candidate {
+            value: change.value.clone(),
+            by: by.clone(),
+        });
+        let win = conflict.provisional().clone();
+        set_value(doc, item, win.value, &win.by);
+        return if agrees {
+            ItemOutcome::Same
+        } else {
+            ItemOutcome::Conflict
+        };
+    }
+    if change.value == theirs {
+        // Agreement: the greater key stands as the value's writer, whatever the arrival order.
+        if doc.meta.get(item).is_none_or(|m| by.key() > m.key()) {
+            doc.meta.insert(item.to_string(), by.clone());
+        }
+        return ItemOutcome::Same;
+    }
+    if theirs == change.base {
+        set_value(doc, item, change.value.clone(), by);
+        return ItemOutcome::Applied;
+    }
+    if let (Some(b), Some(m), Some(t)) = (
+        as_set(change.base.as_ref()),
+        as_set(change.value.as_ref()),
+        as_set(theirs.as_ref()),
+    ) {
+        let merged = merge_sets(&b, &m, &t);
+        if merged == t {
+            return ItemOutcome::Same;
+        }
+        let v = (!merged.is_empty()).then_some(Value::Set(merged));
+        set_value(doc, item, v, by);
+        return ItemOutcome::SetMerged;
+    }
+    let theirs_by = doc.meta.get(item).cloned().unwrap_or_else(Writer::unknown);
+    let conflict = OpenConflict {
+        base: change.base.clone(),
+        candidates: vec![
+            Candidate {
+                value: theirs,
+                by: theirs_by,
+            },
+            Candidate {
+                value: change.value.clone(),
+                by: by.clone(),
+            },
+        ],
+    };
+    let win = conflict.provisional().clone();
+    doc.conflicts.insert(item.to_string(), conflict);
+    set_value(doc, item, win.value, &win.by);
+    ItemOutcome::Conflict
+}
+
+/// A supervisor's resolution: the item takes `value` and its conflict closes. Returns whether a
+/// conflict was open.
+pub fn resolve(doc: &mut Doc, item: &str, value: Option<Value>, by: &Writer) -> bool {
+    let was_open = doc.conflicts.remove(item).is_some();
+    set_value(doc, item, value, by);
+    was_open
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn w(user: &str, rank: u8, at: i64, n: u128) -> Writer {
+        Writer {
+            user: user.into(),
+            rank,
+            device: None,
+            mutation: Uuid::from_u128(n),
+            hlc: Hlc { wall: at, counter: 0 },
+            at_ms: at,
+        }
+    }
+
+    fn ch(base: Option<Value>, value: Option<Value>) -> BTreeMap<String, Change> {
+        [("x".to_string(), Change { base, value })].into()
+    }
+
+    #[test]
+    fn unchanged_elsewhere_applies_and_disjoint_items_never_conflict() {
+        let mut d = Doc::default();
+        let a = w("a", 1, 10, 1);
+        let b = w("b", 1, 11, 2);
+        apply(&mut d, &ch(None, Some(Value::text("1"))), &a);
+        let mut other: BTreeMap<String, Change> = BTreeMap::new();
+        other.insert(
+            "y".into(),
+            Change {
+                base: None,
+                value: Some(Value::Int(3)),
+            },
+        );
+        let r = apply(&mut d, &other, &b);
+        assert_eq!(r["y"], ItemOutcome::Applied);
+        assert_eq!(d.answers["x"], Value::text("1"));
+        assert!(d.conflicts.is_empty());
+    }
+
+    #[test]
+    fn same_value_from_both_sides_is_fine() {
+        let mut d = Doc::default();
+        apply(&mut d, &ch(None, Some(Value::text("1"))), &w("a", 1, 10, 1));
+        let r = apply(&mut d, &ch(None, Some(Value::text("1"))), &w("b", 1, 11, 2));
+        assert_eq!(r["x"], ItemOutcome::Same);
+        assert!(d.conflicts.is_empty());
+    }
+
+    #[test]
+    fn different_values_conflict_and_keep_everything() {
+        let mut d = Doc::default();
+        apply(&mut d, &ch(None, Some(Value::text("1"))), &w("a", 1, 20, 1));
+        let r = apply(&mut d, &ch(None, Some(Value::text("2"))), &w("b", 1, 10, 2));
+        assert_eq!(r["x"], ItemOutcome::Conflict);
+        let c = &d.conflicts["x"];
+        assert_eq!(c.base, None);
+        assert_eq!(c.candidates.len(), 2);
+        // a's edit is later by the clamped clock: it stays provisional.
+        assert_eq!(d.answers["x"], Value::text("1"));
+        let sup = w("sup", 2, 30, 3);
+        assert!(resolve(&mut d, "x", Some(Value::text("2")), &sup));
+        assert_eq!(d.answers["x"], Value::text("2"));
+        assert!(d.conflicts.is_empty());
+    }
+
+    #[test]
+    fn supervisor_value_wins_provisionally() {
+        let mut d = Doc::default();
+        apply(&mut d, &ch(None, Some(Value::text("sup"))), &w("s", 2, 5, 1));
+        apply(&mut d, &ch(None, Some(Value::text("worker"))), &w("a", 1, 99, 2));
+        assert_eq!(d.answers["x"], Value::text("sup"));
+    }
+
+    #[test]
+    fn sets_merge_without_conflict() {
+        let mut d = Doc::default();
+        let base = Value::set(["a", "b"]);
+        apply(&mut d, &ch(None, Some(base.clone())), &w("a", 1, 1, 1));
+        // One side removes b and adds c, the other adds d.
+        apply(&mut d, &ch(Some(base.clone()), Some(Value::set(["a", "c"]))), &w("a", 1, 2, 2));
+        let r = apply(&mut d, &ch(Some(base), Some(Value::set(["a", "b", "d"]))), &w("b", 1, 3, 3));
+        assert_eq!(r["x"], ItemOutcome::SetMerged);
+        assert_eq!(d.answers["x"], Value::set(["a", "c", "d"]));
+        assert!(d.conflicts.is_empty());
+    }
+
+    #[test]
+    fn a_clock_days_ahead_does_not_win() {
+        let received = 1_000_000;
+        let ahead = Hlc { wall: received + 3 * 86_400_000, counter: 0 };
+        assert_eq!(Writer::clamp(ahead, received), received);
+    }
+
+    fn arb_edit() -> impl Strategy<Value = (u8, u8, i64)> {
+        (0u8..4, 1u8..3, 0i64..1000)
+    }
+
+    proptest! {
+        /// Whatever order concurrent edits of one item arrive in, the record ends with the same
+        /// value and keeps every competing value.
+        #[test]
+        fn provisional_value_is_order_independent(
+            edits in proptest::collection::vec(arb_edit(), 2..6),
+            seed in any::<u64>(),
+        ) {
+            let writers: Vec<(Option<Value>, Writer)> = edits.iter().enumerate()
+                .map(|(i, (v, rank, at))| (Some(Value::Int(i64::from(*v))), w("u", *rank, *at, i as u128 + 1)))
+                .collect();
+            let run = |order: &[usize]| {
+                let mut d = Doc::default();
+                for &i in order {
+                    let (v, by) = &writers[i];
+                    apply(&mut d, &ch(None, v.clone()), by);
+                }
+                d
+            };
+            let fwd: Vec<usize> = (0..writers.len()).collect();
+            let mut shuffled = fwd.clone();
+            let mut s = seed;
+            for i in (1..shuffled.len()).rev() {
+                s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                shuffled.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            let a = run(&fwd);
+            let b = run(&shuffled);
+            prop_assert_eq!(a.answers.get("x"), b.answers.get("x"));
+            for (v, _) in &writers {
+                let kept = a.answers.get("x") == v.as_ref()
+                    || a.conflicts.get("x").is_some_and(|c| c.candidates.iter().any(|c| &c.value == v));
+                prop_assert!(kept, "value {:?} lost", v);
+            }
+        }
+
+        #[test]
+        fn set_merge_keeps_both_sides(base in proptest::collection::btree_set(0u8..8, 0..5),
+                                      mine in proptest::collection::btree_set(0u8..8, 0..5),
+                                      theirs in proptest::collection::btree_set(0u8..8, 0..5)) {
+            let s = |x: &BTreeSet<u8>| x.iter().map(ToString::to_string).collect::<BTreeSet<_>>();
+            let (b, m, t) = (s(&base), s(&mine), s(&theirs));
+            let r = merge_sets(&b, &m, &t);
+            for added in m.difference(&b) { prop_assert!(r.contains(added)); }
+            for added in t.difference(&b) { if !b.difference(&m).any(|x| x == added) { prop_assert!(r.contains(added)); } }
+            for removed in b.difference(&m) { prop_assert!(!r.contains(removed) || m.contains(removed)); }
+        }
+    }
+}
