@@ -1,1 +1,20 @@
+//! Doorstep's server: sync with item-by-item merge, live progress per community, the supervisor
+//! console and exports, on embedded SQLite or PostgreSQL.
+//!
+//! - [`startup`]: build the state and serve (what `main.rs` and the tests call);
+//! - [`http`]: one router per feature, one error type;
+//! - [`db`]: every SQL statement, behind one type;
+//! - [`roster`]: the district roster file layout (CSV / XLSX);
+//! - [`seed`]: the demo district and accounts;
+//! - [`console`]: the supervisor console pages.
+
+pub mod console;
+pub mod db;
+pub mod http;
 pub mod roster;
+pub mod seed;
+pub mod startup;
+pub mod state;
+
+pub use startup::{Config, build, serve, spawn};
+pub use state::AppState;

@@ -56,20 +56,20 @@ const PLACE_B: [&str; 32] = [
 
 /// Common surnames, most frequent first (the draw favours the front of the list).
 const SURNAMES: [&str; 60] = [
-    "刘", "李", "王", "陈", "张", "罗", "谢", "曾", "周", "唐", "彭", "邓", "肖", "胡", "蒋",
-    "黄", "贺", "邹", "杨", "赵", "吴", "袁", "姚", "申", "伍", "孙", "马", "朱", "郭", "何",
-    "高", "林", "郑", "梁", "宋", "许", "韩", "冯", "曹", "田", "董", "潘", "蔡", "余", "杜",
-    "叶", "程", "苏", "魏", "丁", "任", "沈", "卢", "姜", "钟", "谭", "陆", "汪", "范", "石",
+    "刘", "李", "王", "陈", "张", "罗", "谢", "曾", "周", "唐", "彭", "邓", "肖", "胡", "蒋", "黄",
+    "贺", "邹", "杨", "赵", "吴", "袁", "姚", "申", "伍", "孙", "马", "朱", "郭", "何", "高", "林",
+    "郑", "梁", "宋", "许", "韩", "冯", "曹", "田", "董", "潘", "蔡", "余", "杜", "叶", "程", "苏",
+    "魏", "丁", "任", "沈", "卢", "姜", "钟", "谭", "陆", "汪", "范", "石",
 ];
 const MALE_GIVEN: [&str; 40] = [
-    "国", "建", "华", "明", "军", "平", "强", "伟", "志", "勇", "文", "海", "林", "春", "生",
-    "福", "德", "光", "新", "忠", "贵", "清", "成", "云", "峰", "斌", "辉", "俊", "杰", "浩",
-    "宇", "涛", "鹏", "兵", "东", "良", "庆", "荣", "武", "金",
+    "国", "建", "华", "明", "军", "平", "强", "伟", "志", "勇", "文", "海", "林", "春", "生", "福",
+    "德", "光", "新", "忠", "贵", "清", "成", "云", "峰", "斌", "辉", "俊", "杰", "浩", "宇", "涛",
+    "鹏", "兵", "东", "良", "庆", "荣", "武", "金",
 ];
 const FEMALE_GIVEN: [&str; 40] = [
-    "秀", "英", "兰", "桂", "芳", "华", "梅", "珍", "玉", "凤", "丽", "霞", "萍", "娟", "红",
-    "艳", "敏", "静", "婷", "琴", "莲", "菊", "翠", "燕", "芬", "慧", "雪", "琳", "佳", "欣",
-    "春", "香", "云", "清", "爱", "金", "小", "月", "美", "娥",
+    "秀", "英", "兰", "桂", "芳", "华", "梅", "珍", "玉", "凤", "丽", "霞", "萍", "娟", "红", "艳",
+    "敏", "静", "婷", "琴", "莲", "菊", "翠", "燕", "芬", "慧", "雪", "琳", "佳", "欣", "春", "香",
+    "云", "清", "爱", "金", "素", "月", "美", "娥",
 ];
 
 /// Mobile number prefixes (13x, 15x, 17x, 18x, 19x).
@@ -119,7 +119,9 @@ pub fn generate_sized(
 ) -> DemoDistrict {
     let mut rng = SplitMix64::new(seed);
     let n_comm = communities_target.clamp(1, 999 * 999);
-    let n_streets = (n_comm * 10).div_ceil(DEFAULT_COMMUNITIES).clamp(n_comm.div_ceil(999), 999);
+    let n_streets = (n_comm * 10)
+        .div_ceil(DEFAULT_COMMUNITIES)
+        .clamp(n_comm.div_ceil(999), 999);
 
     let district_code = DivisionCode::parse(DISTRICT_CODE).expect("valid county code");
     let mut streets = Vec::with_capacity(n_streets);
@@ -142,7 +144,7 @@ pub fn generate_sized(
             let suffix = if rural { "村" } else { "社区" };
             communities.push(Community {
                 code: code.child(seq3(c)),
-                name: format!("{}{suffix}", place_name(c, 37, s * 101 + 5)),
+                name: format!("{}{suffix}", place_name(c, 331, s * 101 + 5)),
                 street: code.clone(),
             });
             street_of.push(s);
@@ -248,7 +250,11 @@ fn seq3(i: usize) -> u16 {
 /// A two-syllable place name; `stride` is odd so `i < 1024` gives distinct names.
 fn place_name(i: usize, stride: usize, offset: usize) -> String {
     let k = (i * stride + offset) % (PLACE_A.len() * PLACE_B.len());
-    format!("{}{}", PLACE_A[k % PLACE_A.len()], PLACE_B[k / PLACE_A.len()])
+    format!(
+        "{}{}",
+        PLACE_A[k % PLACE_A.len()],
+        PLACE_B[k / PLACE_A.len()]
+    )
 }
 
 /// Community sizes in 20–200 summing to `target` (clamped to what they can hold).
@@ -405,10 +411,19 @@ mod tests {
     fn output_is_pinned() {
         // Demo data must never drift: these values are fixed forever.
         let d = generate(1, CAMPAIGN);
-        let p = &d.persons[0];
-        let got = format!("{} {} {} {}", p.name, p.certificate, p.phone, p.address);
-        println!("{got}");
-        assert_eq!(got, "PIN");
+        let show = |p: &Person| format!("{} {} {} {}", p.name, p.certificate, p.phone, p.address);
+        let nursing = d.persons.iter().filter(|p| p.nursing_subsidy).count();
+        let living = d.persons.iter().filter(|p| p.living_subsidy).count();
+        let got = format!(
+            "{} | {} | {nursing} {living}",
+            show(&d.persons[0]),
+            show(&d.persons[d.persons.len() - 1])
+        );
+        assert_eq!(
+            got,
+            "赵梅英 43050319540311350142 15535380379 大祥区城南街道北旗社区7栋25号 | \
+             罗凤芬 43050319641004286542 15742919526 大祥区檀江乡杨坡村8组18号 | 3168 2043"
+        );
     }
 
     #[test]
@@ -429,7 +444,11 @@ mod tests {
         assert_eq!(sizes.len(), 98);
         for c in &d.communities {
             let n = sizes[&c.code];
-            assert!((MIN_COMMUNITY..=MAX_COMMUNITY).contains(&n), "{} has {n}", c.name);
+            assert!(
+                (MIN_COMMUNITY..=MAX_COMMUNITY).contains(&n),
+                "{} has {n}",
+                c.name
+            );
             assert!(c.street.contains(&c.code));
             let street = d.street_of(c).unwrap();
             if street.name.ends_with("街道") {
@@ -462,7 +481,11 @@ mod tests {
             assert!(!p.name.is_empty() && p.name.chars().count() <= 3);
             assert!(!p.nursing_subsidy || p.certificate.level().is_severe());
         }
-        let neighbours = d.persons.iter().filter(|p| p.resident_id.region() != "430503").count();
+        let neighbours = d
+            .persons
+            .iter()
+            .filter(|p| p.resident_id.region() != "430503")
+            .count();
         assert!(neighbours > 0 && neighbours < d.persons.len() / 10);
     }
 
@@ -510,24 +533,5 @@ mod tests {
         assert_eq!(big.communities.len(), 15_000);
         assert!(big.streets.len() <= 999);
         assert!(big.communities.iter().all(|c| c.code.as_str().len() == 12));
-    }
-}
-#[cfg(test)]
-mod scratch {
-    #[test]
-    fn dump() {
-        let d = super::generate(1, uuid::Uuid::nil());
-        for s in &d.streets { println!("{} {}", s.code, s.name); }
-        let names: Vec<_> = d.communities.iter().map(|c| c.name.clone()).collect();
-        println!("{}", names.join(" "));
-        let mut sizes = std::collections::BTreeMap::new();
-        for p in &d.persons { *sizes.entry(p.community.clone()).or_insert(0) += 1; }
-        let mut v: Vec<i32> = sizes.values().copied().collect(); v.sort();
-        println!("{v:?}");
-        for p in d.persons.iter().step_by(500) { println!("{} {} {} {} {} {}", p.name, p.certificate, p.phone, p.address, p.nursing_subsidy, p.living_subsidy); }
-        println!("nursing {} living {}", d.persons.iter().filter(|p| p.nursing_subsidy).count(), d.persons.iter().filter(|p| p.living_subsidy).count());
-        let t = std::time::Instant::now();
-        let big = super::generate_sized(1, uuid::Uuid::nil(), 1_000_000, 15_000);
-        println!("1M: {:?} {} {}", t.elapsed(), big.persons.len(), big.streets.len());
     }
 }

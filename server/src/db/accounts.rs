@@ -1,0 +1,352 @@
+//! Users, devices, tokens and community assignments.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+use doorstep_shared::DivisionCode;
+use doorstep_shared::sync::Role;
+
+use super::{Db, DbError, DbResult, WriteTx, now_ms, opt_str, take_seqs};
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub area: Option<DivisionCode>,
+    pub password_hash: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceRow {
+    pub id: String,
+    pub user_id: String,
+    pub username: String,
+    pub name: String,
+    pub kind: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub revoked: bool,
+}
+
+/// Who is calling: resolved from a bearer token on every request.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    pub user: UserRow,
+    pub device_id: String,
+    /// The device is the mobile app (not a console session): its final outcomes count as APP.
+    pub via_app: bool,
+    pub revoked: bool,
+    pub expires_at: i64,
+}
+
+fn user_from(row: &AnyRow) -> DbResult<UserRow> {
+    let role: String = row.try_get("role")?;
+    let area = opt_str(row, "area")?
+        .map(|a| DivisionCode::parse(&a))
+        .transpose()
+        .map_err(|e| DbError::Corrupt(e.to_string()))?;
+    Ok(UserRow {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        role: Role::parse(&role).ok_or_else(|| DbError::Corrupt(format!("role {role}")))?,
+        area,
+        password_hash: row.try_get("password_hash")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+    })
+}
+
+const USER_COLS: &str = "id, username, display_name, role, area, password_hash, active";
+
+impl Db {
+    /// # Errors
+    /// A taken username, or a database error.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        role: Role,
+        area: Option<&DivisionCode>,
+        password_hash: &str,
+    ) -> DbResult<String> {
+        if self.user_by_name(username).await?.is_some() {
+            return Err(DbError::Invalid(format!("user {username} exists already")));
+        }
+        let id = Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO users (id, username, display_name, role, area, password_hash, active, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
+        )
+        .bind(id.clone())
+        .bind(username.to_string())
+        .bind(display_name.to_string())
+        .bind(role.key())
+        .bind(area.map(ToString::to_string))
+        .bind(password_hash.to_string())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// # Errors
+    /// A database error.
+    pub async fn user_by_name(&self, username: &str) -> DbResult<Option<UserRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE username = $1")))
+            .bind(username.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    /// # Errors
+    /// A database error.
+    pub async fn users(&self) -> DbResult<Vec<UserRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users ORDER BY role, username")))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from).collect()
+    }
+
+    /// Registers a device for a user, or re-uses the one given if it is theirs and not revoked.
+    ///
+    /// # Errors
+    /// A revoked device or one of another user ([`DbError::Invalid`]), or a database error.
+    pub async fn register_device(
+        &self,
+        user_id: &str,
+        device: Option<Uuid>,
+        name: &str,
+        kind: &str,
+    ) -> DbResult<String> {
+        let now = now_ms();
+        if let Some(id) = device {
+            let row = sqlx::query("SELECT user_id, revoked_at FROM devices WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = row {
+                let owner: String = row.try_get("user_id")?;
+                let revoked: Option<i64> = row.try_get("revoked_at")?;
+                if revoked.is_some() {
+                    return Err(DbError::Invalid("device_revoked".into()));
+                }
+                if owner != user_id {
+                    return Err(DbError::Invalid("device_other_user".into()));
+                }
+                return Ok(id.to_string());
+            }
+        }
+        let id = device.unwrap_or_else(Uuid::now_v7).to_string();
+        sqlx::query(
+            "INSERT INTO devices (id, user_id, name, kind, created_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.clone())
+        .bind(user_id.to_string())
+        .bind(name.to_string())
+        .bind(kind.to_string())
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// # Errors
+    /// A database error.
+    pub async fn store_token(&self, hash: &str, device_id: &str, expires_at: i64) -> DbResult<()> {
+        sqlx::query("INSERT INTO tokens (hash, device_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(hash.to_string())
+            .bind(device_id.to_string())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The caller behind a token hash, if the token exists.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn auth(&self, token_hash: &str) -> DbResult<Option<AuthContext>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.display_name, u.role, u.area, u.password_hash, u.active, \
+                    d.id AS device_id, d.kind, d.revoked_at, t.expires_at \
+             FROM tokens t JOIN devices d ON d.id = t.device_id JOIN users u ON u.id = d.user_id \
+             WHERE t.hash = $1",
+        )
+        .bind(token_hash.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(AuthContext {
+            user: user_from(&row)?,
+            device_id: row.try_get("device_id")?,
+            via_app: row.try_get::<String, _>("kind")? == "app",
+            revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+            expires_at: row.try_get("expires_at")?,
+        }))
+    }
+
+    /// Marks a device lost: its tokens are refused from now on.
+    ///
+    /// # Errors
+    /// An unknown device, or a database error.
+    pub async fn revoke_device(&self, device_id: &str) -> DbResult<()> {
+        let r = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(device_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound(format!("no active device {device_id}")));
+        }
+        Ok(())
+    }
+
+    /// # Errors
+    /// A database error.
+    pub async fn devices(&self) -> DbResult<Vec<DeviceRow>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.user_id, u.username, d.name, d.kind, d.created_at, d.last_seen, d.revoked_at \
+             FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeviceRow {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    username: r.try_get("username")?,
+                    name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    created_at: r.try_get("created_at")?,
+                    last_seen: r.try_get("last_seen")?,
+                    revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    /// The communities currently assigned to a worker in a campaign.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn assigned(&self, campaign: &str, user_id: &str) -> DbResult<Vec<DivisionCode>> {
+        let rows = sqlx::query(
+            "SELECT community FROM assignments WHERE campaign_id = $1 AND user_id = $2 ORDER BY community",
+        )
+        .bind(campaign.to_string())
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                DivisionCode::parse(&r.try_get::<String, _>("community")?)
+                    .map_err(|e| DbError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// All current assignments of a campaign: (community, username).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn assignments(&self, campaign: &str) -> DbResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT a.community, u.username FROM assignments a JOIN users u ON u.id = a.user_id \
+             WHERE a.campaign_id = $1 ORDER BY a.community",
+        )
+        .bind(campaign.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("community")?, r.try_get("username")?)))
+            .collect()
+    }
+
+    /// Assigns a community to a worker. If it moves from another worker, every person in it gets a
+    /// new change sequence number so the new worker's next pull brings it whatever their cursor.
+    ///
+    /// # Errors
+    /// An unknown worker or community, or a database error.
+    pub async fn assign(&self, campaign: &str, community: &DivisionCode, username: &str) -> DbResult<()> {
+        let user = self
+            .user_by_name(username)
+            .await?
+            .ok_or_else(|| DbError::NotFound(format!("no user {username}")))?;
+        if user.role != Role::Worker {
+            return Err(DbError::Invalid(format!("{username} is not a worker")));
+        }
+        let mut tx = self.write().await?;
+        let known = sqlx::query("SELECT code FROM places WHERE code = $1")
+            .bind(community.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        if known.is_none() {
+            return Err(DbError::NotFound(format!("no community {community}")));
+        }
+        let now = now_ms();
+        let prev = sqlx::query("SELECT user_id FROM assignments WHERE campaign_id = $1 AND community = $2")
+            .bind(campaign.to_string())
+            .bind(community.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        let prev: Option<String> = prev.map(|r| r.try_get("user_id")).transpose()?;
+        if prev.as_deref() == Some(user.id.as_str()) {
+            return Ok(());
+        }
+        sqlx::query("DELETE FROM assignments WHERE campaign_id = $1 AND community = $2")
+            .bind(campaign.to_string())
+            .bind(community.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query("INSERT INTO assignments (campaign_id, community, user_id, assigned_at) VALUES ($1, $2, $3, $4)")
+            .bind(campaign.to_string())
+            .bind(community.to_string())
+            .bind(user.id.clone())
+            .bind(now)
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO assignment_history (campaign_id, community, user_id, assigned_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (campaign_id, community, user_id) DO NOTHING",
+        )
+        .bind(campaign.to_string())
+        .bind(community.to_string())
+        .bind(user.id.clone())
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await?;
+        if prev.is_some() {
+            bump_community(&mut tx, campaign, community.as_str()).await?;
+        }
+        tx.commit().await
+    }
+}
+
+/// Gives every person of a community a fresh change sequence number.
+pub(crate) async fn bump_community(tx: &mut WriteTx<'_>, campaign: &str, community: &str) -> DbResult<()> {
+    let ids: Vec<String> = sqlx::query("SELECT id FROM persons WHERE campaign_id = $1 AND community = $2 ORDER BY seq")
+        .bind(campaign.to_string())
+        .bind(community.to_string())
+        .fetch_all(&mut *tx.tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let first = take_seqs(tx, campaign, i64::try_from(ids.len()).unwrap_or(0)).await?;
+    for (i, id) in ids.iter().enumerate() {
+        sqlx::query("UPDATE persons SET seq = $1 WHERE id = $2")
+            .bind(first + i64::try_from(i).unwrap_or(0))
+            .bind(id.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! All SQL lives under this folder, behind [`Db`]. One portable set of queries runs on SQLite (the
+//! embedded default) and PostgreSQL through sqlx's `Any` driver; the migrations differ per dialect
+//! (`migrations/sqlite`, `migrations/postgres`).
+//!
+//! Every write goes through [`Db::write`], which serialises writers: a process-wide mutex on
+//! SQLite, `pg_advisory_xact_lock` on PostgreSQL (shared by every server process on the database).
+//! Change sequence numbers are taken under that lock, so commit order equals `seq` order and pull
+//! cursors never skip a change (see `docs/sync.md`).
+
+mod accounts;
+mod progress;
+mod records;
+mod roster;
+mod sync;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+pub use accounts::{AuthContext, DeviceRow, UserRow};
+pub use progress::{CommunityProgress, DayCount};
+pub use records::{ConflictRow, RecordRow};
+pub use sync::{Pusher, Scope};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Arbitrary constant naming Doorstep's write lock among PostgreSQL advisory locks.
+const WRITE_LOCK_KEY: i64 = 0x00d0_0257;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<serde_json::Error> for DbError {
+    fn from(e: serde_json::Error) -> Self {
+        DbError::Corrupt(e.to_string())
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database: a pool, which backend it is, and the writers' lock.
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+    write_lock: Mutex<()>,
+}
+
+/// A write transaction holding the writers' lock until commit or drop.
+pub struct WriteTx<'a> {
+    pub(crate) tx: Transaction<'static, Any>,
+    _guard: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    /// # Errors
+    /// When the commit fails; nothing of the transaction is kept then.
+    pub async fn commit(self) -> DbResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Connects, creating and migrating the database on first start.
+    ///
+    /// # Errors
+    /// An unreachable or unmigratable database.
+    pub async fn connect(url: &str) -> DbResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(DbError::Invalid(format!(
+                "unsupported database URL {url:?}: use sqlite://PATH or postgres://…"
+            )));
+        };
+        if backend == Backend::Sqlite {
+            // Create the file (and set WAL, which persists) with the typed driver first.
+            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await?;
+            pool.close().await;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => {
+                let mut conn = pool.acquire().await?;
+                // Two processes starting together must not migrate at once.
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(WRITE_LOCK_KEY + 1)
+                    .execute(&mut *conn)
+                    .await?;
+                let r = POSTGRES_MIGRATIONS.run(&mut *conn).await;
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(WRITE_LOCK_KEY + 1)
+                    .execute(&mut *conn)
+                    .await?;
+                r?;
+            }
+        }
+        Ok(Self {
+            pool,
+            backend,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    #[must_use]
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Begins a write transaction under the writers' lock.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn write(&self) -> DbResult<WriteTx<'_>> {
+        let guard = match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Records who did what (record views, exports, imports) without sensitive values.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn audit(&self, user: Option<&str>, action: &str, detail: &str) -> DbResult<()> {
+        sqlx::query("INSERT INTO audit (at, user_id, action, detail) VALUES ($1, $2, $3, $4)")
+            .bind(now_ms())
+            .bind(user.map(str::to_string))
+            .bind(action.to_string())
+            .bind(detail.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Number of audit entries for an action (used by tests and the console).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn audit_count(&self, action: &str) -> DbResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit WHERE action = $1")
+            .bind(action.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+#[must_use]
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(crate) fn opt_str(row: &AnyRow, col: &str) -> DbResult<Option<String>> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+
+/// Takes the next `n` change sequence numbers of a campaign; call only under the write lock.
+pub(crate) async fn take_seqs(tx: &mut WriteTx<'_>, campaign: &str, n: i64) -> DbResult<i64> {
+    let row = sqlx::query("SELECT next_seq FROM campaigns WHERE id = $1")
+        .bind(campaign.to_string())
+        .fetch_one(&mut *tx.tx)
+        .await?;
+    let first: i64 = row.try_get::<i64, _>("next_seq")? + 1;
+    sqlx::query("UPDATE campaigns SET next_seq = $1 WHERE id = $2")
+        .bind(first + n - 1)
+        .bind(campaign.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+    Ok(first)
+}
+
+/// Placeholders `$from, $from+1, …` for an IN list.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

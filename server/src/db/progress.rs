@@ -1,0 +1,187 @@
+//! Progress counters per community, moved in the same transaction as every record change, so a
+//! progress read costs O(communities), never O(persons).
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use doorstep_shared::progress::Counts;
+use doorstep_shared::{DivisionCode, Outcome};
+
+use super::sync::Scope;
+use super::{Db, DbError, DbResult, WriteTx, placeholders};
+
+const OUTCOME_COLS: &str = "home_visit, phone, not_found, moved, registered_only, away, deregistered";
+
+/// One community's counters with its names.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CommunityProgress {
+    pub code: String,
+    pub name: String,
+    pub street_code: String,
+    pub street_name: String,
+    pub counts: Counts,
+    pub last_activity: Option<i64>,
+}
+
+/// Net completions per day (for the burn-up chart).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DayCount {
+    pub day: String,
+    pub n: i64,
+}
+
+/// Changes to the counters collected while a transaction changes rows.
+#[derive(Debug, Default)]
+pub(crate) struct ProgressDelta {
+    by_community: BTreeMap<String, (Vec<(Option<(Outcome, bool)>, Option<(Outcome, bool)>)>, i64)>,
+}
+
+impl ProgressDelta {
+    pub(crate) fn record(&mut self, community: &str, old: Option<(Outcome, bool)>, new: Option<(Outcome, bool)>, at: i64) {
+        let e = self.by_community.entry(community.to_string()).or_default();
+        if old != new {
+            e.0.push((old, new));
+        }
+        e.1 = e.1.max(at);
+    }
+
+    pub(crate) async fn apply(self, tx: &mut WriteTx<'_>, campaign: &str) -> DbResult<()> {
+        if self.by_community.is_empty() {
+            return Ok(());
+        }
+        let codes: Vec<&String> = self.by_community.keys().collect();
+        let mut current: BTreeMap<String, Counts> = BTreeMap::new();
+        for chunk in codes.chunks(400) {
+            let sql = format!(
+                "SELECT community, roster, {OUTCOME_COLS}, via_app FROM community_progress \
+                 WHERE campaign_id = $1 AND community IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+            for c in chunk {
+                q = q.bind((*c).clone());
+            }
+            for r in q.fetch_all(&mut *tx.tx).await? {
+                current.insert(r.try_get("community")?, counts_from(&r)?);
+            }
+        }
+        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        for (community, (shifts, at)) in self.by_community {
+            let mut c = current
+                .remove(&community)
+                .ok_or_else(|| DbError::Corrupt(format!("no progress row for {community}")))?;
+            let done_before = c.done();
+            for (old, new) in shifts {
+                c.shift(old, new);
+            }
+            let net = i64::try_from(c.done()).unwrap_or(0) - i64::try_from(done_before).unwrap_or(0);
+            let o = c.outcomes.map(|n| i64::try_from(n).unwrap_or(0));
+            sqlx::query(
+                "UPDATE community_progress SET home_visit = $1, phone = $2, not_found = $3, moved = $4, \
+                 registered_only = $5, away = $6, deregistered = $7, via_app = $8, last_activity = $9 \
+                 WHERE campaign_id = $10 AND community = $11",
+            )
+            .bind(o[0])
+            .bind(o[1])
+            .bind(o[2])
+            .bind(o[3])
+            .bind(o[4])
+            .bind(o[5])
+            .bind(o[6])
+            .bind(i64::try_from(c.via_app).unwrap_or(0))
+            .bind(at)
+            .bind(campaign.to_string())
+            .bind(community.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+            if net != 0 {
+                sqlx::query(
+                    "INSERT INTO daily_completions (campaign_id, community, day, n) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (campaign_id, community, day) DO UPDATE SET n = daily_completions.n + excluded.n",
+                )
+                .bind(campaign.to_string())
+                .bind(community)
+                .bind(day.clone())
+                .bind(net)
+                .execute(&mut *tx.tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn counts_from(r: &sqlx::any::AnyRow) -> DbResult<Counts> {
+    let mut outcomes = [0u64; 7];
+    for o in Outcome::ALL {
+        outcomes[o.index()] = u64::try_from(r.try_get::<i64, _>(o.key())?).unwrap_or(0);
+    }
+    Ok(Counts::community(
+        u64::try_from(r.try_get::<i64, _>("roster")?).unwrap_or(0),
+        outcomes,
+        u64::try_from(r.try_get::<i64, _>("via_app")?).unwrap_or(0),
+    ))
+}
+
+impl Db {
+    /// Every community's counters within a scope, with community and street names.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn progress(&self, campaign: &str, scope: &Scope) -> DbResult<Vec<CommunityProgress>> {
+        let (cond, arg) = match scope {
+            Scope::All => (String::new(), None),
+            Scope::Area(p) => ("AND cp.community LIKE $2".to_string(), Some(format!("{p}%"))),
+            Scope::Worker { user_id, .. } => (
+                "AND cp.community IN (SELECT a.community FROM assignments a WHERE a.campaign_id = cp.campaign_id AND a.user_id = $2)"
+                    .to_string(),
+                Some(user_id.clone()),
+            ),
+        };
+        let sql = format!(
+            "SELECT cp.community, cp.roster, cp.home_visit, cp.phone, cp.not_found, cp.moved, cp.registered_only, \
+                    cp.away, cp.deregistered, cp.via_app, cp.last_activity, \
+                    c.name AS name, c.parent AS street_code, s.name AS street_name \
+             FROM community_progress cp JOIN places c ON c.code = cp.community \
+             LEFT JOIN places s ON s.code = c.parent \
+             WHERE cp.campaign_id = $1 {cond} ORDER BY cp.community"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        if let Some(a) = arg {
+            q = q.bind(a);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(CommunityProgress {
+                    code: r.try_get("community")?,
+                    name: r.try_get("name")?,
+                    street_code: r.try_get::<Option<String>, _>("street_code")?.unwrap_or_default(),
+                    street_name: r.try_get::<Option<String>, _>("street_name")?.unwrap_or_default(),
+                    counts: counts_from(r)?,
+                    last_activity: r.try_get("last_activity")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Net completions per day over the whole campaign (or one area).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn daily(&self, campaign: &str, area: Option<&DivisionCode>) -> DbResult<Vec<DayCount>> {
+        let rows = sqlx::query(
+            "SELECT day, CAST(SUM(n) AS BIGINT) AS n FROM daily_completions WHERE campaign_id = $1 AND community LIKE $2 \
+             GROUP BY day ORDER BY day",
+        )
+        .bind(campaign.to_string())
+        .bind(format!("{}%", area.map_or("", DivisionCode::as_str)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(DayCount { day: r.try_get("day")?, n: r.try_get("n")? }))
+            .collect()
+    }
+}

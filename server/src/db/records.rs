@@ -1,0 +1,274 @@
+//! Person rows (roster facts + survey record): loading, saving with progress, conflicts, review.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use doorstep_shared::domain::final_outcome;
+use doorstep_shared::merge::{self, Doc, OpenConflict, Writer};
+use doorstep_shared::sync::RecordState;
+use doorstep_shared::{Outcome, Person, Review, Value};
+
+use super::progress::ProgressDelta;
+use super::sync::Scope;
+use super::{Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
+
+/// One person's row.
+#[derive(Debug, Clone)]
+pub struct RecordRow {
+    pub id: String,
+    pub campaign_id: String,
+    pub community: String,
+    pub person: Person,
+    pub doc: Doc,
+    pub version: i64,
+    pub seq: i64,
+    pub review: Review,
+    pub review_comment: Option<String>,
+    pub final_outcome: Option<Outcome>,
+    pub via_app: bool,
+    pub updated_at: i64,
+    pub updated_by: Option<String>,
+}
+
+impl RecordRow {
+    /// The state a device pulls.
+    #[must_use]
+    pub fn state(&self) -> RecordState {
+        RecordState {
+            person: self.person.clone(),
+            version: u64::try_from(self.version).unwrap_or(0),
+            answers: self.doc.answers.clone(),
+            review: self.review,
+            review_comment: self.review_comment.clone(),
+            conflicts: self.doc.conflicts.clone(),
+            seq: u64::try_from(self.seq).unwrap_or(0),
+        }
+    }
+
+    /// The (outcome, captured on the app) pair progress counts for this row.
+    #[must_use]
+    pub fn counted(&self) -> Option<(Outcome, bool)> {
+        self.final_outcome.map(|o| (o, self.via_app))
+    }
+
+    /// Recomputes the final outcome after a change; `via_app` says where this change came from.
+    pub fn refresh_final(&mut self, via_app: bool) {
+        let new = final_outcome(&self.doc.answers, self.review);
+        if new.is_some() && new != self.final_outcome {
+            self.via_app = via_app;
+        }
+        self.final_outcome = new;
+    }
+}
+
+pub(crate) const ROW_COLS: &str = "id, campaign_id, community, person, doc, version, seq, review, review_comment, \
+                                    final_outcome, via_app, updated_at, updated_by";
+
+pub(crate) fn row_from(r: &AnyRow) -> DbResult<RecordRow> {
+    let review: String = r.try_get("review")?;
+    let fo: Option<String> = r.try_get("final_outcome")?;
+    Ok(RecordRow {
+        id: r.try_get("id")?,
+        campaign_id: r.try_get("campaign_id")?,
+        community: r.try_get("community")?,
+        person: serde_json::from_str(&r.try_get::<String, _>("person")?)?,
+        doc: serde_json::from_str(&r.try_get::<String, _>("doc")?)?,
+        version: r.try_get("version")?,
+        seq: r.try_get("seq")?,
+        review: Review::parse(&review).ok_or_else(|| DbError::Corrupt(format!("review {review}")))?,
+        review_comment: r.try_get("review_comment")?,
+        final_outcome: fo.as_deref().and_then(Outcome::parse),
+        via_app: r.try_get::<i64, _>("via_app")? != 0,
+        updated_at: r.try_get("updated_at")?,
+        updated_by: r.try_get("updated_by")?,
+    })
+}
+
+/// Loads rows by ID inside a write transaction.
+pub(crate) async fn load_rows(tx: &mut WriteTx<'_>, ids: &[String]) -> DbResult<HashMap<String, RecordRow>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!("SELECT {ROW_COLS} FROM persons WHERE id IN ({})", placeholders(1, chunk.len()));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for r in q.fetch_all(&mut *tx.tx).await? {
+            let row = row_from(&r)?;
+            out.insert(row.id.clone(), row);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes changed rows with fresh sequence numbers and moves the progress counters, all in the
+/// caller's transaction. `before` holds each row's counted state before the change.
+pub(crate) async fn save_rows(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    rows: &mut [&mut RecordRow],
+    before: &HashMap<String, Option<(Outcome, bool)>>,
+    user: &str,
+) -> DbResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let first = take_seqs(tx, campaign, i64::try_from(rows.len()).unwrap_or(0)).await?;
+    let mut delta = ProgressDelta::default();
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.seq = first + i64::try_from(i).unwrap_or(0);
+        row.updated_at = now;
+        row.updated_by = Some(user.to_string());
+        sqlx::query(
+            "UPDATE persons SET doc = $1, version = $2, seq = $3, review = $4, review_comment = $5, \
+             final_outcome = $6, via_app = $7, conflicts = $8, updated_at = $9, updated_by = $10 WHERE id = $11",
+        )
+        .bind(serde_json::to_string(&row.doc)?)
+        .bind(row.version)
+        .bind(row.seq)
+        .bind(row.review.key())
+        .bind(row.review_comment.clone())
+        .bind(row.final_outcome.map(|o| o.key().to_string()))
+        .bind(i64::from(row.via_app))
+        .bind(i64::try_from(row.doc.conflicts.len()).unwrap_or(0))
+        .bind(now)
+        .bind(user.to_string())
+        .bind(row.id.clone())
+        .execute(&mut *tx.tx)
+        .await?;
+        let old = before.get(&row.id).copied().flatten();
+        delta.record(&row.community, old, row.counted(), now);
+    }
+    delta.apply(tx, campaign).await
+}
+
+/// An open conflict on one item of one person, for the supervisor's list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConflictRow {
+    pub person_id: String,
+    pub name: String,
+    pub community: String,
+    pub item: String,
+    pub version: i64,
+    pub current: Option<Value>,
+    pub conflict: OpenConflict,
+}
+
+impl Db {
+    /// One person's row.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn record(&self, person_id: &str) -> DbResult<Option<RecordRow>> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ROW_COLS} FROM persons WHERE id = $1")))
+            .bind(person_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(row_from).transpose()
+    }
+
+    /// The rows of a campaign within a scope, optionally one community, in community order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn records(&self, campaign: &str, scope: &Scope, community: Option<&str>) -> DbResult<Vec<RecordRow>> {
+        let (cond, arg) = scope.sql(3);
+        let sql = format!(
+            "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND community LIKE $2 {cond} ORDER BY community, id"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(campaign.to_string())
+            .bind(format!("{}%", community.unwrap_or("")));
+        if let Some(a) = arg {
+            q = q.bind(a);
+        }
+        q.fetch_all(&self.pool).await?.iter().map(row_from).collect()
+    }
+
+    /// Open conflicts within a scope.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn conflicts(&self, campaign: &str, scope: &Scope) -> DbResult<Vec<ConflictRow>> {
+        let (cond, arg) = scope.sql(2);
+        let sql = format!(
+            "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND conflicts > 0 {cond} ORDER BY community, id"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        if let Some(a) = arg {
+            q = q.bind(a);
+        }
+        let mut out = Vec::new();
+        for r in q.fetch_all(&self.pool).await? {
+            let row = row_from(&r)?;
+            for (item, c) in &row.doc.conflicts {
+                out.push(ConflictRow {
+                    person_id: row.id.clone(),
+                    name: row.person.name.clone(),
+                    community: row.community.clone(),
+                    item: item.clone(),
+                    version: row.version,
+                    current: row.doc.answers.get(item).cloned(),
+                    conflict: c.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A supervisor's resolution of a same-item conflict: a new record version every device pulls.
+    ///
+    /// # Errors
+    /// No such person or no open conflict on that item ([`DbError::NotFound`]), or a database error.
+    pub async fn resolve_conflict(
+        &self,
+        person_id: &str,
+        item: &str,
+        value: Option<Value>,
+        by: &Writer,
+    ) -> DbResult<RecordRow> {
+        let mut tx = self.write().await?;
+        let mut rows = load_rows(&mut tx, &[person_id.to_string()]).await?;
+        let mut row = rows
+            .remove(person_id)
+            .ok_or_else(|| DbError::NotFound(format!("no person {person_id}")))?;
+        if !row.doc.conflicts.contains_key(item) {
+            return Err(DbError::NotFound(format!("no open conflict on item {item}")));
+        }
+        let before: HashMap<_, _> = [(row.id.clone(), row.counted())].into();
+        merge::resolve(&mut row.doc, item, value, by);
+        row.version += 1;
+        let via_app = row.via_app;
+        row.refresh_final(via_app);
+        save_rows(&mut tx, &row.campaign_id.clone(), &mut [&mut row], &before, &by.user).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// A supervisor approves a submitted record, or returns it with a comment.
+    ///
+    /// # Errors
+    /// No such person, a record not submitted, or a database error.
+    pub async fn review(&self, person_id: &str, decision: Review, comment: Option<String>, user: &str) -> DbResult<RecordRow> {
+        let mut tx = self.write().await?;
+        let mut rows = load_rows(&mut tx, &[person_id.to_string()]).await?;
+        let mut row = rows
+            .remove(person_id)
+            .ok_or_else(|| DbError::NotFound(format!("no person {person_id}")))?;
+        if doorstep_shared::domain::status_of(&row.doc.answers) != doorstep_shared::Status::Final {
+            return Err(DbError::Invalid("record_not_submitted".into()));
+        }
+        let before: HashMap<_, _> = [(row.id.clone(), row.counted())].into();
+        row.review = decision;
+        row.review_comment = comment;
+        row.version += 1;
+        let via_app = row.via_app;
+        row.refresh_final(via_app);
+        save_rows(&mut tx, &row.campaign_id.clone(), &mut [&mut row], &before, user).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+}

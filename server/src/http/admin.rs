@@ -1,0 +1,186 @@
+//! District admin: roster import, users, community assignments, devices.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use doorstep_shared::DivisionCode;
+use doorstep_shared::sync::Role;
+
+use super::auth::{Caller, hash_password};
+use super::error::{ApiError, ApiJson, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/admin/roster", post(import_roster))
+        .route("/api/v1/admin/users", get(users).post(create_user))
+        .route("/api/v1/admin/assignments", get(assignments).put(assign))
+        .route("/api/v1/admin/devices", get(devices))
+        .route("/api/v1/admin/devices/{id}/revoke", post(revoke))
+}
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    filename: String,
+}
+
+#[derive(Serialize)]
+pub struct ImportReport {
+    pub imported: usize,
+}
+
+/// Reads, checks and imports a roster file; any bad row → 422 naming every bad row, nothing imported.
+///
+/// # Errors
+/// 422 with the rows' problems, or a database error.
+pub async fn import_bytes(state: &AppState, filename: &str, bytes: &[u8], on_progress: &(dyn Fn(usize, usize) + Send + Sync)) -> ApiResult<ImportReport> {
+    let campaign = state.campaign().await?;
+    let entries = crate::roster::read_file(filename, bytes)
+        .map_err(|e| ApiError::unprocessable("roster_invalid", e.to_string()))?;
+    let persons: Vec<_> = entries
+        .iter()
+        .map(|e| (e.to_person(campaign.id), e.street_name.clone(), e.community_name.clone()))
+        .collect();
+    let imported = state.db.import_persons(&campaign, &persons, on_progress).await?;
+    state.notify();
+    Ok(ImportReport { imported })
+}
+
+async fn import_roster(State(state): State<AppState>, caller: Caller, Query(q): Query<ImportQuery>, body: Bytes) -> ApiResult<Json<ImportReport>> {
+    caller.require(&[Role::Admin])?;
+    let r = import_bytes(&state, &q.filename, &body, &|_, _| {}).await?;
+    state
+        .db
+        .audit(Some(&caller.0.user.username), "import_roster", &format!("{} rows from {}", r.imported, q.filename))
+        .await?;
+    Ok(Json(r))
+}
+
+#[derive(Serialize)]
+struct UserLine {
+    username: String,
+    display_name: String,
+    role: Role,
+    area: Option<String>,
+    active: bool,
+}
+
+async fn users(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<UserLine>>> {
+    caller.require(&[Role::Admin])?;
+    Ok(Json(
+        state
+            .db
+            .users()
+            .await?
+            .into_iter()
+            .map(|u| UserLine {
+                username: u.username,
+                display_name: u.display_name,
+                role: u.role,
+                area: u.area.map(|a| a.to_string()),
+                active: u.active,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub area: Option<String>,
+    pub password: String,
+}
+
+async fn create_user(State(state): State<AppState>, caller: Caller, ApiJson(u): ApiJson<NewUser>) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&[Role::Admin])?;
+    if u.username.trim().is_empty() || u.password.len() < 8 {
+        return Err(ApiError::unprocessable("invalid_user", "a user name and a password of at least 8 characters are needed"));
+    }
+    let area = u
+        .area
+        .as_deref()
+        .map(DivisionCode::parse)
+        .transpose()
+        .map_err(|e| ApiError::unprocessable("invalid_area", e.to_string()))?;
+    let id = state
+        .db
+        .create_user(u.username.trim(), &u.display_name, u.role, area.as_ref(), &hash_password(&u.password))
+        .await
+        .map_err(|e| match e {
+            crate::db::DbError::Invalid(m) => ApiError::conflict("user_exists", m),
+            other => other.into(),
+        })?;
+    Ok(Json(serde_json::json!({ "id": id })))
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Assignment {
+    pub community: String,
+    pub username: String,
+}
+
+async fn assignments(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Assignment>>> {
+    caller.require(&[Role::Admin, Role::Supervisor])?;
+    let c = state.campaign().await?;
+    Ok(Json(
+        state
+            .db
+            .assignments(&c.id.to_string())
+            .await?
+            .into_iter()
+            .map(|(community, username)| Assignment { community, username })
+            .collect(),
+    ))
+}
+
+async fn assign(State(state): State<AppState>, caller: Caller, ApiJson(a): ApiJson<Assignment>) -> ApiResult<Json<Assignment>> {
+    caller.require(&[Role::Admin])?;
+    let c = state.campaign().await?;
+    let code = DivisionCode::parse(&a.community).map_err(|e| ApiError::unprocessable("invalid_community", e.to_string()))?;
+    state.db.assign(&c.id.to_string(), &code, &a.username).await?;
+    state.notify();
+    Ok(Json(a))
+}
+
+#[derive(Serialize)]
+struct DeviceLine {
+    id: String,
+    username: String,
+    name: String,
+    kind: String,
+    last_seen: i64,
+    revoked: bool,
+}
+
+async fn devices(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<DeviceLine>>> {
+    caller.require(&[Role::Admin])?;
+    Ok(Json(
+        state
+            .db
+            .devices()
+            .await?
+            .into_iter()
+            .map(|d| DeviceLine {
+                id: d.id,
+                username: d.username,
+                name: d.name,
+                kind: d.kind,
+                last_seen: d.last_seen,
+                revoked: d.revoked,
+            })
+            .collect(),
+    ))
+}
+
+async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&[Role::Admin])?;
+    state.db.revoke_device(&id).await?;
+    state.db.audit(Some(&caller.0.user.username), "revoke_device", &id).await?;
+    Ok(Json(serde_json::json!({ "revoked": id })))
+}

@@ -1,0 +1,105 @@
+//! The one API error: a status and a stable JSON body `{"error": {"code", "message"}}`.
+//! Internal errors are logged and shown only as "internal".
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use doorstep_shared::sync::{ErrorBody, ErrorDetail};
+
+use crate::db::DbError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(code: &'static str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, m)
+    }
+    pub fn unauthorized(code: &'static str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, m)
+    }
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", m)
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", m)
+    }
+    pub fn conflict(code: &'static str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, m)
+    }
+    pub fn unprocessable(code: &'static str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, m)
+    }
+    pub fn too_large(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+    }
+    pub fn internal(e: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed; try again, and tell the district office if it persists",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound(m) => ApiError::not_found(m),
+            DbError::Invalid(m) => ApiError::unprocessable("invalid", m),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `Json<T>` whose rejections are [`ApiError`]s with the stable body.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => {
+                let status = rej.status();
+                let text = rej.body_text();
+                Err(match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the request body is too large"),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                        ApiError::bad_request("bad_content_type", "send JSON with Content-Type: application/json")
+                    }
+                    StatusCode::UNPROCESSABLE_ENTITY => ApiError::unprocessable("invalid_body", text),
+                    _ => ApiError::bad_request("bad_json", text),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The HTTP API: one router per feature, merged here, with one error type ([`error::ApiError`]).
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod export;
+pub mod openapi;
+pub mod progress;
+pub mod review;
+pub mod sync;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::get;
+use axum::Router;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+use error::ApiResult;
+
+/// Largest accepted request body (after decompression): a full district roster fits.
+pub const BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(auth::router())
+        .merge(sync::router())
+        .merge(progress::router())
+        .merge(review::router())
+        .merge(admin::router())
+        .merge(export::router())
+        .merge(openapi::router())
+        .merge(crate::console::router())
+        .fallback(|| async { error::ApiError::not_found("no such page or API route") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestDecompressionLayer::new())
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> ApiResult<&'static str> {
+    sqlx::query("SELECT 1").execute(state.db.pool()).await.map_err(|e| error::ApiError::internal(&e))?;
+    Ok("ok")
+}

@@ -1,0 +1,84 @@
+//! The demo: a fresh database with the demo district, an open campaign, and demo accounts.
+
+use chrono::NaiveDate;
+
+use doorstep_shared::demo;
+use doorstep_shared::form::FormDefinition;
+use doorstep_shared::sync::Role;
+
+use crate::http::auth::hash_password;
+use crate::state::AppState;
+
+/// The password of every demo account.
+pub const DEMO_PASSWORD: &str = "doorstep2021";
+
+/// One demo login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub username: String,
+    pub role: Role,
+    pub what: String,
+}
+
+/// Loads the demo district into an empty database: places, the 2021 campaign and form, the
+/// roster, an admin, one supervisor per street, and a worker for every three communities.
+/// `workers_limit` caps how many workers get accounts (all communities are assigned).
+///
+/// # Errors
+/// A database error.
+pub async fn seed_demo(state: &AppState, seed: u64) -> anyhow::Result<Vec<Login>> {
+    let db = &state.db;
+    let form = FormDefinition::dynamic_update_2021();
+    let district_code = doorstep_shared::DivisionCode::parse("430503")?;
+    let campaign = db
+        .open_campaign(
+            &district_code,
+            2021,
+            "2021年大祥区残疾人基本服务状况和需求信息数据动态更新",
+            NaiveDate::from_ymd_opt(2021, 3, 1).expect("date"),
+            NaiveDate::from_ymd_opt(2021, 6, 30).expect("date"),
+            &form,
+        )
+        .await?;
+    let d = demo::generate(seed, campaign.id);
+    db.put_places(&d.district, &d.streets, &d.communities).await?;
+    let entries = crate::roster::entries_from_demo(&d);
+    let persons: Vec<_> = entries
+        .iter()
+        .map(|e| (e.to_person(campaign.id), e.street_name.clone(), e.community_name.clone()))
+        .collect();
+    db.import_persons(&campaign, &persons, &|_, _| {}).await?;
+
+    let hash = hash_password(DEMO_PASSWORD);
+    let mut logins = Vec::new();
+    db.create_user("admin", "区残联管理员", Role::Admin, None, &hash).await?;
+    logins.push(Login {
+        username: "admin".into(),
+        role: Role::Admin,
+        what: format!("{} (district admin)", d.district.name),
+    });
+    for (i, s) in d.streets.iter().enumerate() {
+        let name = format!("sup{:02}", i + 1);
+        db.create_user(&name, &format!("{}专干", s.name), Role::Supervisor, Some(&s.code), &hash)
+            .await?;
+        logins.push(Login {
+            username: name,
+            role: Role::Supervisor,
+            what: s.name.clone(),
+        });
+    }
+    let cid = campaign.id.to_string();
+    for (i, chunk) in d.communities.chunks(3).enumerate() {
+        let name = format!("w{:03}", i + 1);
+        db.create_user(&name, &format!("社区专干{}", i + 1), Role::Worker, None, &hash).await?;
+        for c in chunk {
+            db.assign(&cid, &c.code, &name).await?;
+        }
+        logins.push(Login {
+            username: name,
+            role: Role::Worker,
+            what: chunk.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join("、"),
+        });
+    }
+    Ok(logins)
+}

@@ -1,0 +1,79 @@
+//! Building and serving the application: `main.rs` and the tests both call these.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+
+use crate::db::Db;
+use crate::state::AppState;
+
+/// Where the server keeps its data and how it is reached.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://PATH` (the embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// How long a sign-in lasts.
+    pub token_ttl: chrono::Duration,
+}
+
+impl Config {
+    /// The embedded default: SQLite in `data_dir/doorstep.db`.
+    #[must_use]
+    pub fn sqlite_in(data_dir: &std::path::Path) -> Self {
+        Self {
+            database_url: format!("sqlite://{}", data_dir.join("doorstep.db").display()),
+            token_ttl: chrono::Duration::days(30),
+        }
+    }
+
+    /// The database URL given, or SQLite in the data directory.
+    #[must_use]
+    pub fn new(database_url: Option<String>, data_dir: PathBuf) -> Self {
+        match database_url {
+            Some(url) => Self {
+                database_url: url,
+                token_ttl: chrono::Duration::days(30),
+            },
+            None => Self::sqlite_in(&data_dir),
+        }
+    }
+}
+
+/// Connects (creating and migrating the database) and builds the shared state.
+///
+/// # Errors
+/// An unreachable database or a failed migration.
+pub async fn build(config: &Config) -> anyhow::Result<AppState> {
+    if let Some(path) = config.database_url.strip_prefix("sqlite://")
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    let db = Db::connect(&config.database_url).await?;
+    Ok(AppState::new(db, config.token_ttl))
+}
+
+/// Serves on a bound listener until the process ends.
+///
+/// # Errors
+/// An IO error of the listener.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, crate::http::router(state)).await
+}
+
+/// Binds `addr` (use port 0 in tests), starts serving in the background, returns the address.
+///
+/// # Errors
+/// The address cannot be bound.
+pub async fn spawn(state: AppState, addr: &str) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = serve(listener, state).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(local)
+}

@@ -1,0 +1,66 @@
+//! The one state every route shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use doorstep_shared::Campaign;
+use doorstep_shared::form::FormDefinition;
+
+use crate::db::Db;
+use crate::http::error::{ApiError, ApiResult};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<Db>,
+    pub token_ttl: chrono::Duration,
+    forms: Arc<RwLock<HashMap<String, Arc<FormDefinition>>>>,
+    /// Ticks on every accepted change, for the console's live figures.
+    pub changes: tokio::sync::broadcast::Sender<()>,
+}
+
+impl AppState {
+    #[must_use]
+    pub fn new(db: Db, token_ttl: chrono::Duration) -> Self {
+        Self {
+            db: Arc::new(db),
+            token_ttl,
+            forms: Arc::default(),
+            changes: tokio::sync::broadcast::channel(64).0,
+        }
+    }
+
+    /// The open campaign.
+    ///
+    /// # Errors
+    /// 409 when no campaign is open.
+    pub async fn campaign(&self) -> ApiResult<Campaign> {
+        self.db.current_campaign().await?.ok_or_else(|| {
+            ApiError::conflict("no_campaign", "no campaign is open; the district admin opens one first")
+        })
+    }
+
+    /// A form definition, cached after the first read.
+    ///
+    /// # Errors
+    /// 404 for an unknown version.
+    pub async fn form(&self, version: &str) -> ApiResult<Arc<FormDefinition>> {
+        if let Some(f) = self.forms.read().expect("forms lock").get(version) {
+            return Ok(f.clone());
+        }
+        let form = self
+            .db
+            .form(version)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no form version {version}")))?;
+        let form = Arc::new(form);
+        self.forms
+            .write()
+            .expect("forms lock")
+            .insert(version.to_string(), form.clone());
+        Ok(form)
+    }
+
+    pub fn notify(&self) {
+        let _ = self.changes.send(());
+    }
+}
