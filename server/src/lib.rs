@@ -15,6 +15,7 @@ pub mod roster;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod testing;
 
 pub use startup::{Config, build, serve, spawn};
 pub use state::AppState;

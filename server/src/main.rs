@@ -9,7 +9,11 @@ use doorstep_shared::DivisionCode;
 use doorstep_shared::sync::Role;
 
 #[derive(Parser)]
-#[command(name = "doorstep-server", version, about = "Doorstep sync and progress server")]
+#[command(
+    name = "doorstep-server",
+    version,
+    about = "Doorstep sync and progress server"
+)]
 struct Cli {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. Default: SQLite in the data directory.
     #[arg(long, env = "DOORSTEP_DATABASE_URL", global = true)]
@@ -73,33 +77,51 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { bind } => {
             let state = build(&config).await?;
-            let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
+            let listener = tokio::net::TcpListener::bind(&bind)
+                .await
+                .with_context(|| format!("binding {bind}"))?;
             println!("Doorstep server on http://{}", listener.local_addr()?);
             serve(listener, state).await?;
         }
-        Command::Demo { bind, seed: s, no_serve } => {
+        Command::Demo {
+            bind,
+            seed: s,
+            no_serve,
+        } => {
             if cli.database_url.is_none() {
                 let db = cli.data_dir.join("doorstep.db");
                 for suffix in ["", "-wal", "-shm"] {
                     let p = PathBuf::from(format!("{}{suffix}", db.display()));
                     if p.exists() {
-                        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+                        std::fs::remove_file(&p)
+                            .with_context(|| format!("removing {}", p.display()))?;
                     }
                 }
             }
             let state = build(&config).await?;
             if state.db.current_campaign().await?.is_some() {
-                anyhow::bail!("the database already holds a campaign; the demo needs an empty database");
+                anyhow::bail!(
+                    "the database already holds a campaign; the demo needs an empty database"
+                );
             }
             println!("Loading the demo district (seed {s}) …");
             let logins = seed::seed_demo(&state, s).await?;
             println!("Demo accounts (password for all: {}):", seed::DEMO_PASSWORD);
-            for l in logins.iter().filter(|l| l.role != Role::Worker).chain(logins.iter().filter(|l| l.role == Role::Worker).take(5)) {
+            for l in logins
+                .iter()
+                .filter(|l| l.role != Role::Worker)
+                .chain(logins.iter().filter(|l| l.role == Role::Worker).take(5))
+            {
                 println!("  {:<6} {:<10} {}", l.username, l.role.key(), l.what);
             }
-            println!("  … {} workers in all (w001 …)", logins.iter().filter(|l| l.role == Role::Worker).count());
+            println!(
+                "  … {} workers in all (w001 …)",
+                logins.iter().filter(|l| l.role == Role::Worker).count()
+            );
             if !no_serve {
-                let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
+                let listener = tokio::net::TcpListener::bind(&bind)
+                    .await
+                    .with_context(|| format!("binding {bind}"))?;
                 let addr = listener.local_addr()?;
                 println!("Console:  http://{addr}/console   API: http://{addr}/api/openapi.json");
                 serve(listener, state).await?;
@@ -107,30 +129,65 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::ImportRoster { file } => {
             let state = build(&config).await?;
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            let report = doorstep_server::http::admin::import_bytes(&state, &name, &bytes, &|done, total| {
-                eprint!("\rimporting {done}/{total}");
-            })
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let report = doorstep_server::http::admin::import_bytes(
+                &state,
+                &name,
+                &bytes,
+                &|done, total| {
+                    eprint!("\rimporting {done}/{total}");
+                },
+            )
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             eprintln!();
             println!("imported {} persons", report.imported);
         }
-        Command::AddUser { username, name, role, area, password } => {
+        Command::AddUser {
+            username,
+            name,
+            role,
+            area,
+            password,
+        } => {
             let state = build(&config).await?;
             let role = Role::parse(&role).context("role")?;
             let area = area.as_deref().map(DivisionCode::parse).transpose()?;
             state
                 .db
-                .create_user(&username, &name, role, area.as_ref(), &doorstep_server::http::auth::hash_password(&password))
+                .create_user(
+                    &username,
+                    &name,
+                    role,
+                    area.as_ref(),
+                    &doorstep_server::http::auth::hash_password(&password),
+                )
                 .await?;
             println!("created {username}");
         }
-        Command::Assign { community, username } => {
+        Command::Assign {
+            community,
+            username,
+        } => {
             let state = build(&config).await?;
-            let campaign = state.db.current_campaign().await?.context("no open campaign")?;
-            state.db.assign(&campaign.id.to_string(), &DivisionCode::parse(&community)?, &username).await?;
+            let campaign = state
+                .db
+                .current_campaign()
+                .await?
+                .context("no open campaign")?;
+            state
+                .db
+                .assign(
+                    &campaign.id.to_string(),
+                    &DivisionCode::parse(&community)?,
+                    &username,
+                )
+                .await?;
             println!("{community} → {username}");
         }
         Command::RevokeDevice { device_id } => {

@@ -41,17 +41,25 @@ pub async fn seed_demo(state: &AppState, seed: u64) -> anyhow::Result<Vec<Login>
         )
         .await?;
     let d = demo::generate(seed, campaign.id);
-    db.put_places(&d.district, &d.streets, &d.communities).await?;
+    db.put_places(&d.district, &d.streets, &d.communities)
+        .await?;
     let entries = crate::roster::entries_from_demo(&d);
     let persons: Vec<_> = entries
         .iter()
-        .map(|e| (e.to_person(campaign.id), e.street_name.clone(), e.community_name.clone()))
+        .map(|e| {
+            (
+                e.to_person(campaign.id),
+                e.street_name.clone(),
+                e.community_name.clone(),
+            )
+        })
         .collect();
     db.import_persons(&campaign, &persons, &|_, _| {}).await?;
 
     let hash = hash_password(DEMO_PASSWORD);
     let mut logins = Vec::new();
-    db.create_user("admin", "区残联管理员", Role::Admin, None, &hash).await?;
+    db.create_user("admin", "区残联管理员", Role::Admin, None, &hash)
+        .await?;
     logins.push(Login {
         username: "admin".into(),
         role: Role::Admin,
@@ -59,8 +67,14 @@ pub async fn seed_demo(state: &AppState, seed: u64) -> anyhow::Result<Vec<Login>
     });
     for (i, s) in d.streets.iter().enumerate() {
         let name = format!("sup{:02}", i + 1);
-        db.create_user(&name, &format!("{}专干", s.name), Role::Supervisor, Some(&s.code), &hash)
-            .await?;
+        db.create_user(
+            &name,
+            &format!("{}专干", s.name),
+            Role::Supervisor,
+            Some(&s.code),
+            &hash,
+        )
+        .await?;
         logins.push(Login {
             username: name,
             role: Role::Supervisor,
@@ -70,14 +84,25 @@ pub async fn seed_demo(state: &AppState, seed: u64) -> anyhow::Result<Vec<Login>
     let cid = campaign.id.to_string();
     for (i, chunk) in d.communities.chunks(3).enumerate() {
         let name = format!("w{:03}", i + 1);
-        db.create_user(&name, &format!("社区专干{}", i + 1), Role::Worker, None, &hash).await?;
+        db.create_user(
+            &name,
+            &format!("社区专干{}", i + 1),
+            Role::Worker,
+            None,
+            &hash,
+        )
+        .await?;
         for c in chunk {
             db.assign(&cid, &c.code, &name).await?;
         }
         logins.push(Login {
             username: name,
             role: Role::Worker,
-            what: chunk.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join("、"),
+            what: chunk
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+                .join("、"),
         });
     }
     Ok(logins)

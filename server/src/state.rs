@@ -35,7 +35,10 @@ impl AppState {
     /// 409 when no campaign is open.
     pub async fn campaign(&self) -> ApiResult<Campaign> {
         self.db.current_campaign().await?.ok_or_else(|| {
-            ApiError::conflict("no_campaign", "no campaign is open; the district admin opens one first")
+            ApiError::conflict(
+                "no_campaign",
+                "no campaign is open; the district admin opens one first",
+            )
         })
     }
 

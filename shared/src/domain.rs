@@ -227,9 +227,18 @@ mod tests {
     fn outcome_keys_round_trip() {
         for o in Outcome::ALL {
             assert_eq!(Outcome::parse(o.key()), Some(o));
-            assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{}\"", o.key()));
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.key())
+            );
         }
-        assert_eq!(Outcome::ALL.iter().filter(|o| o.has_questionnaire()).count(), 2);
+        assert_eq!(
+            Outcome::ALL
+                .iter()
+                .filter(|o| o.has_questionnaire())
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -683,6 +683,19 @@ impl FormDefinition {
             .collect()
     }
 
+    /// Checks one value against its item, whatever the item's relevance: the shape, the option
+    /// keys, the range. Used where values arrive one by one (a sync push).
+    ///
+    /// # Errors
+    /// An unknown item, or the value's problem, with messages in Chinese and English.
+    pub fn check_value(&self, key: &str, value: &Value) -> Result<(), ItemError> {
+        let item = self.item(key).ok_or_else(|| unknown_item_error(key))?;
+        match problem(item, value) {
+            Some(p) => Err(p.error(item)),
+            None => Ok(()),
+        }
+    }
+
     /// Problems with the answers: unknown item keys first, then relevant items in form order.
     /// Draft checks the values present; Final also requires every relevant required item
     /// (blank text and empty sets count as missing). Answers to irrelevant items are not

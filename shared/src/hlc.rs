@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Hlc {
     /// Milliseconds since the Unix epoch.
     pub wall: i64,
@@ -55,13 +57,25 @@ mod tests {
         let b = a.tick(500);
         let c = b.tick(1000);
         assert!(a < b && b < c);
-        assert_eq!(c, Hlc { wall: 1000, counter: 2 });
+        assert_eq!(
+            c,
+            Hlc {
+                wall: 1000,
+                counter: 2
+            }
+        );
     }
 
     #[test]
     fn observe_moves_past_the_remote() {
-        let local = Hlc { wall: 100, counter: 3 };
-        let remote = Hlc { wall: 200, counter: 7 };
+        let local = Hlc {
+            wall: 100,
+            counter: 3,
+        };
+        let remote = Hlc {
+            wall: 200,
+            counter: 7,
+        };
         let m = local.observe(remote, 150);
         assert!(m > remote && m > local);
     }

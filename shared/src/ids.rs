@@ -430,7 +430,10 @@ mod tests {
     fn accepts_the_standards_example_and_reads_its_parts() {
         let id = ResidentId::parse(STD_EXAMPLE).unwrap();
         assert_eq!(id.region(), "110105");
-        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
         assert_eq!(id.sex(), Sex::Female);
         assert_eq!(id.masked(), "110105********002X");
         assert_eq!(ResidentId::parse("11010519491231002x").unwrap(), id);
@@ -476,7 +479,8 @@ mod tests {
 
     #[test]
     fn age_counts_whole_years() {
-        let id = ResidentId::from_parts("430503", NaiveDate::from_ymd_opt(2010, 6, 15).unwrap(), 11);
+        let id =
+            ResidentId::from_parts("430503", NaiveDate::from_ymd_opt(2010, 6, 15).unwrap(), 11);
         assert_eq!(id.age_on(NaiveDate::from_ymd_opt(2021, 6, 14).unwrap()), 10);
         assert_eq!(id.age_on(NaiveDate::from_ymd_opt(2021, 6, 15).unwrap()), 11);
         assert_eq!(id.sex(), Sex::Male);
@@ -518,7 +522,10 @@ mod tests {
     #[test]
     fn serde_round_trip_checks() {
         let id: ResidentId = serde_json::from_str(&format!("\"{STD_EXAMPLE}\"")).unwrap();
-        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{STD_EXAMPLE}\""));
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            format!("\"{STD_EXAMPLE}\"")
+        );
         assert!(serde_json::from_str::<ResidentId>("\"110105194912310021\"").is_err());
     }
 }

@@ -245,7 +245,10 @@ mod tests {
             rank,
             device: None,
             mutation: Uuid::from_u128(n),
-            hlc: Hlc { wall: at, counter: 0 },
+            hlc: Hlc {
+                wall: at,
+                counter: 0,
+            },
             at_ms: at,
         }
     }
@@ -303,8 +306,16 @@ mod tests {
     #[test]
     fn supervisor_value_wins_provisionally() {
         let mut d = Doc::default();
-        apply(&mut d, &ch(None, Some(Value::text("sup"))), &w("s", 2, 5, 1));
-        apply(&mut d, &ch(None, Some(Value::text("worker"))), &w("a", 1, 99, 2));
+        apply(
+            &mut d,
+            &ch(None, Some(Value::text("sup"))),
+            &w("s", 2, 5, 1),
+        );
+        apply(
+            &mut d,
+            &ch(None, Some(Value::text("worker"))),
+            &w("a", 1, 99, 2),
+        );
         assert_eq!(d.answers["x"], Value::text("sup"));
     }
 
@@ -314,8 +325,16 @@ mod tests {
         let base = Value::set(["a", "b"]);
         apply(&mut d, &ch(None, Some(base.clone())), &w("a", 1, 1, 1));
         // One side removes b and adds c, the other adds d.
-        apply(&mut d, &ch(Some(base.clone()), Some(Value::set(["a", "c"]))), &w("a", 1, 2, 2));
-        let r = apply(&mut d, &ch(Some(base), Some(Value::set(["a", "b", "d"]))), &w("b", 1, 3, 3));
+        apply(
+            &mut d,
+            &ch(Some(base.clone()), Some(Value::set(["a", "c"]))),
+            &w("a", 1, 2, 2),
+        );
+        let r = apply(
+            &mut d,
+            &ch(Some(base), Some(Value::set(["a", "b", "d"]))),
+            &w("b", 1, 3, 3),
+        );
         assert_eq!(r["x"], ItemOutcome::SetMerged);
         assert_eq!(d.answers["x"], Value::set(["a", "c", "d"]));
         assert!(d.conflicts.is_empty());
@@ -324,7 +343,10 @@ mod tests {
     #[test]
     fn a_clock_days_ahead_does_not_win() {
         let received = 1_000_000;
-        let ahead = Hlc { wall: received + 3 * 86_400_000, counter: 0 };
+        let ahead = Hlc {
+            wall: received + 3 * 86_400_000,
+            counter: 0,
+        };
         assert_eq!(Writer::clamp(ahead, received), received);
     }
 

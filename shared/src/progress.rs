@@ -268,8 +268,13 @@ mod tests {
         assert_eq!(c.app_ratio().to_string(), "50.00%");
         c.shift(Some((Outcome::Moved, false)), None);
         assert_eq!((c.done(), c.communities_completed), (1, 0));
-        let total: Counts = [c, Counts::community(3, [3, 0, 0, 0, 0, 0, 0], 3)].iter().sum();
-        assert_eq!((total.roster, total.communities, total.communities_completed), (5, 2, 1));
+        let total: Counts = [c, Counts::community(3, [3, 0, 0, 0, 0, 0, 0], 3)]
+            .iter()
+            .sum();
+        assert_eq!(
+            (total.roster, total.communities, total.communities_completed),
+            (5, 2, 1)
+        );
         assert_eq!(total.community_completion().to_string(), "50.00%");
     }
 

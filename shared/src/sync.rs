@@ -208,7 +208,10 @@ mod tests {
             id: Uuid::nil(),
             person: Uuid::nil(),
             base_version: 3,
-            hlc: Hlc { wall: 1, counter: 0 },
+            hlc: Hlc {
+                wall: 1,
+                counter: 0,
+            },
             changes: [(
                 "outcome".to_string(),
                 Change {

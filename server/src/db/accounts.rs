@@ -96,19 +96,23 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn user_by_name(&self, username: &str) -> DbResult<Option<UserRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE username = $1")))
-            .bind(username.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE username = $1"
+        )))
+        .bind(username.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(user_from).transpose()
     }
 
     /// # Errors
     /// A database error.
     pub async fn users(&self) -> DbResult<Vec<UserRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users ORDER BY role, username")))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users ORDER BY role, username"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(user_from).collect()
     }
 
@@ -197,11 +201,12 @@ impl Db {
     /// # Errors
     /// An unknown device, or a database error.
     pub async fn revoke_device(&self, device_id: &str) -> DbResult<()> {
-        let r = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(device_id.to_string())
-            .execute(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(device_id.to_string())
+                .execute(&self.pool)
+                .await?;
         if r.rows_affected() == 0 {
             return Err(DbError::NotFound(format!("no active device {device_id}")));
         }
@@ -275,7 +280,12 @@ impl Db {
     ///
     /// # Errors
     /// An unknown worker or community, or a database error.
-    pub async fn assign(&self, campaign: &str, community: &DivisionCode, username: &str) -> DbResult<()> {
+    pub async fn assign(
+        &self,
+        campaign: &str,
+        community: &DivisionCode,
+        username: &str,
+    ) -> DbResult<()> {
         let user = self
             .user_by_name(username)
             .await?
@@ -292,11 +302,13 @@ impl Db {
             return Err(DbError::NotFound(format!("no community {community}")));
         }
         let now = now_ms();
-        let prev = sqlx::query("SELECT user_id FROM assignments WHERE campaign_id = $1 AND community = $2")
-            .bind(campaign.to_string())
-            .bind(community.to_string())
-            .fetch_optional(&mut *tx.tx)
-            .await?;
+        let prev = sqlx::query(
+            "SELECT user_id FROM assignments WHERE campaign_id = $1 AND community = $2",
+        )
+        .bind(campaign.to_string())
+        .bind(community.to_string())
+        .fetch_optional(&mut *tx.tx)
+        .await?;
         let prev: Option<String> = prev.map(|r| r.try_get("user_id")).transpose()?;
         if prev.as_deref() == Some(user.id.as_str()) {
             return Ok(());
@@ -331,15 +343,21 @@ impl Db {
 }
 
 /// Gives every person of a community a fresh change sequence number.
-pub(crate) async fn bump_community(tx: &mut WriteTx<'_>, campaign: &str, community: &str) -> DbResult<()> {
-    let ids: Vec<String> = sqlx::query("SELECT id FROM persons WHERE campaign_id = $1 AND community = $2 ORDER BY seq")
-        .bind(campaign.to_string())
-        .bind(community.to_string())
-        .fetch_all(&mut *tx.tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?;
+pub(crate) async fn bump_community(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    community: &str,
+) -> DbResult<()> {
+    let ids: Vec<String> = sqlx::query(
+        "SELECT id FROM persons WHERE campaign_id = $1 AND community = $2 ORDER BY seq",
+    )
+    .bind(campaign.to_string())
+    .bind(community.to_string())
+    .fetch_all(&mut *tx.tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect::<Result<_, _>>()?;
     let first = take_seqs(tx, campaign, i64::try_from(ids.len()).unwrap_or(0)).await?;
     for (i, id) in ids.iter().enumerate() {
         sqlx::query("UPDATE persons SET seq = $1 WHERE id = $2")

@@ -11,7 +11,8 @@ use doorstep_shared::{DivisionCode, Outcome};
 use super::sync::Scope;
 use super::{Db, DbError, DbResult, WriteTx, placeholders};
 
-const OUTCOME_COLS: &str = "home_visit, phone, not_found, moved, registered_only, away, deregistered";
+const OUTCOME_COLS: &str =
+    "home_visit, phone, not_found, moved, registered_only, away, deregistered";
 
 /// One community's counters with its names.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,7 +39,13 @@ pub(crate) struct ProgressDelta {
 }
 
 impl ProgressDelta {
-    pub(crate) fn record(&mut self, community: &str, old: Option<(Outcome, bool)>, new: Option<(Outcome, bool)>, at: i64) {
+    pub(crate) fn record(
+        &mut self,
+        community: &str,
+        old: Option<(Outcome, bool)>,
+        new: Option<(Outcome, bool)>,
+        at: i64,
+    ) {
         let e = self.by_community.entry(community.to_string()).or_default();
         if old != new {
             e.0.push((old, new));
@@ -75,7 +82,8 @@ impl ProgressDelta {
             for (old, new) in shifts {
                 c.shift(old, new);
             }
-            let net = i64::try_from(c.done()).unwrap_or(0) - i64::try_from(done_before).unwrap_or(0);
+            let net =
+                i64::try_from(c.done()).unwrap_or(0) - i64::try_from(done_before).unwrap_or(0);
             let o = c.outcomes.map(|n| i64::try_from(n).unwrap_or(0));
             sqlx::query(
                 "UPDATE community_progress SET home_visit = $1, phone = $2, not_found = $3, moved = $4, \
@@ -129,7 +137,11 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
-    pub async fn progress(&self, campaign: &str, scope: &Scope) -> DbResult<Vec<CommunityProgress>> {
+    pub async fn progress(
+        &self,
+        campaign: &str,
+        scope: &Scope,
+    ) -> DbResult<Vec<CommunityProgress>> {
         let (cond, arg) = match scope {
             Scope::All => (String::new(), None),
             Scope::Area(p) => ("AND cp.community LIKE $2".to_string(), Some(format!("{p}%"))),
@@ -158,8 +170,12 @@ impl Db {
                 Ok(CommunityProgress {
                     code: r.try_get("community")?,
                     name: r.try_get("name")?,
-                    street_code: r.try_get::<Option<String>, _>("street_code")?.unwrap_or_default(),
-                    street_name: r.try_get::<Option<String>, _>("street_name")?.unwrap_or_default(),
+                    street_code: r
+                        .try_get::<Option<String>, _>("street_code")?
+                        .unwrap_or_default(),
+                    street_name: r
+                        .try_get::<Option<String>, _>("street_name")?
+                        .unwrap_or_default(),
                     counts: counts_from(r)?,
                     last_activity: r.try_get("last_activity")?,
                 })
@@ -171,7 +187,11 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
-    pub async fn daily(&self, campaign: &str, area: Option<&DivisionCode>) -> DbResult<Vec<DayCount>> {
+    pub async fn daily(
+        &self,
+        campaign: &str,
+        area: Option<&DivisionCode>,
+    ) -> DbResult<Vec<DayCount>> {
         let rows = sqlx::query(
             "SELECT day, CAST(SUM(n) AS BIGINT) AS n FROM daily_completions WHERE campaign_id = $1 AND community LIKE $2 \
              GROUP BY day ORDER BY day",
@@ -181,7 +201,12 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok(DayCount { day: r.try_get("day")?, n: r.try_get("n")? }))
+            .map(|r| {
+                Ok(DayCount {
+                    day: r.try_get("day")?,
+                    n: r.try_get("n")?,
+                })
+            })
             .collect()
     }
 }

@@ -77,7 +77,8 @@ pub(crate) fn row_from(r: &AnyRow) -> DbResult<RecordRow> {
         doc: serde_json::from_str(&r.try_get::<String, _>("doc")?)?,
         version: r.try_get("version")?,
         seq: r.try_get("seq")?,
-        review: Review::parse(&review).ok_or_else(|| DbError::Corrupt(format!("review {review}")))?,
+        review: Review::parse(&review)
+            .ok_or_else(|| DbError::Corrupt(format!("review {review}")))?,
         review_comment: r.try_get("review_comment")?,
         final_outcome: fo.as_deref().and_then(Outcome::parse),
         via_app: r.try_get::<i64, _>("via_app")? != 0,
@@ -87,10 +88,16 @@ pub(crate) fn row_from(r: &AnyRow) -> DbResult<RecordRow> {
 }
 
 /// Loads rows by ID inside a write transaction.
-pub(crate) async fn load_rows(tx: &mut WriteTx<'_>, ids: &[String]) -> DbResult<HashMap<String, RecordRow>> {
+pub(crate) async fn load_rows(
+    tx: &mut WriteTx<'_>,
+    ids: &[String],
+) -> DbResult<HashMap<String, RecordRow>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let sql = format!("SELECT {ROW_COLS} FROM persons WHERE id IN ({})", placeholders(1, chunk.len()));
+        let sql = format!(
+            "SELECT {ROW_COLS} FROM persons WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             q = q.bind(id.clone());
@@ -163,10 +170,12 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn record(&self, person_id: &str) -> DbResult<Option<RecordRow>> {
-        let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ROW_COLS} FROM persons WHERE id = $1")))
-            .bind(person_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ROW_COLS} FROM persons WHERE id = $1"
+        )))
+        .bind(person_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         r.as_ref().map(row_from).transpose()
     }
 
@@ -174,7 +183,12 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
-    pub async fn records(&self, campaign: &str, scope: &Scope, community: Option<&str>) -> DbResult<Vec<RecordRow>> {
+    pub async fn records(
+        &self,
+        campaign: &str,
+        scope: &Scope,
+        community: Option<&str>,
+    ) -> DbResult<Vec<RecordRow>> {
         let (cond, arg) = scope.sql(3);
         let sql = format!(
             "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND community LIKE $2 {cond} ORDER BY community, id"
@@ -185,7 +199,11 @@ impl Db {
         if let Some(a) = arg {
             q = q.bind(a);
         }
-        q.fetch_all(&self.pool).await?.iter().map(row_from).collect()
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(row_from)
+            .collect()
     }
 
     /// Open conflicts within a scope.
@@ -236,14 +254,23 @@ impl Db {
             .remove(person_id)
             .ok_or_else(|| DbError::NotFound(format!("no person {person_id}")))?;
         if !row.doc.conflicts.contains_key(item) {
-            return Err(DbError::NotFound(format!("no open conflict on item {item}")));
+            return Err(DbError::NotFound(format!(
+                "no open conflict on item {item}"
+            )));
         }
         let before: HashMap<_, _> = [(row.id.clone(), row.counted())].into();
         merge::resolve(&mut row.doc, item, value, by);
         row.version += 1;
         let via_app = row.via_app;
         row.refresh_final(via_app);
-        save_rows(&mut tx, &row.campaign_id.clone(), &mut [&mut row], &before, &by.user).await?;
+        save_rows(
+            &mut tx,
+            &row.campaign_id.clone(),
+            &mut [&mut row],
+            &before,
+            &by.user,
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -252,7 +279,13 @@ impl Db {
     ///
     /// # Errors
     /// No such person, a record not submitted, or a database error.
-    pub async fn review(&self, person_id: &str, decision: Review, comment: Option<String>, user: &str) -> DbResult<RecordRow> {
+    pub async fn review(
+        &self,
+        person_id: &str,
+        decision: Review,
+        comment: Option<String>,
+        user: &str,
+    ) -> DbResult<RecordRow> {
         let mut tx = self.write().await?;
         let mut rows = load_rows(&mut tx, &[person_id.to_string()]).await?;
         let mut row = rows
@@ -267,7 +300,14 @@ impl Db {
         row.version += 1;
         let via_app = row.via_app;
         row.refresh_final(via_app);
-        save_rows(&mut tx, &row.campaign_id.clone(), &mut [&mut row], &before, user).await?;
+        save_rows(
+            &mut tx,
+            &row.campaign_id.clone(),
+            &mut [&mut row],
+            &before,
+            user,
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }

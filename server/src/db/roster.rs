@@ -35,22 +35,52 @@ impl Db {
             .bind(version.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>("definition")?)?))
-            .transpose()
+        row.map(|r| {
+            Ok(serde_json::from_str(
+                &r.try_get::<String, _>("definition")?,
+            )?)
+        })
+        .transpose()
     }
 
     /// Stores the district's places (idempotent).
     ///
     /// # Errors
     /// A database error.
-    pub async fn put_places(&self, district: &District, streets: &[Street], communities: &[Community]) -> DbResult<()> {
+    pub async fn put_places(
+        &self,
+        district: &District,
+        streets: &[Street],
+        communities: &[Community],
+    ) -> DbResult<()> {
         let mut tx = self.write().await?;
-        upsert_place(&mut tx, district.code.as_str(), &district.name, None, "county").await?;
+        upsert_place(
+            &mut tx,
+            district.code.as_str(),
+            &district.name,
+            None,
+            "county",
+        )
+        .await?;
         for s in streets {
-            upsert_place(&mut tx, s.code.as_str(), &s.name, Some(district.code.as_str()), "township").await?;
+            upsert_place(
+                &mut tx,
+                s.code.as_str(),
+                &s.name,
+                Some(district.code.as_str()),
+                "township",
+            )
+            .await?;
         }
         for c in communities {
-            upsert_place(&mut tx, c.code.as_str(), &c.name, Some(c.street.as_str()), "village").await?;
+            upsert_place(
+                &mut tx,
+                c.code.as_str(),
+                &c.name,
+                Some(c.street.as_str()),
+                "village",
+            )
+            .await?;
         }
         tx.commit().await
     }
@@ -91,7 +121,9 @@ impl Db {
             form_version: form.version.clone(),
         };
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE campaigns SET is_open = 0").execute(&mut *tx.tx).await?;
+        sqlx::query("UPDATE campaigns SET is_open = 0")
+            .execute(&mut *tx.tx)
+            .await?;
         sqlx::query(
             "INSERT INTO campaigns (id, district, year, name, starts, ends, form_version, is_open, next_seq, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 0, $8)",
@@ -125,11 +157,18 @@ impl Db {
         let bad = |e: String| DbError::Corrupt(e);
         Ok(Some(Campaign {
             id: Uuid::parse_str(&r.try_get::<String, _>("id")?).map_err(|e| bad(e.to_string()))?,
-            district: DivisionCode::parse(&r.try_get::<String, _>("district")?).map_err(|e| bad(e.to_string()))?,
+            district: DivisionCode::parse(&r.try_get::<String, _>("district")?)
+                .map_err(|e| bad(e.to_string()))?,
             year: i32::try_from(r.try_get::<i64, _>("year")?).map_err(|e| bad(e.to_string()))?,
             name: r.try_get("name")?,
-            starts: r.try_get::<String, _>("starts")?.parse().map_err(|e: chrono::ParseError| bad(e.to_string()))?,
-            ends: r.try_get::<String, _>("ends")?.parse().map_err(|e: chrono::ParseError| bad(e.to_string()))?,
+            starts: r
+                .try_get::<String, _>("starts")?
+                .parse()
+                .map_err(|e: chrono::ParseError| bad(e.to_string()))?,
+            ends: r
+                .try_get::<String, _>("ends")?
+                .parse()
+                .map_err(|e: chrono::ParseError| bad(e.to_string()))?,
             form_version: r.try_get("form_version")?,
         }))
     }
@@ -153,8 +192,22 @@ impl Db {
         for (p, street_name, community_name) in persons {
             if seen.insert(p.community.clone()) {
                 let street = p.community.township().unwrap_or_default().to_string();
-                upsert_place(&mut tx, &street, street_name, Some(campaign.district.as_str()), "township").await?;
-                upsert_place(&mut tx, p.community.as_str(), community_name, Some(&street), "village").await?;
+                upsert_place(
+                    &mut tx,
+                    &street,
+                    street_name,
+                    Some(campaign.district.as_str()),
+                    "township",
+                )
+                .await?;
+                upsert_place(
+                    &mut tx,
+                    p.community.as_str(),
+                    community_name,
+                    Some(&street),
+                    "village",
+                )
+                .await?;
             }
         }
         let total = persons.len();
@@ -202,7 +255,10 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
-    pub async fn progress_from_records(&self, campaign: &str) -> DbResult<BTreeMap<String, Counts>> {
+    pub async fn progress_from_records(
+        &self,
+        campaign: &str,
+    ) -> DbResult<BTreeMap<String, Counts>> {
         let rows = sqlx::query(
             "SELECT community, final_outcome, via_app, COUNT(*) AS n FROM persons WHERE campaign_id = $1 \
              GROUP BY community, final_outcome, via_app",
@@ -214,9 +270,15 @@ impl Db {
         for r in rows {
             let community: String = r.try_get("community")?;
             let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
-            let c = out.entry(community).or_insert_with(|| Counts::community(0, [0; 7], 0));
+            let c = out
+                .entry(community)
+                .or_insert_with(|| Counts::community(0, [0; 7], 0));
             c.roster += n;
-            if let Some(o) = r.try_get::<Option<String>, _>("final_outcome")?.as_deref().and_then(Outcome::parse) {
+            if let Some(o) = r
+                .try_get::<Option<String>, _>("final_outcome")?
+                .as_deref()
+                .and_then(Outcome::parse)
+            {
                 c.outcomes[o.index()] += n;
                 if r.try_get::<i64, _>("via_app")? != 0 {
                     c.via_app += n;
@@ -230,7 +292,13 @@ impl Db {
     }
 }
 
-async fn upsert_place(tx: &mut WriteTx<'_>, code: &str, name: &str, parent: Option<&str>, level: &str) -> DbResult<()> {
+async fn upsert_place(
+    tx: &mut WriteTx<'_>,
+    code: &str,
+    name: &str,
+    parent: Option<&str>,
+    level: &str,
+) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO places (code, name, parent, level) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (code) DO UPDATE SET name = excluded.name",
@@ -265,7 +333,11 @@ async fn recompute_progress<'a>(
         for r in rows {
             let n: i64 = r.try_get("n")?;
             roster += n;
-            if let Some(out) = r.try_get::<Option<String>, _>("final_outcome")?.as_deref().and_then(Outcome::parse) {
+            if let Some(out) = r
+                .try_get::<Option<String>, _>("final_outcome")?
+                .as_deref()
+                .and_then(Outcome::parse)
+            {
                 o[out.index()] += n;
                 if r.try_get::<i64, _>("via_app")? != 0 {
                     app += n;

@@ -5,10 +5,10 @@ use std::collections::{HashMap, HashSet};
 use sqlx::Row;
 
 use doorstep_shared::domain::{STATUS, status_of};
-use doorstep_shared::form::{FormContext, FormDefinition, Strictness};
+use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::{self, ItemOutcome, Writer};
 use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, RecordState};
-use doorstep_shared::{Answers, Campaign, Review, Status, Value};
+use doorstep_shared::{Campaign, Review, Status, Value};
 
 use super::records::{ROW_COLS, RecordRow, load_rows, row_from, save_rows};
 use super::{Db, DbResult, now_ms, placeholders};
@@ -80,8 +80,7 @@ fn rejected(m: &Mutation, code: &str, message: String) -> MutationResult {
 }
 
 /// Checks a mutation's items against the form: known items, values of the right shape.
-fn check_items(m: &Mutation, form: &FormDefinition, ctx: &FormContext) -> Result<(), String> {
-    let mut answers = Answers::new();
+fn check_items(m: &Mutation, form: &FormDefinition) -> Result<(), String> {
     for (key, change) in &m.changes {
         if key == STATUS {
             match &change.value {
@@ -95,14 +94,10 @@ fn check_items(m: &Mutation, form: &FormDefinition, ctx: &FormContext) -> Result
             return Err(format!("the form has no item {key:?}"));
         }
         if let Some(v) = &change.value {
-            answers.insert(key.clone(), v.clone());
+            form.check_value(key, v).map_err(|e| e.to_string())?;
         }
     }
-    let errors = form.validate(&answers, ctx, Strictness::Draft);
-    match errors.first() {
-        None => Ok(()),
-        Some(e) => Err(e.to_string()),
-    }
+    Ok(())
 }
 
 impl Db {
@@ -126,7 +121,10 @@ impl Db {
         let ids: Vec<String> = mutations.iter().map(|m| m.id.to_string()).collect();
         let mut done: HashMap<String, MutationResult> = HashMap::new();
         for chunk in ids.chunks(500) {
-            let sql = format!("SELECT id, result FROM mutations WHERE id IN ({})", placeholders(1, chunk.len()));
+            let sql = format!(
+                "SELECT id, result FROM mutations WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(id.clone());
@@ -143,7 +141,8 @@ impl Db {
         person_ids.sort();
         person_ids.dedup();
         let mut rows = load_rows(&mut tx, &person_ids).await?;
-        let before: HashMap<String, _> = rows.iter().map(|(k, r)| (k.clone(), r.counted())).collect();
+        let before: HashMap<String, _> =
+            rows.iter().map(|(k, r)| (k.clone(), r.counted())).collect();
         let mut changed: HashSet<String> = HashSet::new();
 
         // 3. Merge, in order.
@@ -156,11 +155,19 @@ impl Db {
                 continue;
             }
             let Some(row) = rows.get_mut(&m.person.to_string()) else {
-                results.push(rejected(m, "unknown_person", format!("no person {} in this campaign", m.person)));
+                results.push(rejected(
+                    m,
+                    "unknown_person",
+                    format!("no person {} in this campaign", m.person),
+                ));
                 continue;
             };
             if row.campaign_id != campaign_id {
-                results.push(rejected(m, "other_campaign", "the person belongs to another campaign".into()));
+                results.push(rejected(
+                    m,
+                    "other_campaign",
+                    "the person belongs to another campaign".into(),
+                ));
                 continue;
             }
             let mut reassigned = false;
@@ -176,8 +183,7 @@ impl Db {
                     continue;
                 }
             }
-            let ctx = FormContext::for_person(&row.person, campaign);
-            if let Err(msg) = check_items(m, form, &ctx) {
+            if let Err(msg) = check_items(m, form) {
                 results.push(rejected(m, "invalid_item", msg));
                 continue;
             }
@@ -193,7 +199,8 @@ impl Db {
             let any_change = report.values().any(|o| *o != ItemOutcome::Same);
             // A worker finalizing a returned record again resubmits it.
             let resubmits = row.review == Review::Returned
-                && m.changes.get(STATUS).and_then(|c| c.value.as_ref()) == Some(&Value::text("final"))
+                && m.changes.get(STATUS).and_then(|c| c.value.as_ref())
+                    == Some(&Value::text("final"))
                 && status_of(&row.doc.answers) == Status::Final;
             if resubmits {
                 row.review = Review::Pending;
@@ -208,20 +215,39 @@ impl Db {
                 id: m.id,
                 status: MutationStatus::Applied,
                 version: u64::try_from(row.version).unwrap_or(0),
-                items: report.into_iter().filter(|(_, o)| *o != ItemOutcome::Applied).collect(),
+                items: report
+                    .into_iter()
+                    .filter(|(_, o)| *o != ItemOutcome::Applied)
+                    .collect(),
                 reassigned,
                 code: None,
                 message: None,
             };
-            log.push((mid.clone(), row.id.clone(), serde_json::to_string(m)?, reassigned, serde_json::to_string(&result)?));
+            log.push((
+                mid.clone(),
+                row.id.clone(),
+                serde_json::to_string(m)?,
+                reassigned,
+                serde_json::to_string(&result)?,
+            ));
             done.insert(mid, result.clone());
             results.push(result);
         }
 
         // 4. Store rows, log, progress; commit once.
-        let mut to_save: Vec<&mut RecordRow> = rows.values_mut().filter(|r| changed.contains(&r.id)).collect();
+        let mut to_save: Vec<&mut RecordRow> = rows
+            .values_mut()
+            .filter(|r| changed.contains(&r.id))
+            .collect();
         to_save.sort_by(|a, b| a.id.cmp(&b.id));
-        save_rows(&mut tx, &campaign_id, &mut to_save, &before, &pusher.username).await?;
+        save_rows(
+            &mut tx,
+            &campaign_id,
+            &mut to_save,
+            &before,
+            &pusher.username,
+        )
+        .await?;
         for chunk in log.chunks(100) {
             let mut sql = String::from(
                 "INSERT INTO mutations (id, campaign_id, person_id, device_id, user_id, received_at, reassigned, payload, result) VALUES ",
@@ -261,7 +287,13 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
-    pub async fn pull(&self, campaign: &str, scope: &Scope, cursor: i64, limit: u32) -> DbResult<(Vec<RecordState>, bool)> {
+    pub async fn pull(
+        &self,
+        campaign: &str,
+        scope: &Scope,
+        cursor: i64,
+        limit: u32,
+    ) -> DbResult<(Vec<RecordState>, bool)> {
         let (cond, arg) = scope.sql(4);
         let sql = format!(
             "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND seq > $2 {cond} ORDER BY seq LIMIT $3"
@@ -288,7 +320,9 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn mutation_count(&self) -> DbResult<i64> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM mutations").fetch_one(&self.pool).await?;
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM mutations")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(r.try_get("n")?)
     }
 
@@ -296,12 +330,18 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
-    pub async fn assignment_history(&self, campaign: &str, user_id: &str) -> DbResult<HashSet<String>> {
-        let rows = sqlx::query("SELECT community FROM assignment_history WHERE campaign_id = $1 AND user_id = $2")
-            .bind(campaign.to_string())
-            .bind(user_id.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+    pub async fn assignment_history(
+        &self,
+        campaign: &str,
+        user_id: &str,
+    ) -> DbResult<HashSet<String>> {
+        let rows = sqlx::query(
+            "SELECT community FROM assignment_history WHERE campaign_id = $1 AND user_id = $2",
+        )
+        .bind(campaign.to_string())
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|r| Ok(r.try_get("community")?)).collect()
     }
 }

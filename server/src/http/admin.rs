@@ -36,25 +36,48 @@ pub struct ImportReport {
 ///
 /// # Errors
 /// 422 with the rows' problems, or a database error.
-pub async fn import_bytes(state: &AppState, filename: &str, bytes: &[u8], on_progress: &(dyn Fn(usize, usize) + Send + Sync)) -> ApiResult<ImportReport> {
+pub async fn import_bytes(
+    state: &AppState,
+    filename: &str,
+    bytes: &[u8],
+    on_progress: &(dyn Fn(usize, usize) + Send + Sync),
+) -> ApiResult<ImportReport> {
     let campaign = state.campaign().await?;
     let entries = crate::roster::read_file(filename, bytes)
         .map_err(|e| ApiError::unprocessable("roster_invalid", e.to_string()))?;
     let persons: Vec<_> = entries
         .iter()
-        .map(|e| (e.to_person(campaign.id), e.street_name.clone(), e.community_name.clone()))
+        .map(|e| {
+            (
+                e.to_person(campaign.id),
+                e.street_name.clone(),
+                e.community_name.clone(),
+            )
+        })
         .collect();
-    let imported = state.db.import_persons(&campaign, &persons, on_progress).await?;
+    let imported = state
+        .db
+        .import_persons(&campaign, &persons, on_progress)
+        .await?;
     state.notify();
     Ok(ImportReport { imported })
 }
 
-async fn import_roster(State(state): State<AppState>, caller: Caller, Query(q): Query<ImportQuery>, body: Bytes) -> ApiResult<Json<ImportReport>> {
+async fn import_roster(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ImportQuery>,
+    body: Bytes,
+) -> ApiResult<Json<ImportReport>> {
     caller.require(&[Role::Admin])?;
     let r = import_bytes(&state, &q.filename, &body, &|_, _| {}).await?;
     state
         .db
-        .audit(Some(&caller.0.user.username), "import_roster", &format!("{} rows from {}", r.imported, q.filename))
+        .audit(
+            Some(&caller.0.user.username),
+            "import_roster",
+            &format!("{} rows from {}", r.imported, q.filename),
+        )
         .await?;
     Ok(Json(r))
 }
@@ -97,10 +120,17 @@ pub struct NewUser {
     pub password: String,
 }
 
-async fn create_user(State(state): State<AppState>, caller: Caller, ApiJson(u): ApiJson<NewUser>) -> ApiResult<Json<serde_json::Value>> {
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(u): ApiJson<NewUser>,
+) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&[Role::Admin])?;
     if u.username.trim().is_empty() || u.password.len() < 8 {
-        return Err(ApiError::unprocessable("invalid_user", "a user name and a password of at least 8 characters are needed"));
+        return Err(ApiError::unprocessable(
+            "invalid_user",
+            "a user name and a password of at least 8 characters are needed",
+        ));
     }
     let area = u
         .area
@@ -110,7 +140,13 @@ async fn create_user(State(state): State<AppState>, caller: Caller, ApiJson(u): 
         .map_err(|e| ApiError::unprocessable("invalid_area", e.to_string()))?;
     let id = state
         .db
-        .create_user(u.username.trim(), &u.display_name, u.role, area.as_ref(), &hash_password(&u.password))
+        .create_user(
+            u.username.trim(),
+            &u.display_name,
+            u.role,
+            area.as_ref(),
+            &hash_password(&u.password),
+        )
         .await
         .map_err(|e| match e {
             crate::db::DbError::Invalid(m) => ApiError::conflict("user_exists", m),
@@ -125,7 +161,10 @@ pub struct Assignment {
     pub username: String,
 }
 
-async fn assignments(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Assignment>>> {
+async fn assignments(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Assignment>>> {
     caller.require(&[Role::Admin, Role::Supervisor])?;
     let c = state.campaign().await?;
     Ok(Json(
@@ -134,16 +173,27 @@ async fn assignments(State(state): State<AppState>, caller: Caller) -> ApiResult
             .assignments(&c.id.to_string())
             .await?
             .into_iter()
-            .map(|(community, username)| Assignment { community, username })
+            .map(|(community, username)| Assignment {
+                community,
+                username,
+            })
             .collect(),
     ))
 }
 
-async fn assign(State(state): State<AppState>, caller: Caller, ApiJson(a): ApiJson<Assignment>) -> ApiResult<Json<Assignment>> {
+async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(a): ApiJson<Assignment>,
+) -> ApiResult<Json<Assignment>> {
     caller.require(&[Role::Admin])?;
     let c = state.campaign().await?;
-    let code = DivisionCode::parse(&a.community).map_err(|e| ApiError::unprocessable("invalid_community", e.to_string()))?;
-    state.db.assign(&c.id.to_string(), &code, &a.username).await?;
+    let code = DivisionCode::parse(&a.community)
+        .map_err(|e| ApiError::unprocessable("invalid_community", e.to_string()))?;
+    state
+        .db
+        .assign(&c.id.to_string(), &code, &a.username)
+        .await?;
     state.notify();
     Ok(Json(a))
 }
@@ -158,7 +208,10 @@ struct DeviceLine {
     revoked: bool,
 }
 
-async fn devices(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<DeviceLine>>> {
+async fn devices(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<DeviceLine>>> {
     caller.require(&[Role::Admin])?;
     Ok(Json(
         state
@@ -178,9 +231,16 @@ async fn devices(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
     ))
 }
 
-async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&[Role::Admin])?;
     state.db.revoke_device(&id).await?;
-    state.db.audit(Some(&caller.0.user.username), "revoke_device", &id).await?;
+    state
+        .db
+        .audit(Some(&caller.0.user.username), "revoke_device", &id)
+        .await?;
     Ok(Json(serde_json::json!({ "revoked": id })))
 }

@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::routing::post;
@@ -11,8 +11,8 @@ use axum::{Json, Router};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use doorstep_shared::sync::{Account, LoginRequest, LoginResponse, Role};
 use doorstep_shared::Campaign;
+use doorstep_shared::sync::{Account, LoginRequest, LoginResponse, Role};
 
 use super::error::{ApiError, ApiJson, ApiResult};
 use crate::db::{AuthContext, Pusher, Scope};
@@ -35,7 +35,11 @@ pub fn hash_password(password: &str) -> String {
 
 #[must_use]
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 #[must_use]
@@ -68,13 +72,15 @@ pub async fn sign_in(state: &AppState, req: &LoginRequest, kind: &str) -> ApiRes
         .register_device(&user.id, req.device_id, &name, kind)
         .await
         .map_err(|e| match e {
-            crate::db::DbError::Invalid(code) if code == "device_revoked" => ApiError::unauthorized(
-                "device_revoked",
-                "this device has been revoked; ask the district office / 此设备已停用",
-            ),
-            crate::db::DbError::Invalid(_) => {
-                ApiError::forbidden("this device is registered to another user / 此设备属于其他用户")
+            crate::db::DbError::Invalid(code) if code == "device_revoked" => {
+                ApiError::unauthorized(
+                    "device_revoked",
+                    "this device has been revoked; ask the district office / 此设备已停用",
+                )
             }
+            crate::db::DbError::Invalid(_) => ApiError::forbidden(
+                "this device is registered to another user / 此设备属于其他用户",
+            ),
             other => other.into(),
         })?;
     let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
@@ -101,8 +107,15 @@ pub async fn sign_in(state: &AppState, req: &LoginRequest, kind: &str) -> ApiRes
     })
 }
 
-async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
-    let kind = if req.device_name.is_some() { "app" } else { "web" };
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let kind = if req.device_name.is_some() {
+        "app"
+    } else {
+        "web"
+    };
     Ok(Json(sign_in(&state, &req, kind).await?))
 }
 
@@ -122,7 +135,9 @@ impl Caller {
         if roles.contains(&self.role()) {
             Ok(())
         } else {
-            Err(ApiError::forbidden("your role may not do this / 您的角色无权执行此操作"))
+            Err(ApiError::forbidden(
+                "your role may not do this / 您的角色无权执行此操作",
+            ))
         }
     }
 
@@ -181,9 +196,17 @@ impl Caller {
 
 fn token_from(parts: &Parts) -> Option<String> {
     if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-        return v.to_str().ok()?.strip_prefix("Bearer ").map(|s| s.trim().to_string());
+        return v
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")
+            .map(|s| s.trim().to_string());
     }
-    let cookies = parts.headers.get(axum::http::header::COOKIE)?.to_str().ok()?;
+    let cookies = parts
+        .headers
+        .get(axum::http::header::COOKIE)?
+        .to_str()
+        .ok()?;
     cookies
         .split(';')
         .filter_map(|c| c.trim().split_once('='))
@@ -194,15 +217,18 @@ fn token_from(parts: &Parts) -> Option<String> {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = token_from(parts).ok_or_else(|| {
-            ApiError::unauthorized("missing_token", "sign in first / 请先登录")
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = token_from(parts)
+            .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first / 请先登录"))?;
+        let ctx = state.db.auth(&token_hash(&token)).await?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "your session is not valid; sign in again / 请重新登录",
+            )
         })?;
-        let ctx = state
-            .db
-            .auth(&token_hash(&token))
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("invalid_token", "your session is not valid; sign in again / 请重新登录"))?;
         if ctx.revoked {
             return Err(ApiError::unauthorized(
                 "device_revoked",
@@ -210,10 +236,16 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         if ctx.expires_at < chrono::Utc::now().timestamp_millis() {
-            return Err(ApiError::unauthorized("token_expired", "your session has expired; sign in again / 登录已过期，请重新登录"));
+            return Err(ApiError::unauthorized(
+                "token_expired",
+                "your session has expired; sign in again / 登录已过期，请重新登录",
+            ));
         }
         if !ctx.user.active {
-            return Err(ApiError::unauthorized("account_disabled", "this account is disabled / 账号已停用"));
+            return Err(ApiError::unauthorized(
+                "account_disabled",
+                "this account is disabled / 账号已停用",
+            ));
         }
         Ok(Caller(ctx))
     }

@@ -92,11 +92,16 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
                 let status = rej.status();
                 let text = rej.body_text();
                 Err(match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the request body is too large"),
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                        ApiError::bad_request("bad_content_type", "send JSON with Content-Type: application/json")
+                    StatusCode::PAYLOAD_TOO_LARGE => {
+                        ApiError::too_large("the request body is too large")
                     }
-                    StatusCode::UNPROCESSABLE_ENTITY => ApiError::unprocessable("invalid_body", text),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::bad_request(
+                        "bad_content_type",
+                        "send JSON with Content-Type: application/json",
+                    ),
+                    StatusCode::UNPROCESSABLE_ENTITY => {
+                        ApiError::unprocessable("invalid_body", text)
+                    }
                     _ => ApiError::bad_request("bad_json", text),
                 })
             }

@@ -1,11 +1,11 @@
 //! Exports: progress and records as XLSX and CSV. ID numbers are masked unless the caller is the
 //! district admin; every export is audited.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use rust_xlsxwriter::{Format, Workbook};
 
 use doorstep_shared::Outcome;
@@ -33,14 +33,32 @@ pub struct Table {
 /// As [`compute`].
 pub async fn progress_table(state: &AppState, caller: &Caller) -> ApiResult<Table> {
     let (p, _) = compute(state, caller).await?;
-    let mut header: Vec<String> = ["级别", "代码", "名称", "所属街道（乡镇）", "底册人数", "已完成"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let mut header: Vec<String> = [
+        "级别",
+        "代码",
+        "名称",
+        "所属街道（乡镇）",
+        "底册人数",
+        "已完成",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     header.extend(Outcome::ALL.iter().map(|o| o.label_zh().to_string()));
     header.extend(["APP采集", "调查完成率", "入户调查率", "APP采集比例"].map(String::from));
-    let line = |level: &str, code: &str, name: &str, street: &str, f: &doorstep_shared::progress::Figures| {
-        let mut v = vec![level.to_string(), code.to_string(), name.to_string(), street.to_string(), f.roster.to_string(), f.done.to_string()];
+    let line = |level: &str,
+                code: &str,
+                name: &str,
+                street: &str,
+                f: &doorstep_shared::progress::Figures| {
+        let mut v = vec![
+            level.to_string(),
+            code.to_string(),
+            name.to_string(),
+            street.to_string(),
+            f.roster.to_string(),
+            f.done.to_string(),
+        ];
         v.extend(f.outcomes.iter().map(ToString::to_string));
         v.push(f.via_app.to_string());
         v.push(format_bp(f.completion_bp));
@@ -53,8 +71,18 @@ pub async fn progress_table(state: &AppState, caller: &Caller) -> ApiResult<Tabl
         .iter()
         .map(|c| line("社区", &c.code, &c.name, &c.street_name, &c.figures))
         .collect();
-    rows.extend(p.streets.iter().map(|s| line("街道", &s.code, &s.name, "", &s.figures)));
-    rows.push(line("合计", p.campaign.district.as_str(), &p.campaign.name, "", &p.total));
+    rows.extend(
+        p.streets
+            .iter()
+            .map(|s| line("街道", &s.code, &s.name, "", &s.figures)),
+    );
+    rows.push(line(
+        "合计",
+        p.campaign.district.as_str(),
+        &p.campaign.name,
+        "",
+        &p.total,
+    ));
     Ok(Table { header, rows })
 }
 
@@ -66,19 +94,36 @@ pub async fn records_table(state: &AppState, caller: &Caller) -> ApiResult<Table
     let campaign = state.campaign().await?;
     let form = state.form(&campaign.form_version).await?;
     let scope = caller.scope(state, &campaign).await?;
-    let rows = state.db.records(&campaign.id.to_string(), &scope, None).await?;
+    let rows = state
+        .db
+        .records(&campaign.id.to_string(), &scope, None)
+        .await?;
     let admin = caller.role() == Role::Admin;
-    let items: Vec<_> = form.items().filter(|i| i.key != doorstep_shared::domain::OUTCOME).collect();
-    let mut header: Vec<String> = ["社区代码", "姓名", "身份证号", "残疾证号", "调查结果", "状态", "审核"]
-        .into_iter()
-        .map(String::from)
+    let items: Vec<_> = form
+        .items()
+        .filter(|i| i.key != doorstep_shared::domain::OUTCOME)
         .collect();
+    let mut header: Vec<String> = [
+        "社区代码",
+        "姓名",
+        "身份证号",
+        "残疾证号",
+        "调查结果",
+        "状态",
+        "审核",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     header.extend(items.iter().map(|i| i.label_zh.clone()));
     let out = rows
         .iter()
         .map(|r| {
             let (id, cert) = if admin {
-                (r.person.resident_id.to_string(), r.person.certificate.to_string())
+                (
+                    r.person.resident_id.to_string(),
+                    r.person.certificate.to_string(),
+                )
             } else {
                 (r.person.resident_id.masked(), r.person.certificate.masked())
             };
@@ -87,7 +132,8 @@ pub async fn records_table(state: &AppState, caller: &Caller) -> ApiResult<Table
                 r.person.name.clone(),
                 id,
                 cert,
-                doorstep_shared::domain::outcome_of(&r.doc.answers).map_or(String::new(), |o| o.label_zh().to_string()),
+                doorstep_shared::domain::outcome_of(&r.doc.answers)
+                    .map_or(String::new(), |o| o.label_zh().to_string()),
                 match doorstep_shared::domain::status_of(&r.doc.answers) {
                     doorstep_shared::Status::Final => "已提交".into(),
                     doorstep_shared::Status::Draft => "草稿".into(),
@@ -102,10 +148,15 @@ pub async fn records_table(state: &AppState, caller: &Caller) -> ApiResult<Table
             v.extend(items.iter().map(|i| {
                 let val = r.doc.answers.get(&i.key);
                 val.map_or(String::new(), |v| match v {
-                    doorstep_shared::Value::Text(k) => i.option(k).map_or_else(|| k.clone(), |c| c.label_zh.clone()),
+                    doorstep_shared::Value::Text(k) => i
+                        .option(k)
+                        .map_or_else(|| k.clone(), |c| c.label_zh.clone()),
                     doorstep_shared::Value::Set(s) => s
                         .iter()
-                        .map(|k| i.option(k).map_or_else(|| k.clone(), |c| c.label_zh.clone()))
+                        .map(|k| {
+                            i.option(k)
+                                .map_or_else(|| k.clone(), |c| c.label_zh.clone())
+                        })
                         .collect::<Vec<_>>()
                         .join("、"),
                     other => other.display(),
@@ -156,12 +207,20 @@ pub fn to_xlsx(t: &Table, sheet: &str) -> Result<Vec<u8>, rust_xlsxwriter::XlsxE
     wb.save_to_buffer()
 }
 
-async fn export(State(state): State<AppState>, caller: Caller, Path(file): Path<String>) -> ApiResult<Response> {
+async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
     caller.require(&[Role::Supervisor, Role::Admin])?;
     let (table, sheet) = match file.split_once('.').map(|(n, _)| n) {
         Some("progress") => (progress_table(&state, &caller).await?, "进度"),
         Some("records") => (records_table(&state, &caller).await?, "调查记录"),
-        _ => return Err(ApiError::not_found(format!("no export {file}: use progress.xlsx, progress.csv, records.xlsx or records.csv"))),
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "no export {file}: use progress.xlsx, progress.csv, records.xlsx or records.csv"
+            )));
+        }
     };
     let (bytes, mime) = if file.ends_with(".xlsx") {
         (
@@ -169,18 +228,30 @@ async fn export(State(state): State<AppState>, caller: Caller, Path(file): Path<
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
     } else if file.ends_with(".csv") {
-        (to_csv(&table).map_err(|e| ApiError::internal(&e))?, "text/csv; charset=utf-8")
+        (
+            to_csv(&table).map_err(|e| ApiError::internal(&e))?,
+            "text/csv; charset=utf-8",
+        )
     } else {
-        return Err(ApiError::not_found(format!("no export {file}: use .xlsx or .csv")));
+        return Err(ApiError::not_found(format!(
+            "no export {file}: use .xlsx or .csv"
+        )));
     };
     state
         .db
-        .audit(Some(&caller.0.user.username), "export", &format!("{file} ({} rows)", table.rows.len()))
+        .audit(
+            Some(&caller.0.user.username),
+            "export",
+            &format!("{file} ({} rows)", table.rows.len()),
+        )
         .await?;
     Ok((
         [
             (header::CONTENT_TYPE, mime.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
         ],
         bytes,
     )

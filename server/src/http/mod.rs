@@ -9,9 +9,9 @@ pub mod progress;
 pub mod review;
 pub mod sync;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
-use axum::Router;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
@@ -42,6 +42,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<&'static str> {
-    sqlx::query("SELECT 1").execute(state.db.pool()).await.map_err(|e| error::ApiError::internal(&e))?;
+    sqlx::query("SELECT 1")
+        .execute(state.db.pool())
+        .await
+        .map_err(|e| error::ApiError::internal(&e))?;
     Ok("ok")
 }

@@ -2,42 +2,119 @@
 //! checks against the real routes.
 
 use axum::Json;
-use axum::routing::get;
 use axum::Router;
+use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::state::AppState;
 
 /// Every API route: method, path, summary, whether it needs a bearer token.
 pub const ROUTES: &[(&str, &str, &str, bool)] = &[
-    ("get", "/healthz", "Liveness: 200 when the server and its database answer", false),
+    (
+        "get",
+        "/healthz",
+        "Liveness: 200 when the server and its database answer",
+        false,
+    ),
     ("get", "/api/openapi.json", "This document", false),
-    ("post", "/api/v1/auth/login", "Sign in; registers the device; returns a bearer token", false),
-    ("post", "/api/v1/sync/push", "Push a batch of mutations (idempotent, merged item by item)", true),
-    ("get", "/api/v1/sync/pull", "Pull records changed after a cursor, in pages", true),
-    ("get", "/api/v1/forms/{version}", "A questionnaire definition", true),
-    ("get", "/api/v1/progress", "Figures per community, street and district, and the daily burn-up", true),
+    (
+        "post",
+        "/api/v1/auth/login",
+        "Sign in; registers the device; returns a bearer token",
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/sync/push",
+        "Push a batch of mutations (idempotent, merged item by item)",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/sync/pull",
+        "Pull records changed after a cursor, in pages",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/forms/{version}",
+        "A questionnaire definition",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/progress",
+        "Figures per community, street and district, and the daily burn-up",
+        true,
+    ),
     ("get", "/api/v1/report", "The annual-report paragraph", true),
-    ("get", "/api/v1/records", "Persons of the caller's communities (masked)", true),
-    ("get", "/api/v1/records/{person}", "One record (audited)", true),
-    ("post", "/api/v1/records/{person}/review", "Approve or return a submitted record", true),
+    (
+        "get",
+        "/api/v1/records",
+        "Persons of the caller's communities (masked)",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/records/{person}",
+        "One record (audited)",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/records/{person}/review",
+        "Approve or return a submitted record",
+        true,
+    ),
     ("get", "/api/v1/conflicts", "Open same-item conflicts", true),
-    ("post", "/api/v1/conflicts/{person}/{item}/resolve", "Resolve a conflict with a value", true),
-    ("post", "/api/v1/admin/roster", "Import a roster file (CSV or XLSX): all rows or none", true),
+    (
+        "post",
+        "/api/v1/conflicts/{person}/{item}/resolve",
+        "Resolve a conflict with a value",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/admin/roster",
+        "Import a roster file (CSV or XLSX): all rows or none",
+        true,
+    ),
     ("get", "/api/v1/admin/users", "List accounts", true),
     ("post", "/api/v1/admin/users", "Create an account", true),
-    ("get", "/api/v1/admin/assignments", "Community assignments", true),
-    ("put", "/api/v1/admin/assignments", "Assign a community to a worker", true),
+    (
+        "get",
+        "/api/v1/admin/assignments",
+        "Community assignments",
+        true,
+    ),
+    (
+        "put",
+        "/api/v1/admin/assignments",
+        "Assign a community to a worker",
+        true,
+    ),
     ("get", "/api/v1/admin/devices", "Registered devices", true),
-    ("post", "/api/v1/admin/devices/{id}/revoke", "Revoke a lost device", true),
-    ("get", "/api/v1/export/{file}", "progress.xlsx|csv, records.xlsx|csv", true),
+    (
+        "post",
+        "/api/v1/admin/devices/{id}/revoke",
+        "Revoke a lost device",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/export/{file}",
+        "progress.xlsx|csv, records.xlsx|csv",
+        true,
+    ),
 ];
 
 #[must_use]
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     for (method, path, summary, auth) in ROUTES {
-        let entry = paths.entry((*path).to_string()).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry((*path).to_string())
+            .or_insert_with(|| json!({}));
         let params: Vec<Value> = path
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))

@@ -92,7 +92,10 @@ pub async fn compute(state: &AppState, caller: &Caller) -> ApiResult<(Progress, 
         crate::db::Scope::Area(p) => doorstep_shared::DivisionCode::parse(p).ok(),
         _ => None,
     };
-    let daily = state.db.daily(&campaign.id.to_string(), area.as_ref()).await?;
+    let daily = state
+        .db
+        .daily(&campaign.id.to_string(), area.as_ref())
+        .await?;
     Ok((
         Progress {
             total: Figures::from(&total),

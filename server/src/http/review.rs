@@ -7,8 +7,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use doorstep_shared::merge::Writer;
 use doorstep_shared::hlc::Hlc;
+use doorstep_shared::merge::Writer;
 use doorstep_shared::sync::{RecordState, Role};
 use doorstep_shared::{Review, Value};
 
@@ -48,7 +48,8 @@ impl From<&RecordRow> for Line {
             name: r.person.name.clone(),
             community: r.community.clone(),
             id_masked: r.person.resident_id.masked(),
-            outcome: doorstep_shared::domain::outcome_of(&r.doc.answers).map(|o| o.key().to_string()),
+            outcome: doorstep_shared::domain::outcome_of(&r.doc.answers)
+                .map(|o| o.key().to_string()),
             status: match doorstep_shared::domain::status_of(&r.doc.answers) {
                 doorstep_shared::Status::Final => "final".into(),
                 doorstep_shared::Status::Draft => "draft".into(),
@@ -66,7 +67,11 @@ struct ListQuery {
     community: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<Line>>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Line>>> {
     let campaign = state.campaign().await?;
     let scope = caller.scope(&state, &campaign).await?;
     let rows = state
@@ -88,14 +93,23 @@ pub async fn visible(state: &AppState, caller: &Caller, person: &str) -> ApiResu
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no person {person}")))?;
     if !caller.scope(state, &campaign).await?.allows(&row.community) {
-        return Err(ApiError::forbidden("this person is outside your communities / 不在您的负责范围"));
+        return Err(ApiError::forbidden(
+            "this person is outside your communities / 不在您的负责范围",
+        ));
     }
     Ok(row)
 }
 
-async fn show(State(state): State<AppState>, caller: Caller, Path(person): Path<String>) -> ApiResult<Json<RecordState>> {
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(person): Path<String>,
+) -> ApiResult<Json<RecordState>> {
     let row = visible(&state, &caller, &person).await?;
-    state.db.audit(Some(&caller.0.user.username), "view_record", &person).await?;
+    state
+        .db
+        .audit(Some(&caller.0.user.username), "view_record", &person)
+        .await?;
     let mut s = row.state();
     if caller.role() != Role::Admin {
         // The record view is audited; only the admin sees unmasked numbers in the API.
@@ -104,11 +118,16 @@ async fn show(State(state): State<AppState>, caller: Caller, Path(person): Path<
     Ok(Json(s))
 }
 
-async fn conflicts(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ConflictRow>>> {
+async fn conflicts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ConflictRow>>> {
     caller.require(&[Role::Supervisor, Role::Admin])?;
     let campaign = state.campaign().await?;
     let scope = caller.scope(&state, &campaign).await?;
-    Ok(Json(state.db.conflicts(&campaign.id.to_string(), &scope).await?))
+    Ok(Json(
+        state.db.conflicts(&campaign.id.to_string(), &scope).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -125,7 +144,10 @@ pub fn console_writer(caller: &Caller) -> Writer {
         rank: caller.role().rank(),
         device: uuid::Uuid::parse_str(&caller.0.device_id).ok(),
         mutation: uuid::Uuid::now_v7(),
-        hlc: Hlc { wall: now, counter: 0 },
+        hlc: Hlc {
+            wall: now,
+            counter: 0,
+        },
         at_ms: now,
     }
 }
@@ -161,15 +183,28 @@ async fn review(
 ) -> ApiResult<Json<RecordState>> {
     caller.require(&[Role::Supervisor, Role::Admin])?;
     visible(&state, &caller, &person).await?;
-    if body.decision == Review::Returned && body.comment.as_deref().is_none_or(|c| c.trim().is_empty()) {
-        return Err(ApiError::unprocessable("comment_required", "say what to fix when returning a record / 退回时请填写原因"));
+    if body.decision == Review::Returned
+        && body.comment.as_deref().is_none_or(|c| c.trim().is_empty())
+    {
+        return Err(ApiError::unprocessable(
+            "comment_required",
+            "say what to fix when returning a record / 退回时请填写原因",
+        ));
     }
     let row = state
         .db
-        .review(&person, body.decision, body.comment, &caller.0.user.username)
+        .review(
+            &person,
+            body.decision,
+            body.comment,
+            &caller.0.user.username,
+        )
         .await
         .map_err(|e| match e {
-            crate::db::DbError::Invalid(_) => ApiError::conflict("not_submitted", "only a finalized record can be reviewed / 记录尚未提交"),
+            crate::db::DbError::Invalid(_) => ApiError::conflict(
+                "not_submitted",
+                "only a finalized record can be reviewed / 记录尚未提交",
+            ),
             other => other.into(),
         })?;
     state.notify();

@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
-use doorstep_shared::sync::{MAX_PULL_PAGE, MAX_PUSH_BATCH, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse};
+use doorstep_shared::sync::{
+    MAX_PULL_PAGE, MAX_PUSH_BATCH, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse,
+};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult};
@@ -33,12 +35,18 @@ fn check_protocol(p: u32) -> ApiResult<()> {
     } else {
         Err(ApiError::bad_request(
             "protocol_version",
-            format!("this server speaks sync protocol {PROTOCOL_VERSION}, the app sent {p}; update the app / 请更新应用"),
+            format!(
+                "this server speaks sync protocol {PROTOCOL_VERSION}, the app sent {p}; update the app / 请更新应用"
+            ),
         ))
     }
 }
 
-async fn push(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<PushRequest>) -> ApiResult<Json<PushResponse>> {
+async fn push(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<PushRequest>,
+) -> ApiResult<Json<PushResponse>> {
     check_protocol(req.protocol)?;
     if req.mutations.len() > MAX_PUSH_BATCH {
         return Err(ApiError::too_large(format!(
@@ -49,7 +57,10 @@ async fn push(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJs
     let campaign = state.campaign().await?;
     let form = state.form(&campaign.form_version).await?;
     let pusher = caller.pusher(&state, &campaign).await?;
-    let results = state.db.push(&campaign, &form, &pusher, &req.mutations).await?;
+    let results = state
+        .db
+        .push(&campaign, &form, &pusher, &req.mutations)
+        .await?;
     state.notify();
     Ok(Json(PushResponse {
         protocol: PROTOCOL_VERSION,
@@ -65,12 +76,20 @@ struct PullQuery {
     limit: Option<u32>,
 }
 
-async fn pull(State(state): State<AppState>, caller: Caller, Query(q): Query<PullQuery>) -> ApiResult<Json<PullResponse>> {
+async fn pull(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<PullQuery>,
+) -> ApiResult<Json<PullResponse>> {
     let campaign = state.campaign().await?;
     let scope = caller.scope(&state, &campaign).await?;
     let limit = q.limit.unwrap_or(500).clamp(1, MAX_PULL_PAGE);
-    let cursor = i64::try_from(q.cursor).map_err(|_| ApiError::bad_request("bad_cursor", "cursor out of range"))?;
-    let (records, more) = state.db.pull(&campaign.id.to_string(), &scope, cursor, limit).await?;
+    let cursor = i64::try_from(q.cursor)
+        .map_err(|_| ApiError::bad_request("bad_cursor", "cursor out of range"))?;
+    let (records, more) = state
+        .db
+        .pull(&campaign.id.to_string(), &scope, cursor, limit)
+        .await?;
     let next = records.last().map_or(q.cursor, |r| r.seq);
     let scope_list = match &scope {
         crate::db::Scope::Worker { communities, .. } => {
@@ -81,7 +100,9 @@ async fn pull(State(state): State<AppState>, caller: Caller, Query(q): Query<Pul
             v.sort();
             v
         }
-        crate::db::Scope::Area(p) => vec![doorstep_shared::DivisionCode::parse(p).map_err(|e| ApiError::internal(&e))?],
+        crate::db::Scope::Area(p) => {
+            vec![doorstep_shared::DivisionCode::parse(p).map_err(|e| ApiError::internal(&e))?]
+        }
         crate::db::Scope::All => vec![campaign.district.clone()],
     };
     Ok(Json(PullResponse {
@@ -95,6 +116,10 @@ async fn pull(State(state): State<AppState>, caller: Caller, Query(q): Query<Pul
     }))
 }
 
-async fn form(State(state): State<AppState>, _caller: Caller, Path(version): Path<String>) -> ApiResult<Json<FormDefinition>> {
+async fn form(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(version): Path<String>,
+) -> ApiResult<Json<FormDefinition>> {
     Ok(Json((*state.form(&version).await?).clone()))
 }

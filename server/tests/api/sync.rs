@@ -1,0 +1,342 @@
+use std::collections::BTreeSet;
+
+use doorstep_server::testing::{Backend, second_server};
+use doorstep_shared::Value;
+use doorstep_shared::merge::ItemOutcome;
+use doorstep_shared::sync::MutationStatus;
+
+use crate::both;
+use crate::helpers::{Api, edit, now, spawn, t};
+
+async fn idempotent_repush(b: Backend) {
+    let api = spawn(b).await;
+    let w = api.login("w001").await;
+    let recs = api.pull_all(&w).await;
+    let p = recs.values().next().unwrap();
+    let m = edit(
+        p,
+        &[("outcome", t("home_visit")), ("status", t("final"))],
+        now(),
+    );
+    let first = api.push(&w, vec![m.clone()]).await;
+    let again = api.push(&w, vec![m.clone(), m.clone()]).await;
+    assert_eq!(first.results[0].status, MutationStatus::Applied);
+    assert_eq!(again.results[0], first.results[0]);
+    assert_eq!(again.results[1], first.results[0]);
+    assert_eq!(api.server.state.db.mutation_count().await.unwrap(), 1);
+    let prog = api.progress(&w).await;
+    assert_eq!(prog["total"]["outcomes"][0], 1, "counted once: {prog}");
+    let after = api.pull_all(&w).await;
+    assert_eq!(after[&p.person.id].version, p.version + 1);
+}
+both!(idempotent_repush);
+
+async fn disjoint_items_merge(b: Backend) {
+    let api = spawn(b).await;
+    let a = api.login("w001").await;
+    let bb = api.login("w001").await;
+    assert_ne!(a.device, bb.device);
+    let recs = api.pull_all(&a).await;
+    let p = recs.values().next().unwrap();
+    let ra = api
+        .push(&a, vec![edit(p, &[("ethnicity", t("han"))], now())])
+        .await;
+    let rb = api
+        .push(
+            &bb,
+            vec![edit(p, &[("marital_status", t("married"))], now())],
+        )
+        .await;
+    assert!(ra.results[0].items.is_empty() && rb.results[0].items.is_empty());
+    let s = &api.pull_all(&bb).await[&p.person.id];
+    assert_eq!(s.answers["ethnicity"], Value::text("han"));
+    assert_eq!(s.answers["marital_status"], Value::text("married"));
+    assert!(s.conflicts.is_empty());
+    assert_eq!(s.version, p.version + 2);
+}
+both!(disjoint_items_merge);
+
+async fn same_item_conflict_resolved_and_converged(b: Backend) {
+    let api = spawn(b).await;
+    let a = api.login("w001").await;
+    let bb = api.login("w001").await;
+    let sup = api.login("sup01").await;
+    let recs = api.pull_all(&a).await;
+    let p = recs.values().next().unwrap();
+    let t0 = now();
+    api.push(&a, vec![edit(p, &[("marital_status", t("married"))], t0)])
+        .await;
+    let rb = api
+        .push(
+            &bb,
+            vec![edit(p, &[("marital_status", t("widowed"))], t0 - 1000)],
+        )
+        .await;
+    assert_eq!(rb.results[0].items["marital_status"], ItemOutcome::Conflict);
+    // Provisional: the later edit (a's).
+    let s = &api.pull_all(&bb).await[&p.person.id];
+    assert_eq!(s.answers["marital_status"], Value::text("married"));
+    let c = &s.conflicts["marital_status"];
+    assert_eq!(c.base, None);
+    let values: BTreeSet<_> = c
+        .candidates
+        .iter()
+        .map(|c| c.value.clone().unwrap().display())
+        .collect();
+    assert_eq!(
+        values,
+        BTreeSet::from(["married".to_string(), "widowed".to_string()])
+    );
+    // The supervisor sees it and resolves it.
+    let list: serde_json::Value = api
+        .get(&sup, "/api/v1/conflicts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let r = api
+        .post(
+            &sup,
+            &format!("/api/v1/conflicts/{}/marital_status/resolve", p.person.id),
+            serde_json::json!({"value": "widowed"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // Every device converges on the resolution.
+    let sa = &api.pull_all(&a).await[&p.person.id];
+    let sb = &api.pull_all(&bb).await[&p.person.id];
+    assert_eq!(sa, sb);
+    assert_eq!(sa.answers["marital_status"], Value::text("widowed"));
+    assert!(sa.conflicts.is_empty());
+    let list: serde_json::Value = api
+        .get(&sup, "/api/v1/conflicts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list.as_array().unwrap().is_empty());
+    // Resolving again: nothing open.
+    let r = api
+        .post(
+            &sup,
+            &format!("/api/v1/conflicts/{}/marital_status/resolve", p.person.id),
+            serde_json::json!({"value": "married"}),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+}
+both!(same_item_conflict_resolved_and_converged);
+
+async fn multi_choice_sets_merge(b: Backend) {
+    let api = spawn(b).await;
+    let a = api.login("w001").await;
+    let bb = api.login("w001").await;
+    let recs = api.pull_all(&a).await;
+    let p0 = recs.values().next().unwrap();
+    api.push(
+        &a,
+        vec![edit(
+            p0,
+            &[(
+                "training_wanted",
+                Some(Value::set(["vocational_skills", "job_guidance"])),
+            )],
+            now(),
+        )],
+    )
+    .await;
+    let p = api.pull_all(&a).await[&p0.person.id].clone();
+    // a removes job_guidance and adds rural_practical; b adds entrepreneurship.
+    api.push(
+        &a,
+        vec![edit(
+            &p,
+            &[(
+                "training_wanted",
+                Some(Value::set(["vocational_skills", "rural_practical"])),
+            )],
+            now(),
+        )],
+    )
+    .await;
+    let rb = api
+        .push(
+            &bb,
+            vec![edit(
+                &p,
+                &[(
+                    "training_wanted",
+                    Some(Value::set([
+                        "vocational_skills",
+                        "job_guidance",
+                        "entrepreneurship",
+                    ])),
+                )],
+                now(),
+            )],
+        )
+        .await;
+    assert_eq!(
+        rb.results[0].items["training_wanted"],
+        ItemOutcome::SetMerged
+    );
+    let s = &api.pull_all(&bb).await[&p.person.id];
+    assert_eq!(
+        s.answers["training_wanted"],
+        Value::set(["vocational_skills", "rural_practical", "entrepreneurship"])
+    );
+    assert!(s.conflicts.is_empty());
+}
+both!(multi_choice_sets_merge);
+
+async fn pull_resumes_after_a_cut(b: Backend) {
+    let api = spawn(b).await;
+    let w = api.login("sup01").await;
+    let everything = api.pull_all(&w).await;
+    assert!(everything.len() > 100);
+    // First page arrives and is stored with its cursor; the second is cut mid-response (never
+    // stored), so the device asks again from the stored cursor.
+    let p1 = api.pull_page(&w, 0, 50).await;
+    let _lost = api.pull_page(&w, p1.cursor, 50).await;
+    let (rest, _) = api.pull_from(&w, p1.cursor).await;
+    let mut got: BTreeSet<_> = p1.records.iter().map(|r| r.person.id).collect();
+    for id in rest.keys() {
+        assert!(got.insert(*id), "duplicate {id}");
+    }
+    assert_eq!(got, everything.keys().copied().collect());
+}
+both!(pull_resumes_after_a_cut);
+
+async fn no_gap_with_concurrent_pushes(b: Backend) {
+    let api = spawn(b).await;
+    // On PostgreSQL, a second server process-equivalent on the same database.
+    let second = if b == Backend::Postgres {
+        Some(Api::on(second_server(&api.server.database_url).await))
+    } else {
+        None
+    };
+    let other = second.as_ref().unwrap_or(&api);
+    let reader = api.login("sup01").await;
+    let (_, start) = api.pull_from(&reader, 0).await;
+    let writers = ["w001", "w002"];
+    let mut sessions = Vec::new();
+    for (i, w) in writers.iter().enumerate() {
+        let target = if i == 0 { &api } else { other };
+        sessions.push(target.login(w).await);
+    }
+    let mut handles = Vec::new();
+    for (i, s) in sessions.iter().enumerate() {
+        let target = if i == 0 { &api } else { other };
+        let recs = target.pull_all(s).await;
+        let http = target.http.clone();
+        let url = target.url("/api/v1/sync/push");
+        let token = s.token.clone();
+        let batches: Vec<_> = recs
+            .values()
+            .map(|p| edit(p, &[("outcome", t("phone")), ("status", t("final"))], now()))
+            .collect::<Vec<_>>()
+            .chunks(7)
+            .map(<[_]>::to_vec)
+            .collect();
+        handles.push(tokio::spawn(async move {
+            for b in batches {
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&doorstep_shared::sync::PushRequest {
+                        protocol: 1,
+                        mutations: b,
+                    })
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        }));
+    }
+    // Pull repeatedly while they push, on alternating servers, keeping only a cursor.
+    let mut cursor = start;
+    let mut seen = std::collections::BTreeMap::new();
+    let mut round = 0;
+    loop {
+        let finished = handles.iter().all(tokio::task::JoinHandle::is_finished);
+        let target = if round % 2 == 0 { &api } else { other };
+        let (page, next) = target.pull_from(&reader, cursor).await;
+        seen.extend(page);
+        cursor = next;
+        round += 1;
+        if finished {
+            break;
+        }
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let (last, _) = api.pull_from(&reader, cursor).await;
+    seen.extend(last);
+    // The device's incrementally pulled state equals the server's.
+    let truth = api.pull_all(&reader).await;
+    let phone = truth
+        .values()
+        .filter(|r| r.answers.get("outcome") == Some(&Value::text("phone")))
+        .count();
+    assert!(phone > 0);
+    for (id, r) in &truth {
+        if r.answers.contains_key("outcome") {
+            assert_eq!(seen.get(id), Some(r), "missed a change of {id}");
+        }
+    }
+}
+both!(no_gap_with_concurrent_pushes);
+
+async fn reassignment_loses_nothing(b: Backend) {
+    let api = spawn(b).await;
+    let a = api.login("w001").await;
+    let bw = api.login("w002").await;
+    let admin = api.login("admin").await;
+    let recs_a = api.pull_all(&a).await;
+    let (_, b_cursor) = api.pull_from(&bw, 0).await;
+    let moved = a.login.account.communities[0].to_string();
+    let in_moved: Vec<_> = recs_a
+        .values()
+        .filter(|r| r.person.community.as_str() == moved)
+        .cloned()
+        .collect();
+    // A edits offline; meanwhile the community moves to B.
+    let pending = edit(
+        &in_moved[0],
+        &[("outcome", t("away")), ("status", t("final"))],
+        now(),
+    );
+    let r = api
+        .http
+        .put(api.url("/api/v1/admin/assignments"))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({"community": moved, "username": "w002"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // B gets the whole community on the next pull, whatever B's cursor.
+    let (new_b, _) = api.pull_from(&bw, b_cursor).await;
+    assert_eq!(
+        new_b
+            .values()
+            .filter(|r| r.person.community.as_str() == moved)
+            .count(),
+        in_moved.len()
+    );
+    let page = api.pull_page(&bw, 0, 1).await;
+    assert!(page.scope.iter().any(|c| c.as_str() == moved));
+    // A's late edit is accepted and marked; A's scope no longer lists it.
+    let res = api.push(&a, vec![pending]).await;
+    assert_eq!(res.results[0].status, MutationStatus::Applied);
+    assert!(res.results[0].reassigned);
+    let page = api.pull_page(&a, 0, 1).await;
+    assert!(!page.scope.iter().any(|c| c.as_str() == moved));
+    // A's new edits there after the move are still accepted (late, marked), and B sees them.
+    let s = &api.pull_all(&bw).await[&in_moved[0].person.id];
+    assert_eq!(s.answers["outcome"], Value::text("away"));
+}
+both!(reassignment_loses_nothing);
