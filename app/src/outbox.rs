@@ -1,0 +1,495 @@
+//! The outbox: local edits as mutations waiting for the server, and what the server answered.
+//!
+//! ## Bases
+//! Each changed item carries `base`, the value the server will hold when it reaches this
+//! mutation *as far as the device knows*: the last pulled server value, unless an earlier
+//! pending mutation of the same person (one already in flight, which the server applies first)
+//! changes the item, in which case its value. Bases are fixed when an edit is saved and never
+//! follow later pulls: the server's three-way merge compares them with what it really has.
+//!
+//! ## Coalescing
+//! A new edit of a person whose last outbox entry is pending and not yet sent is folded into
+//! that entry (an item edited twice keeps its first base and takes the new value), so repeated
+//! edits of one item never conflict with themselves on the server. Once an entry has been
+//! included in a push it is frozen: it may be re-sent as is (the server answers a re-sent
+//! mutation identically), so it is never changed, and later edits start a new entry.
+
+use std::collections::{BTreeMap, HashMap};
+
+use doorstep_shared::domain::{Campaign, STATUS, Status, status_of};
+use doorstep_shared::form::{FormContext, FormDefinition, Strictness};
+use doorstep_shared::hlc::Hlc;
+use doorstep_shared::merge::{Change, ItemOutcome};
+use doorstep_shared::sync::{Mutation, MutationStatus, PushResponse};
+use doorstep_shared::value::{Answers, Value};
+use rusqlite::{Connection, params};
+use uuid::Uuid;
+
+use crate::error::{AppError, Result};
+use crate::model::{LogKind, OutboxState, SaveResult};
+use crate::store::{
+    Store, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid, tick_hlc,
+    to_i64, to_u64, upsert_record,
+};
+
+/// One stored outbox entry.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OutboxRow {
+    pub id: Uuid,
+    pub person: Uuid,
+    pub base_version: u64,
+    pub hlc: Hlc,
+    pub changes: BTreeMap<String, Change>,
+    pub created_at: i64,
+    pub sent: bool,
+    pub state: OutboxState,
+    pub reject_code: Option<String>,
+    pub reject_message: Option<String>,
+}
+
+impl OutboxRow {
+    pub(crate) fn mutation(&self) -> Mutation {
+        Mutation {
+            id: self.id,
+            person: self.person,
+            base_version: self.base_version,
+            hlc: self.hlc,
+            changes: self.changes.clone(),
+        }
+    }
+
+    pub(crate) fn is_pending(&self) -> bool {
+        self.state == OutboxState::Pending
+    }
+}
+
+/// What one push answer did to the outbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushApplied {
+    pub applied: usize,
+    pub rejected: usize,
+    /// Items set-merged by the server.
+    pub merged_items: usize,
+    /// Items in a same-item conflict.
+    pub conflict_items: usize,
+    pub reassigned: usize,
+    /// Mutations of the batch the answer said nothing about (they stay pending).
+    pub unanswered: usize,
+}
+
+type RawOutbox = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    bool,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+const OUTBOX_COLUMNS: &str = "id, person_id, base_version, hlc, changes, created_at, sent, state, \
+                              reject_code, reject_message";
+
+fn raw_outbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawOutbox> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
+fn decode_outbox(raw: RawOutbox) -> Result<OutboxRow> {
+    let (id, person, base_version, hlc, changes, created_at, sent, state, code, message) = raw;
+    Ok(OutboxRow {
+        id: parse_uuid(&id)?,
+        person: parse_uuid(&person)?,
+        base_version: to_u64(base_version),
+        hlc: serde_json::from_str(&hlc)?,
+        changes: serde_json::from_str(&changes)?,
+        created_at,
+        sent,
+        state: if state == "rejected" {
+            OutboxState::Rejected
+        } else {
+            OutboxState::Pending
+        },
+        reject_code: code,
+        reject_message: message,
+    })
+}
+
+/// Outbox entries in order, of one person or of everyone.
+pub(crate) fn load_outbox(c: &Connection, person: Option<Uuid>) -> Result<Vec<OutboxRow>> {
+    let raws: Vec<RawOutbox> = match person {
+        Some(p) => {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE person_id = ?1 ORDER BY seq"
+            ))?;
+            st.query_map([p.to_string()], raw_outbox)?
+                .collect::<rusqlite::Result<_>>()?
+        }
+        None => {
+            let mut st =
+                c.prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY seq"))?;
+            st.query_map([], raw_outbox)?
+                .collect::<rusqlite::Result<_>>()?
+        }
+    };
+    raws.into_iter().map(decode_outbox).collect()
+}
+
+/// Lays outbox entries over server answers, in order.
+pub(crate) fn overlay<'a>(server: &Answers, rows: impl IntoIterator<Item = &'a OutboxRow>) -> Answers {
+    let mut a = server.clone();
+    for row in rows {
+        for (item, change) in &row.changes {
+            match &change.value {
+                Some(v) => a.insert(item.clone(), v.clone()),
+                None => a.remove(item),
+            };
+        }
+    }
+    a
+}
+
+fn set_answer(a: &mut Answers, item: &str, v: Option<&Value>) {
+    match v {
+        Some(v) => a.insert(item.to_string(), v.clone()),
+        None => a.remove(item),
+    };
+}
+
+fn log(
+    c: &Connection,
+    m: &Mutation,
+    kind: LogKind,
+    items: &BTreeMap<String, ItemOutcome>,
+    message: Option<&str>,
+) -> Result<()> {
+    let kind = match kind {
+        LogKind::Merged => "merged",
+        LogKind::Reassigned => "reassigned",
+        LogKind::Rejected => "rejected",
+    };
+    c.execute(
+        "INSERT INTO sync_log (at, person_id, mutation_id, kind, items, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            now_ms(),
+            m.person.to_string(),
+            m.id.to_string(),
+            kind,
+            serde_json::to_string(items)?,
+            message,
+        ],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Saves an edit of one record: `changes` maps item keys to their new value (`None`
+    /// clears the item); `finalize` submits the record (`status` = `final`).
+    ///
+    /// The resulting answers are validated with the form: a record that is (or becomes) final
+    /// with [`Strictness::Final`] after pruning the answers of items that no longer apply; a
+    /// draft with [`Strictness::Draft`], reporting only the items changed. When invalid nothing
+    /// is saved and the item errors come back. A draft save of a final record keeps it final
+    /// (and so validates it as final); [`Store::reopen`] turns it back into a draft.
+    ///
+    /// The edit is committed in one transaction, with the ticked device clock, before this
+    /// returns: a crash afterwards loses nothing.
+    ///
+    /// # Errors
+    /// [`AppError::UnknownPerson`], [`AppError::NotSynced`] (no form or campaign yet), or a
+    /// storage error.
+    pub fn save_edit(
+        &self,
+        person_id: Uuid,
+        changes: BTreeMap<String, Option<Value>>,
+        finalize: bool,
+    ) -> Result<SaveResult> {
+        self.write_if(|tx| save_edit_tx(tx, person_id, &changes, finalize))
+    }
+
+    /// Turns a final record back into a draft (withdraws the submission).
+    ///
+    /// # Errors
+    /// As [`Store::save_edit`].
+    pub fn reopen(&self, person_id: Uuid) -> Result<SaveResult> {
+        let changes = [(STATUS.to_string(), Some(Value::text("draft")))].into();
+        self.save_edit(person_id, changes, false)
+    }
+
+    /// The next pending mutations to push, oldest first, at most `limit`; they are marked as
+    /// sent (frozen: never coalesced again) in the same transaction.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn take_push_batch(&self, limit: usize) -> Result<Vec<Mutation>> {
+        self.write(|tx| {
+            let raws: Vec<RawOutbox> = {
+                let mut st = tx.prepare_cached(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?1"
+                ))?;
+                st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], raw_outbox)?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            let rows = raws
+                .into_iter()
+                .map(decode_outbox)
+                .collect::<Result<Vec<_>>>()?;
+            for row in rows.iter().filter(|r| !r.sent) {
+                tx.execute("UPDATE outbox SET sent = 1 WHERE id = ?1", [row.id.to_string()])?;
+            }
+            Ok(rows.iter().map(OutboxRow::mutation).collect())
+        })
+    }
+
+    /// Applies the server's answer to a pushed batch, in one transaction: an applied mutation
+    /// leaves the outbox (its values become the device's idea of the server state until the
+    /// next pull brings the real one), a rejected one stays, marked with the server's reason.
+    /// Merged, conflicting, reassigned and rejected outcomes go to the sync log.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn apply_push_results(&self, sent: &[Mutation], resp: &PushResponse) -> Result<PushApplied> {
+        self.write(|tx| {
+            let by_id: HashMap<Uuid, &Mutation> = sent.iter().map(|m| (m.id, m)).collect();
+            let mut out = PushApplied::default();
+            let mut answered = 0;
+            for result in &resp.results {
+                let Some(m) = by_id.get(&result.id) else {
+                    continue;
+                };
+                answered += 1;
+                match result.status {
+                    MutationStatus::Applied => {
+                        let removed =
+                            tx.execute("DELETE FROM outbox WHERE id = ?1", [m.id.to_string()])?;
+                        if removed == 0 {
+                            continue;
+                        }
+                        out.applied += 1;
+                        if let Some(mut rec) = load_record(tx, m.person)? {
+                            for (item, change) in &m.changes {
+                                set_answer(&mut rec.answers, item, change.value.as_ref());
+                            }
+                            rec.version = rec.version.max(result.version);
+                            upsert_record(tx, &rec)?;
+                        }
+                        for outcome in result.items.values() {
+                            match outcome {
+                                ItemOutcome::SetMerged => out.merged_items += 1,
+                                ItemOutcome::Conflict => out.conflict_items += 1,
+                                ItemOutcome::Applied | ItemOutcome::Same => {}
+                            }
+                        }
+                        if result.reassigned {
+                            out.reassigned += 1;
+                        }
+                        let notable = result
+                            .items
+                            .values()
+                            .any(|o| matches!(o, ItemOutcome::SetMerged | ItemOutcome::Conflict));
+                        if notable {
+                            log(tx, m, LogKind::Merged, &result.items, None)?;
+                        }
+                        if result.reassigned {
+                            log(tx, m, LogKind::Reassigned, &result.items, None)?;
+                        }
+                    }
+                    MutationStatus::Rejected => {
+                        let code = result.code.clone().unwrap_or_else(|| "rejected".into());
+                        let message = result
+                            .message
+                            .clone()
+                            .unwrap_or_else(|| "服务器拒绝了此修改 / The server refused this edit".into());
+                        let n = tx.execute(
+                            "UPDATE outbox SET state = 'rejected', reject_code = ?2, reject_message = ?3
+                             WHERE id = ?1",
+                            params![m.id.to_string(), code, message],
+                        )?;
+                        if n == 0 {
+                            continue;
+                        }
+                        out.rejected += 1;
+                        log(tx, m, LogKind::Rejected, &result.items, Some(&message))?;
+                    }
+                }
+            }
+            out.unanswered = sent.len().saturating_sub(answered);
+            observe_hlc(tx, resp.server_time)?;
+            failpoint::hit("apply_push_results.before_commit");
+            Ok(out)
+        })
+    }
+
+    /// Sends the rejected edits of a person again (as new mutations, e.g. after the office
+    /// fixed an assignment). Returns how many.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn retry_rejected(&self, person_id: Uuid) -> Result<usize> {
+        self.write(|tx| {
+            let rows = load_outbox(tx, Some(person_id))?;
+            let mut n = 0;
+            for row in rows.iter().filter(|r| !r.is_pending()) {
+                tx.execute(
+                    "UPDATE outbox SET id = ?2, state = 'pending', sent = 0, reject_code = NULL,
+                       reject_message = NULL WHERE id = ?1",
+                    params![row.id.to_string(), Uuid::now_v7().to_string()],
+                )?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    /// Deletes the rejected edits of a person: the worker gives them up. Returns how many.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn discard_rejected(&self, person_id: Uuid) -> Result<usize> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "DELETE FROM outbox WHERE person_id = ?1 AND state = 'rejected'",
+                [person_id.to_string()],
+            )?;
+            Ok(n)
+        })
+    }
+}
+
+fn save_edit_tx(
+    tx: &Connection,
+    person_id: Uuid,
+    changes: &BTreeMap<String, Option<Value>>,
+    finalize: bool,
+) -> Result<(SaveResult, bool)> {
+    let rec = load_record(tx, person_id)?.ok_or(AppError::UnknownPerson(person_id))?;
+    let form: FormDefinition = get_meta(tx, key::FORM)?.ok_or(AppError::NotSynced)?;
+    let campaign: Campaign = get_meta(tx, key::CAMPAIGN)?.ok_or(AppError::NotSynced)?;
+    let rows = load_outbox(tx, Some(person_id))?;
+
+    // What the worker sees now, and what they want.
+    let shown = overlay(&rec.answers, &rows);
+    let mut next = shown.clone();
+    for (item, v) in changes {
+        set_answer(&mut next, item, v.as_ref());
+    }
+    if finalize {
+        next.insert(STATUS.into(), Value::text("final"));
+    }
+    let ctx = FormContext::for_person(&rec.person, &campaign);
+    let errors = if status_of(&next) == Status::Final {
+        next = form.prune(&next, &ctx);
+        form.validate(&next, &ctx, Strictness::Final)
+    } else {
+        form.validate(&next, &ctx, Strictness::Draft)
+            .into_iter()
+            .filter(|e| changes.contains_key(&e.item))
+            .collect()
+    };
+    if !errors.is_empty() {
+        return Ok((SaveResult::Invalid(errors), false));
+    }
+
+    let mut wanted: BTreeMap<String, Option<Value>> = shown
+        .keys()
+        .chain(next.keys())
+        .filter(|k| shown.get(*k) != next.get(*k))
+        .map(|k| (k.clone(), next.get(k).cloned()))
+        .collect();
+    if finalize {
+        // Always sent on submit, even when already final: a returned record submitted again
+        // goes back to review.
+        wanted
+            .entry(STATUS.into())
+            .or_insert_with(|| Some(Value::text("final")));
+    }
+    if wanted.is_empty() {
+        return Ok((SaveResult::Unchanged, false));
+    }
+
+    let hlc = tick_hlc(tx)?;
+    let target = rows.last().filter(|r| r.is_pending() && !r.sent);
+    let earlier: Vec<&OutboxRow> = rows
+        .iter()
+        .filter(|r| target.is_none_or(|t| t.id != r.id))
+        .collect();
+    // The base of an item: the value the server will hold when it reaches this edit.
+    let base_of = |item: &str| -> Option<Value> {
+        earlier
+            .iter()
+            .rev()
+            .filter(|r| r.is_pending())
+            .find_map(|r| r.changes.get(item))
+            .map_or_else(|| rec.answers.get(item).cloned(), |c| c.value.clone())
+    };
+
+    let id = if let Some(t) = target {
+        let without = overlay(&rec.answers, earlier.iter().copied());
+        let mut merged = t.changes.clone();
+        for (item, value) in wanted {
+            let base = merged
+                .get(&item)
+                .map_or_else(|| base_of(&item), |c| c.base.clone());
+            // An edit taken back: drop it when nothing else would then show another value.
+            let undone = base == value
+                && without.get(&item) == value.as_ref()
+                && !(finalize && item == STATUS);
+            if undone {
+                merged.remove(&item);
+            } else {
+                merged.insert(item, Change { base, value });
+            }
+        }
+        if merged.is_empty() {
+            tx.execute("DELETE FROM outbox WHERE id = ?1", [t.id.to_string()])?;
+        } else {
+            tx.execute(
+                "UPDATE outbox SET changes = ?2, hlc = ?3 WHERE id = ?1",
+                params![
+                    t.id.to_string(),
+                    serde_json::to_string(&merged)?,
+                    serde_json::to_string(&hlc)?
+                ],
+            )?;
+        }
+        t.id
+    } else {
+        let changes: BTreeMap<String, Change> = wanted
+            .into_iter()
+            .map(|(item, value)| {
+                let base = base_of(&item);
+                (item, Change { base, value })
+            })
+            .collect();
+        let id = Uuid::now_v7();
+        tx.execute(
+            "INSERT INTO outbox (id, person_id, base_version, hlc, changes, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id.to_string(),
+                person_id.to_string(),
+                to_i64(rec.version)?,
+                serde_json::to_string(&hlc)?,
+                serde_json::to_string(&changes)?,
+                now_ms(),
+            ],
+        )?;
+        id
+    };
+    failpoint::hit("save_edit.before_commit");
+    Ok((SaveResult::Saved { mutation: id }, true))
+}

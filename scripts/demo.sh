@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The demo on the embedded default: the server on SQLite with the demo district and accounts,
+# and the worker app in a browser.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p doorstep-server -p doorstep-app
+mkdir -p data
+./target/release/doorstep-server --data-dir data demo --bind "${DOORSTEP_BIND:-127.0.0.1:8080}" &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+for _ in $(seq 1 100); do curl -sf "http://${DOORSTEP_BIND:-127.0.0.1:8080}/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+if [ -x ./target/release/doorstep ]; then
+  ./target/release/doorstep --data-dir data/app --bind "${DOORSTEP_APP_BIND:-127.0.0.1:8081}" \
+    --server "http://${DOORSTEP_BIND:-127.0.0.1:8080}" ${DOORSTEP_SIMULATE:+--simulate} &
+  echo "Worker app:  http://${DOORSTEP_APP_BIND:-127.0.0.1:8081}/  (sign in as w001 / doorstep2021)"
+fi
+wait $server
