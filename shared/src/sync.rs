@@ -102,6 +102,9 @@ pub struct PullResponse {
     /// The communities this device holds now; a device drops any other community once its
     /// edits there are acknowledged.
     pub scope: Vec<DivisionCode>,
+    /// Names of the communities of this page's records and of the scope.
+    #[serde(default)]
+    pub community_names: BTreeMap<DivisionCode, String>,
     pub campaign: Campaign,
     pub server_time: Hlc,
 }

@@ -97,6 +97,25 @@ impl Db {
         Ok(r.map(|r| r.try_get("name")).transpose()?)
     }
 
+    /// Names of places by code.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn place_names(&self, codes: &[String]) -> DbResult<Vec<(String, String)>> {
+        let mut out = Vec::with_capacity(codes.len());
+        for chunk in codes.chunks(500) {
+            let sql = format!("SELECT code, name FROM places WHERE code IN ({})", placeholders(1, chunk.len()));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for c in chunk {
+                q = q.bind(c.clone());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push((r.try_get("code")?, r.try_get("name")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Opens a campaign (closing any other) with a form.
     ///
     /// # Errors

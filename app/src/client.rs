@@ -1,0 +1,299 @@
+//! The HTTP client of the sync protocol: one method per route, errors mapped to [`AppError`].
+//! Pushes are gzip-compressed (`Content-Encoding: gzip`); answers are accepted gzip-compressed.
+
+use std::io::Write;
+use std::time::Duration;
+
+use doorstep_shared::form::FormDefinition;
+use doorstep_shared::sync::{
+    ErrorBody, LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse,
+};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::{Response, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::{AppError, Result};
+use crate::model::ProgressReport;
+
+/// Connect and whole-request time limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A client for one server, optionally holding a bearer token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+/// Which call an answer belongs to (a 401 means different things).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Login,
+    Authed,
+}
+
+/// Checks and normalises a server address: `http(s)://host[:port][/prefix]`, no trailing `/`.
+///
+/// # Errors
+/// [`AppError::InvalidServerUrl`].
+pub fn normalize_url(url: &str) -> Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let parsed =
+        Url::parse(trimmed).map_err(|_| AppError::InvalidServerUrl(trimmed.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(AppError::InvalidServerUrl(trimmed.to_string()));
+    }
+    Ok(trimmed.to_string())
+}
+
+impl Client {
+    /// A client for the server at `base_url` (e.g. `http://10.0.0.2:8080`).
+    ///
+    /// # Errors
+    /// [`AppError::InvalidServerUrl`].
+    pub fn new(base_url: &str) -> Result<Self> {
+        Self::with_timeouts(base_url, Timeouts::default())
+    }
+
+    /// # Errors
+    /// [`AppError::InvalidServerUrl`], or a client that cannot be built.
+    pub fn with_timeouts(base_url: &str, timeouts: Timeouts) -> Result<Self> {
+        let base = normalize_url(base_url)?;
+        // A trailing slash makes `Url::join` keep any path prefix.
+        let base = Url::parse(&format!("{base}/"))
+            .map_err(|_| AppError::InvalidServerUrl(base.clone()))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
+            .user_agent(concat!("doorstep-app/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| AppError::Storage(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            token: None,
+        })
+    }
+
+    /// The same client, sending `token` as its bearer token.
+    #[must_use]
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path)
+            .map_err(|e| AppError::InvalidServerUrl(format!("{}{path}: {e}", self.base)))
+    }
+
+    fn authed(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder> {
+        let token = self.token.as_deref().ok_or(AppError::NotSignedIn)?;
+        Ok(rb.bearer_auth(token))
+    }
+
+    /// `POST /api/v1/auth/login`.
+    ///
+    /// # Errors
+    /// [`AppError::BadCredentials`], [`AppError::DeviceRevoked`], [`AppError::Unreachable`]…
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        device_id: Option<Uuid>,
+        device_name: &str,
+    ) -> Result<LoginResponse> {
+        let body = LoginRequest {
+            username: username.to_string(),
+            password: password.to_string(),
+            device_id,
+            device_name: Some(device_name.to_string()),
+        };
+        let rb = self.http.post(self.url("api/v1/auth/login")?).json(&body);
+        read_json(send(rb).await?, Call::Login).await
+    }
+
+    /// `POST /api/v1/sync/push`, gzip-compressed.
+    ///
+    /// # Errors
+    /// As the other calls; a 413 comes back as [`AppError::ServerRejected`].
+    pub async fn push(&self, req: &PushRequest) -> Result<PushResponse> {
+        let json = serde_json::to_vec(req)
+            .map_err(|e| AppError::Protocol(format!("cannot encode push: {e}")))?;
+        let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::default());
+        gz.write_all(&json)
+            .map_err(|e| AppError::Protocol(format!("gzip: {e}")))?;
+        let body = gz
+            .finish()
+            .map_err(|e| AppError::Protocol(format!("gzip: {e}")))?;
+        let rb = self
+            .http
+            .post(self.url("api/v1/sync/push")?)
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_ENCODING, "gzip")
+            .body(body);
+        read_json(send(self.authed(rb)?).await?, Call::Authed).await
+    }
+
+    /// `GET /api/v1/sync/pull?cursor=N&limit=M`.
+    ///
+    /// # Errors
+    /// As the other calls.
+    pub async fn pull(&self, cursor: u64, limit: u32) -> Result<PullResponse> {
+        let mut url = self.url("api/v1/sync/pull")?;
+        url.query_pairs_mut()
+            .append_pair("cursor", &cursor.to_string())
+            .append_pair("limit", &limit.to_string());
+        let rb = self.http.get(url);
+        read_json(send(self.authed(rb)?).await?, Call::Authed).await
+    }
+
+    /// `GET /api/v1/forms/{version}`.
+    ///
+    /// # Errors
+    /// As the other calls; a definition that does not pass `FormDefinition::check` is a
+    /// [`AppError::Protocol`] error.
+    pub async fn form(&self, version: &str) -> Result<FormDefinition> {
+        let mut url = self.url("api/v1/forms")?;
+        url.path_segments_mut()
+            .map_err(|()| AppError::InvalidServerUrl(self.base.to_string()))?
+            .push(version);
+        let rb = self.http.get(url);
+        let form: FormDefinition = read_json(send(self.authed(rb)?).await?, Call::Authed).await?;
+        form.check()
+            .map_err(|e| AppError::Protocol(format!("form {version}: {e}")))?;
+        Ok(form)
+    }
+
+    /// `GET /api/v1/progress` (supervisors).
+    ///
+    /// # Errors
+    /// As the other calls.
+    pub async fn progress(&self) -> Result<ProgressReport> {
+        let rb = self.http.get(self.url("api/v1/progress")?);
+        read_json(send(self.authed(rb)?).await?, Call::Authed).await
+    }
+}
+
+async fn send(rb: reqwest::RequestBuilder) -> Result<Response> {
+    rb.send().await.map_err(network_error)
+}
+
+fn network_error(e: reqwest::Error) -> AppError {
+    // Connect failures, timeouts, a connection cut mid-answer: all worth another try.
+    AppError::Unreachable(without_url(&e))
+}
+
+/// The error text without the URL (which may carry a query string).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "<server>");
+    }
+    s
+}
+
+async fn read_json<T: DeserializeOwned>(resp: Response, call: Call) -> Result<T> {
+    let status = resp.status();
+    // Read the whole body first: a cut connection is a network error (retried), a body that
+    // arrived but does not parse is a protocol error (not retried).
+    let bytes = resp.bytes().await.map_err(network_error)?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| AppError::Protocol(format!("HTTP {status}: {e}")));
+    }
+    let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+    Err(status_error(status, body, call))
+}
+
+fn status_error(status: StatusCode, body: Option<ErrorBody>, call: Call) -> AppError {
+    let (code, message) = body.map_or_else(
+        || (String::new(), status.canonical_reason().unwrap_or("").to_string()),
+        |b| (b.error.code, b.error.message),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        return if code == "device_revoked" {
+            AppError::DeviceRevoked
+        } else if call == Call::Login {
+            AppError::BadCredentials
+        } else {
+            AppError::SessionExpired
+        };
+    }
+    if code == "device_revoked" {
+        return AppError::DeviceRevoked;
+    }
+    if status.is_server_error() {
+        return AppError::Server {
+            status: status.as_u16(),
+        };
+    }
+    AppError::ServerRejected {
+        code: if code.is_empty() {
+            format!("http_{}", status.as_u16())
+        } else {
+            code
+        },
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorstep_shared::sync::ErrorDetail;
+
+    fn body(code: &str) -> Option<ErrorBody> {
+        Some(ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: "m".into(),
+            },
+        })
+    }
+
+    #[test]
+    fn statuses_map_to_plain_errors() {
+        let s401 = StatusCode::UNAUTHORIZED;
+        assert_eq!(status_error(s401, body("device_revoked"), Call::Authed), AppError::DeviceRevoked);
+        assert_eq!(status_error(s401, body("token_expired"), Call::Authed), AppError::SessionExpired);
+        assert_eq!(status_error(s401, body("bad_credentials"), Call::Login), AppError::BadCredentials);
+        assert_eq!(status_error(s401, None, Call::Authed), AppError::SessionExpired);
+        assert_eq!(
+            status_error(StatusCode::SERVICE_UNAVAILABLE, None, Call::Authed),
+            AppError::Server { status: 503 }
+        );
+        let e = status_error(StatusCode::UNPROCESSABLE_ENTITY, body("protocol"), Call::Authed);
+        assert!(matches!(&e, AppError::ServerRejected { code, .. } if code == "protocol"));
+        assert!(!e.is_retryable());
+        let e = status_error(StatusCode::PAYLOAD_TOO_LARGE, None, Call::Authed);
+        assert!(matches!(&e, AppError::ServerRejected { code, .. } if code == "http_413"));
+    }
+
+    #[test]
+    fn urls_are_checked_and_keep_a_prefix() {
+        assert_eq!(normalize_url(" http://127.0.0.1:8080/ ").unwrap(), "http://127.0.0.1:8080");
+        assert!(normalize_url("ftp://x").is_err());
+        assert!(normalize_url("not a url").is_err());
+        let c = Client::new("http://h:1/doorstep").unwrap();
+        assert_eq!(c.url("api/v1/sync/push").unwrap().as_str(), "http://h:1/doorstep/api/v1/sync/push");
+    }
+}

@@ -1,0 +1,283 @@
+//! What the worker sees: the last pulled server state with the outbox laid over it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use doorstep_shared::domain::{Outcome, Review, STATUS, final_outcome, outcome_of, status_of};
+use doorstep_shared::ids::mask_id;
+use doorstep_shared::merge::ItemOutcome;
+use doorstep_shared::place::DivisionCode;
+use doorstep_shared::progress::Rate;
+use doorstep_shared::sync::RecordState;
+use doorstep_shared::value::Value;
+use rusqlite::Connection;
+use uuid::Uuid;
+
+use crate::error::{AppError, Result};
+use crate::model::{
+    CommunitySummary, Filter, LogKind, OutboxEntry, PersonRow, RecordView, SyncLogEntry,
+};
+use crate::outbox::{OutboxRow, load_outbox, overlay};
+use crate::store::{
+    Store, count_outbox, get_meta, key, load_record, load_records, ms_to_time, parse_uuid,
+};
+
+/// Builds the view of one record from its server state and its outbox entries (in order).
+pub(crate) fn build_view(rec: RecordState, rows: &[&OutboxRow]) -> RecordView {
+    let answers = overlay(&rec.answers, rows.iter().copied());
+    let pending = rows.iter().filter(|r| r.is_pending()).count();
+    let rejected = rows.iter().rev().find(|r| !r.is_pending()).map(|r| {
+        (
+            r.reject_code.clone().unwrap_or_default(),
+            r.reject_message.clone().unwrap_or_default(),
+        )
+    });
+    // A returned record submitted again on the device is back in review once the edit lands.
+    let resubmitted = rows.iter().any(|r| {
+        r.is_pending()
+            && r.changes
+                .get(STATUS)
+                .is_some_and(|c| c.value.as_ref().and_then(Value::as_text) == Some("final"))
+    });
+    let review = if rec.review == Review::Returned && resubmitted {
+        Review::Pending
+    } else {
+        rec.review
+    };
+    let status = status_of(&answers);
+    RecordView {
+        outcome: outcome_of(&answers),
+        final_outcome: final_outcome(&answers, review),
+        status,
+        pending,
+        rejected,
+        review,
+        review_comment: rec.review_comment,
+        conflicts: rec.conflicts,
+        version: rec.version,
+        server_answers: rec.answers,
+        answers,
+        person: rec.person,
+    }
+}
+
+fn load_views(c: &Connection, community: Option<&str>) -> Result<Vec<RecordView>> {
+    let records = load_records(c, community)?;
+    let outbox = load_outbox(c, None)?;
+    let mut by_person: HashMap<Uuid, Vec<&OutboxRow>> = HashMap::new();
+    for row in &outbox {
+        by_person.entry(row.person).or_default().push(row);
+    }
+    Ok(records
+        .into_iter()
+        .map(|rec| {
+            let rows = by_person.get(&rec.person.id).map_or(&[][..], Vec::as_slice);
+            build_view(rec, rows)
+        })
+        .collect())
+}
+
+/// Whether a record matches the search text: a name substring, or a resident ID or certificate
+/// number prefix (case-insensitive `x`), or the last digits of the resident ID (4–6 of them,
+/// as the masked ID shows).
+fn matches_search(v: &RecordView, q: &str) -> bool {
+    let q = q.trim();
+    if q.is_empty() {
+        return true;
+    }
+    if v.person.name.contains(q) {
+        return true;
+    }
+    let upper = q.to_ascii_uppercase();
+    let id = v.person.resident_id.as_str();
+    let is_id_like = upper
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'X');
+    is_id_like
+        && (id.starts_with(&upper)
+            || v.person.certificate.to_string().starts_with(&upper)
+            || ((4..=6).contains(&upper.len()) && id.ends_with(&upper)))
+}
+
+fn row_of(v: &RecordView) -> PersonRow {
+    PersonRow {
+        person_id: v.person.id,
+        name: v.person.name.clone(),
+        masked_id: mask_id(v.person.resident_id.as_str()),
+        masked_certificate: v.person.certificate.masked(),
+        community: v.person.community.clone(),
+        address: v.person.address.clone(),
+        outcome: v.outcome,
+        status: v.status,
+        review: v.review,
+        done: v.final_outcome.is_some(),
+        conflicts: v.conflicts.len(),
+        pending: v.pending,
+        rejected: v.rejected.is_some(),
+    }
+}
+
+impl Store {
+    /// One record as the worker sees it.
+    ///
+    /// # Errors
+    /// [`AppError::UnknownPerson`], or a storage error.
+    pub fn record(&self, person_id: Uuid) -> Result<RecordView> {
+        self.read(|c| {
+            let rec = load_record(c, person_id)?.ok_or(AppError::UnknownPerson(person_id))?;
+            let rows = load_outbox(c, Some(person_id))?;
+            Ok(build_view(rec, &rows.iter().collect::<Vec<_>>()))
+        })
+    }
+
+    /// The person list: of one community (or all), passing `filter`, matching `search` (a
+    /// name substring, an ID or certificate prefix, or the last 4–6 ID digits; blank matches
+    /// all). Ordered by address, then name. IDs are masked.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn persons(
+        &self,
+        community: Option<&DivisionCode>,
+        filter: Filter,
+        search: &str,
+    ) -> Result<Vec<PersonRow>> {
+        self.read(|c| {
+            let views = load_views(c, community.map(DivisionCode::as_str))?;
+            let mut rows: Vec<PersonRow> = views
+                .iter()
+                .filter(|v| filter.matches(v) && matches_search(v, search))
+                .map(row_of)
+                .collect();
+            rows.sort_by(|a, b| a.address.cmp(&b.address).then_with(|| a.name.cmp(&b.name)));
+            Ok(rows)
+        })
+    }
+
+    /// The communities on the device with their figures, computed from what the worker sees
+    /// (pending edits included), ordered by code.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn communities(&self) -> Result<Vec<CommunitySummary>> {
+        self.read(|c| {
+            let names: BTreeMap<DivisionCode, String> =
+                get_meta(c, key::COMMUNITY_NAMES)?.unwrap_or_default();
+            let mut by_code: BTreeMap<DivisionCode, CommunitySummary> = BTreeMap::new();
+            for v in load_views(c, None)? {
+                let code = v.person.community.clone();
+                let s = by_code.entry(code.clone()).or_insert_with(|| CommunitySummary {
+                    name: names.get(&code).cloned().unwrap_or_else(|| code.to_string()),
+                    code,
+                    total: 0,
+                    done: 0,
+                    home_visit: 0,
+                    phone: 0,
+                    home_visit_rate: Rate::new(0, 0),
+                    completion_rate: Rate::new(0, 0),
+                    returned: 0,
+                    conflicts: 0,
+                    unsent: 0,
+                });
+                s.total += 1;
+                match v.final_outcome {
+                    Some(o) => {
+                        s.done += 1;
+                        s.home_visit += u64::from(o == Outcome::HomeVisit);
+                        s.phone += u64::from(o == Outcome::Phone);
+                    }
+                    None => {}
+                }
+                s.returned += u64::from(v.review == Review::Returned);
+                s.conflicts += u64::from(!v.conflicts.is_empty());
+                s.unsent += u64::from(v.pending > 0 || v.rejected.is_some());
+            }
+            Ok(by_code
+                .into_values()
+                .map(|mut s| {
+                    s.home_visit_rate = Rate::new(s.home_visit, s.home_visit + s.phone);
+                    s.completion_rate = Rate::new(s.done, s.total);
+                    s
+                })
+                .collect())
+        })
+    }
+
+    /// Outbox entries (pending and rejected): what is not on the server yet.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn unsent_count(&self) -> Result<usize> {
+        self.read(count_outbox)
+    }
+
+    /// The outbox, oldest first, with the person's name.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
+        self.read(|c| {
+            let rows = load_outbox(c, None)?;
+            let mut names: HashMap<Uuid, String> = HashMap::new();
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                if !names.contains_key(&r.person) {
+                    let name = load_record(c, r.person)?
+                        .map(|rec| rec.person.name)
+                        .unwrap_or_default();
+                    names.insert(r.person, name);
+                }
+                out.push(OutboxEntry {
+                    mutation: r.id,
+                    person_id: r.person,
+                    name: names[&r.person].clone(),
+                    items: r.changes.keys().cloned().collect(),
+                    created_at: ms_to_time(r.created_at),
+                    sent: r.sent,
+                    state: r.state,
+                    reject_code: r.reject_code,
+                    reject_message: r.reject_message,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The latest sync log lines, newest first.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn sync_log(&self, limit: usize) -> Result<Vec<SyncLogEntry>> {
+        self.read(|c| {
+            type Raw = (i64, String, String, String, String, Option<String>);
+            let raws: Vec<Raw> = {
+                let mut st = c.prepare_cached(
+                    "SELECT at, person_id, mutation_id, kind, items, message FROM sync_log
+                     ORDER BY id DESC LIMIT ?1",
+                )?;
+                st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?
+            };
+            raws.into_iter()
+                .map(|(at, person, mutation, kind, items, message)| {
+                    let person_id = parse_uuid(&person)?;
+                    let items: BTreeMap<String, ItemOutcome> = serde_json::from_str(&items)?;
+                    Ok(SyncLogEntry {
+                        at: ms_to_time(at),
+                        name: load_record(c, person_id)?.map(|r| r.person.name),
+                        person_id,
+                        mutation: parse_uuid(&mutation)?,
+                        kind: match kind.as_str() {
+                            "rejected" => LogKind::Rejected,
+                            "reassigned" => LogKind::Reassigned,
+                            _ => LogKind::Merged,
+                        },
+                        items,
+                        message,
+                    })
+                })
+                .collect()
+        })
+    }
+}
