@@ -179,13 +179,10 @@ impl Store {
                     unsent: 0,
                 });
                 s.total += 1;
-                match v.final_outcome {
-                    Some(o) => {
-                        s.done += 1;
-                        s.home_visit += u64::from(o == Outcome::HomeVisit);
-                        s.phone += u64::from(o == Outcome::Phone);
-                    }
-                    None => {}
+                if let Some(o) = v.final_outcome {
+                    s.done += 1;
+                    s.home_visit += u64::from(o == Outcome::HomeVisit);
+                    s.phone += u64::from(o == Outcome::Phone);
                 }
                 s.returned += u64::from(v.review == Review::Returned);
                 s.conflicts += u64::from(!v.conflicts.is_empty());
@@ -220,11 +217,11 @@ impl Store {
             let mut names: HashMap<Uuid, String> = HashMap::new();
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
-                if !names.contains_key(&r.person) {
+                if let std::collections::hash_map::Entry::Vacant(e) = names.entry(r.person) {
                     let name = load_record(c, r.person)?
                         .map(|rec| rec.person.name)
                         .unwrap_or_default();
-                    names.insert(r.person, name);
+                    e.insert(name);
                 }
                 out.push(OutboxEntry {
                     mutation: r.id,

@@ -1,0 +1,344 @@
+//! The sync engine: push the outbox, pull the server's changes, keep the form current.
+//!
+//! One sync ([`SyncEngine::sync_once`]):
+//! 1. **Push** pending mutations oldest first, in batches of at most
+//!    [`SyncOptions::push_batch`], gzip-compressed. Each batch is marked sent before it leaves;
+//!    the answer is applied in one local transaction: applied → out of the outbox (merged and
+//!    conflicting items logged), rejected → kept, marked with the server's reason. A batch whose
+//!    answer is lost is simply sent again: the server answers re-sent mutations identically.
+//! 2. **Pull** pages from the stored cursor; each page and its cursor are stored in one local
+//!    transaction, so a cut mid-pull resumes from the last stored page. Communities that left
+//!    the scope are dropped once they hold no outbox edits. A new campaign starts from cursor 0.
+//! 3. **Form**: when the campaign's form version differs from the stored form, fetch it.
+//!
+//! All database work runs in `spawn_blocking`: the store is blocking (rusqlite). One sync runs
+//! at a time per engine.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use doorstep_shared::sync::{Account, PROTOCOL_VERSION, PushRequest};
+use tracing::{info, warn};
+
+use crate::client::{Client, Timeouts, normalize_url};
+use crate::error::{AppError, Result};
+use crate::model::{ProgressReport, SyncReport};
+use crate::store::Store;
+
+/// Tunables of the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Mutations per push (capped at the protocol's `MAX_PUSH_BATCH`).
+    pub push_batch: usize,
+    /// Records per pull page.
+    pub pull_limit: u32,
+    pub timeouts: Timeouts,
+    /// First wait before a retry; doubled each time up to `retry_max`.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            push_batch: 500,
+            pull_limit: 500,
+            timeouts: Timeouts::default(),
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Runs syncs for a store. Cheap to keep for the life of the app.
+#[derive(Debug, Default)]
+pub struct SyncEngine {
+    options: SyncOptions,
+    running: tokio::sync::Mutex<()>,
+}
+
+/// Runs blocking store work off the async threads.
+async fn db<T, F>(store: &Store, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T> + Send + 'static,
+{
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || f(&s))
+        .await
+        .map_err(|e| AppError::Storage(format!("background task failed: {e}")))?
+}
+
+impl SyncEngine {
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[must_use]
+    pub fn with_options(options: SyncOptions) -> Self {
+        Self {
+            options,
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    #[must_use]
+    pub fn options(&self) -> &SyncOptions {
+        &self.options
+    }
+
+    /// Signs in and stores the session (server, account, device ID, token). A device signing
+    /// in again to the same server keeps its device ID. Signing in as another account clears
+    /// the previous account's data, and is refused while it has unsent edits.
+    ///
+    /// # Errors
+    /// [`AppError::InvalidServerUrl`], [`AppError::OtherUserHasUnsent`],
+    /// [`AppError::BadCredentials`], [`AppError::DeviceRevoked`], [`AppError::Unreachable`]…
+    pub async fn login(
+        &self,
+        store: &Store,
+        server_url: &str,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<Account> {
+        let url = normalize_url(server_url)?;
+        let username = username.trim().to_string();
+        let device_id = {
+            let (u, n) = (url.clone(), username.clone());
+            db(store, move |s| s.prepare_sign_in(&u, &n)).await?
+        };
+        let client = Client::with_timeouts(&url, self.options.timeouts)?;
+        let login = client
+            .login(&username, password, device_id, device_name)
+            .await?;
+        let account = login.account.clone();
+        db(store, move |s| s.save_login(&url, &username, &login)).await?;
+        info!(role = account.role.key(), "signed in");
+        Ok(account)
+    }
+
+    /// Forgets the token; records and unsent edits stay on the device.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub async fn sign_out(&self, store: &Store) -> Result<()> {
+        db(store, Store::clear_token).await
+    }
+
+    async fn client(&self, store: &Store) -> Result<Client> {
+        let session = db(store, Store::session).await?.ok_or(AppError::NotSignedIn)?;
+        let token = session.token.ok_or(AppError::NotSignedIn)?;
+        Ok(Client::with_timeouts(&session.server_url, self.options.timeouts)?.with_token(token))
+    }
+
+    /// One sync: push, pull, form. Nothing is retried.
+    ///
+    /// # Errors
+    /// [`AppError::NotSignedIn`], [`AppError::Unreachable`], [`AppError::SessionExpired`],
+    /// [`AppError::DeviceRevoked`], [`AppError::ServerRejected`], [`AppError::Server`]… Work
+    /// done before the error (pushed batches, pulled pages) is kept.
+    pub async fn sync_once(&self, store: &Store) -> Result<SyncReport> {
+        self.sync_with_retry(store, 1).await
+    }
+
+    /// A sync tried up to `max_attempts` times, waiting with exponential backoff between
+    /// attempts, on network errors, timeouts and 5xx answers only (never on 4xx). The report
+    /// counts the work of every attempt.
+    ///
+    /// # Errors
+    /// The last attempt's error, or the first one that is not worth retrying.
+    pub async fn sync_with_retry(&self, store: &Store, max_attempts: u32) -> Result<SyncReport> {
+        let _running = self.running.lock().await;
+        let mut report = SyncReport::default();
+        let mut attempt = 1;
+        loop {
+            let result = match self.client(store).await {
+                Ok(client) => self.run(store, &client, &mut report).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    db(store, Store::mark_synced).await?;
+                    info!(
+                        pushed = report.pushed,
+                        applied = report.applied,
+                        rejected = report.rejected,
+                        conflicts = report.conflict_items,
+                        pulled = report.pulled,
+                        "sync done"
+                    );
+                    return Ok(report);
+                }
+                Err(e) if e.is_retryable() && attempt < max_attempts => {
+                    let wait = self.backoff(attempt);
+                    warn!(attempt, wait_ms = wait.as_millis(), error = %e, "sync failed, retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    if matches!(e, AppError::SessionExpired | AppError::DeviceRevoked) {
+                        db(store, Store::clear_token).await?;
+                    }
+                    warn!(error = %e, "sync failed");
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The wait before attempt `attempt + 1`: `retry_initial · 2^(attempt−1)`, at most
+    /// `retry_max`, plus up to a quarter more so that many phones do not retry in step.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        let base = self
+            .options
+            .retry_initial
+            .saturating_mul(factor)
+            .min(self.options.retry_max);
+        let quarter = u64::try_from(base.as_nanos() / 4).unwrap_or(0);
+        let jitter = u64::from(Utc::now().timestamp_subsec_nanos()) % (quarter + 1);
+        base + Duration::from_nanos(jitter)
+    }
+
+    async fn run(&self, store: &Store, client: &Client, report: &mut SyncReport) -> Result<()> {
+        self.push_all(store, client, report).await?;
+        self.pull_all(store, client, report).await?;
+        self.update_form(store, client, report).await
+    }
+
+    async fn push_all(&self, store: &Store, client: &Client, report: &mut SyncReport) -> Result<()> {
+        let limit = self
+            .options
+            .push_batch
+            .clamp(1, doorstep_shared::sync::MAX_PUSH_BATCH);
+        loop {
+            let batch = db(store, move |s| s.take_push_batch(limit)).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let req = PushRequest {
+                protocol: PROTOCOL_VERSION,
+                mutations: batch,
+            };
+            let resp = client.push(&req).await?;
+            let sent = req.mutations;
+            let n = sent.len();
+            let applied = db(store, move |s| s.apply_push_results(&sent, &resp)).await?;
+            report.pushed += n;
+            report.applied += applied.applied;
+            report.rejected += applied.rejected;
+            report.merged_items += applied.merged_items;
+            report.conflict_items += applied.conflict_items;
+            report.reassigned += applied.reassigned;
+            if applied.unanswered > 0 {
+                return Err(AppError::Protocol(format!(
+                    "the server answered {} of {n} mutations",
+                    n - applied.unanswered
+                )));
+            }
+        }
+    }
+
+    async fn pull_all(&self, store: &Store, client: &Client, report: &mut SyncReport) -> Result<()> {
+        let limit = self
+            .options
+            .pull_limit
+            .clamp(1, doorstep_shared::sync::MAX_PULL_PAGE);
+        let mut reset = false;
+        loop {
+            let cursor = db(store, Store::cursor).await?;
+            let page = client.pull(cursor, limit).await?;
+            if page.protocol != PROTOCOL_VERSION {
+                return Err(AppError::Protocol(format!(
+                    "protocol {} (this app speaks {PROTOCOL_VERSION})",
+                    page.protocol
+                )));
+            }
+            let stored = db(store, Store::campaign).await?;
+            if stored.is_some_and(|c| c.id != page.campaign.id) {
+                if reset {
+                    return Err(AppError::Protocol("the campaign keeps changing".into()));
+                }
+                info!("new campaign: pulling from the start");
+                db(store, Store::reset_for_new_campaign).await?;
+                reset = true;
+                continue;
+            }
+            let (more, next) = (page.more, page.cursor);
+            let applied = db(store, move |s| s.apply_pull_page(&page)).await?;
+            report.pulled += applied.pulled;
+            report.returned_records.extend(applied.returned);
+            report.dropped_communities.extend(applied.dropped);
+            if !more {
+                return Ok(());
+            }
+            if next <= cursor {
+                return Err(AppError::Protocol("the pull cursor did not advance".into()));
+            }
+        }
+    }
+
+    async fn update_form(
+        &self,
+        store: &Store,
+        client: &Client,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let Some(campaign) = db(store, Store::campaign).await? else {
+            return Ok(());
+        };
+        let have = db(store, Store::form).await?.map(|f| f.version);
+        if have.as_deref() == Some(campaign.form_version.as_str()) {
+            return Ok(());
+        }
+        let form = client.form(&campaign.form_version).await?;
+        db(store, move |s| s.set_form(&form)).await?;
+        report.form_updated = true;
+        Ok(())
+    }
+
+    /// Fetches the progress table (supervisors) and caches it for offline viewing; when the
+    /// server cannot be reached, `Store::cached_progress` still has the last one.
+    ///
+    /// # Errors
+    /// As [`SyncEngine::sync_once`].
+    pub async fn fetch_progress(&self, store: &Store) -> Result<ProgressReport> {
+        let client = self.client(store).await?;
+        let report = match client.progress().await {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, AppError::SessionExpired | AppError::DeviceRevoked) {
+                    db(store, Store::clear_token).await?;
+                }
+                return Err(e);
+            }
+        };
+        let cached = report.clone();
+        db(store, move |s| s.set_progress(&cached)).await?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let e = SyncEngine::with_options(SyncOptions {
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_millis(1000),
+            ..SyncOptions::default()
+        });
+        let within = |d: Duration, lo: u64| {
+            d >= Duration::from_millis(lo) && d <= Duration::from_millis(lo + lo / 4)
+        };
+        assert!(within(e.backoff(1), 100));
+        assert!(within(e.backoff(2), 200));
+        assert!(within(e.backoff(3), 400));
+        assert!(within(e.backoff(10), 1000));
+        assert!(within(e.backoff(100), 1000));
+    }
+}
