@@ -8,6 +8,7 @@
 //! - [`seed`]: the demo district and accounts;
 //! - [`console`]: the supervisor console pages.
 
+pub mod cli;
 pub mod console;
 pub mod db;
 pub mod http;
