@@ -226,7 +226,12 @@ async fn read_json<T: DeserializeOwned>(resp: Response, call: Call) -> Result<T>
 
 fn status_error(status: StatusCode, body: Option<ErrorBody>, call: Call) -> AppError {
     let (code, message) = body.map_or_else(
-        || (String::new(), status.canonical_reason().unwrap_or("").to_string()),
+        || {
+            (
+                String::new(),
+                status.canonical_reason().unwrap_or("").to_string(),
+            )
+        },
         |b| (b.error.code, b.error.message),
     );
     if status == StatusCode::UNAUTHORIZED {
@@ -273,15 +278,31 @@ mod tests {
     #[test]
     fn statuses_map_to_plain_errors() {
         let s401 = StatusCode::UNAUTHORIZED;
-        assert_eq!(status_error(s401, body("device_revoked"), Call::Authed), AppError::DeviceRevoked);
-        assert_eq!(status_error(s401, body("token_expired"), Call::Authed), AppError::SessionExpired);
-        assert_eq!(status_error(s401, body("bad_credentials"), Call::Login), AppError::BadCredentials);
-        assert_eq!(status_error(s401, None, Call::Authed), AppError::SessionExpired);
+        assert_eq!(
+            status_error(s401, body("device_revoked"), Call::Authed),
+            AppError::DeviceRevoked
+        );
+        assert_eq!(
+            status_error(s401, body("token_expired"), Call::Authed),
+            AppError::SessionExpired
+        );
+        assert_eq!(
+            status_error(s401, body("bad_credentials"), Call::Login),
+            AppError::BadCredentials
+        );
+        assert_eq!(
+            status_error(s401, None, Call::Authed),
+            AppError::SessionExpired
+        );
         assert_eq!(
             status_error(StatusCode::SERVICE_UNAVAILABLE, None, Call::Authed),
             AppError::Server { status: 503 }
         );
-        let e = status_error(StatusCode::UNPROCESSABLE_ENTITY, body("protocol"), Call::Authed);
+        let e = status_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            body("protocol"),
+            Call::Authed,
+        );
         assert!(matches!(&e, AppError::ServerRejected { code, .. } if code == "protocol"));
         assert!(!e.is_retryable());
         let e = status_error(StatusCode::PAYLOAD_TOO_LARGE, None, Call::Authed);
@@ -290,10 +311,16 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_keep_a_prefix() {
-        assert_eq!(normalize_url(" http://127.0.0.1:8080/ ").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(
+            normalize_url(" http://127.0.0.1:8080/ ").unwrap(),
+            "http://127.0.0.1:8080"
+        );
         assert!(normalize_url("ftp://x").is_err());
         assert!(normalize_url("not a url").is_err());
         let c = Client::new("http://h:1/doorstep").unwrap();
-        assert_eq!(c.url("api/v1/sync/push").unwrap().as_str(), "http://h:1/doorstep/api/v1/sync/push");
+        assert_eq!(
+            c.url("api/v1/sync/push").unwrap().as_str(),
+            "http://h:1/doorstep/api/v1/sync/push"
+        );
     }
 }

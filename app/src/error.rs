@@ -16,16 +16,27 @@ pub enum AppError {
     #[error("PIN 至少需要 {0} 位 / The PIN needs at least {0} characters")]
     PinTooShort(usize),
     /// `Store::create` on a path that already holds a store.
-    #[error("本机已有数据库，请输入 PIN 打开 / A local database already exists here: open it with your PIN")]
+    #[error(
+        "本机已有数据库，请输入 PIN 打开 / A local database already exists here: open it with your PIN"
+    )]
     StoreExists(PathBuf),
-    /// `Store::open` on a path without a store (or without its key file).
+    /// `Store::open` on a path without a store.
     #[error("本机还没有数据库，请先设置 PIN / There is no local database yet: set a PIN first")]
     NoStore(PathBuf),
+    /// The database exists but its key file (`<path>.salt`) is gone: it cannot be opened.
+    #[error(
+        "密钥文件丢失，本机数据无法打开，只能删除后重新登录同步 / The key file is missing: the local data cannot be opened; delete it, then sign in and sync again"
+    )]
+    KeyFileMissing(PathBuf),
     /// The database was written by a newer version of the app.
-    #[error("本机数据来自更新版本的应用，请升级应用 / The local data comes from a newer app version: update the app")]
+    #[error(
+        "本机数据来自更新版本的应用，请升级应用 / The local data comes from a newer app version: update the app"
+    )]
     NewerSchema { found: i64, supported: i64 },
     /// The phone's storage is full: nothing was saved.
-    #[error("手机存储空间已满，本次未保存，请清理空间后重试 / Phone storage is full: nothing was saved, free some space and try again")]
+    #[error(
+        "手机存储空间已满，本次未保存，请清理空间后重试 / Phone storage is full: nothing was saved, free some space and try again"
+    )]
     DiskFull,
     /// Any other failure of the local database.
     #[error("本机数据存储出错：{0} / Local storage error: {0}")]
@@ -36,7 +47,9 @@ pub enum AppError {
     #[error("本机没有此人的记录，请先同步 / This person is not on this device: sync first")]
     UnknownPerson(uuid::Uuid),
     /// The campaign or its questionnaire has not been downloaded yet.
-    #[error("尚未下载调查表，请先登录并同步 / The questionnaire has not been downloaded yet: sign in and sync first")]
+    #[error(
+        "尚未下载调查表，请先登录并同步 / The questionnaire has not been downloaded yet: sign in and sync first"
+    )]
     NotSynced,
 
     // ---- signing in and syncing ----
@@ -47,13 +60,19 @@ pub enum AppError {
     #[error("用户名或密码不正确 / Wrong username or password")]
     BadCredentials,
     /// Another worker's unsent edits are on this device: signing in as someone else would strand them.
-    #[error("本机还有 {unsent} 条 {username} 未上传的记录，请先用该账号登录并同步 / {unsent} unsent edits of {username} are on this device: sign in as {username} and sync first")]
+    #[error(
+        "本机还有 {unsent} 条 {username} 未上传的记录，请先用该账号登录并同步 / {unsent} unsent edits of {username} are on this device: sign in as {username} and sync first"
+    )]
     OtherUserHasUnsent { username: String, unsent: usize },
-    #[error("无法连接服务器，记录已保存在本机，请检查网络后重试 / Server unreachable: your records are kept on this phone, check the network and try again")]
+    #[error(
+        "无法连接服务器，记录已保存在本机，请检查网络后重试 / Server unreachable: your records are kept on this phone, check the network and try again"
+    )]
     Unreachable(String),
     #[error("登录已过期，请重新登录 / Session expired: please sign in again")]
     SessionExpired,
-    #[error("本设备已被停用，请联系区残联管理员 / This device has been revoked: contact the district administrator")]
+    #[error(
+        "本设备已被停用，请联系区残联管理员 / This device has been revoked: contact the district administrator"
+    )]
     DeviceRevoked,
     /// A 4xx answer other than the above, with the server's own code and message.
     #[error("服务器拒绝了请求：{message} / Server rejected the request: {message} ({code})")]
@@ -62,7 +81,9 @@ pub enum AppError {
     #[error("服务器暂时出错（{status}），请稍后重试 / Server error ({status}): try again later")]
     Server { status: u16 },
     /// The server answered something this app does not understand.
-    #[error("服务器的应答无法识别，请升级应用或联系管理员：{0} / Unexpected answer from the server (update the app or contact the administrator): {0}")]
+    #[error(
+        "服务器的应答无法识别，请升级应用或联系管理员：{0} / Unexpected answer from the server (update the app or contact the administrator): {0}"
+    )]
     Protocol(String),
 }
 
@@ -119,7 +140,11 @@ mod tests {
     #[test]
     fn messages_are_bilingual() {
         assert_eq!(AppError::WrongPin.to_string(), "PIN 不正确 / Wrong PIN");
-        assert!(AppError::SessionExpired.to_string().contains("sign in again"));
+        assert!(
+            AppError::SessionExpired
+                .to_string()
+                .contains("sign in again")
+        );
         assert!(AppError::SessionExpired.to_string().contains("重新登录"));
         assert!(AppError::Unreachable("x".into()).is_retryable());
         assert!(AppError::Server { status: 503 }.is_retryable());

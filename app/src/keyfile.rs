@@ -83,7 +83,7 @@ impl KeyFile {
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(AppError::NoStore(db.to_path_buf()));
+                return Err(AppError::KeyFileMissing(path));
             }
             Err(e) => return Err(e.into()),
         };

@@ -19,6 +19,7 @@ pub mod model;
 pub mod outbox;
 pub mod store;
 pub mod sync;
+pub mod ui;
 pub mod view;
 
 pub use client::{Client, Timeouts};
@@ -31,3 +32,6 @@ pub use model::{
 pub use outbox::PushApplied;
 pub use store::{MIN_PIN_LEN, PageApplied, Store};
 pub use sync::{SyncEngine, SyncOptions};
+
+#[cfg(test)]
+mod tests;

@@ -117,7 +117,7 @@ pub struct PersonRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommunitySummary {
     pub code: DivisionCode,
-    /// The community's name when known (from the progress table), else its code.
+    /// The community's name when known (from pull pages or the progress table), else its code.
     pub name: String,
     pub total: u64,
     /// Persons with a final outcome.
@@ -246,11 +246,20 @@ pub struct CommunityProgress {
     #[serde(default)]
     pub street_name: Option<String>,
     pub figures: Figures,
+    /// Last change in the community, milliseconds since the epoch.
+    #[serde(default)]
+    pub last_activity: Option<i64>,
+    /// Persons a straight line from campaign start to end expects done by today.
+    #[serde(default)]
+    pub expected_by_today: u64,
 }
 
 /// The supervisor's progress table, cached on the device for offline viewing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressReport {
     pub communities: Vec<CommunityProgress>,
+    /// Street rows (the same shape; `code` is the street's).
+    #[serde(default)]
+    pub streets: Vec<CommunityProgress>,
     pub total: Figures,
 }

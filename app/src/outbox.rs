@@ -149,7 +149,10 @@ pub(crate) fn load_outbox(c: &Connection, person: Option<Uuid>) -> Result<Vec<Ou
 }
 
 /// Lays outbox entries over server answers, in order.
-pub(crate) fn overlay<'a>(server: &Answers, rows: impl IntoIterator<Item = &'a OutboxRow>) -> Answers {
+pub(crate) fn overlay<'a>(
+    server: &Answers,
+    rows: impl IntoIterator<Item = &'a OutboxRow>,
+) -> Answers {
     let mut a = server.clone();
     for row in rows {
         for (item, change) in &row.changes {
@@ -262,7 +265,11 @@ impl Store {
     ///
     /// # Errors
     /// A storage error.
-    pub fn apply_push_results(&self, sent: &[Mutation], resp: &PushResponse) -> Result<PushApplied> {
+    pub fn apply_push_results(
+        &self,
+        sent: &[Mutation],
+        resp: &PushResponse,
+    ) -> Result<PushApplied> {
         self.write(|tx| {
             let by_id: HashMap<Uuid, &Mutation> = sent.iter().map(|m| (m.id, m)).collect();
             let mut out = PushApplied::default();

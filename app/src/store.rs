@@ -16,7 +16,7 @@
 //! for the duration of one method. Every method blocks; call them off the UI thread (the sync
 //! engine uses `spawn_blocking`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -28,7 +28,9 @@ use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::OpenConflict;
 use doorstep_shared::place::DivisionCode;
 use doorstep_shared::sync::{LoginResponse, PullResponse, RecordState};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -147,7 +149,9 @@ struct Inner {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.inner.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -218,7 +222,8 @@ impl Store {
     /// Opens the store at `path` with `pin`.
     ///
     /// # Errors
-    /// [`AppError::NoStore`] when there is no store (or no key file), [`AppError::WrongPin`],
+    /// [`AppError::NoStore`] when there is no store, [`AppError::KeyFileMissing`],
+    /// [`AppError::WrongPin`],
     /// [`AppError::NewerSchema`], or a storage error.
     pub fn open(path: impl AsRef<Path>, pin: &str) -> Result<Store> {
         let path = path.as_ref();
@@ -272,7 +277,9 @@ impl Store {
 
     fn finish_open(conn: Connection, path: &Path) -> Result<Store> {
         // The first read after keying: a wrong key shows here, as "not a database".
-        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
             Ok(_) => {}
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
                 return Err(AppError::WrongPin);
@@ -281,7 +288,9 @@ impl Store {
         }
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(AppError::Storage(format!("cannot use WAL (journal mode {mode})")));
+            return Err(AppError::Storage(format!(
+                "cannot use WAL (journal mode {mode})"
+            )));
         }
         conn.execute_batch(
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
@@ -489,7 +498,12 @@ impl Store {
     ///
     /// # Errors
     /// [`AppError::OtherUserHasUnsent`], or a storage error.
-    pub fn save_login(&self, server_url: &str, username: &str, login: &LoginResponse) -> Result<()> {
+    pub fn save_login(
+        &self,
+        server_url: &str,
+        username: &str,
+        login: &LoginResponse,
+    ) -> Result<()> {
         self.write(|tx| {
             if let Some(s) = load_session(tx)?
                 && (s.server_url != server_url || s.username != username)
@@ -542,8 +556,8 @@ impl Store {
     // ---- pull ----
 
     /// Applies one pull page in one transaction, with its cursor: the server state of each
-    /// record is replaced (never the outbox, so a pending edit stays on top), the scope and
-    /// campaign are stored, communities that left the scope are dropped unless they hold
+    /// record is replaced (never the outbox, so a pending edit stays on top), the scope,
+    /// campaign and community names are stored, communities that left the scope are dropped unless they hold
     /// outbox edits, and the server's clock is observed. A crash mid-page loses the page and
     /// the next pull asks again from the previous cursor.
     ///
@@ -571,6 +585,12 @@ impl Store {
                 out.pulled += 1;
             }
             out.dropped = drop_out_of_scope(tx, &page.scope)?;
+            if !page.community_names.is_empty() {
+                let mut names: BTreeMap<DivisionCode, String> =
+                    get_meta(tx, key::COMMUNITY_NAMES)?.unwrap_or_default();
+                names.extend(page.community_names.clone());
+                set_meta(tx, key::COMMUNITY_NAMES, &names)?;
+            }
             set_meta(tx, key::SCOPE, &page.scope)?;
             set_meta(tx, key::CAMPAIGN, &page.campaign)?;
             set_meta(tx, key::CURSOR, &page.cursor)?;
@@ -610,6 +630,9 @@ fn check_pin(pin: &str) -> Result<()> {
 
 fn apply_key(conn: &Connection, key_hex: &str) -> Result<()> {
     debug_assert!(key_hex.len() == 64 && key_hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    // SQLCipher logs a failed key check to stderr (logcat on Android): the wrong-PIN error says
+    // enough.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
     conn.execute_batch(&format!("PRAGMA key = \"x'{key_hex}'\";"))?;
     Ok(())
 }
@@ -623,10 +646,18 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             supported,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )?;
         tx.commit()?;
     }
     Ok(())
@@ -663,12 +694,28 @@ pub(crate) fn tick_hlc(c: &Connection) -> Result<Hlc> {
 }
 
 fn load_session(c: &Connection) -> Result<Option<Session>> {
-    let row: Option<(String, String, String, String, Option<String>, Option<String>)> = c
+    let row: Option<(
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    )> = c
         .query_row(
             "SELECT server_url, username, account, device_id, token, token_expires_at
              FROM session WHERE id = 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()?;
     let Some((server_url, username, account, device_id, token, expires)) = row else {
@@ -691,8 +738,7 @@ pub(crate) fn count_outbox(c: &Connection) -> Result<usize> {
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
-const RECORD_COLUMNS: &str =
-    "person, version, answers, review, review_comment, conflicts, seq";
+const RECORD_COLUMNS: &str = "person, version, answers, review, review_comment, conflicts, seq";
 
 type RawRecord = (String, i64, String, String, Option<String>, String, i64);
 
@@ -774,16 +820,20 @@ pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
     Ok(())
 }
 
-/// Drops the records of communities outside `scope` that hold no outbox edits.
+/// Drops the records of communities outside `scope` that hold no outbox edits. A scope entry
+/// covers the communities under it: a worker's scope lists communities, a supervisor's their
+/// street, an admin's the district.
 fn drop_out_of_scope(c: &Connection, scope: &[DivisionCode]) -> Result<Vec<DivisionCode>> {
-    let keep: BTreeSet<&str> = scope.iter().map(DivisionCode::as_str).collect();
     let held: Vec<String> = {
         let mut st = c.prepare_cached("SELECT DISTINCT community FROM records")?;
         st.query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?
     };
+    let in_scope = |community: &str| {
+        DivisionCode::parse(community).is_ok_and(|code| scope.iter().any(|s| s.contains(&code)))
+    };
     let mut dropped = Vec::new();
-    for community in held.iter().filter(|h| !keep.contains(h.as_str())) {
+    for community in held.iter().filter(|h| !in_scope(h)) {
         let busy: bool = c.query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox o JOIN records r ON r.person_id = o.person_id
                             WHERE r.community = ?1)",

@@ -128,7 +128,9 @@ impl SyncEngine {
     }
 
     async fn client(&self, store: &Store) -> Result<Client> {
-        let session = db(store, Store::session).await?.ok_or(AppError::NotSignedIn)?;
+        let session = db(store, Store::session)
+            .await?
+            .ok_or(AppError::NotSignedIn)?;
         let token = session.token.ok_or(AppError::NotSignedIn)?;
         Ok(Client::with_timeouts(&session.server_url, self.options.timeouts)?.with_token(token))
     }
@@ -208,7 +210,12 @@ impl SyncEngine {
         self.update_form(store, client, report).await
     }
 
-    async fn push_all(&self, store: &Store, client: &Client, report: &mut SyncReport) -> Result<()> {
+    async fn push_all(
+        &self,
+        store: &Store,
+        client: &Client,
+        report: &mut SyncReport,
+    ) -> Result<()> {
         let limit = self
             .options
             .push_batch
@@ -241,7 +248,12 @@ impl SyncEngine {
         }
     }
 
-    async fn pull_all(&self, store: &Store, client: &Client, report: &mut SyncReport) -> Result<()> {
+    async fn pull_all(
+        &self,
+        store: &Store,
+        client: &Client,
+        report: &mut SyncReport,
+    ) -> Result<()> {
         let limit = self
             .options
             .pull_limit

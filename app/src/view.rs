@@ -89,9 +89,7 @@ fn matches_search(v: &RecordView, q: &str) -> bool {
     }
     let upper = q.to_ascii_uppercase();
     let id = v.person.resident_id.as_str();
-    let is_id_like = upper
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'X');
+    let is_id_like = upper.bytes().all(|b| b.is_ascii_digit() || b == b'X');
     is_id_like
         && (id.starts_with(&upper)
             || v.person.certificate.to_string().starts_with(&upper)
@@ -165,19 +163,24 @@ impl Store {
             let mut by_code: BTreeMap<DivisionCode, CommunitySummary> = BTreeMap::new();
             for v in load_views(c, None)? {
                 let code = v.person.community.clone();
-                let s = by_code.entry(code.clone()).or_insert_with(|| CommunitySummary {
-                    name: names.get(&code).cloned().unwrap_or_else(|| code.to_string()),
-                    code,
-                    total: 0,
-                    done: 0,
-                    home_visit: 0,
-                    phone: 0,
-                    home_visit_rate: Rate::new(0, 0),
-                    completion_rate: Rate::new(0, 0),
-                    returned: 0,
-                    conflicts: 0,
-                    unsent: 0,
-                });
+                let s = by_code
+                    .entry(code.clone())
+                    .or_insert_with(|| CommunitySummary {
+                        name: names
+                            .get(&code)
+                            .cloned()
+                            .unwrap_or_else(|| code.to_string()),
+                        code,
+                        total: 0,
+                        done: 0,
+                        home_visit: 0,
+                        phone: 0,
+                        home_visit_rate: Rate::new(0, 0),
+                        completion_rate: Rate::new(0, 0),
+                        returned: 0,
+                        conflicts: 0,
+                        unsent: 0,
+                    });
                 s.total += 1;
                 if let Some(o) = v.final_outcome {
                     s.done += 1;
@@ -252,7 +255,14 @@ impl Store {
                      ORDER BY id DESC LIMIT ?1",
                 )?;
                 st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
                 })?
                 .collect::<rusqlite::Result<_>>()?
             };

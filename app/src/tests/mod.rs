@@ -1,0 +1,139 @@
+//! Tests of the library, headless: the store on its own, and the sync engine against a small
+//! in-process server speaking the protocol (`mock`).
+
+mod engine;
+mod mock;
+mod store;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use doorstep_shared::demo::{DemoDistrict, generate_sized};
+use doorstep_shared::domain::{Campaign, Person, Review};
+use doorstep_shared::form::FormDefinition;
+use doorstep_shared::hlc::Hlc;
+use doorstep_shared::place::DivisionCode;
+use doorstep_shared::sync::{PROTOCOL_VERSION, PullResponse, RecordState};
+use doorstep_shared::value::{Answers, Value};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use crate::keyfile::KdfParams;
+use crate::store::Store;
+
+pub(crate) const PIN: &str = "246810";
+
+pub(crate) fn campaign() -> Campaign {
+    Campaign {
+        id: Uuid::from_u128(0x2021_0001),
+        district: DivisionCode::parse("430503").unwrap(),
+        year: 2021,
+        name: "2021年残疾人基本服务状况和需求信息数据动态更新".into(),
+        starts: NaiveDate::from_ymd_opt(2021, 3, 1).unwrap(),
+        ends: NaiveDate::from_ymd_opt(2021, 10, 31).unwrap(),
+        form_version: FormDefinition::dynamic_update_2021().version,
+    }
+}
+
+/// 45 persons in 2 communities.
+pub(crate) fn district() -> DemoDistrict {
+    generate_sized(7, campaign().id, 45, 2)
+}
+
+pub(crate) fn fresh(p: &Person, seq: u64) -> RecordState {
+    RecordState {
+        person: p.clone(),
+        version: 1,
+        answers: Answers::new(),
+        review: Review::Pending,
+        review_comment: None,
+        conflicts: BTreeMap::new(),
+        seq,
+    }
+}
+
+pub(crate) fn page(
+    records: Vec<RecordState>,
+    cursor: u64,
+    scope: Vec<DivisionCode>,
+) -> PullResponse {
+    PullResponse {
+        protocol: PROTOCOL_VERSION,
+        records,
+        cursor,
+        more: false,
+        scope,
+        community_names: BTreeMap::new(),
+        campaign: campaign(),
+        server_time: Hlc {
+            wall: chrono::Utc::now().timestamp_millis(),
+            counter: 0,
+        },
+    }
+}
+
+pub(crate) fn edit(pairs: &[(&str, Option<Value>)]) -> BTreeMap<String, Option<Value>> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
+pub(crate) fn text(s: &str) -> Option<Value> {
+    Some(Value::text(s))
+}
+
+/// A store holding the demo roster as pulled (cursor 45), with the 2021 form.
+pub(crate) struct Fx {
+    pub dir: TempDir,
+    pub path: PathBuf,
+    pub store: Store,
+    pub d: DemoDistrict,
+}
+
+impl Fx {
+    pub fn scope(&self) -> Vec<DivisionCode> {
+        self.d.communities.iter().map(|c| c.code.clone()).collect()
+    }
+
+    pub fn person(&self, i: usize) -> &Person {
+        &self.d.persons[i]
+    }
+
+    /// Closes the store (drops the only handle) and opens it again.
+    pub fn reopen(&mut self) {
+        let store = Store::open(&self.path, PIN).unwrap();
+        self.store = store;
+    }
+}
+
+pub(crate) fn empty_store() -> (TempDir, PathBuf, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doorstep.db");
+    let store = Store::create(&path, PIN, KdfParams::insecure_fast_for_tests()).unwrap();
+    (dir, path, store)
+}
+
+pub(crate) fn fx() -> Fx {
+    let (dir, path, store) = empty_store();
+    let d = district();
+    store
+        .set_form(&FormDefinition::dynamic_update_2021())
+        .unwrap();
+    let records: Vec<RecordState> = d
+        .persons
+        .iter()
+        .enumerate()
+        .map(|(i, p)| fresh(p, i as u64 + 1))
+        .collect();
+    let n = records.len() as u64;
+    let scope = d.communities.iter().map(|c| c.code.clone()).collect();
+    store.apply_pull_page(&page(records, n, scope)).unwrap();
+    Fx {
+        dir,
+        path,
+        store,
+        d,
+    }
+}

@@ -1,0 +1,918 @@
+//! The store on its own: encryption, crashes, the outbox, views, filters, pulls.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use chrono::Utc;
+use doorstep_shared::domain::{Outcome, Review, STATUS, Status};
+use doorstep_shared::hlc::Hlc;
+use doorstep_shared::merge::{Candidate, Change, ItemOutcome, OpenConflict, Writer};
+use doorstep_shared::place::DivisionCode;
+use doorstep_shared::sync::{
+    Account, LoginResponse, MutationResult, MutationStatus, PROTOCOL_VERSION, PushResponse, Role,
+};
+use doorstep_shared::value::Value;
+use uuid::Uuid;
+
+use super::{PIN, edit, empty_store, fresh, fx, page, text};
+use crate::error::AppError;
+use crate::keyfile::KdfParams;
+use crate::model::{Filter, LogKind, OutboxState, SaveResult};
+use crate::store::{MIGRATIONS, Store, failpoint};
+
+fn saved(r: SaveResult) -> Uuid {
+    match r {
+        SaveResult::Saved { mutation } => mutation,
+        other => panic!("expected a save, got {other:?}"),
+    }
+}
+
+fn push_answer(results: Vec<MutationResult>) -> PushResponse {
+    PushResponse {
+        protocol: PROTOCOL_VERSION,
+        results,
+        server_time: Hlc {
+            wall: Utc::now().timestamp_millis(),
+            counter: 0,
+        },
+    }
+}
+
+fn applied(id: Uuid, version: u64) -> MutationResult {
+    MutationResult {
+        id,
+        status: MutationStatus::Applied,
+        version,
+        items: BTreeMap::new(),
+        reassigned: false,
+        code: None,
+        message: None,
+    }
+}
+
+// ---- encryption and opening ----
+
+#[test]
+fn wrong_pin_fails_with_a_clear_message() {
+    let f = fx();
+    drop(f.store);
+    let err = Store::open(&f.path, "135790").unwrap_err();
+    assert_eq!(err, AppError::WrongPin);
+    assert_eq!(err.to_string(), "PIN 不正确 / Wrong PIN");
+    // The right PIN still opens it, with everything in place.
+    let store = Store::open(&f.path, PIN).unwrap();
+    assert_eq!(store.persons(None, Filter::All, "").unwrap().len(), 45);
+}
+
+#[test]
+fn default_key_parameters_work_and_pins_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    assert_eq!(
+        Store::create(&path, "12345", KdfParams::default()).unwrap_err(),
+        AppError::PinTooShort(6)
+    );
+    assert_eq!(
+        Store::open(&path, PIN).unwrap_err(),
+        AppError::NoStore(path.clone())
+    );
+    let s = Store::create(&path, PIN, KdfParams::default()).unwrap();
+    drop(s);
+    assert!(matches!(
+        Store::create(&path, PIN, KdfParams::default()),
+        Err(AppError::StoreExists(_))
+    ));
+    assert_eq!(
+        Store::open(&path, "000000").unwrap_err(),
+        AppError::WrongPin
+    );
+    Store::open(&path, PIN).unwrap();
+    let sidecar = crate::keyfile::sidecar_path(&path);
+    let kept = std::fs::read(&sidecar).unwrap();
+    std::fs::remove_file(&sidecar).unwrap();
+    assert!(matches!(
+        Store::open(&path, PIN),
+        Err(AppError::KeyFileMissing(_))
+    ));
+    std::fs::write(&sidecar, kept).unwrap();
+    Store::open(&path, PIN).unwrap();
+    Store::destroy(&path).unwrap();
+    assert!(!Store::exists(&path));
+    assert!(!crate::keyfile::sidecar_path(&path).exists());
+}
+
+#[test]
+fn no_plaintext_names_or_ids_on_disk() {
+    let f = fx();
+    let p = f.person(3).clone();
+    let note = "张家屋后的小路进去第三户";
+    saved(
+        f.store
+            .save_edit(
+                p.id,
+                edit(&[("outcome", text("moved")), ("outcome_note", text(note))]),
+                false,
+            )
+            .unwrap(),
+    );
+    let needles: Vec<(&str, Vec<u8>)> = vec![
+        ("name", p.name.as_bytes().to_vec()),
+        ("resident ID", p.resident_id.as_str().as_bytes().to_vec()),
+        ("certificate", p.certificate.to_string().into_bytes()),
+        ("address", p.address.as_bytes().to_vec()),
+        ("note", note.as_bytes().to_vec()),
+    ];
+    let check = |when: &str| {
+        let mut files = 0;
+        for entry in std::fs::read_dir(f.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            files += 1;
+            for (what, needle) in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{when}: the {what} is readable in {}",
+                    path.display()
+                );
+            }
+        }
+        assert!(files >= 2, "{when}: expected the database and its key file");
+    };
+    // While open (the WAL holds the latest pages), then after closing.
+    check("open");
+    drop(f.store);
+    check("closed");
+}
+
+#[test]
+fn schema_version_is_tracked_and_a_newer_schema_is_refused() {
+    let (_dir, path, store) = empty_store();
+    let v: i64 = store
+        .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(v, MIGRATIONS.len() as i64);
+    store
+        .read(|c| Ok(c.pragma_update(None, "user_version", 99)?))
+        .unwrap();
+    drop(store);
+    assert!(matches!(
+        Store::open(&path, PIN),
+        Err(AppError::NewerSchema { found: 99, .. })
+    ));
+}
+
+// ---- crashes ----
+
+/// Runs `scenario` in a child process (this test binary, running `crash_child`), which must
+/// die mid-transaction.
+fn crash_in_child(scenario: &str, path: &std::path::Path) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tests::store::crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("DOORSTEP_CRASH_SCENARIO", scenario)
+        .env("DOORSTEP_CRASH_PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "the child should have crashed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("child: about to crash"), "{stdout}");
+}
+
+/// The child side of the crash tests; does nothing in a normal run.
+#[test]
+fn crash_child() {
+    let (Ok(scenario), Ok(path)) = (
+        std::env::var("DOORSTEP_CRASH_SCENARIO"),
+        std::env::var("DOORSTEP_CRASH_PATH"),
+    ) else {
+        return;
+    };
+    let store = Store::open(&path, PIN).unwrap();
+    let d = super::district();
+    match scenario.as_str() {
+        "save" => {
+            let p = &d.persons[0];
+            // Confirmed: the call returned.
+            saved(
+                store
+                    .save_edit(p.id, edit(&[("outcome", text("away"))]), false)
+                    .unwrap(),
+            );
+            failpoint::arm("save_edit.before_commit");
+            println!("child: about to crash");
+            let _ = store.save_edit(d.persons[1].id, edit(&[("outcome", text("moved"))]), false);
+        }
+        "pull" => {
+            let mut rec = fresh(&d.persons[2], 100);
+            rec.version = 2;
+            rec.answers.insert("outcome".into(), Value::text("phone"));
+            failpoint::arm("apply_pull_page.before_commit");
+            println!("child: about to crash");
+            let scope = d.communities.iter().map(|c| c.code.clone()).collect();
+            let _ = store.apply_pull_page(&page(vec![rec], 100, scope));
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+    unreachable!("the failpoint should have aborted the process");
+}
+
+#[test]
+fn a_crash_mid_save_keeps_every_confirmed_edit() {
+    let mut f = fx();
+    let (a, b) = (f.person(0).id, f.person(1).id);
+    // The parent keeps its own connection open meanwhile, like a second app process would.
+    crash_in_child("save", &f.path);
+    f.reopen();
+    let store = &f.store;
+    let ok: String = store
+        .read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    assert_eq!(store.record(a).unwrap().outcome, Some(Outcome::Away));
+    assert_eq!(store.record(a).unwrap().pending, 1);
+    assert_eq!(store.record(b).unwrap().outcome, None);
+    assert_eq!(store.unsent_count().unwrap(), 1);
+    // And the store goes on working.
+    saved(
+        store
+            .save_edit(b, edit(&[("outcome", text("moved"))]), false)
+            .unwrap(),
+    );
+    assert_eq!(store.unsent_count().unwrap(), 2);
+}
+
+#[test]
+fn a_crash_mid_pull_page_loses_only_that_page() {
+    let mut f = fx();
+    let p = f.person(2).id;
+    crash_in_child("pull", &f.path);
+    f.reopen();
+    assert_eq!(f.store.cursor().unwrap(), 45);
+    assert_eq!(f.store.record(p).unwrap().outcome, None);
+    assert_eq!(f.store.record(p).unwrap().version, 1);
+}
+
+#[test]
+fn a_dropped_transaction_leaves_nothing_behind() {
+    let f = fx();
+    let p = f.person(0).id;
+    saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("away"))]), false)
+            .unwrap(),
+    );
+    // A failing step inside a write rolls the whole transaction back.
+    let err = f
+        .store
+        .write(|tx| {
+            tx.execute("DELETE FROM outbox", [])?;
+            Err::<(), _>(AppError::Storage("simulated".into()))
+        })
+        .unwrap_err();
+    assert_eq!(err, AppError::Storage("simulated".into()));
+    assert_eq!(f.store.unsent_count().unwrap(), 1);
+}
+
+// ---- edits, bases and the outbox ----
+
+#[test]
+fn edits_coalesce_until_sent_and_keep_the_server_base() {
+    let f = fx();
+    let p = f.person(0).id;
+    let m1 = saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("phone"))]), false)
+            .unwrap(),
+    );
+    let m2 = saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("moved"))]), false)
+            .unwrap(),
+    );
+    assert_eq!(m1, m2, "an unsent edit of the same person is folded in");
+    let batch = f.store.take_push_batch(500).unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(
+        batch[0].changes["outcome"],
+        Change {
+            base: None,
+            value: text("moved")
+        }
+    );
+    // Sent (in flight): the next edit is a new mutation whose base is the in-flight value,
+    // which the server applies first.
+    let m3 = saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("away"))]), false)
+            .unwrap(),
+    );
+    assert_ne!(m3, m1);
+    let outbox = f.store.outbox().unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(outbox[0].sent && !outbox[1].sent);
+    let batch = f.store.take_push_batch(500).unwrap();
+    assert_eq!(batch.len(), 2, "the in-flight one is sent again as is");
+    assert_eq!(batch[0].id, m1);
+    assert_eq!(
+        batch[1].changes["outcome"],
+        Change {
+            base: text("moved"),
+            value: text("away")
+        }
+    );
+    // HLCs move on.
+    assert!(batch[1].hlc > batch[0].hlc);
+}
+
+#[test]
+fn an_edit_taken_back_leaves_nothing_to_send() {
+    let f = fx();
+    let p = f.person(0).id;
+    saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("phone"))]), false)
+            .unwrap(),
+    );
+    assert_eq!(f.store.unsent_count().unwrap(), 1);
+    saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", None)]), false)
+            .unwrap(),
+    );
+    assert_eq!(f.store.unsent_count().unwrap(), 0);
+    assert_eq!(
+        f.store
+            .save_edit(p, edit(&[("outcome", None)]), false)
+            .unwrap(),
+        SaveResult::Unchanged
+    );
+}
+
+#[test]
+fn invalid_answers_are_returned_not_saved() {
+    let f = fx();
+    let p = f.person(0).id;
+    // A draft checks the values given.
+    let r = f
+        .store
+        .save_edit(p, edit(&[("outcome", text("gone_fishing"))]), false)
+        .unwrap();
+    let SaveResult::Invalid(errors) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].item, "outcome");
+    assert!(!errors[0].message_zh.is_empty());
+    // Final needs every relevant required item.
+    let r = f
+        .store
+        .save_edit(p, edit(&[("outcome", text("home_visit"))]), true)
+        .unwrap();
+    let SaveResult::Invalid(errors) = r else {
+        panic!("{r:?}")
+    };
+    assert!(errors.iter().any(|e| e.item == "ethnicity"), "{errors:?}");
+    assert_eq!(f.store.unsent_count().unwrap(), 0);
+    assert_eq!(f.store.record(p).unwrap().outcome, None);
+}
+
+#[test]
+fn finalizing_sets_status_and_prunes_what_no_longer_applies() {
+    let f = fx();
+    let p = f.person(0).id;
+    saved(
+        f.store
+            .save_edit(
+                p,
+                edit(&[("outcome", text("home_visit")), ("visit_at", text("上午"))]),
+                false,
+            )
+            .unwrap(),
+    );
+    // The person moved after all: the home-visit items no longer apply.
+    saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("moved"))]), true)
+            .unwrap(),
+    );
+    let v = f.store.record(p).unwrap();
+    assert_eq!(v.status, Status::Final);
+    assert_eq!(v.final_outcome, Some(Outcome::Moved));
+    assert!(!v.answers.contains_key("visit_at"), "{:?}", v.answers);
+    // A draft save of a final record keeps it final; reopen turns it back into a draft.
+    saved(
+        f.store
+            .save_edit(p, edit(&[("outcome_note", text("搬去长沙"))]), false)
+            .unwrap(),
+    );
+    assert_eq!(f.store.record(p).unwrap().status, Status::Final);
+    saved(f.store.reopen(p).unwrap());
+    let v = f.store.record(p).unwrap();
+    assert_eq!(v.status, Status::Draft);
+    assert_eq!(v.final_outcome, None);
+}
+
+#[test]
+fn editing_needs_the_form_and_a_known_person() {
+    let (_dir, _path, store) = empty_store();
+    let unknown = Uuid::now_v7();
+    assert_eq!(
+        store.save_edit(unknown, edit(&[("outcome", text("away"))]), false),
+        Err(AppError::UnknownPerson(unknown))
+    );
+    let f = fx();
+    assert_eq!(
+        f.store
+            .save_edit(unknown, edit(&[("outcome", text("away"))]), false),
+        Err(AppError::UnknownPerson(unknown))
+    );
+}
+
+// ---- pulls and pending edits ----
+
+#[test]
+fn a_pull_never_overwrites_a_pending_edit() {
+    let f = fx();
+    let p = f.person(4).clone();
+    saved(
+        f.store
+            .save_edit(p.id, edit(&[("outcome", text("moved"))]), false)
+            .unwrap(),
+    );
+    let before = f.store.outbox().unwrap();
+
+    // The server has a newer value for the same item (another device), and another item.
+    let mut rec = fresh(&p, 200);
+    rec.version = 3;
+    rec.answers.insert("outcome".into(), Value::text("away"));
+    rec.answers
+        .insert("outcome_note".into(), Value::text("在广东打工"));
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![rec], 200, f.scope()))
+        .unwrap();
+    assert_eq!(got.pulled, 1);
+
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(
+        v.answers["outcome"],
+        Value::text("moved"),
+        "the pending edit stays on top"
+    );
+    assert_eq!(v.answers["outcome_note"], Value::text("在广东打工"));
+    assert_eq!(v.server_answers["outcome"], Value::text("away"));
+    assert_eq!(v.version, 3);
+    assert_eq!(v.pending, 1);
+    assert_eq!(f.store.outbox().unwrap(), before, "the outbox is untouched");
+    let batch = f.store.take_push_batch(10).unwrap();
+    assert_eq!(
+        batch[0].changes["outcome"].base, None,
+        "the base stays what the device saw"
+    );
+    assert_eq!(batch[0].base_version, 1);
+    assert_eq!(f.store.cursor().unwrap(), 200);
+
+    // Accepted: the outbox empties and the view keeps the value until the next pull.
+    let applied_ = f
+        .store
+        .apply_push_results(&batch, &push_answer(vec![applied(batch[0].id, 4)]))
+        .unwrap();
+    assert_eq!(applied_.applied, 1);
+    assert_eq!(f.store.unsent_count().unwrap(), 0);
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(v.answers["outcome"], Value::text("moved"));
+    assert_eq!(v.pending, 0);
+}
+
+#[test]
+fn an_older_state_never_replaces_a_newer_one() {
+    let f = fx();
+    let p = f.person(0).clone();
+    let mut newer = fresh(&p, 300);
+    newer.answers.insert("outcome".into(), Value::text("away"));
+    f.store
+        .apply_pull_page(&page(vec![newer], 300, f.scope()))
+        .unwrap();
+    let older = fresh(&p, 5);
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![older], 300, f.scope()))
+        .unwrap();
+    assert_eq!(got.pulled, 0);
+    assert_eq!(f.store.record(p.id).unwrap().outcome, Some(Outcome::Away));
+}
+
+#[test]
+fn rejected_edits_stay_with_the_reason_until_retried_or_discarded() {
+    let f = fx();
+    let p = f.person(0).id;
+    saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("away"))]), false)
+            .unwrap(),
+    );
+    let batch = f.store.take_push_batch(10).unwrap();
+    let rejected = MutationResult {
+        status: MutationStatus::Rejected,
+        code: Some("out_of_scope".into()),
+        message: Some("该社区不属于您 / Not your community".into()),
+        ..applied(batch[0].id, 0)
+    };
+    let got = f
+        .store
+        .apply_push_results(&batch, &push_answer(vec![rejected]))
+        .unwrap();
+    assert_eq!(got.rejected, 1);
+    let v = f.store.record(p).unwrap();
+    assert_eq!(v.pending, 0);
+    assert_eq!(
+        v.rejected,
+        Some((
+            "out_of_scope".into(),
+            "该社区不属于您 / Not your community".into()
+        ))
+    );
+    assert_eq!(
+        v.outcome,
+        Some(Outcome::Away),
+        "the worker still sees what they entered"
+    );
+    assert_eq!(f.store.unsent_count().unwrap(), 1);
+    assert!(
+        f.store.take_push_batch(10).unwrap().is_empty(),
+        "not pushed again by itself"
+    );
+    let log = f.store.sync_log(10).unwrap();
+    assert_eq!(log[0].kind, LogKind::Rejected);
+    assert_eq!(log[0].name.as_deref(), Some(f.person(0).name.as_str()));
+    let unsent = f.store.persons(None, Filter::Unsent, "").unwrap();
+    assert_eq!(unsent.len(), 1);
+    assert!(unsent[0].rejected);
+
+    // Retried: pending again under a new ID.
+    assert_eq!(f.store.retry_rejected(p).unwrap(), 1);
+    let again = f.store.take_push_batch(10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].id, batch[0].id);
+    assert_eq!(again[0].changes, batch[0].changes);
+    let rejected = MutationResult {
+        status: MutationStatus::Rejected,
+        code: Some("out_of_scope".into()),
+        ..applied(again[0].id, 0)
+    };
+    f.store
+        .apply_push_results(&again, &push_answer(vec![rejected]))
+        .unwrap();
+    assert_eq!(f.store.outbox().unwrap()[0].state, OutboxState::Rejected);
+    // Discarded: gone, the view falls back to the server state.
+    assert_eq!(f.store.discard_rejected(p).unwrap(), 1);
+    assert_eq!(f.store.unsent_count().unwrap(), 0);
+    assert_eq!(f.store.record(p).unwrap().outcome, None);
+}
+
+#[test]
+fn merged_and_conflicting_items_are_logged() {
+    let f = fx();
+    let p = f.person(0).id;
+    saved(
+        f.store
+            .save_edit(
+                p,
+                edit(&[("outcome", text("away")), ("outcome_note", text("x"))]),
+                false,
+            )
+            .unwrap(),
+    );
+    let batch = f.store.take_push_batch(10).unwrap();
+    let mut r = applied(batch[0].id, 5);
+    r.items.insert("outcome".into(), ItemOutcome::Conflict);
+    let got = f
+        .store
+        .apply_push_results(&batch, &push_answer(vec![r]))
+        .unwrap();
+    assert_eq!((got.applied, got.conflict_items), (1, 1));
+    let log = f.store.sync_log(10).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].kind, LogKind::Merged);
+    assert_eq!(log[0].items["outcome"], ItemOutcome::Conflict);
+}
+
+#[test]
+fn scope_changes_drop_communities_only_without_unsent_edits() {
+    let f = fx();
+    let (a, b) = (
+        f.d.communities[0].code.clone(),
+        f.d.communities[1].code.clone(),
+    );
+    let in_b = f.d.persons.iter().find(|p| p.community == b).unwrap().id;
+    saved(
+        f.store
+            .save_edit(in_b, edit(&[("outcome", text("away"))]), false)
+            .unwrap(),
+    );
+
+    // b is reassigned away: kept while its edit is unsent.
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![], 50, vec![a.clone()]))
+        .unwrap();
+    assert!(got.dropped.is_empty());
+    assert_eq!(f.store.communities().unwrap().len(), 2);
+
+    let batch = f.store.take_push_batch(10).unwrap();
+    let mut r = applied(batch[0].id, 2);
+    r.reassigned = true;
+    let got = f
+        .store
+        .apply_push_results(&batch, &push_answer(vec![r]))
+        .unwrap();
+    assert_eq!(got.reassigned, 1);
+    assert_eq!(f.store.sync_log(10).unwrap()[0].kind, LogKind::Reassigned);
+
+    // A supervisor's scope names the street: every community under it stays.
+    let street = DivisionCode::parse(b.township().unwrap()).unwrap();
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![], 51, vec![street]))
+        .unwrap();
+    assert!(got.dropped.is_empty());
+    assert_eq!(f.store.communities().unwrap().len(), 2);
+
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![], 52, vec![a.clone()]))
+        .unwrap();
+    assert_eq!(got.dropped, vec![b]);
+    let left = f.store.communities().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].code, a);
+    assert_eq!(f.store.scope().unwrap(), vec![a]);
+}
+
+#[test]
+fn returned_records_are_reported_once_and_resubmitting_clears_them() {
+    let f = fx();
+    let p = f.person(0).clone();
+    let mut rec = fresh(&p, 60);
+    rec.answers.insert("outcome".into(), Value::text("away"));
+    rec.answers.insert(STATUS.into(), Value::text("final"));
+    rec.review = Review::Returned;
+    rec.review_comment = Some("请补充外出去向".into());
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![rec.clone()], 60, f.scope()))
+        .unwrap();
+    assert_eq!(
+        got.returned,
+        vec![(p.name.clone(), "请补充外出去向".to_string())]
+    );
+    rec.seq = 61;
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![rec], 61, f.scope()))
+        .unwrap();
+    assert!(got.returned.is_empty(), "already known");
+
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!((v.review, v.final_outcome), (Review::Returned, None));
+    assert_eq!(
+        f.store.persons(None, Filter::Returned, "").unwrap().len(),
+        1
+    );
+    // Submitted again: the status item is sent even though it is already final.
+    saved(
+        f.store
+            .save_edit(p.id, edit(&[("outcome_note", text("在广东打工"))]), true)
+            .unwrap(),
+    );
+    let batch = f.store.take_push_batch(10).unwrap();
+    assert_eq!(batch[0].changes[STATUS].value, text("final"));
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(
+        (v.review, v.final_outcome),
+        (Review::Pending, Some(Outcome::Away))
+    );
+    assert!(
+        f.store
+            .persons(None, Filter::Returned, "")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---- lists, filters, search, figures ----
+
+#[test]
+fn filters_search_and_community_figures() {
+    let f = fx();
+    let comm = f.d.communities[0].code.clone();
+    let in_comm: Vec<_> =
+        f.d.persons
+            .iter()
+            .filter(|p| p.community == comm)
+            .cloned()
+            .collect();
+    let total = in_comm.len();
+
+    // Server states: one home visit done and approved, one phone done, one returned, one in
+    // conflict; locally: one moved (final, unsent), one draft.
+    let final_answers = |outcome: &str| {
+        let mut a = doorstep_shared::value::Answers::new();
+        a.insert("outcome".into(), Value::text(outcome));
+        a.insert(STATUS.into(), Value::text("final"));
+        a
+    };
+    let mut done_home = fresh(&in_comm[0], 100);
+    done_home.answers = final_answers("home_visit");
+    done_home.review = Review::Approved;
+    let mut done_phone = fresh(&in_comm[1], 101);
+    done_phone.answers = final_answers("phone");
+    let mut returned = fresh(&in_comm[2], 102);
+    returned.answers = final_answers("away");
+    returned.review = Review::Returned;
+    let mut conflicted = fresh(&in_comm[3], 103);
+    conflicted
+        .answers
+        .insert("outcome".into(), Value::text("away"));
+    let cand = |v: &str| Candidate {
+        value: Some(Value::text(v)),
+        by: Writer::unknown(),
+    };
+    conflicted.conflicts.insert(
+        "outcome".into(),
+        OpenConflict {
+            base: None,
+            candidates: vec![cand("away"), cand("moved")],
+        },
+    );
+    f.store
+        .apply_pull_page(&page(
+            vec![done_home, done_phone, returned, conflicted],
+            103,
+            f.scope(),
+        ))
+        .unwrap();
+    saved(
+        f.store
+            .save_edit(in_comm[4].id, edit(&[("outcome", text("moved"))]), true)
+            .unwrap(),
+    );
+    saved(
+        f.store
+            .save_edit(in_comm[5].id, edit(&[("outcome", text("away"))]), false)
+            .unwrap(),
+    );
+
+    let count = |filter: Filter| f.store.persons(Some(&comm), filter, "").unwrap().len();
+    assert_eq!(count(Filter::All), total);
+    assert_eq!(count(Filter::Done), 3);
+    assert_eq!(count(Filter::NotYet), total - 3);
+    assert_eq!(count(Filter::Returned), 1);
+    assert_eq!(count(Filter::Conflicts), 1);
+    assert_eq!(count(Filter::Unsent), 2);
+    assert_eq!(f.store.persons(None, Filter::All, "").unwrap().len(), 45);
+
+    // Rows mask IDs.
+    let rows = f.store.persons(Some(&comm), Filter::All, "").unwrap();
+    for r in &rows {
+        assert!(r.masked_id.contains("********"), "{}", r.masked_id);
+        assert_eq!(r.masked_id.len(), 18);
+    }
+    let row = rows.iter().find(|r| r.person_id == in_comm[4].id).unwrap();
+    assert!(row.done && row.pending == 1 && row.outcome == Some(Outcome::Moved));
+
+    // Search: name substring, ID prefix, certificate prefix, last ID digits.
+    let target = &in_comm[6];
+    let given: String = target.name.chars().skip(1).collect();
+    let by_name = f.store.persons(None, Filter::All, &given).unwrap();
+    assert!(by_name.iter().any(|r| r.person_id == target.id));
+    assert!(by_name.iter().all(|r| r.name.contains(&given)));
+    let id = target.resident_id.as_str();
+    let hits = f.store.persons(None, Filter::All, &id[..14]).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].person_id, target.id);
+    let cert = target.certificate.to_string();
+    let hits = f.store.persons(None, Filter::All, &cert).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].person_id, target.id);
+    let hits = f
+        .store
+        .persons(None, Filter::All, &id[14..].to_lowercase())
+        .unwrap();
+    assert!(hits.iter().any(|r| r.person_id == target.id));
+    assert!(
+        f.store
+            .persons(None, Filter::All, "无此人名字")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(f.store.persons(None, Filter::Done, "  ").unwrap().len(), 3);
+
+    // Community figures from the local view.
+    let summaries = f.store.communities().unwrap();
+    assert_eq!(summaries.len(), 2);
+    let s = summaries.iter().find(|s| s.code == comm).unwrap();
+    assert_eq!((s.total, s.done), (total as u64, 3));
+    assert_eq!((s.home_visit, s.phone), (1, 1));
+    assert_eq!(s.home_visit_rate.to_string(), "50.00%");
+    assert_eq!((s.returned, s.conflicts, s.unsent), (1, 1, 2));
+    assert_eq!(s.name, comm.to_string(), "no names known yet");
+    let names = [(comm.clone(), "城南社区".to_string())].into();
+    f.store.set_community_names(&names).unwrap();
+    let s = f
+        .store
+        .communities()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.code == comm)
+        .unwrap();
+    assert_eq!(s.name, "城南社区");
+}
+
+// ---- session ----
+
+fn login_response(username: &str) -> LoginResponse {
+    LoginResponse {
+        token: format!("token-{username}"),
+        expires_at: Utc::now() + chrono::Duration::days(7),
+        device_id: Uuid::from_u128(42),
+        account: Account {
+            username: username.into(),
+            display_name: "李专干".into(),
+            role: Role::Worker,
+            area: None,
+            communities: vec![],
+        },
+    }
+}
+
+#[test]
+fn another_account_cannot_strand_unsent_edits() {
+    let f = fx();
+    let url = "http://127.0.0.1:9";
+    f.store
+        .save_login(url, "li", &login_response("li"))
+        .unwrap();
+    assert_eq!(
+        f.store.prepare_sign_in(url, "li").unwrap(),
+        Some(Uuid::from_u128(42))
+    );
+    let s = f.store.session().unwrap().unwrap();
+    assert!(s.signed_in());
+    assert_eq!(s.account.display_name, "李专干");
+
+    saved(
+        f.store
+            .save_edit(f.person(0).id, edit(&[("outcome", text("away"))]), false)
+            .unwrap(),
+    );
+    let err = f.store.prepare_sign_in(url, "wang").unwrap_err();
+    assert!(
+        matches!(err, AppError::OtherUserHasUnsent { unsent: 1, .. }),
+        "{err:?}"
+    );
+    assert!(
+        f.store
+            .save_login(url, "wang", &login_response("wang"))
+            .is_err()
+    );
+
+    // Once sent, another account may sign in; the previous account's data goes.
+    let batch = f.store.take_push_batch(10).unwrap();
+    f.store
+        .apply_push_results(&batch, &push_answer(vec![applied(batch[0].id, 2)]))
+        .unwrap();
+    f.store
+        .save_login(url, "wang", &login_response("wang"))
+        .unwrap();
+    assert!(f.store.persons(None, Filter::All, "").unwrap().is_empty());
+    assert_eq!(f.store.cursor().unwrap(), 0);
+    assert!(f.store.form().unwrap().is_some(), "the form is kept");
+    f.store.clear_token().unwrap();
+    assert!(!f.store.session().unwrap().unwrap().signed_in());
+}
+
+#[test]
+fn a_new_campaign_starts_from_scratch_but_keeps_unsent_records() {
+    let f = fx();
+    let p = f.person(0).id;
+    saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("away"))]), false)
+            .unwrap(),
+    );
+    f.store.reset_for_new_campaign().unwrap();
+    assert_eq!(f.store.cursor().unwrap(), 0);
+    assert_eq!(f.store.campaign().unwrap(), None);
+    let rows = f.store.persons(None, Filter::All, "").unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].person_id, p);
+}

@@ -1,0 +1,274 @@
+//! One questionnaire item as the control that fits its kind: text, number, date and phone
+//! inputs, yes/no buttons, single-choice buttons (a select for long lists), multi-choice
+//! checkboxes, a GPS point.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use dioxus::prelude::*;
+use doorstep_shared::form::{Item, ItemKind};
+use doorstep_shared::value::Value;
+
+use crate::ui::i18n::{self, Lang};
+use crate::ui::services::Services;
+use crate::ui::use_app;
+
+/// Single-choice items with more options than this get a select instead of buttons.
+const MAX_CHOICE_BUTTONS: usize = 8;
+
+/// Text as typed into a text-like input: blank clears the answer.
+fn text_value(s: String) -> Option<Value> {
+    if s.trim().is_empty() {
+        None
+    } else {
+        Some(Value::Text(s))
+    }
+}
+
+/// A number as typed: a whole number, or the text as typed (validation then says what is
+/// wrong with it), or nothing.
+fn integer_value(s: &str) -> Option<Value> {
+    let t = s.trim();
+    if t.is_empty() {
+        None
+    } else {
+        Some(t.parse::<i64>().map_or_else(|_| Value::text(t), Value::Int))
+    }
+}
+
+fn input_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Text(s)) => s.clone(),
+        Some(Value::Int(n)) => n.to_string(),
+        Some(other) => other.display(),
+        None => String::new(),
+    }
+}
+
+/// One item with its label, help, control and error.
+#[component]
+pub fn ItemField(
+    item: Item,
+    value: Option<Value>,
+    error: Option<String>,
+    conflict: bool,
+    on_change: EventHandler<Option<Value>>,
+) -> Element {
+    let ctx = use_app();
+    let lang = ctx.lang();
+    let label = lang.pick(&item.label_zh, &item.label_en).to_string();
+    let key = item.key.clone();
+    let control = control(lang, &item, value.as_ref(), on_change, &ctx.services);
+    let help = match lang {
+        Lang::Zh => item.help_zh.clone(),
+        Lang::En => None,
+    };
+    let invalid = error.is_some();
+    rsx! {
+        div {
+            class: if invalid { "field invalid" } else { "field" },
+            id: "item-{key}",
+            "data-item": "{key}",
+            div { class: "lbl",
+                "{label}"
+                if item.required {
+                    span { class: "req", "* {lang.t(i18n::REQUIRED)}" }
+                }
+            }
+            if let Some(h) = help {
+                p { class: "help", "{h}" }
+            }
+            {control}
+            if conflict {
+                p { class: "badge conflict", {lang.t(i18n::CONFLICT_NOTE)} }
+            }
+            if let Some(e) = error {
+                p { class: "err", role: "alert", "data-testid": "error-{key}", "{e}" }
+            }
+        }
+    }
+}
+
+fn control(
+    lang: Lang,
+    item: &Item,
+    value: Option<&Value>,
+    on_change: EventHandler<Option<Value>>,
+    services: &Arc<Services>,
+) -> Element {
+    let key = item.key.clone();
+    let testid = format!("item-{key}");
+    match item.kind {
+        ItemKind::Text => {
+            let v = input_text(value);
+            rsx! {
+                input {
+                    r#type: "text",
+                    value: "{v}",
+                    "data-testid": "{testid}",
+                    oninput: move |e: FormEvent| on_change.call(text_value(e.value())),
+                }
+            }
+        }
+        ItemKind::Phone => {
+            let v = input_text(value);
+            rsx! {
+                input {
+                    r#type: "tel",
+                    inputmode: "tel",
+                    autocomplete: "off",
+                    value: "{v}",
+                    "data-testid": "{testid}",
+                    oninput: move |e: FormEvent| on_change.call(text_value(e.value().trim().to_string())),
+                }
+            }
+        }
+        ItemKind::Date => {
+            let v = input_text(value);
+            rsx! {
+                input {
+                    r#type: "date",
+                    value: "{v}",
+                    "data-testid": "{testid}",
+                    oninput: move |e: FormEvent| on_change.call(text_value(e.value())),
+                }
+            }
+        }
+        ItemKind::Integer { min, max } => {
+            let v = input_text(value);
+            let min = min.map(|m| m.to_string()).unwrap_or_default();
+            let max = max.map(|m| m.to_string()).unwrap_or_default();
+            rsx! {
+                input {
+                    r#type: "number",
+                    inputmode: "numeric",
+                    min: "{min}",
+                    max: "{max}",
+                    value: "{v}",
+                    "data-testid": "{testid}",
+                    oninput: move |e: FormEvent| on_change.call(integer_value(&e.value())),
+                }
+            }
+        }
+        ItemKind::YesNo => {
+            let cur = value.and_then(Value::as_bool);
+            rsx! {
+                div { class: "choices", role: "group",
+                    button {
+                        class: "choice",
+                        "aria-pressed": if cur == Some(true) { "true" } else { "false" },
+                        "data-testid": "{testid}-yes",
+                        onclick: move |_| on_change.call(Some(Value::Bool(true))),
+                        {lang.t(i18n::YES)}
+                    }
+                    button {
+                        class: "choice",
+                        "aria-pressed": if cur == Some(false) { "true" } else { "false" },
+                        "data-testid": "{testid}-no",
+                        onclick: move |_| on_change.call(Some(Value::Bool(false))),
+                        {lang.t(i18n::NO)}
+                    }
+                }
+            }
+        }
+        ItemKind::Single if item.options.len() > MAX_CHOICE_BUTTONS => {
+            let cur = value
+                .and_then(Value::as_text)
+                .unwrap_or_default()
+                .to_string();
+            let options = item.options.clone();
+            rsx! {
+                select {
+                    "data-testid": "{testid}",
+                    onchange: move |e: FormEvent| on_change.call(text_value(e.value())),
+                    option { value: "", selected: cur.is_empty(), {lang.t(i18n::CHOOSE)} }
+                    for c in options {
+                        option {
+                            key: "{c.key}",
+                            value: "{c.key}",
+                            selected: cur == c.key,
+                            {lang.pick(&c.label_zh, &c.label_en).to_string()}
+                        }
+                    }
+                }
+            }
+        }
+        ItemKind::Single => {
+            let cur = value
+                .and_then(Value::as_text)
+                .unwrap_or_default()
+                .to_string();
+            let options = item.options.clone();
+            rsx! {
+                div { class: "choices", role: "group",
+                    for c in options {
+                        button {
+                            key: "{c.key}",
+                            class: "choice",
+                            "aria-pressed": if cur == c.key { "true" } else { "false" },
+                            "data-testid": "{testid}-{c.key}",
+                            onclick: {
+                                let k = c.key.clone();
+                                move |_| on_change.call(Some(Value::text(k.clone())))
+                            },
+                            {lang.pick(&c.label_zh, &c.label_en).to_string()}
+                        }
+                    }
+                }
+            }
+        }
+        ItemKind::Multi => {
+            let cur: BTreeSet<String> = value.and_then(Value::as_set).cloned().unwrap_or_default();
+            let options = item.options.clone();
+            rsx! {
+                div { class: "checks", role: "group",
+                    for c in options {
+                        label { key: "{c.key}", class: "check",
+                            input {
+                                r#type: "checkbox",
+                                checked: cur.contains(&c.key),
+                                "data-testid": "{testid}-{c.key}",
+                                onchange: {
+                                    let k = c.key.clone();
+                                    let cur = cur.clone();
+                                    move |_| {
+                                        let mut next = cur.clone();
+                                        if !next.remove(&k) {
+                                            next.insert(k.clone());
+                                        }
+                                        on_change.call(if next.is_empty() { None } else { Some(Value::Set(next)) });
+                                    }
+                                },
+                            }
+                            span { {lang.pick(&c.label_zh, &c.label_en).to_string()} }
+                        }
+                    }
+                }
+            }
+        }
+        ItemKind::Geo => {
+            let has_position = services.has_position();
+            let services = services.clone();
+            let shown = match value {
+                Some(Value::Geo(g)) => format!("{:.5}, {:.5}", g.lat, g.lon),
+                _ => lang.t(i18n::NOT_RECORDED).to_string(),
+            };
+            rsx! {
+                p { "data-testid": "{testid}", "{shown}" }
+                if has_position {
+                    button {
+                        class: "btn",
+                        onclick: move |_| {
+                            if let Some(p) = services.position() {
+                                on_change.call(Some(Value::Geo(p)));
+                            }
+                        },
+                        {lang.t(i18n::GET_POSITION)}
+                    }
+                } else {
+                    p { class: "muted", "data-testid": "no-position", {lang.t(i18n::NO_POSITION)} }
+                }
+            }
+        }
+    }
+}

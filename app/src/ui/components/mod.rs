@@ -1,0 +1,11 @@
+//! Widgets shared by the screens.
+
+mod bars;
+mod item_field;
+mod outcome_picker;
+mod sync_panel;
+
+pub use bars::{Notice, ProgressBar, TopBar};
+pub use item_field::ItemField;
+pub use outcome_picker::OutcomePicker;
+pub use sync_panel::SyncPanel;

@@ -1,0 +1,453 @@
+//! One person: roster facts, the outcome first (seven big buttons), then the questionnaire
+//! rendered from the form definition, with relevance, required marks and one message per invalid
+//! item; "save draft" or "submit". Saving writes the encrypted store only: never the network.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dioxus::prelude::*;
+use doorstep_shared::domain::{OUTCOME, Outcome, Review, Status, VISIT_AT, VISIT_GEO, outcome_of};
+use doorstep_shared::form::{FormContext, ItemError};
+use doorstep_shared::ids::Sex;
+use doorstep_shared::value::{Answers, Value};
+use uuid::Uuid;
+
+use crate::model::SaveResult;
+use crate::ui::components::{ItemField, OutcomePicker};
+use crate::ui::i18n::{self, Lang, Text};
+use crate::ui::services::{PersonData, now_label};
+use crate::ui::{Tone, use_app};
+
+/// The edits of this visit: item → new value (`None` clears it).
+type Edits = BTreeMap<String, Option<Value>>;
+
+/// The answers as the worker sees them now: the record with this visit's edits on top.
+fn with_edits(base: &Answers, edits: &Edits) -> Answers {
+    let mut a = base.clone();
+    for (k, v) in edits {
+        match v {
+            Some(v) => a.insert(k.clone(), v.clone()),
+            None => a.remove(k),
+        };
+    }
+    a
+}
+
+/// The person screen.
+#[component]
+pub fn PersonScreen(id: Uuid) -> Element {
+    let ctx = use_app();
+    let lang = ctx.lang();
+    let services = ctx.services.clone();
+    let c = ctx.clone();
+    let data = use_resource(move || {
+        let _ = c.revision();
+        let services = services.clone();
+        async move { services.person(id).await }
+    });
+    let touched = use_signal(Edits::new);
+    let errors = use_signal(Vec::<ItemError>::new);
+    let busy = use_signal(|| false);
+
+    let loaded = data.read().clone();
+    match loaded {
+        None => rsx! { p { class: "muted", "…" } },
+        Some(Err(e)) => {
+            rsx! { p { class: "banner error", role: "alert", {i18n::error_text(lang, &e)} } }
+        }
+        Some(Ok(d)) => rsx! { PersonForm { data: d, touched, errors, busy } },
+    }
+}
+
+#[component]
+fn PersonForm(
+    data: PersonData,
+    touched: Signal<Edits>,
+    errors: Signal<Vec<ItemError>>,
+    busy: Signal<bool>,
+) -> Element {
+    let ctx = use_app();
+    let lang = ctx.lang();
+    let d = data;
+    let person = d.view.person.clone();
+    let id = person.id;
+    let answers = with_edits(&d.view.answers, &touched.read());
+    let form_ctx = FormContext::for_person(&person, &d.campaign);
+    let relevant: BTreeSet<String> = d
+        .form
+        .relevant_items(&answers, &form_ctx)
+        .into_iter()
+        .map(|i| i.key.clone())
+        .collect();
+    let outcome = outcome_of(&answers);
+    let error_of = |key: &str| -> Option<String> {
+        errors
+            .read()
+            .iter()
+            .find(|e| e.item == key)
+            .map(|e| lang.pick(&e.message_zh, &e.message_en).to_string())
+    };
+
+    // Recording an answer: the edit, and the item's old error goes.
+    let set = move |key: String, v: Option<Value>| {
+        let mut touched = touched;
+        let mut errors = errors;
+        errors.write().retain(|e| e.item != key);
+        touched.write().insert(key, v);
+    };
+
+    // The outcome; a home visit records its time (and position where the platform has one).
+    let view_answers = d.view.answers.clone();
+    let services = ctx.services.clone();
+    let pick = move |o: Outcome| {
+        let mut touched = touched;
+        let mut errors = errors;
+        errors.write().retain(|e| e.item != OUTCOME);
+        let mut t = touched.write();
+        t.insert(OUTCOME.into(), Some(Value::text(o.key())));
+        if o == Outcome::HomeVisit {
+            let has = |t: &Edits, k: &str| {
+                t.get(k)
+                    .map_or_else(|| view_answers.contains_key(k), Option::is_some)
+            };
+            if !has(&t, VISIT_AT) {
+                t.insert(VISIT_AT.into(), Some(Value::text(now_label())));
+            }
+            if !has(&t, VISIT_GEO)
+                && let Some(p) = services.position()
+            {
+                t.insert(VISIT_GEO.into(), Some(Value::Geo(p)));
+            }
+        }
+    };
+
+    // Save as draft or submit: the store only, then the background sync is nudged.
+    let c = ctx.clone();
+    let name = person.name.clone();
+    let save = move |finalize: bool| {
+        let mut busy = busy;
+        let mut touched = touched;
+        let mut errors = errors;
+        if busy() {
+            return;
+        }
+        busy.set(true);
+        let c = c.clone();
+        let name = name.clone();
+        let edits = touched();
+        spawn(async move {
+            let result = c.services.save(id, edits, finalize).await;
+            busy.set(false);
+            match result {
+                Ok(SaveResult::Saved { .. }) => {
+                    touched.set(Edits::new());
+                    errors.set(Vec::new());
+                    if finalize {
+                        c.notify(
+                            Tone::Ok,
+                            Text::new(
+                                format!("已提交：{name}。记录已保存在本机，有网络时自动上传。"),
+                                format!("Submitted: {name}. Saved on this phone; sent when the network allows."),
+                            ),
+                        );
+                        if c.can_go_back() {
+                            c.back();
+                        }
+                    } else {
+                        c.notify(Tone::Ok, i18n::SAVED_DRAFT);
+                    }
+                }
+                Ok(SaveResult::Unchanged) => c.notify(Tone::Warn, i18n::UNCHANGED),
+                Ok(SaveResult::Invalid(list)) => {
+                    c.clear_notice();
+                    errors.set(list);
+                }
+                Err(e) => c.notify(Tone::Error, &e),
+            }
+        });
+    };
+    let save_draft = {
+        let save = save.clone();
+        move |_| save(false)
+    };
+    let submit = move |_| save(true);
+
+    let c = ctx.clone();
+    let reopen = move |_| {
+        let c = c.clone();
+        spawn(async move {
+            if let Err(e) = c.services.write(move |s| s.reopen(id)).await {
+                c.notify(Tone::Error, &e);
+            }
+        });
+    };
+
+    let outcome_section = d
+        .form
+        .sections
+        .iter()
+        .find(|s| s.items.iter().any(|i| i.key == OUTCOME));
+    let detail_items: Vec<_> = outcome_section
+        .map(|s| {
+            s.items
+                .iter()
+                .filter(|i| {
+                    i.key != OUTCOME
+                        && i.key != VISIT_AT
+                        && i.key != VISIT_GEO
+                        && relevant.contains(&i.key)
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let sections: Vec<_> = d
+        .form
+        .sections
+        .iter()
+        .filter(|s| !s.items.iter().any(|i| i.key == OUTCOME))
+        .filter_map(|s| {
+            let items: Vec<_> = s
+                .items
+                .iter()
+                .filter(|i| relevant.contains(&i.key))
+                .cloned()
+                .collect();
+            (!items.is_empty()).then(|| {
+                (
+                    s.key.clone(),
+                    lang.pick(&s.title_zh, &s.title_en).to_string(),
+                    items,
+                )
+            })
+        })
+        .collect();
+    let show_visit = relevant.contains(VISIT_AT) || relevant.contains(VISIT_GEO);
+    let visit_at = answers.get(VISIT_AT).map(Value::display);
+    let visit_geo = match answers.get(VISIT_GEO) {
+        Some(Value::Geo(g)) => Some(format!("{:.5}, {:.5}", g.lat, g.lon)),
+        _ => None,
+    };
+    let error_list: Vec<String> = errors
+        .read()
+        .iter()
+        .map(|e| lang.pick(&e.message_zh, &e.message_en).to_string())
+        .collect();
+    let conflicts = d.view.conflicts.clone();
+    let busy_now = busy();
+
+    rsx! {
+        Facts { data: d.clone() }
+        section { class: "card", "data-testid": "outcome",
+            h2 { {lang.t(i18n::OUTCOME_FIRST)} }
+            p { class: "muted", {lang.t(i18n::OUTCOME_HINT)} }
+            OutcomePicker { selected: outcome, on_pick: pick }
+            if let Some(e) = error_of(OUTCOME) {
+                p { class: "err", role: "alert", "data-testid": "error-outcome", "{e}" }
+            }
+            if show_visit {
+                div { class: "field", "data-testid": "visit",
+                    div { class: "lbl", {d.form.item(VISIT_AT).map(|i| lang.pick(&i.label_zh, &i.label_en).to_string()).unwrap_or_default()} }
+                    p { "data-testid": "visit-time",
+                        match visit_at.clone() {
+                            Some(t) => rsx! { "{t} " span { class: "muted", "（{lang.t(i18n::AUTO_RECORDED)}）" } },
+                            None => rsx! { span { class: "muted", {lang.t(i18n::NOT_RECORDED)} } },
+                        }
+                    }
+                    div { class: "lbl", {lang.t(i18n::POSITION)} }
+                    if let Some(g) = visit_geo.clone() {
+                        p { "data-testid": "visit-position", "{g}" }
+                    } else if ctx.services.has_position() {
+                        p { class: "muted", "data-testid": "visit-position", {lang.t(i18n::NOT_RECORDED)} }
+                    } else {
+                        p { class: "banner warn", "data-testid": "no-position", {lang.t(i18n::NO_POSITION)} }
+                    }
+                }
+            }
+            for item in detail_items {
+                ItemField {
+                    key: "{item.key}",
+                    value: answers.get(&item.key).cloned(),
+                    error: error_of(&item.key),
+                    conflict: conflicts.contains_key(&item.key),
+                    on_change: {
+                        let k = item.key.clone();
+                        move |v| set(k.clone(), v)
+                    },
+                    item,
+                }
+            }
+        }
+        if outcome.is_some_and(Outcome::has_questionnaire) {
+            section { class: "card", "data-testid": "questionnaire",
+                h2 { {lang.t(i18n::QUESTIONNAIRE)} }
+                for (key, title, items) in sections {
+                    div { key: "{key}", "data-section": "{key}",
+                        h3 { "{title}" }
+                        for item in items {
+                            ItemField {
+                                key: "{item.key}",
+                                value: answers.get(&item.key).cloned(),
+                                error: error_of(&item.key),
+                                conflict: conflicts.contains_key(&item.key),
+                                on_change: {
+                                    let k = item.key.clone();
+                                    move |v| set(k.clone(), v)
+                                },
+                                item,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !error_list.is_empty() {
+            section { class: "banner error", role: "alert", "data-testid": "errors",
+                p { {lang.t(i18n::FIX_BELOW)} }
+                ul {
+                    for (i, m) in error_list.into_iter().enumerate() {
+                        li { key: "{i}", "{m}" }
+                    }
+                }
+            }
+        }
+        if d.view.status == Status::Final && d.view.review != Review::Returned {
+            button { class: "btn link", "data-testid": "reopen", onclick: reopen, {lang.t(i18n::REOPEN)} }
+        }
+        div { class: "actions",
+            button {
+                class: "btn",
+                disabled: busy_now,
+                "data-testid": "save-draft",
+                onclick: save_draft,
+                if busy_now { {lang.t(i18n::SAVING)} } else { {lang.t(i18n::SAVE_DRAFT)} }
+            }
+            button {
+                class: "btn ok",
+                disabled: busy_now,
+                "data-testid": "finalize",
+                onclick: submit,
+                {lang.t(i18n::FINALIZE)}
+            }
+        }
+    }
+}
+
+/// The roster facts and the record's state (submitted, returned, unsent, refused, conflicts).
+#[component]
+fn Facts(data: PersonData) -> Element {
+    let ctx = use_app();
+    let lang = ctx.lang();
+    let v = &data.view;
+    let p = &v.person;
+    let id = p.id;
+    let age = p.resident_id.age_on(data.campaign.reference_date());
+    let sex = match (lang, p.resident_id.sex()) {
+        (Lang::Zh, s) => s.label_zh(),
+        (Lang::En, Sex::Male) => "male",
+        (Lang::En, Sex::Female) => "female",
+    };
+    let age_line = match lang {
+        Lang::Zh => format!("{sex} · {age} 岁"),
+        Lang::En => format!("{sex} · {age} years"),
+    };
+    let cat = p.certificate.category();
+    let level = p.certificate.level();
+    let disability = match lang {
+        Lang::Zh => format!("{} · {}", cat.label_zh(), level.label_zh()),
+        Lang::En => format!("{} · level {}", cat.label_en(), level.get()),
+    };
+    let mut subsidies = Vec::new();
+    if p.nursing_subsidy {
+        subsidies.push(lang.t(i18n::NURSING_SUBSIDY));
+    }
+    if p.living_subsidy {
+        subsidies.push(lang.t(i18n::LIVING_SUBSIDY));
+    }
+    let subsidies = if subsidies.is_empty() {
+        lang.t(i18n::NONE).to_string()
+    } else {
+        subsidies.join(if lang == Lang::Zh { "、" } else { ", " })
+    };
+    let phone = p.phone.clone();
+    let tel = format!("tel:{phone}");
+    let conflicts: Vec<String> = v
+        .conflicts
+        .keys()
+        .map(|k| {
+            data.form.item(k).map_or_else(
+                || k.clone(),
+                |i| lang.pick(&i.label_zh, &i.label_en).to_string(),
+            )
+        })
+        .collect();
+    let c = ctx.clone();
+    let retry = move |_| {
+        let c = c.clone();
+        spawn(async move {
+            if let Err(e) = c.services.write(move |s| s.retry_rejected(id)).await {
+                c.notify(Tone::Error, &e);
+            }
+        });
+    };
+    let c = ctx.clone();
+    let discard = move |_| {
+        let c = c.clone();
+        spawn(async move {
+            if let Err(e) = c.services.write(move |s| s.discard_rejected(id)).await {
+                c.notify(Tone::Error, &e);
+            }
+        });
+    };
+    rsx! {
+        section { class: "card", "data-testid": "facts",
+            h2 { "data-testid": "person-name", "{p.name}" }
+            p { class: "muted", "{age_line}" }
+            dl { class: "facts",
+                dt { {lang.t(i18n::ID_NUMBER)} }
+                dd { "data-testid": "masked-id", {p.resident_id.masked()} }
+                dt { {lang.t(i18n::CERTIFICATE)} }
+                dd { {p.certificate.masked()} }
+                dt { {lang.t(i18n::DISABILITY)} }
+                dd { "{disability}" }
+                dt { {lang.t(i18n::ADDRESS)} }
+                dd { "{p.address}" }
+                dt { {lang.t(i18n::PHONE)} }
+                dd {
+                    if phone.is_empty() { "—" } else { a { href: "{tel}", "{phone}" } }
+                }
+                dt { {lang.t(i18n::SUBSIDIES)} }
+                dd { "{subsidies}" }
+            }
+            div { "data-testid": "record-state",
+                if v.outcome.is_none() && v.status == Status::Draft {
+                    span { class: "badge", {lang.t(i18n::NOT_YET_BADGE)} }
+                } else {
+                    span { class: if v.status == Status::Final { "badge done" } else { "badge" }, {i18n::status_label(lang, v.status)} }
+                }
+                if v.status == Status::Final || v.review != Review::Pending {
+                    span { class: if v.review == Review::Returned { "badge returned" } else { "badge" }, {i18n::review_label(lang, v.review)} }
+                }
+                if v.pending > 0 {
+                    span { class: "badge unsent", {lang.t(i18n::UNSENT_BADGE)} }
+                }
+            }
+            if v.review == Review::Returned {
+                p { class: "banner warn", "data-testid": "review-comment",
+                    {lang.t(i18n::SUPERVISOR_COMMENT)} "：{v.review_comment.clone().unwrap_or_default()}"
+                }
+            }
+            if let Some((code, message)) = v.rejected.clone() {
+                div { class: "banner error", "data-testid": "rejected",
+                    p { {lang.t(i18n::REJECTED_INTRO)} " {message} ({code})" }
+                    div { class: "row",
+                        button { class: "btn", onclick: retry, {lang.t(i18n::RETRY)} }
+                        button { class: "btn", onclick: discard, {lang.t(i18n::DISCARD)} }
+                    }
+                }
+            }
+            for label in conflicts {
+                p { key: "{label}", class: "badge conflict", "「{label}」" {lang.t(i18n::CONFLICT_NOTE)} }
+            }
+        }
+    }
+}
