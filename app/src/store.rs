@@ -360,6 +360,15 @@ impl Store {
         self.read(|c| get_meta(c, key::LAST_SYNC_AT))
     }
 
+    /// Makes this device's clock run `skew_ms` ahead (or behind, if negative) of the system
+    /// clock: the field simulator's device with a wrong clock. A real device leaves it at zero.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn set_clock_skew_ms(&self, skew_ms: i64) -> Result<()> {
+        self.write(|tx| set_meta(tx, CLOCK_SKEW, &skew_ms))
+    }
+
     /// Records that a sync completed now.
     ///
     /// # Errors
@@ -680,15 +689,23 @@ pub(crate) fn set_meta<T: Serialize + ?Sized>(c: &Connection, k: &str, v: &T) ->
     Ok(())
 }
 
+/// The device's wall clock: the system clock plus a simulated skew (zero on a real device).
+fn device_now_ms(c: &Connection) -> Result<i64> {
+    let skew: i64 = get_meta(c, CLOCK_SKEW)?.unwrap_or(0);
+    Ok(now_ms() + skew)
+}
+
+const CLOCK_SKEW: &str = "clock_skew_ms";
+
 pub(crate) fn observe_hlc(c: &Connection, remote: Hlc) -> Result<()> {
     let local: Hlc = get_meta(c, key::HLC)?.unwrap_or_default();
-    set_meta(c, key::HLC, &local.observe(remote, now_ms()))
+    set_meta(c, key::HLC, &local.observe(remote, device_now_ms(c)?))
 }
 
 /// Ticks the device clock for a local edit and stores it.
 pub(crate) fn tick_hlc(c: &Connection) -> Result<Hlc> {
     let local: Hlc = get_meta(c, key::HLC)?.unwrap_or_default();
-    let next = local.tick(now_ms());
+    let next = local.tick(device_now_ms(c)?);
     set_meta(c, key::HLC, &next)?;
     Ok(next)
 }

@@ -326,6 +326,19 @@ impl Db {
         Ok(r.try_get("n")?)
     }
 
+    /// The append-only log: every accepted mutation, in the order received.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn mutation_log(&self) -> DbResult<Vec<Mutation>> {
+        let rows = sqlx::query("SELECT payload FROM mutations ORDER BY received_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>("payload")?)?))
+            .collect()
+    }
+
     /// Communities a worker was ever assigned in a campaign.
     ///
     /// # Errors

@@ -1,0 +1,309 @@
+// Shared helpers of the browser tests: a Doorstep server on a fresh demo database, Chromium
+// (Debian's, driven by playwright-core; no browser is downloaded), API calls from node, and
+// screenshots under artifacts/screenshots/.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SCREENSHOTS = path.join(ROOT, 'artifacts', 'screenshots');
+export const PASSWORD = 'doorstep2021';
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+export function serverBinary() {
+  const dir = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target');
+  for (const profile of ['debug', 'release']) {
+    const p = path.join(dir, profile, 'doorstep-server');
+    if (existsSync(p)) return p;
+  }
+  throw new Error('no doorstep-server binary: run `cargo build -p doorstep-server` first');
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function assert(cond, message) {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
+}
+
+export function assertEqual(actual, expected, message) {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${message}: expected ${e}, got ${a}`);
+}
+
+/** Polls `fn` until it returns a truthy value (returned) or the time is up (throws). */
+export async function waitFor(fn, { timeout = 10000, interval = 100, what = 'condition' } = {}) {
+  const until = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > until) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    }
+    await sleep(interval);
+  }
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A UUIDv7, as devices make mutation IDs. */
+export function uuidv7() {
+  const b = randomBytes(16);
+  let t = Date.now();
+  for (let i = 5; i >= 0; i--) {
+    b[i] = t % 256;
+    t = Math.floor(t / 256);
+  }
+  b[6] = (b[6] & 0x0f) | 0x70;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * Starts `doorstep-server --data-dir TMP demo --bind 127.0.0.1:PORT` and waits for /healthz.
+ * Returns { url, port, dir, output(), stop() }.
+ */
+export async function startServer({ seed } = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'doorstep-browser-'));
+  const port = await freePort();
+  const args = ['--data-dir', dir, 'demo', '--bind', `127.0.0.1:${port}`];
+  if (seed !== undefined) args.push('--seed', String(seed));
+  const proc = spawn(serverBinary(), args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'doorstep_server=warn' },
+  });
+  let out = '';
+  proc.stdout.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr.on('data', (d) => {
+    out += d;
+  });
+  let exited = null;
+  proc.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      if (exited) throw new Error(`the server exited (${JSON.stringify(exited)}):\n${out}`);
+      const r = await fetch(`${url}/healthz`);
+      return r.ok;
+    },
+    { timeout: 60000, interval: 200, what: 'the server to answer /healthz' },
+  );
+  return {
+    url,
+    port,
+    dir,
+    output: () => out,
+    async stop() {
+      if (!exited) {
+        proc.kill('SIGTERM');
+        await waitFor(() => exited, { timeout: 5000, what: 'the server to stop' }).catch(() =>
+          proc.kill('SIGKILL'),
+        );
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Chromium with a throwaway profile. Returns { context, newPage(opts), close() }. */
+export async function launchBrowser() {
+  const profile = await mkdtemp(path.join(tmpdir(), 'doorstep-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1366, height: 900 },
+    locale: 'zh-CN',
+    timezoneId: 'Asia/Shanghai',
+    acceptDownloads: true,
+  });
+  context.setDefaultTimeout(15000);
+  return {
+    context,
+    async newPage() {
+      const page = await context.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.jsErrors = errors;
+      return page;
+    },
+    async close() {
+      await context.close().catch(() => {});
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves a screenshot (the full page unless `fullPage: false`) as artifacts/screenshots/NAME.png. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage });
+  return file;
+}
+
+/** The JSON API from node, as a device or a console user. */
+export class Api {
+  constructor(url) {
+    this.url = url;
+  }
+
+  async request(method, p, { token, json, body, headers = {} } = {}) {
+    const h = { ...headers };
+    if (token) h.Authorization = `Bearer ${token}`;
+    let payload = body;
+    if (json !== undefined) {
+      h['Content-Type'] = 'application/json';
+      payload = JSON.stringify(json);
+    }
+    const r = await fetch(`${this.url}${p}`, { method, headers: h, body: payload });
+    const text = await r.text();
+    let data = text;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON
+    }
+    return { status: r.status, data, headers: r.headers };
+  }
+
+  async ok(method, p, opts) {
+    const r = await this.request(method, p, opts);
+    if (r.status < 200 || r.status >= 300) {
+      throw new Error(`${method} ${p} → ${r.status}: ${JSON.stringify(r.data)}`);
+    }
+    return r.data;
+  }
+
+  /** Signs in; with a device name it is the app on a phone (its outcomes count as APP). */
+  async login(username, { deviceName, deviceId, password = PASSWORD } = {}) {
+    const data = await this.ok('POST', '/api/v1/auth/login', {
+      json: { username, password, device_name: deviceName ?? null, device_id: deviceId ?? null },
+    });
+    return { token: data.token, deviceId: data.device_id, account: data.account, cursor: 0, records: new Map() };
+  }
+
+  get(session, p) {
+    return this.ok('GET', p, { token: session.token });
+  }
+
+  post(session, p, json) {
+    return this.ok('POST', p, { token: session.token, json });
+  }
+
+  /** Pulls every page from the session's cursor into session.records; returns the records changed. */
+  async pull(session) {
+    const changed = [];
+    for (;;) {
+      const page = await this.get(session, `/api/v1/sync/pull?cursor=${session.cursor}&limit=500`);
+      for (const r of page.records) {
+        session.records.set(r.person.id, r);
+        changed.push(r);
+      }
+      session.cursor = page.cursor;
+      if (!page.more) return changed;
+    }
+  }
+
+  async push(session, mutations) {
+    return this.post(session, '/api/v1/sync/push', { protocol: 1, mutations });
+  }
+
+  progress(session) {
+    return this.get(session, '/api/v1/progress');
+  }
+}
+
+/** A mutation of a record as a device holds it: `items` maps item keys to new values. */
+export function edit(record, items, wall = Date.now()) {
+  const changes = {};
+  for (const [k, v] of Object.entries(items)) {
+    const c = { value: v };
+    if (record.answers[k] !== undefined) c.base = record.answers[k];
+    changes[k] = c;
+  }
+  return {
+    id: uuidv7(),
+    person: record.person.id,
+    base_version: record.version,
+    hlc: { wall, counter: 0 },
+    changes,
+  };
+}
+
+/** Signs in through the console's form. */
+export async function signIn(page, url, username, password = PASSWORD) {
+  await page.goto(`${url}/console/login`);
+  await page.fill('input[name="username"]', username);
+  await page.fill('input[name="password"]', password);
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/console/login')), page.click('button[type="submit"]')]);
+}
+
+/**
+ * A test's resources, released by the runner when the test ends:
+ * `await t.server()`, `await t.browser()`, `t.defer(fn)`.
+ */
+export function context(name) {
+  const cleanups = [];
+  return {
+    name,
+    defer(fn) {
+      cleanups.push(fn);
+    },
+    async server(opts) {
+      const s = await startServer(opts);
+      cleanups.push(() => s.stop());
+      return s;
+    },
+    async browser() {
+      const b = await launchBrowser();
+      cleanups.push(() => b.close());
+      return b;
+    },
+    async cleanup() {
+      for (const fn of cleanups.reverse()) {
+        try {
+          await fn();
+        } catch (e) {
+          console.warn(`cleanup of ${name}: ${e.message}`);
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,106 @@
+//! Real server processes: start on a database, read the address they print, SIGKILL, restart.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail};
+
+/// A `doorstep-server` process.
+pub struct ServerProcess {
+    bin: PathBuf,
+    pub database_url: String,
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+fn run_to_end(bin: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(bin).args(args).env("RUST_LOG", "warn").output().context("server binary")?;
+    if !out.status.success() {
+        bail!("{} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+impl ServerProcess {
+    /// Loads the demo district into a fresh database (`seed`), without serving.
+    ///
+    /// # Errors
+    /// The command fails.
+    pub fn seed_demo(bin: &Path, database_url: &str, seed: u64) -> anyhow::Result<()> {
+        run_to_end(bin, &["--database-url", database_url, "demo", "--no-serve", "--seed", &seed.to_string()])
+    }
+
+    /// Starts serving `database_url` on `bind` (port 0 picks one) and waits until it listens.
+    ///
+    /// # Errors
+    /// The process does not start or does not print its address.
+    pub fn start(bin: &Path, database_url: &str, bind: &str) -> anyhow::Result<Self> {
+        let mut child = Command::new(bin)
+            .args(["--database-url", database_url, "serve", "--bind", bind])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawn server")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let Some(line) = lines.next() else {
+                bail!("server exited before listening");
+            };
+            let line = line?;
+            if let Some(a) = line.strip_prefix("listening on http://") {
+                break a.trim().parse::<SocketAddr>()?;
+            }
+        };
+        // Keep draining stdout so the process never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self {
+            bin: bin.to_path_buf(),
+            database_url: database_url.to_string(),
+            addr,
+            child,
+        })
+    }
+
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGKILL: no shutdown, no flush — what a power cut or the OOM killer does.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same server again on the same database and the same port.
+    ///
+    /// # Errors
+    /// It does not come back.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        let mut last = None;
+        for _ in 0..50 {
+            match Self::start(&self.bin, &self.database_url, &self.addr.to_string()) {
+                Ok(next) => {
+                    *self = next;
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = Some(e);
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("restart failed")))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
