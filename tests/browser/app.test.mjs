@@ -125,8 +125,13 @@ async function submitAnsweringRequired(lib, page, onFirstErrors) {
 
 /** From a community's list: search a person by name and open the record. Returns the name. */
 async function findAndOpen(lib, page, nth) {
-  const names = await page.locator('.item-row .name').allTextContents();
-  lib.assert(names.length > nth, 'persons are listed');
+  const names = await lib.waitFor(
+    async () => {
+      const n = await page.locator('.item-row .name').allTextContents();
+      return n.length > nth ? n : null;
+    },
+    { what: 'persons to be listed' },
+  );
   const name = names[nth].trim();
   await page.getByTestId('search').fill(name);
   await lib.waitFor(async () => (await page.locator('.item-row').count()) < names.length, { what: 'the search to narrow the list' });

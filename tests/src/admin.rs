@@ -37,8 +37,16 @@ impl Console {
         })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Json>) -> anyhow::Result<Json> {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Json>,
+    ) -> anyhow::Result<Json> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -66,8 +74,12 @@ impl Console {
     /// # Errors
     /// The API refuses.
     pub async fn assign(&self, community: &str, worker: &str) -> anyhow::Result<()> {
-        self.call(reqwest::Method::PUT, "/api/v1/admin/assignments", Some(json!({"community": community, "username": worker})))
-            .await?;
+        self.call(
+            reqwest::Method::PUT,
+            "/api/v1/admin/assignments",
+            Some(json!({"community": community, "username": worker})),
+        )
+        .await?;
         Ok(())
     }
 
@@ -79,7 +91,10 @@ impl Console {
         let mut out = BTreeMap::new();
         let mut cursor = 0;
         loop {
-            let page: PullResponse = serde_json::from_value(self.get(&format!("/api/v1/sync/pull?cursor={cursor}&limit=2000")).await?)?;
+            let page: PullResponse = serde_json::from_value(
+                self.get(&format!("/api/v1/sync/pull?cursor={cursor}&limit=2000"))
+                    .await?,
+            )?;
             for r in page.records {
                 out.insert(r.person.id, r);
             }
@@ -101,7 +116,11 @@ impl Console {
             let person = c["person_id"].as_str().context("person")?;
             let item = c["item"].as_str().context("item")?;
             let value = c["conflict"]["candidates"][0]["value"].clone();
-            self.post(&format!("/api/v1/conflicts/{person}/{item}/resolve"), json!({"value": value})).await?;
+            self.post(
+                &format!("/api/v1/conflicts/{person}/{item}/resolve"),
+                json!({"value": value}),
+            )
+            .await?;
         }
         Ok(list.len())
     }
@@ -111,8 +130,11 @@ impl Console {
     /// # Errors
     /// The API refuses.
     pub async fn return_record(&self, person: Uuid, comment: &str) -> anyhow::Result<()> {
-        self.post(&format!("/api/v1/records/{person}/review"), json!({"decision": "returned", "comment": comment}))
-            .await?;
+        self.post(
+            &format!("/api/v1/records/{person}/review"),
+            json!({"decision": "returned", "comment": comment}),
+        )
+        .await?;
         Ok(())
     }
 

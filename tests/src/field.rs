@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use uuid::Uuid;
 
-use doorstep_app::{Filter, KdfParams, SaveResult, Store, SyncEngine, SyncReport};
 use doorstep_app::sync::SyncOptions;
+use doorstep_app::{Filter, KdfParams, SaveResult, Store, SyncEngine, SyncReport};
 use doorstep_shared::demo::{SplitMix64, fill_questionnaire, pick_outcome};
 use doorstep_shared::domain::STATUS;
 use doorstep_shared::{Outcome, Value};
@@ -32,15 +32,30 @@ impl Device {
     ///
     /// # Errors
     /// Sign-in or the first sync fails.
-    pub async fn sign_in(dir: &Path, name: &str, username: &str, url: &str) -> anyhow::Result<Self> {
-        let store = Store::create(dir.join(format!("{name}.db")), PIN, KdfParams::insecure_fast_for_tests())?;
+    pub async fn sign_in(
+        dir: &Path,
+        name: &str,
+        username: &str,
+        url: &str,
+    ) -> anyhow::Result<Self> {
+        let store = Store::create(
+            dir.join(format!("{name}.db")),
+            PIN,
+            KdfParams::insecure_fast_for_tests(),
+        )?;
         let engine = SyncEngine::with_options(SyncOptions {
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_millis(500),
             ..SyncOptions::default()
         });
         engine
-            .login(&store, url, username, doorstep_server::seed::DEMO_PASSWORD, name)
+            .login(
+                &store,
+                url,
+                username,
+                doorstep_server::seed::DEMO_PASSWORD,
+                name,
+            )
             .await?;
         let d = Self {
             name: name.to_string(),
@@ -64,7 +79,12 @@ impl Device {
     ///
     /// # Errors
     /// The store refuses (a bug: the answers are complete and valid).
-    pub fn survey(&self, person: Uuid, outcome: Outcome, rng: &mut SplitMix64) -> anyhow::Result<()> {
+    pub fn survey(
+        &self,
+        person: Uuid,
+        outcome: Outcome,
+        rng: &mut SplitMix64,
+    ) -> anyhow::Result<()> {
         let form = self.store.form()?.context("form")?;
         let campaign = self.store.campaign()?.context("campaign")?;
         let view = self.store.record(person)?;
@@ -85,8 +105,14 @@ impl Device {
     /// # Errors
     /// The store refuses.
     pub fn edit(&self, person: Uuid, items: &[(&str, Option<Value>)]) -> anyhow::Result<bool> {
-        let changes = items.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect();
-        Ok(matches!(self.store.save_edit(person, changes, false)?, SaveResult::Saved { .. }))
+        let changes = items
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect();
+        Ok(matches!(
+            self.store.save_edit(person, changes, false)?,
+            SaveResult::Saved { .. }
+        ))
     }
 }
 
@@ -135,7 +161,13 @@ impl Field {
     ///
     /// # Errors
     /// The server refuses.
-    pub async fn setup(url: &str, dir: &Path, workers: usize, supervisors: usize, seed: u64) -> anyhow::Result<Self> {
+    pub async fn setup(
+        url: &str,
+        dir: &Path,
+        workers: usize,
+        supervisors: usize,
+        seed: u64,
+    ) -> anyhow::Result<Self> {
         Self::setup_on(url, dir, workers, supervisors, usize::MAX, seed).await
     }
 
@@ -162,7 +194,9 @@ impl Field {
             .filter_map(|c| c["code"].as_str().map(String::from))
             .collect();
         for (i, c) in communities.iter().take(limit).enumerate() {
-            console.assign(c, &format!("w{:03}", i % workers + 1)).await?;
+            console
+                .assign(c, &format!("w{:03}", i % workers + 1))
+                .await?;
         }
         let mut ws = Vec::new();
         for i in 0..workers {
@@ -175,7 +209,10 @@ impl Field {
             sups.push(Device::sign_in(dir, &format!("{user}-phone"), &user, url).await?);
         }
         let admin_all = console.records().await?;
-        let community_of = admin_all.iter().map(|(id, r)| (*id, r.person.community.to_string())).collect();
+        let community_of = admin_all
+            .iter()
+            .map(|(id, r)| (*id, r.person.community.to_string()))
+            .collect();
         Ok(Self {
             url: url.to_string(),
             dir: dir.to_path_buf(),
@@ -212,7 +249,8 @@ impl Field {
         }
         // Supervisors work on some of the same persons, from what their devices last pulled.
         for s in &self.supervisors {
-            let scope: BTreeSet<String> = s.store.scope()?.iter().map(ToString::to_string).collect();
+            let scope: BTreeSet<String> =
+                s.store.scope()?.iter().map(ToString::to_string).collect();
             for (_, person) in &touched {
                 if self.rng.below(10) != 0 {
                     continue;
@@ -222,7 +260,12 @@ impl Field {
                     continue;
                 }
                 let edit = if self.rng.below(2) == 0 {
-                    ("marital_status", Some(Value::text(["unmarried", "married", "divorced", "widowed"][self.rng.index(4)])))
+                    (
+                        "marital_status",
+                        Some(Value::text(
+                            ["unmarried", "married", "divorced", "widowed"][self.rng.index(4)],
+                        )),
+                    )
                 } else {
                     ("culture_needs", Some(Value::set(["reading", "fitness"])))
                 };
@@ -231,7 +274,8 @@ impl Field {
                 }
             }
         }
-        let mut devices: Vec<&Device> = self.workers.iter().chain(self.supervisors.iter()).collect();
+        let mut devices: Vec<&Device> =
+            self.workers.iter().chain(self.supervisors.iter()).collect();
         devices.retain(|_| self.rng.below(100) >= offline_percent);
         let reports = futures::future::join_all(devices.iter().map(|d| d.sync())).await;
         for r in reports {
@@ -279,7 +323,9 @@ impl Field {
                 for row in w.store.persons(None, Filter::Returned, "")? {
                     let phone = Value::text(format!("139{:08}", self.rng.below(100_000_000)));
                     let changes = [("phone".to_string(), Some(phone))].into();
-                    if let SaveResult::Invalid(e) = w.store.save_edit(row.person_id, changes, true)? {
+                    if let SaveResult::Invalid(e) =
+                        w.store.save_edit(row.person_id, changes, true)?
+                    {
                         bail!("fixing a returned record: {e:?}");
                     }
                     fixed += 1;
@@ -292,7 +338,12 @@ impl Field {
                 .chain(&self.supervisors)
                 .map(|d| d.store.unsent_count())
                 .sum::<Result<usize, _>>()?;
-            let open = self.console.get("/api/v1/conflicts").await?.as_array().map_or(0, Vec::len);
+            let open = self
+                .console
+                .get("/api/v1/conflicts")
+                .await?
+                .as_array()
+                .map_or(0, Vec::len);
             if fixed == 0 && unsent == 0 && open == 0 {
                 self.sync_all().await?;
                 return Ok(());
@@ -306,7 +357,13 @@ impl Field {
     /// # Errors
     /// A device fails beyond retries.
     pub async fn sync_all(&mut self) -> anyhow::Result<()> {
-        let reports = futures::future::join_all(self.workers.iter().chain(&self.supervisors).map(Device::sync)).await;
+        let reports = futures::future::join_all(
+            self.workers
+                .iter()
+                .chain(&self.supervisors)
+                .map(Device::sync),
+        )
+        .await;
         for r in reports {
             self.stats.add(&r?);
         }
@@ -326,24 +383,49 @@ impl Field {
         }
         for c in progress["communities"].as_array().context("communities")? {
             let code = c["code"].as_str().context("code")?;
-            let got: Vec<u64> = c["figures"]["outcomes"].as_array().context("outcomes")?.iter().map(|v| v.as_u64().unwrap_or(0)).collect();
+            let got: Vec<u64> = c["figures"]["outcomes"]
+                .as_array()
+                .context("outcomes")?
+                .iter()
+                .map(|v| v.as_u64().unwrap_or(0))
+                .collect();
             let want = expected.get(code).copied().unwrap_or_default();
-            ensure!(got == want, "community {code}: server {got:?}, truth {want:?}");
+            ensure!(
+                got == want,
+                "community {code}: server {got:?}, truth {want:?}"
+            );
         }
         let truth_total: usize = self.truth.len();
-        ensure!(progress["total"]["done"].as_u64() == Some(truth_total as u64), "done {} vs truth {truth_total}", progress["total"]["done"]);
+        ensure!(
+            progress["total"]["done"].as_u64() == Some(truth_total as u64),
+            "done {} vs truth {truth_total}",
+            progress["total"]["done"]
+        );
         let server = self.console.records().await?;
         for d in self.workers.iter().chain(&self.supervisors) {
-            ensure!(d.store.unsent_count()? == 0, "{} still has unsent edits", d.name);
+            ensure!(
+                d.store.unsent_count()? == 0,
+                "{} still has unsent edits",
+                d.name
+            );
             let rows = d.store.persons(None, Filter::All, "")?;
             for row in rows {
                 let view = d.store.record(row.person_id)?;
                 let s = &server[&row.person_id];
-                ensure!(view.answers == s.answers, "{}: {} differs from the server", d.name, row.person_id);
-                ensure!(view.version == s.version, "{}: version of {} differs", d.name, row.person_id);
+                ensure!(
+                    view.answers == s.answers,
+                    "{}: {} differs from the server",
+                    d.name,
+                    row.person_id
+                );
+                ensure!(
+                    view.version == s.version,
+                    "{}: version of {} differs",
+                    d.name,
+                    row.person_id
+                );
             }
         }
         Ok(())
     }
 }
-

@@ -44,7 +44,12 @@ impl Proxy {
             cut_every: Arc::new(AtomicU64::new(0)),
             down_now: Arc::new(AtomicBool::new(false)),
         };
-        let (counters, target, cut_every, down) = (p.counters.clone(), p.target.clone(), p.cut_every.clone(), p.down_now.clone());
+        let (counters, target, cut_every, down) = (
+            p.counters.clone(),
+            p.target.clone(),
+            p.cut_every.clone(),
+            p.down_now.clone(),
+        );
         tokio::spawn(async move {
             let mut n: u64 = 0;
             while let Ok((client, _)) = listener.accept().await {
@@ -87,11 +92,19 @@ impl Proxy {
 
     #[must_use]
     pub fn bytes(&self) -> (u64, u64) {
-        (self.counters.up.load(Ordering::SeqCst), self.counters.down.load(Ordering::SeqCst))
+        (
+            self.counters.up.load(Ordering::SeqCst),
+            self.counters.down.load(Ordering::SeqCst),
+        )
     }
 }
 
-async fn pipe(mut client: TcpStream, to: SocketAddr, counters: Arc<Counters>, cut: bool) -> std::io::Result<()> {
+async fn pipe(
+    mut client: TcpStream,
+    to: SocketAddr,
+    counters: Arc<Counters>,
+    cut: bool,
+) -> std::io::Result<()> {
     let mut server = TcpStream::connect(to).await?;
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;

@@ -16,9 +16,17 @@ pub struct ServerProcess {
 }
 
 fn run_to_end(bin: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new(bin).args(args).env("RUST_LOG", "warn").output().context("server binary")?;
+    let out = Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("server binary")?;
     if !out.status.success() {
-        bail!("{} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -29,7 +37,17 @@ impl ServerProcess {
     /// # Errors
     /// The command fails.
     pub fn seed_demo(bin: &Path, database_url: &str, seed: u64) -> anyhow::Result<()> {
-        run_to_end(bin, &["--database-url", database_url, "demo", "--no-serve", "--seed", &seed.to_string()])
+        run_to_end(
+            bin,
+            &[
+                "--database-url",
+                database_url,
+                "demo",
+                "--no-serve",
+                "--seed",
+                &seed.to_string(),
+            ],
+        )
     }
 
     /// Starts serving `database_url` on `bind` (port 0 picks one) and waits until it listens.

@@ -4,7 +4,9 @@
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(about = "Simulate community workers surveying the demo district against a running server")]
+#[command(
+    about = "Simulate community workers surveying the demo district against a running server"
+)]
 struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
@@ -25,14 +27,22 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
-    println!("field-sim: signing in {} devices at {}", args.devices, args.server);
-    let mut field = doorstep_tests::field::Field::setup(&args.server, dir.path(), args.devices, 2, args.seed).await?;
+    println!(
+        "field-sim: signing in {} devices at {}",
+        args.devices, args.server
+    );
+    let mut field =
+        doorstep_tests::field::Field::setup(&args.server, dir.path(), args.devices, 2, args.seed)
+            .await?;
     let mut day = 0;
     loop {
         day += 1;
         let before = field.stats.surveys;
         field.day(args.per_day, 20).await?;
-        println!("day {day}: {} surveys in all, {} conflicts, {} merged items", field.stats.surveys, field.stats.conflict_items, field.stats.merged_items);
+        println!(
+            "day {day}: {} surveys in all, {} conflicts, {} merged items",
+            field.stats.surveys, field.stats.conflict_items, field.stats.merged_items
+        );
         if field.stats.surveys == before {
             break;
         }
@@ -40,6 +50,9 @@ async fn main() -> anyhow::Result<()> {
     }
     field.finish().await?;
     field.verify().await?;
-    println!("field-sim: campaign complete and verified: {:?}", field.stats);
+    println!(
+        "field-sim: campaign complete and verified: {:?}",
+        field.stats
+    );
     Ok(())
 }
