@@ -190,6 +190,31 @@ impl SyncEngine {
         }
     }
 
+    /// Pushes everything pending and stops (no pull): one phase of a sync, timed apart by the
+    /// benchmarks.
+    ///
+    /// # Errors
+    /// As [`SyncEngine::sync_once`].
+    pub async fn push_only(&self, store: &Store) -> Result<SyncReport> {
+        let _running = self.running.lock().await;
+        let mut report = SyncReport::default();
+        let client = self.client(store).await?;
+        self.push_all(store, &client, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Pulls every page from the stored cursor and stops (no push): the other timed phase.
+    ///
+    /// # Errors
+    /// As [`SyncEngine::sync_once`].
+    pub async fn pull_only(&self, store: &Store) -> Result<SyncReport> {
+        let _running = self.running.lock().await;
+        let mut report = SyncReport::default();
+        let client = self.client(store).await?;
+        self.pull_all(store, &client, &mut report).await?;
+        Ok(report)
+    }
+
     /// The wait before attempt `attempt + 1`: `retry_initial · 2^(attempt−1)`, at most
     /// `retry_max`, plus up to a quarter more so that many phones do not retry in step.
     fn backoff(&self, attempt: u32) -> Duration {
