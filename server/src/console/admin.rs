@@ -1,0 +1,248 @@
+//! `GET /console/admin` (district admin): roster import with progress and the row report, users,
+//! community assignments, devices, and keyed-in entry of paper records.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use maud::html;
+
+use doorstep_shared::Outcome;
+use doorstep_shared::sync::Role;
+
+use super::PageResult;
+use super::layout::{self, Nav, Options, outcome_label, role_label, time};
+use super::session::Session;
+use crate::http::progress::compute;
+use crate::state::AppState;
+
+/// `GET /console/admin`.
+pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
+    s.require(&[Role::Admin])?;
+    let l = s.lang;
+    let (p, _) = compute(&state, &s.caller).await?;
+    let users = state.db.users().await?;
+    let assignments = state.db.assignments(&p.campaign.id.to_string()).await?;
+    let devices = state.db.devices().await?;
+    let names: HashMap<&str, (&str, &str)> = p
+        .communities
+        .iter()
+        .map(|c| (c.code.as_str(), (c.name.as_str(), c.street_name.as_str())))
+        .collect();
+    let display: HashMap<&str, &str> = users
+        .iter()
+        .map(|u| (u.username.as_str(), u.display_name.as_str()))
+        .collect();
+    let district = p.campaign.district.to_string();
+    let body = html! {
+        div.title-row {
+            h1 { (l.t("管理", "Administration")) }
+            p.muted { (p.campaign.name) }
+            nav.toc {
+                a href="#import" { (l.t("导入底册", "Import roster")) }
+                a href="#keyed" { (l.t("录入纸质记录", "Key in paper records")) }
+                a href="#users" { (l.t("账号", "Accounts")) }
+                a href="#assignments" { (l.t("社区分配", "Assignments")) }
+                a href="#devices" { (l.t("设备", "Devices")) }
+            }
+        }
+
+        section.panel id="import" {
+            h2 { (l.t("导入调查底册", "Import the roster")) }
+            p.muted {
+                (l.t(
+                    "上传 Excel（.xlsx）或 CSV 文件。任何一行有问题都不会导入，并列出所有有问题的行；已有的人员按身份证号更新，调查记录保留。",
+                    "Upload an Excel (.xlsx) or CSV file. If any row has a problem nothing is imported and every bad row is listed; known persons (same ID number) are updated and keep their records.",
+                ))
+            }
+            form id="import-form" {
+                input id="import-file" type="file" name="file" accept=".xlsx,.csv" required;
+                button.primary type="submit" { (l.t("导入", "Import")) }
+                progress id="import-progress" max="100" value="0" hidden {}
+                span id="import-status" role="status" {}
+            }
+            div id="import-result" {}
+        }
+
+        section.panel id="keyed" {
+            h2 { (l.t("录入纸质记录", "Key in paper records")) }
+            p.muted {
+                (l.t(
+                    "为纸质调查表录入调查结果并提交。网页录入不计入 APP 采集比例。",
+                    "Enter the outcome of a paper questionnaire and submit it. Entries made here do not count as APP collection.",
+                ))
+            }
+            form id="keyed-form" {
+                label {
+                    (l.t("社区（村）", "Community"))
+                    select id="keyed-community" required {
+                        option value="" { (l.t("请选择", "Choose")) }
+                        @for c in &p.communities {
+                            option value=(c.code) { (c.street_name) " · " (c.name) }
+                        }
+                    }
+                }
+                label {
+                    (l.t("按姓名查找", "Find by name"))
+                    input id="keyed-search" type="search" autocomplete="off" placeholder=(l.t("姓名", "Name"));
+                }
+                label.wide {
+                    (l.t("调查对象", "Person"))
+                    select id="keyed-person" size="6" required {}
+                }
+                label {
+                    (l.t("调查结果", "Outcome"))
+                    select id="keyed-outcome" required {
+                        option value="" { (l.t("请选择", "Choose")) }
+                        @for o in Outcome::ALL {
+                            option value=(o.key()) { (outcome_label(l, o)) }
+                        }
+                    }
+                }
+                button.primary type="submit" { (l.t("提交（最终）", "Submit as final")) }
+                span id="keyed-status" role="status" {}
+            }
+        }
+
+        section.panel id="users" {
+            h2 { (l.t("账号", "Accounts")) }
+            div.scroll.tall {
+                table.sortable id="users-table" {
+                    thead { tr {
+                        th data-sort="text" { button.sort type="button" { (l.t("用户名", "User name")) } }
+                        th data-sort="text" { button.sort type="button" { (l.t("姓名", "Name")) } }
+                        th data-sort="text" { button.sort type="button" { (l.t("角色", "Role")) } }
+                        th data-sort="text" { button.sort type="button" { (l.t("负责区域", "Area")) } }
+                        th data-sort="text" { button.sort type="button" { (l.t("状态", "State")) } }
+                    } }
+                    tbody {
+                        @for u in &users {
+                            tr data-user=(u.username) {
+                                td.mono { (u.username) }
+                                td { (u.display_name) }
+                                td { (role_label(l, u.role)) }
+                                td { (u.area.as_ref().map(ToString::to_string).unwrap_or_default()) }
+                                td { (if u.active { l.t("启用", "active") } else { l.t("停用", "disabled") }) }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { (l.t("新建账号", "New account")) }
+            form.grid id="user-form" {
+                label { (l.t("用户名", "User name")) input name="username" required autocomplete="off"; }
+                label { (l.t("姓名", "Name")) input name="display_name" required; }
+                label {
+                    (l.t("角色", "Role"))
+                    select name="role" {
+                        option value="worker" { (role_label(l, Role::Worker)) }
+                        option value="supervisor" { (role_label(l, Role::Supervisor)) }
+                        option value="admin" { (role_label(l, Role::Admin)) }
+                    }
+                }
+                label {
+                    (l.t("负责区域（街道专干）", "Area (supervisors)"))
+                    select name="area" {
+                        option value="" { "—" }
+                        option value=(district) { (l.t("全区", "The whole district")) }
+                        @for st in &p.streets { option value=(st.code) { (st.name) } }
+                    }
+                }
+                label { (l.t("初始密码（至少 8 位）", "Password (8+ characters)")) input name="password" type="password" minlength="8" required autocomplete="new-password"; }
+                div.form-actions {
+                    button.primary type="submit" { (l.t("创建", "Create")) }
+                    span.msg role="status" {}
+                }
+            }
+        }
+
+        section.panel id="assignments" {
+            h2 { (l.t("社区分配", "Community assignments")) }
+            div.scroll.tall {
+                table.sortable id="assignments-table" {
+                    thead { tr {
+                        th data-sort="text" { button.sort type="button" { (l.t("社区代码", "Code")) } }
+                        th data-sort="text" { button.sort type="button" { (l.t("社区（村）", "Community")) } }
+                        th data-sort="text" { button.sort type="button" { (l.t("街道（乡镇）", "Street")) } }
+                        th data-sort="text" { button.sort type="button" { (l.t("社区专干", "Worker")) } }
+                    } }
+                    tbody {
+                        @for (code, user) in &assignments {
+                            @let (name, street) = names.get(code.as_str()).copied().unwrap_or(("", ""));
+                            tr data-community=(code) {
+                                td.mono { (code) }
+                                td { (name) }
+                                td { (street) }
+                                td { (user) @if let Some(d) = display.get(user.as_str()) { " · " (d) } }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { (l.t("分配社区", "Assign a community")) }
+            form.grid id="assign-form" {
+                label {
+                    (l.t("社区（村）", "Community"))
+                    select name="community" required {
+                        option value="" { (l.t("请选择", "Choose")) }
+                        @for c in &p.communities { option value=(c.code) { (c.street_name) " · " (c.name) } }
+                    }
+                }
+                label {
+                    (l.t("社区专干", "Worker"))
+                    select name="username" required {
+                        option value="" { (l.t("请选择", "Choose")) }
+                        @for u in users.iter().filter(|u| u.role == Role::Worker && u.active) {
+                            option value=(u.username) { (u.username) " · " (u.display_name) }
+                        }
+                    }
+                }
+                div.form-actions {
+                    button.primary type="submit" { (l.t("分配", "Assign")) }
+                    span.msg role="status" {}
+                }
+            }
+        }
+
+        section.panel id="devices" {
+            h2 { (l.t("设备", "Devices")) }
+            p.muted { (l.t("手机丢失时停用其设备：该设备将无法再同步。", "Revoke a lost phone: it can no longer sync.")) }
+            div.scroll.tall {
+                table.sortable id="devices-table" {
+                    thead { tr {
+                        th data-sort="text" { button.sort type="button" { (l.t("用户", "User")) } }
+                        th data-sort="text" { button.sort type="button" { (l.t("设备", "Device")) } }
+                        th data-sort="text" { button.sort type="button" { (l.t("类型", "Kind")) } }
+                        th data-sort="num" { button.sort type="button" { (l.t("最近同步", "Last seen")) } }
+                        th { (l.t("状态", "State")) }
+                    } }
+                    tbody {
+                        // Signed-out console sessions are retired devices; they are not listed.
+                        @for d in devices.iter().filter(|d| d.kind == "app" || !d.revoked) {
+                            tr data-device=(d.id) {
+                                td { (d.username) }
+                                td { (d.name) " " small.mono.muted { (d.id.get(..8).unwrap_or(&d.id)) } }
+                                td { (if d.kind == "app" { l.t("手机应用", "app") } else { l.t("网页", "web") }) }
+                                td.time data-sort=(d.last_seen) { (time(Some(d.last_seen))) }
+                                td {
+                                    span.state { (if d.revoked { l.t("已停用", "revoked") } else { l.t("正常", "active") }) }
+                                    " "
+                                    @if !d.revoked {
+                                        button.danger.revoke type="button" data-device=(d.id) { (l.t("停用", "Revoke")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        &s,
+        Nav::Admin,
+        l.t("管理", "Administration"),
+        "admin",
+        Options::default(),
+        body,
+    ))
+}

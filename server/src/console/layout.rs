@@ -1,0 +1,241 @@
+//! The page shell (head, navigation, sign-out), error pages, and formatting shared by the pages.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, FixedOffset};
+use maud::{DOCTYPE, Markup, html};
+
+use doorstep_shared::Outcome;
+use doorstep_shared::sync::Role;
+
+use super::assets;
+use super::session::{Lang, Session};
+
+/// The home-visit target: 95 %, in hundredths of a percent.
+pub const HOME_VISIT_TARGET_BP: u64 = 9500;
+
+/// Which navigation entry is current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Overview,
+    Conflicts,
+    Exports,
+    Admin,
+}
+
+fn head(lang: Lang, title: &str, charts: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="color-scheme" content="light";
+            link rel="icon" href="data:,";
+            title { (title) " · " (lang.t("动态更新督导台", "Doorstep console")) }
+            link rel="stylesheet" href=(assets::url("console.css"));
+            @if charts {
+                script src=(assets::url("chart.js")) defer {}
+            }
+            script src=(assets::url("console.js")) defer {}
+        }
+    }
+}
+
+/// A page without navigation (sign-in, errors).
+#[must_use]
+pub fn bare(lang: Lang, title: &str, page: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.html()) {
+            (head(lang, title, false))
+            body data-page=(page) data-lang=(lang.key()) { (body) }
+        }
+    }
+}
+
+/// What a page needs besides its body.
+#[derive(Default)]
+pub struct Options {
+    /// Load Chart.js.
+    pub charts: bool,
+    /// Listen to `/console/events` and refresh figures in place.
+    pub live: bool,
+    /// Extra `data-*` attributes on `<body>` for the page script (name, value).
+    pub data: Vec<(&'static str, String)>,
+}
+
+fn sign_out(lang: Lang) -> Markup {
+    html! {
+        form.signout method="post" action="/console/logout" {
+            button.link type="submit" { (lang.t("退出登录", "Sign out")) }
+        }
+    }
+}
+
+#[must_use]
+pub fn role_label(lang: Lang, role: Role) -> &'static str {
+    match (lang, role) {
+        (Lang::Zh, r) => r.label_zh(),
+        (Lang::En, Role::Worker) => "Community worker",
+        (Lang::En, Role::Supervisor) => "Street supervisor",
+        (Lang::En, Role::Admin) => "District admin",
+    }
+}
+
+/// A full console page with navigation.
+#[must_use]
+pub fn page(
+    s: &Session,
+    nav: Nav,
+    title: &str,
+    page: &str,
+    opts: Options,
+    body: Markup,
+) -> Response {
+    let l = s.lang;
+    let user = &s.caller.0.user;
+    let entries: Vec<(Nav, &str, &str)> = [
+        (Nav::Overview, "/console", l.t("进度概览", "Overview")),
+        (
+            Nav::Conflicts,
+            "/console/conflicts",
+            l.t("冲突处理", "Conflicts"),
+        ),
+        (
+            Nav::Exports,
+            "/console/exports",
+            l.t("导出与报告", "Exports"),
+        ),
+    ]
+    .into_iter()
+    .chain((s.role() == Role::Admin).then_some((
+        Nav::Admin,
+        "/console/admin",
+        l.t("管理", "Admin"),
+    )))
+    .collect();
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(l.html()) {
+            (head(l, title, opts.charts))
+            body data-page=(page) data-lang=(l.key()) data-live=(if opts.live { "1" } else { "0" })
+                data-outcomes=(outcome_labels_json(l)) data-target-bp=(HOME_VISIT_TARGET_BP)
+                data-extra=(serde_json::Value::Object(opts.data.iter().map(|(k, v)| ((*k).to_string(), serde_json::Value::String(v.clone()))).collect()).to_string()) {
+                header.top {
+                    a.brand href="/console" { (l.t("动态更新督导台", "Doorstep console")) }
+                    nav.main {
+                        @for (n, href, label) in &entries {
+                            a href=(href) aria-current=[(*n == nav).then_some("page")] { (label) }
+                        }
+                    }
+                    div.who {
+                        span.live id="live" hidden[!opts.live] title=(l.t("实时更新", "Live updates")) {
+                            span.dot {} span.live-text { (l.t("连接中", "Connecting")) }
+                        }
+                        span.user { (user.display_name) " · " (role_label(l, user.role)) }
+                        a.lang href={ "?lang=" (l.other().key()) } { (l.t("English", "中文")) }
+                        (sign_out(l))
+                    }
+                }
+                main.content {
+                    (body)
+                }
+            }
+        }
+    };
+    markup.into_response()
+}
+
+/// A polite error page; `signed_in` adds a sign-out button (a worker may want another account),
+/// `back` a link to the overview.
+#[must_use]
+pub fn error_page(
+    lang: Lang,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    signed_in: bool,
+    back: bool,
+) -> Response {
+    let l = lang;
+    let body = html! {
+        main.error-page {
+            h1 { (title) }
+            p { (message) }
+            p.actions {
+                @if back {
+                    a.button href="/console" { (l.t("返回概览", "Back to the overview")) }
+                }
+                @if signed_in {
+                    (sign_out(l))
+                }
+            }
+        }
+    };
+    (status, bare(lang, title, "error", body)).into_response()
+}
+
+/// Outcome label in the page language.
+#[must_use]
+pub fn outcome_label(lang: Lang, o: Outcome) -> &'static str {
+    match lang {
+        Lang::Zh => o.label_zh(),
+        Lang::En => o.label_en(),
+    }
+}
+
+fn outcome_labels_json(lang: Lang) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+        .iter()
+        .map(|o| (o.key().to_string(), outcome_label(lang, *o).into()))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// `92.56%` or `—`.
+#[must_use]
+pub fn bp(b: Option<u64>) -> String {
+    doorstep_shared::progress::format_bp(b)
+}
+
+/// China Standard Time, in which the district works.
+fn cst() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8")
+}
+
+/// `MM-DD HH:MM` in China time, or `—`.
+#[must_use]
+pub fn time(ms: Option<i64>) -> String {
+    ms.and_then(DateTime::from_timestamp_millis).map_or_else(
+        || "—".into(),
+        |t| t.with_timezone(&cst()).format("%m-%d %H:%M").to_string(),
+    )
+}
+
+/// The home-visit rate's class against the 95 % target.
+#[must_use]
+pub fn home_visit_class(b: Option<u64>) -> &'static str {
+    match b {
+        Some(b) if b >= HOME_VISIT_TARGET_BP => "good",
+        Some(_) => "bad",
+        None => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_china_time() {
+        // 2021-03-01T00:00:00Z is 08:00 in China.
+        assert_eq!(time(Some(1_614_556_800_000)), "03-01 08:00");
+        assert_eq!(time(None), "—");
+    }
+
+    #[test]
+    fn home_visit_is_coloured_against_95() {
+        assert_eq!(home_visit_class(Some(9500)), "good");
+        assert_eq!(home_visit_class(Some(9499)), "bad");
+        assert_eq!(home_visit_class(None), "");
+    }
+}
