@@ -1,6 +1,6 @@
 //! The demo: a fresh database with the demo district, an open campaign, and demo accounts.
 
-use chrono::NaiveDate;
+use chrono::Datelike;
 
 use doorstep_shared::demo;
 use doorstep_shared::form::FormDefinition;
@@ -30,13 +30,17 @@ pub async fn seed_demo(state: &AppState, seed: u64) -> anyhow::Result<Vec<Login>
     let db = &state.db;
     let form = FormDefinition::dynamic_update_2021();
     let district_code = doorstep_shared::DivisionCode::parse("430503")?;
+    // The demo campaign is under way: it opened three weeks ago and closes in ten weeks, so the
+    // console's expected-by-today line and burn-up chart have something to say.
+    let today = chrono::Utc::now().date_naive();
+    let year = today.year();
     let campaign = db
         .open_campaign(
             &district_code,
-            2021,
-            "2021年大祥区残疾人基本服务状况和需求信息数据动态更新",
-            NaiveDate::from_ymd_opt(2021, 3, 1).expect("date"),
-            NaiveDate::from_ymd_opt(2021, 6, 30).expect("date"),
+            year,
+            &format!("{year}年大祥区残疾人基本服务状况和需求信息数据动态更新"),
+            today - chrono::Duration::days(21),
+            today + chrono::Duration::days(70),
             &form,
         )
         .await?;
