@@ -14,7 +14,11 @@ use clap::Parser;
 use doorstep_app::ui::services::{Config, Services};
 
 #[derive(Parser, Debug)]
-#[command(name = "doorstep", version, about = "Doorstep worker app (offline-first survey)")]
+#[command(
+    name = "doorstep",
+    version,
+    about = "Doorstep worker app (offline-first survey)"
+)]
 struct Cli {
     /// Where the encrypted local store lives.
     #[arg(long, env = "DOORSTEP_APP_DATA_DIR", default_value = "data/app")]
@@ -36,7 +40,8 @@ struct Cli {
 fn config(cli: &Cli) -> Config {
     let mut config = Config::new(cli.data_dir.clone());
     config.server_url.clone_from(&cli.server);
-    config.auto_sync_every = (cli.sync_interval > 0).then(|| Duration::from_secs(cli.sync_interval));
+    config.auto_sync_every =
+        (cli.sync_interval > 0).then(|| Duration::from_secs(cli.sync_interval));
     config.device_name = format!(
         "Doorstep {}",
         std::env::var("HOSTNAME").unwrap_or_else(|_| std::env::consts::OS.to_string())

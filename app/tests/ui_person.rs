@@ -35,26 +35,47 @@ async fn outcome_first_then_the_questionnaire_only_for_a_survey() {
     assert!(html.contains(&f.persons[5].resident_id.masked()));
     assert!(!html.contains(f.persons[5].resident_id.as_str()));
     // Nothing chosen yet: the seven outcomes, no questionnaire.
-    for o in ["home_visit", "phone", "not_found", "moved", "registered_only", "away", "deregistered"] {
-        assert!(html.contains(&format!("data-testid=\"outcome-{o}\"")), "{o}");
+    for o in [
+        "home_visit",
+        "phone",
+        "not_found",
+        "moved",
+        "registered_only",
+        "away",
+        "deregistered",
+    ] {
+        assert!(
+            html.contains(&format!("data-testid=\"outcome-{o}\"")),
+            "{o}"
+        );
     }
     assert!(!html.contains("data-testid=\"questionnaire\""));
 
     // A home visit: the questionnaire appears, the time is recorded, no position in a browser.
     h.click("outcome-home_visit").await;
     let html = h.until_contains("data-testid=\"questionnaire\"").await;
-    assert!(html.contains("aria-pressed=\"true\" data-testid=\"outcome-home_visit\"") || html.contains("data-testid=\"outcome-home_visit\""));
+    assert!(
+        html.contains("aria-pressed=\"true\" data-testid=\"outcome-home_visit\"")
+            || html.contains("data-testid=\"outcome-home_visit\"")
+    );
     assert!(has_item(&html, "ethnicity"), "basic information shown");
     assert!(has_item(&html, "employed"), "employment shown");
     assert!(html.contains("民族"));
     assert!(html.contains("data-testid=\"visit-time\""));
     assert!(html.contains("已自动记录"), "the visit time is recorded");
-    assert!(html.contains("此设备（浏览器）无法获取位置"), "no position: said plainly");
+    assert!(
+        html.contains("此设备（浏览器）无法获取位置"),
+        "no position: said plainly"
+    );
     assert!(!has_item(&html, "outcome_note"));
 
     // Moved: the questionnaire goes, the note on the outcome comes.
     h.click("outcome-moved").await;
-    let html = h.until("questionnaire hidden", |h| !h.contains("data-testid=\"questionnaire\"")).await;
+    let html = h
+        .until("questionnaire hidden", |h| {
+            !h.contains("data-testid=\"questionnaire\"")
+        })
+        .await;
     assert!(has_item(&html, "outcome_note"), "the outcome note is asked");
     assert!(html.contains("未调查情况说明"));
     assert!(!has_item(&html, "ethnicity"));
@@ -68,13 +89,19 @@ async fn outcome_first_then_the_questionnaire_only_for_a_survey() {
     assert_eq!(store.unsent_count().unwrap(), 1);
     let rec = store.record(f.persons[5].id).unwrap();
     assert_eq!(rec.answers["outcome"].as_text(), Some("moved"));
-    assert_eq!(rec.answers["outcome_note"].as_text(), Some("2020年搬到长沙"));
+    assert_eq!(
+        rec.answers["outcome_note"].as_text(),
+        Some("2020年搬到长沙")
+    );
 
     // English on the toggle.
     h.click("lang").await;
     let html = h.until_contains("Save draft").await;
     assert!(html.contains("Moved away"));
-    assert!(html.contains("Outcome note") || html.contains("outcome"), "{html}");
+    assert!(
+        html.contains("Outcome note") || html.contains("outcome"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -91,13 +118,17 @@ async fn relevance_shows_and_hides_items() {
     assert!(!html.contains("data-testid=\"visit-time\""));
 
     h.click("item-employed-yes").await;
-    let html = h.until("employment form", |h| has_item(h, "employment_form")).await;
+    let html = h
+        .until("employment form", |h| has_item(h, "employment_form"))
+        .await;
     assert!(html.contains("就业形式"));
     assert!(!has_item(&html, "not_working_reason"));
     assert!(!has_item(&html, "employment_help_wanted"));
 
     h.click("item-employed-no").await;
-    let html = h.until("reason not working", |h| has_item(h, "not_working_reason")).await;
+    let html = h
+        .until("reason not working", |h| has_item(h, "not_working_reason"))
+        .await;
     assert!(html.contains("未就业原因"));
     assert!(!has_item(&html, "employment_form"));
     assert!(has_item(&html, "employment_help_wanted"));
@@ -105,15 +136,19 @@ async fn relevance_shows_and_hides_items() {
     // A multi choice: the devices item follows "device" among the services received.
     assert!(!has_item(&html, "devices_received"));
     h.change("item-rehab_services_received-device", "on").await;
-    let html = h.until("devices received", |h| has_item(h, "devices_received")).await;
+    let html = h
+        .until("devices received", |h| has_item(h, "devices_received"))
+        .await;
     assert!(html.contains("轮椅"));
     h.change("item-rehab_services_received-device", "").await;
-    h.until("devices hidden", |h| !has_item(h, "devices_received")).await;
+    h.until("devices hidden", |h| !has_item(h, "devices_received"))
+        .await;
 
     // Housing: the renovation question only for dangerous housing.
     assert!(!has_item(&h.html(), "dangerous_housing_renovated"));
     h.click("item-housing_safety-dangerous").await;
-    h.until("renovation", |h| has_item(h, "dangerous_housing_renovated")).await;
+    h.until("renovation", |h| has_item(h, "dangerous_housing_renovated"))
+        .await;
 }
 
 /// The error keys on the page, in order.
@@ -137,10 +172,18 @@ async fn fill_required(h: &mut Harness, form: &FormDefinition) {
             return;
         }
         for key in keys {
-            let item = form.item(&key).unwrap_or_else(|| panic!("unknown item {key}"));
+            let item = form
+                .item(&key)
+                .unwrap_or_else(|| panic!("unknown item {key}"));
             match item.kind {
-                ItemKind::Single => h.click(&format!("item-{key}-{}", item.options[0].key)).await,
-                ItemKind::Multi => h.change(&format!("item-{key}-{}", item.options[0].key), "on").await,
+                ItemKind::Single => {
+                    h.click(&format!("item-{key}-{}", item.options[0].key))
+                        .await
+                }
+                ItemKind::Multi => {
+                    h.change(&format!("item-{key}-{}", item.options[0].key), "on")
+                        .await
+                }
                 ItemKind::YesNo => h.click(&format!("item-{key}-no")).await,
                 ItemKind::Integer { .. } => h.input(&format!("item-{key}"), "3").await,
                 ItemKind::Date => h.input(&format!("item-{key}"), "2021-03-02").await,
@@ -171,7 +214,10 @@ async fn submit_with_a_missing_required_item_says_which() {
     let html = h.until_contains("data-testid=\"errors\"").await;
     assert!(html.contains("data-testid=\"error-ethnicity\""));
     assert!(html.contains("「民族」为必填项"));
-    assert!(!html.contains("data-testid=\"error-hukou_type\""), "answered items are fine");
+    assert!(
+        !html.contains("data-testid=\"error-hukou_type\""),
+        "answered items are fine"
+    );
     assert!(html.contains("以下内容需要修改"));
     // Nothing saved.
     assert_eq!(h.services.store().unwrap().unsent_count().unwrap(), 0);
@@ -179,7 +225,9 @@ async fn submit_with_a_missing_required_item_says_which() {
     // An invalid value gets its own message.
     h.input("item-household_size", "99").await;
     h.click("finalize").await;
-    let html = h.until_contains("data-testid=\"error-household_size\"").await;
+    let html = h
+        .until_contains("data-testid=\"error-household_size\"")
+        .await;
     assert!(html.contains("「家庭人口数」应在 1 至 20 之间"), "{html}");
     h.input("item-household_size", "4").await;
 
@@ -198,10 +246,20 @@ async fn submit_with_a_missing_required_item_says_which() {
     assert_eq!(store.unsent_count().unwrap(), 1);
     let rec = store.record(f.persons[7].id).unwrap();
     assert_eq!(rec.final_outcome, Some(doorstep_shared::Outcome::HomeVisit));
-    assert_eq!(rec.answers["household_size"], doorstep_shared::Value::Int(4));
+    assert_eq!(
+        rec.answers["household_size"],
+        doorstep_shared::Value::Int(4)
+    );
     assert!(rec.answers.contains_key("visit_at"));
     assert!(!rec.answers.contains_key("visit_geo"));
-    assert_eq!(count(&html, &format!("data-testid=\"person-{}\"", f.persons[7].id)), 0, "done: off the not-yet list");
+    assert_eq!(
+        count(
+            &html,
+            &format!("data-testid=\"person-{}\"", f.persons[7].id)
+        ),
+        0,
+        "done: off the not-yet list"
+    );
 }
 
 #[tokio::test]
@@ -209,7 +267,12 @@ async fn a_platform_with_a_position_records_it_on_a_home_visit() {
     let dir = tempfile::tempdir().unwrap();
     let (store, f) = fixture_store(dir.path());
     let mut cfg = config(dir.path());
-    cfg.position = Some(Arc::new(|| Some(GeoPoint { lat: 27.24, lon: 111.47 })));
+    cfg.position = Some(Arc::new(|| {
+        Some(GeoPoint {
+            lat: 27.24,
+            lon: 111.47,
+        })
+    }));
     let services = Services::new(cfg);
     services.install_store(store);
     let mut h = Harness::new(services).await;
@@ -221,6 +284,8 @@ async fn a_platform_with_a_position_records_it_on_a_home_visit() {
     h.click("save-draft").await;
     h.until_contains("草稿已保存在本机").await;
     let rec = h.services.store().unwrap().record(f.persons[8].id).unwrap();
-    assert!(matches!(rec.answers.get("visit_geo"), Some(doorstep_shared::Value::Geo(_))));
+    assert!(matches!(
+        rec.answers.get("visit_geo"),
+        Some(doorstep_shared::Value::Geo(_))
+    ));
 }
-

@@ -9,7 +9,8 @@ use doorstep_shared::value::Value;
 use ui_support::{Fixture, Harness, count};
 
 fn rows(html: &str) -> usize {
-    count(html, "data-testid=\"person-") - count(html, "data-testid=\"person-list\"")
+    count(html, "data-testid=\"person-")
+        - count(html, "data-testid=\"person-list\"")
         - count(html, "data-testid=\"person-name\"")
 }
 
@@ -22,13 +23,18 @@ async fn search_and_filters() {
     let dir = tempfile::tempdir().unwrap();
     let (mut h, f) = Harness::with_fixture(dir.path()).await;
     let (code, name) = f.communities[0].clone();
-    let in_first: Vec<usize> = (0..f.persons.len()).filter(|i| f.persons[*i].community == code).collect();
+    let in_first: Vec<usize> = (0..f.persons.len())
+        .filter(|i| f.persons[*i].community == code)
+        .collect();
     let total = in_first.len();
 
     // Home: the community with its progress (2 done of the roster; the returned one is not done).
     let html = h.until_contains(&format!("community-{code}")).await;
     assert!(html.contains(&name));
-    assert!(html.contains(&format!("data-testid=\"done-{code}\">2 / {total}")), "{html}");
+    assert!(
+        html.contains(&format!("data-testid=\"done-{code}\">2 / {total}")),
+        "{html}"
+    );
     assert!(html.contains("aria-valuenow=\"2\""));
     assert!(html.contains("data-testid=\"unsent-count\">0<"));
     // The record a supervisor returned, with the comment.
@@ -47,12 +53,20 @@ async fn search_and_filters() {
     assert!(html.contains("被退回 1"));
 
     h.click("filter-done").await;
-    let html = h.until("done filter", |h| !h.contains(&format!("person-{}", f.persons[5].id))).await;
+    let html = h
+        .until("done filter", |h| {
+            !h.contains(&format!("person-{}", f.persons[5].id))
+        })
+        .await;
     assert!(listed(&html, &f, 0) && listed(&html, &f, 1));
     assert_eq!(rows(&html), 2);
 
     h.click("filter-returned").await;
-    let html = h.until("returned filter", |h| !h.contains(&format!("person-{}", f.persons[0].id))).await;
+    let html = h
+        .until("returned filter", |h| {
+            !h.contains(&format!("person-{}", f.persons[0].id))
+        })
+        .await;
     assert!(listed(&html, &f, 2));
     assert_eq!(rows(&html), 1);
 
@@ -65,7 +79,10 @@ async fn search_and_filters() {
     h.input("search", &target.name).await;
     let html = h.until("name search", |h| rows(h) < total).await;
     assert!(listed(&html, &f, 9));
-    let same_name = in_first.iter().filter(|i| f.persons[**i].name.contains(&target.name)).count();
+    let same_name = in_first
+        .iter()
+        .filter(|i| f.persons[**i].name.contains(&target.name))
+        .count();
     assert_eq!(rows(&html), same_name);
     // … by the last digits of the ID …
     let id = target.resident_id.as_str().to_string();
@@ -77,7 +94,11 @@ async fn search_and_filters() {
     let html = h.until("id search", |h| rows(h) == 1).await;
     assert!(listed(&html, &f, 9));
     h.input("search", &target.certificate.to_string()).await;
-    let html = h.until("certificate search", |h| rows(h) == 1 && listed_id(h, target.id)).await;
+    let html = h
+        .until("certificate search", |h| {
+            rows(h) == 1 && listed_id(h, target.id)
+        })
+        .await;
     // The list shows IDs masked, never whole (the search box holds what was typed).
     let list = &html[html.find("data-testid=\"person-list\"").unwrap()..];
     assert!(!list.contains(&id));
@@ -90,7 +111,10 @@ async fn search_and_filters() {
     // An edit saved on the device shows under "unsent", and on the home screen.
     let changes: BTreeMap<String, Option<Value>> =
         [("outcome".to_string(), Some(Value::text("away")))].into();
-    h.services.save(f.persons[11].id, changes, false).await.unwrap();
+    h.services
+        .save(f.persons[11].id, changes, false)
+        .await
+        .unwrap();
     h.click("filter-unsent").await;
     let html = h.until("unsent filter", |h| rows(h) == 1).await;
     assert!(listed(&html, &f, 11));

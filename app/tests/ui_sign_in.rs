@@ -49,7 +49,9 @@ async fn sign_in_choose_a_pin_record_sync_lock_and_unlock() {
     h.input("pin2", PIN).await;
     h.click("finish-sign-in").await;
     let html = h
-        .until("home with communities", |h| h.contains("data-testid=\"community-"))
+        .until("home with communities", |h| {
+            h.contains("data-testid=\"community-")
+        })
         .await;
     assert!(store_path(dir.path()).exists());
     assert!(html.contains("社区专干"), "who is signed in: {html}");
@@ -76,18 +78,29 @@ async fn sign_in_choose_a_pin_record_sync_lock_and_unlock() {
     h.until_contains("已提交").await;
     h.click("back").await;
     let html = h.until_contains("data-testid=\"unsent-count\">1<").await;
-    assert!(html.contains(&format!("data-testid=\"done-{}\">{} / {}", c.code, c.done + 1, c.total)));
+    assert!(html.contains(&format!(
+        "data-testid=\"done-{}\">{} / {}",
+        c.code,
+        c.done + 1,
+        c.total
+    )));
 
     // Sync: sent, and the server's figure for the community moves.
     h.click("sync").await;
     let html = h
         .until("synced", |h| {
-            h.contains("data-testid=\"unsent-count\">0<") && h.contains("data-testid=\"sync-report\"")
+            h.contains("data-testid=\"unsent-count\">0<")
+                && h.contains("data-testid=\"sync-report\"")
         })
         .await;
     assert!(html.contains("同步完成：上传 1 条"), "{html}");
     assert!(
-        html.contains(&format!("data-testid=\"server-done-{}\">服务器已确认 {} / {}", c.code, c.done + 1, c.total)),
+        html.contains(&format!(
+            "data-testid=\"server-done-{}\">服务器已确认 {} / {}",
+            c.code,
+            c.done + 1,
+            c.total
+        )),
         "{html}"
     );
 
@@ -102,4 +115,40 @@ async fn sign_in_choose_a_pin_record_sync_lock_and_unlock() {
     h.click("unlock").await;
     h.until_contains("data-testid=\"sync-panel\"").await;
     assert!(services.store().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_sees_progress_per_community_offline_too() {
+    let server = demo_server(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.server_url = Some(server.url.clone());
+    let services = Services::new(cfg);
+    let mut h = Harness::new(services.clone()).await;
+    h.until_contains("data-testid=\"server\"").await;
+    h.input("username", "sup01").await;
+    h.input("password", "doorstep2021").await;
+    h.click("next").await;
+    h.input("pin", PIN).await;
+    h.input("pin2", PIN).await;
+    h.click("finish-sign-in").await;
+    let html = h.until_contains("data-testid=\"progress-table\"").await;
+    assert!(html.contains("街道专干"), "{html}");
+    let (report, _) = services
+        .store()
+        .unwrap()
+        .cached_progress()
+        .unwrap()
+        .unwrap();
+    assert!(!report.communities.is_empty());
+    let first = &report.communities[0];
+    assert!(html.contains(&first.name));
+    assert!(html.contains(&format!("data-testid=\"progress-row-{}\"", first.code)));
+
+    // Unlocked again with the PIN alone: the table is read from the device (cached).
+    h.click("lock").await;
+    h.input("unlock-pin", PIN).await;
+    h.click("unlock").await;
+    let html = h.until_contains("data-testid=\"progress-table\"").await;
+    assert!(html.contains(&first.name));
 }

@@ -80,20 +80,21 @@ async function untilText(lib, page, id, want, what) {
 
 /** Answers one item the way a worker would: "no", the first option, a plausible value. */
 async function answer(page, key) {
+  const timeout = 5000;
   const field = page.locator(`[data-item="${key}"]`);
   if (await field.getByTestId(`item-${key}-no`).count()) {
-    await field.getByTestId(`item-${key}-no`).click();
+    await field.getByTestId(`item-${key}-no`).click({ timeout });
   } else if (await field.locator('button.choice').count()) {
-    await field.locator('button.choice').first().click();
+    await field.locator('button.choice').first().click({ timeout });
   } else if (await field.locator('input[type=checkbox]').count()) {
-    await field.locator('input[type=checkbox]').first().click();
+    await field.locator('input[type=checkbox]').first().click({ timeout });
   } else if (await field.locator('select').count()) {
-    await field.locator('select').selectOption({ index: 1 });
+    await field.locator('select').selectOption({ index: 1 }, { timeout });
   } else {
     const input = field.locator('input').first();
-    const type = await input.getAttribute('type');
+    const type = await input.getAttribute('type', { timeout });
     const value = { number: '3', tel: '13800138000', date: '2021-03-02' }[type] ?? '见面核实';
-    await input.fill(value);
+    await input.fill(value, { timeout });
   }
 }
 
@@ -118,7 +119,12 @@ async function submitAnsweringRequired(lib, page, onFirstErrors) {
       .evaluateAll((els) => els.map((e) => e.getAttribute('data-testid').slice('error-'.length)));
     lib.assert(keys.length > 0, 'the missing items are named');
     if (round === 0 && onFirstErrors) await onFirstErrors(keys);
-    for (const key of keys) await answer(page, key);
+    for (const key of keys) {
+      await answer(page, key);
+      // The app answers each tap (the item's message goes): wait for it, so that the next tap
+      // does not land on a page still moving.
+      await page.getByTestId(`error-${key}`).waitFor({ state: 'detached' });
+    }
   }
   throw new Error('the questionnaire never validated');
 }

@@ -332,17 +332,32 @@ impl Services {
     /// # Errors
     /// As [`SyncEngine::login`].
     pub async fn sign_in_again(&self, password: String) -> Result<Account> {
-        let store = self.store().ok_or(AppError::NotSignedIn)?;
         let session = self
             .read(Store::session)
             .await?
             .ok_or(AppError::NotSignedIn)?;
+        self.sign_in(session.server_url, session.username, password)
+            .await
+    }
+
+    /// Signs in on the open store (one whose first sign-in never finished, or after the
+    /// session ended), then syncs.
+    ///
+    /// # Errors
+    /// As [`SyncEngine::login`].
+    pub async fn sign_in(
+        &self,
+        server_url: String,
+        username: String,
+        password: String,
+    ) -> Result<Account> {
+        let store = self.store().ok_or(AppError::NotSignedIn)?;
         let account = self
             .engine
             .login(
                 &store,
-                &session.server_url,
-                &session.username,
+                &server_url,
+                &username,
                 &password,
                 &self.config.device_name,
             )
@@ -460,7 +475,7 @@ impl Services {
     /// Whether the background sync should run now: signed in, and unsent edits waiting or the
     /// last sync older than [`Config::pull_every`].
     async fn wants_sync(&self) -> bool {
-        if self.store().is_none() {
+        if self.store().is_none() || self.shared.borrow().sync.running {
             return false;
         }
         let pull_every =

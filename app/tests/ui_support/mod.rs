@@ -20,7 +20,9 @@ use dioxus::dioxus_core::{
     AttributeValue, DynamicNode, ElementId, Event, NoOpMutations, TemplateAttribute, TemplateNode,
     VNode, VirtualDom,
 };
-use dioxus::html::{PlatformEventData, SerializedFormData, SerializedHtmlEventConverter, SerializedMouseData};
+use dioxus::html::{
+    PlatformEventData, SerializedFormData, SerializedHtmlEventConverter, SerializedMouseData,
+};
 use doorstep_app::ui::services::{Config, Services, store_path};
 use doorstep_app::ui::{self};
 use doorstep_app::{KdfParams, Store};
@@ -97,7 +99,11 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
             let (answers, review, review_comment) = match i {
                 0 => (final_answers("moved"), Review::Pending, None),
                 1 => (final_answers("away"), Review::Approved, None),
-                2 => (final_answers("not_found"), Review::Returned, Some(comment.clone())),
+                2 => (
+                    final_answers("not_found"),
+                    Review::Returned,
+                    Some(comment.clone()),
+                ),
                 _ => (Answers::new(), Review::Pending, None),
             };
             RecordState {
@@ -123,7 +129,9 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
     };
     let store = Store::create(store_path(dir), PIN, KdfParams::insecure_fast_for_tests()).unwrap();
     store.apply_pull_page(&page).unwrap();
-    store.set_form(&FormDefinition::dynamic_update_2021()).unwrap();
+    store
+        .set_form(&FormDefinition::dynamic_update_2021())
+        .unwrap();
     store
         .set_community_names(&communities.iter().cloned().collect())
         .unwrap();
@@ -171,11 +179,11 @@ impl Harness {
 
     /// Runs queued work (spawned tasks, store calls) until nothing happens for a moment.
     pub async fn settle(&mut self) {
-        loop {
-            match tokio::time::timeout(Duration::from_millis(60), self.dom.wait_for_work()).await {
-                Ok(()) => self.dom.render_immediate(&mut NoOpMutations),
-                Err(_) => break,
-            }
+        while tokio::time::timeout(Duration::from_millis(60), self.dom.wait_for_work())
+            .await
+            .is_ok()
+        {
+            self.dom.render_immediate(&mut NoOpMutations);
         }
     }
 
@@ -188,7 +196,10 @@ impl Harness {
             if pred(&html) {
                 return html;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; the page is:\n{html}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the page is:\n{html}"
+            );
             if tokio::time::timeout(Duration::from_millis(100), self.dom.wait_for_work())
                 .await
                 .is_ok()
@@ -215,9 +226,12 @@ impl Harness {
     }
 
     fn fire(&mut self, testid: &str, event: &str, data: Box<dyn Any>) {
-        let id = self
-            .find(testid, event)
-            .unwrap_or_else(|| panic!("no element {testid:?} listening to {event}; the page is:\n{}", self.html()));
+        let id = self.find(testid, event).unwrap_or_else(|| {
+            panic!(
+                "no element {testid:?} listening to {event}; the page is:\n{}",
+                self.html()
+            )
+        });
         let ev = Event::new(Rc::new(PlatformEventData::new(data)) as Rc<dyn Any>, true);
         self.dom.runtime().handle_event(event, ev, id);
         self.dom.process_events();
@@ -260,12 +274,17 @@ fn attr_matches(node: &VNode, attrs: &[TemplateAttribute], testid: &str) -> bool
     })
 }
 
-fn listener_of(node: &VNode, dom: &VirtualDom, attrs: &[TemplateAttribute], listener: &str) -> Option<ElementId> {
+fn listener_of(
+    node: &VNode,
+    dom: &VirtualDom,
+    attrs: &[TemplateAttribute],
+    listener: &str,
+) -> Option<ElementId> {
     attrs.iter().find_map(|a| match a {
         TemplateAttribute::Dynamic { id }
-            if node.dynamic_attrs[*id]
-                .iter()
-                .any(|at| at.name == listener && matches!(at.value, AttributeValue::Listener(_))) =>
+            if node.dynamic_attrs[*id].iter().any(|at| {
+                at.name == listener && matches!(at.value, AttributeValue::Listener(_))
+            }) =>
         {
             node.mounted_dynamic_attribute(*id, dom)
         }
@@ -306,7 +325,9 @@ fn find_in_template(
                 let scope = c.mounted_scope(*id, node, dom)?;
                 find_in(dom, scope.root_node(), testid, listener)
             }
-            DynamicNode::Fragment(nodes) => nodes.iter().find_map(|n| find_in(dom, n, testid, listener)),
+            DynamicNode::Fragment(nodes) => {
+                nodes.iter().find_map(|n| find_in(dom, n, testid, listener))
+            }
             DynamicNode::Text(_) | DynamicNode::Placeholder(_) => None,
         },
     }

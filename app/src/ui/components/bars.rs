@@ -66,11 +66,10 @@ pub fn Notice() -> Element {
 /// `done / total` as a bar with the numbers.
 #[component]
 pub fn ProgressBar(done: u64, total: u64, testid: String) -> Element {
-    let pct = if total == 0 {
-        0
-    } else {
-        (done * 100 / total).min(100)
-    };
+    let pct = (done.saturating_mul(100))
+        .checked_div(total)
+        .unwrap_or(0)
+        .min(100);
     rsx! {
         div {
             class: "progress",

@@ -180,8 +180,8 @@ pub fn Home() -> Element {
         if let Some(who) = who {
             p { class: "muted", "data-testid": "who", "{who}" }
         }
-        if needs_sign_in {
-            SignInAgain {}
+        if needs_sign_in || d.session.is_none() {
+            SignInAgain { fresh: d.session.is_none() }
         }
         SyncPanel { unsent: d.unsent, last_sync: d.last_sync }
         if d.form.is_none() && !d.communities.is_empty() {
@@ -298,11 +298,14 @@ fn CommunityCard(
     }
 }
 
-/// Sign in again after the session ended (the store and its records stay).
+/// Sign in again after the session ended (the store and its records stay); `fresh` when the
+/// store never had a session (a first sign-in cut short): then the account is asked too.
 #[component]
-fn SignInAgain() -> Element {
+fn SignInAgain(fresh: bool) -> Element {
     let ctx = use_app();
     let lang = ctx.lang();
+    let mut server = use_signal(|| ctx.services.config().server_url.clone().unwrap_or_default());
+    let mut username = use_signal(String::new);
     let mut password = use_signal(String::new);
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<Text>);
@@ -311,7 +314,11 @@ fn SignInAgain() -> Element {
         busy.set(true);
         let c = c.clone();
         spawn(async move {
-            let r = c.services.sign_in_again(password()).await;
+            let r = if fresh {
+                c.services.sign_in(server(), username(), password()).await
+            } else {
+                c.services.sign_in_again(password()).await
+            };
             busy.set(false);
             password.set(String::new());
             match r {
@@ -322,8 +329,28 @@ fn SignInAgain() -> Element {
     };
     rsx! {
         section { class: "card", "data-testid": "sign-in-again",
-            h2 { {lang.t(i18n::SIGN_IN_AGAIN_TITLE)} }
-            p { {lang.t(i18n::SIGN_IN_AGAIN_INTRO)} }
+            if fresh {
+                h2 { {lang.t(i18n::SIGN_IN)} }
+                p { {lang.t(i18n::SIGN_IN_INTRO)} }
+                label { class: "lbl", r#for: "again-server", {lang.t(i18n::SERVER)} }
+                input {
+                    id: "again-server",
+                    r#type: "url",
+                    value: "{server}",
+                    oninput: move |e: FormEvent| server.set(e.value()),
+                }
+                label { class: "lbl", r#for: "again-username", {lang.t(i18n::USERNAME)} }
+                input {
+                    id: "again-username",
+                    r#type: "text",
+                    autocapitalize: "none",
+                    value: "{username}",
+                    oninput: move |e: FormEvent| username.set(e.value()),
+                }
+            } else {
+                h2 { {lang.t(i18n::SIGN_IN_AGAIN_TITLE)} }
+                p { {lang.t(i18n::SIGN_IN_AGAIN_INTRO)} }
+            }
             label { class: "lbl", r#for: "again-password", {lang.t(i18n::PASSWORD)} }
             input {
                 id: "again-password",
