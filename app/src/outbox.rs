@@ -252,7 +252,8 @@ impl Store {
                 .map(decode_outbox)
                 .collect::<Result<Vec<_>>>()?;
             for row in rows.iter().filter(|r| !r.sent) {
-                tx.execute("UPDATE outbox SET sent = 1 WHERE id = ?1", [row.id.to_string()])?;
+                tx.prepare_cached("UPDATE outbox SET sent = 1 WHERE id = ?1")?
+                    .execute([row.id.to_string()])?;
             }
             Ok(rows.iter().map(OutboxRow::mutation).collect())
         })
@@ -281,8 +282,9 @@ impl Store {
                 answered += 1;
                 match result.status {
                     MutationStatus::Applied => {
-                        let removed =
-                            tx.execute("DELETE FROM outbox WHERE id = ?1", [m.id.to_string()])?;
+                        let removed = tx
+                            .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                            .execute([m.id.to_string()])?;
                         if removed == 0 {
                             continue;
                         }

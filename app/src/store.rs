@@ -576,14 +576,22 @@ impl Store {
         self.write(|tx| {
             let mut out = PageApplied::default();
             for rec in &page.records {
-                let old = load_record(tx, rec.person.id)?;
-                if old.as_ref().is_some_and(|o| o.seq > rec.seq) {
+                // Only what the comparison needs: no decoding of the stored record.
+                let old: Option<(i64, String, Option<String>)> = tx
+                    .prepare_cached(
+                        "SELECT seq, review, review_comment FROM records WHERE person_id = ?1",
+                    )?
+                    .query_row([rec.person.id.to_string()], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?;
+                if old.as_ref().is_some_and(|o| to_u64(o.0) > rec.seq) {
                     continue;
                 }
                 if rec.review == Review::Returned
-                    && old.as_ref().is_none_or(|o| {
-                        o.review != Review::Returned || o.review_comment != rec.review_comment
-                    })
+                    && old
+                        .as_ref()
+                        .is_none_or(|o| o.1 != Review::Returned.key() || o.2 != rec.review_comment)
                 {
                     out.returned.push((
                         rec.person.name.clone(),
@@ -787,11 +795,10 @@ fn decode_record(raw: RawRecord) -> Result<RecordState> {
 
 pub(crate) fn load_record(c: &Connection, person: Uuid) -> Result<Option<RecordState>> {
     let raw = c
-        .query_row(
-            &format!("SELECT {RECORD_COLUMNS} FROM records WHERE person_id = ?1"),
-            [person.to_string()],
-            raw_record,
-        )
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE person_id = ?1"
+        ))?
+        .query_row([person.to_string()], raw_record)
         .optional()?;
     raw.map(decode_record).transpose()
 }
@@ -816,24 +823,24 @@ pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Ve
 }
 
 pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO records (person_id, community, person, version, answers, review,
                               review_comment, conflicts, seq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (person_id) DO UPDATE SET community = ?2, person = ?3, version = ?4,
            answers = ?5, review = ?6, review_comment = ?7, conflicts = ?8, seq = ?9",
-        params![
-            rec.person.id.to_string(),
-            rec.person.community.as_str(),
-            serde_json::to_string(&rec.person)?,
-            to_i64(rec.version)?,
-            serde_json::to_string(&rec.answers)?,
-            rec.review.key(),
-            rec.review_comment,
-            serde_json::to_string(&rec.conflicts)?,
-            to_i64(rec.seq)?,
-        ],
-    )?;
+    )?
+    .execute(params![
+        rec.person.id.to_string(),
+        rec.person.community.as_str(),
+        serde_json::to_string(&rec.person)?,
+        to_i64(rec.version)?,
+        serde_json::to_string(&rec.answers)?,
+        rec.review.key(),
+        rec.review_comment,
+        serde_json::to_string(&rec.conflicts)?,
+        to_i64(rec.seq)?,
+    ])?;
     Ok(())
 }
 

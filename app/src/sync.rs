@@ -42,7 +42,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         Self {
             push_batch: 500,
-            pull_limit: 500,
+            pull_limit: 1000,
             timeouts: Timeouts::default(),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::{Config, build, seed, serve};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use crate::{Config, build, seed, serve};
 use doorstep_shared::DivisionCode;
 use doorstep_shared::sync::Role;
 
@@ -146,14 +146,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let report = crate::http::admin::import_bytes(
-                &state,
-                &name,
-                &bytes,
-                &|done, total| {
-                    eprint!("\rimporting {done}/{total}");
-                },
-            )
+            let report = crate::http::admin::import_bytes(&state, &name, &bytes, &|done, total| {
+                eprint!("\rimporting {done}/{total}");
+            })
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             eprintln!();

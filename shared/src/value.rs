@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     Bool(bool),
@@ -16,6 +16,52 @@ pub enum Value {
     Text(String),
     Set(BTreeSet<String>),
     Geo(GeoPoint),
+}
+
+/// Values are read straight from the JSON shape (no buffering as an untagged enum would do):
+/// this is on every sync's hot path.
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a boolean, an integer, a string, an array of strings or {lat, lon}")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+                Ok(Value::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+                Ok(Value::Int(i))
+            }
+            fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Value, E> {
+                i64::try_from(u)
+                    .map(Value::Int)
+                    .map_err(|_| E::custom("integer out of range"))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+                Ok(Value::Text(s.to_string()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Value, E> {
+                Ok(Value::Text(s))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Value, A::Error> {
+                let mut set = BTreeSet::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    set.insert(s);
+                }
+                Ok(Value::Set(set))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+                GeoPoint::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Value::Geo)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -87,6 +133,15 @@ pub type Answers = std::collections::BTreeMap<String, Value>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_shapes_are_refused() {
+        assert!(serde_json::from_str::<Value>("1.5").is_err());
+        assert!(serde_json::from_str::<Value>("[1]").is_err());
+        assert!(serde_json::from_str::<Value>(r#"{"lat": 1}"#).is_err());
+        assert!(serde_json::from_str::<Value>("null").is_err());
+        assert_eq!(serde_json::from_str::<Option<Value>>("null").unwrap(), None);
+    }
 
     #[test]
     fn json_is_plain() {

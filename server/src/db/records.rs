@@ -129,25 +129,39 @@ pub(crate) async fn save_rows(
         row.seq = first + i64::try_from(i).unwrap_or(0);
         row.updated_at = now;
         row.updated_by = Some(user.to_string());
-        sqlx::query(
-            "UPDATE persons SET doc = $1, version = $2, seq = $3, review = $4, review_comment = $5, \
-             final_outcome = $6, via_app = $7, conflicts = $8, updated_at = $9, updated_by = $10 WHERE id = $11",
-        )
-        .bind(serde_json::to_string(&row.doc)?)
-        .bind(row.version)
-        .bind(row.seq)
-        .bind(row.review.key())
-        .bind(row.review_comment.clone())
-        .bind(row.final_outcome.map(|o| o.key().to_string()))
-        .bind(i64::from(row.via_app))
-        .bind(i64::try_from(row.doc.conflicts.len()).unwrap_or(0))
-        .bind(now)
-        .bind(user.to_string())
-        .bind(row.id.clone())
-        .execute(&mut *tx.tx)
-        .await?;
         let old = before.get(&row.id).copied().flatten();
         delta.record(&row.community, old, row.counted(), now);
+    }
+    // One statement per 100 rows: `UPDATE … FROM (VALUES …)` runs on SQLite and PostgreSQL
+    // alike (the VALUES columns are `column1…` on both).
+    const PER: usize = 11;
+    for chunk in rows.chunks(100) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(1 + i * PER, PER)))
+            .collect();
+        let sql = format!(
+            "UPDATE persons SET doc = v.column2, version = v.column3, seq = v.column4, review = v.column5, \
+             review_comment = v.column6, final_outcome = v.column7, via_app = v.column8, conflicts = v.column9, \
+             updated_at = v.column10, updated_by = v.column11 \
+             FROM (VALUES {}) AS v WHERE persons.id = v.column1",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            q = q
+                .bind(row.id.clone())
+                .bind(serde_json::to_string(&row.doc)?)
+                .bind(row.version)
+                .bind(row.seq)
+                .bind(row.review.key())
+                .bind(row.review_comment.clone())
+                .bind(row.final_outcome.map(|o| o.key().to_string()))
+                .bind(i64::from(row.via_app))
+                .bind(i64::try_from(row.doc.conflicts.len()).unwrap_or(0))
+                .bind(now)
+                .bind(user.to_string());
+        }
+        q.execute(&mut *tx.tx).await?;
     }
     delta.apply(tx, campaign).await
 }

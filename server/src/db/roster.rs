@@ -12,7 +12,7 @@ use doorstep_shared::place::{Community, District, Street};
 use doorstep_shared::progress::Counts;
 use doorstep_shared::{Campaign, DivisionCode, Outcome, Person};
 
-use super::{Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
+use super::{Backend, Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
 
 impl Db {
     /// Stores a form definition (idempotent by version).
@@ -104,7 +104,10 @@ impl Db {
     pub async fn place_names(&self, codes: &[String]) -> DbResult<Vec<(String, String)>> {
         let mut out = Vec::with_capacity(codes.len());
         for chunk in codes.chunks(500) {
-            let sql = format!("SELECT code, name FROM places WHERE code IN ({})", placeholders(1, chunk.len()));
+            let sql = format!(
+                "SELECT code, name FROM places WHERE code IN ({})",
+                placeholders(1, chunk.len())
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for c in chunk {
                 q = q.bind(c.clone());
@@ -266,6 +269,13 @@ impl Db {
         }
         recompute_progress(&mut tx, &campaign_id, seen.iter().map(DivisionCode::as_str)).await?;
         tx.commit().await?;
+        // A roster import changes the tables' shape a lot: refresh the planner's statistics now
+        // rather than waiting for autovacuum (the overview's plan depends on them).
+        let analyze = match self.backend {
+            Backend::Postgres => "ANALYZE persons, places, community_progress",
+            Backend::Sqlite => "ANALYZE",
+        };
+        sqlx::query(analyze).execute(&self.pool).await?;
         Ok(total)
     }
 

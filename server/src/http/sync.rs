@@ -105,7 +105,10 @@ async fn pull(
         }
         crate::db::Scope::All => vec![campaign.district.clone()],
     };
-    let mut codes: Vec<String> = records.iter().map(|r| r.person.community.to_string()).collect();
+    let mut codes: Vec<String> = records
+        .iter()
+        .map(|r| r.person.community.to_string())
+        .collect();
     codes.extend(scope_list.iter().map(ToString::to_string));
     codes.sort();
     codes.dedup();
@@ -114,7 +117,11 @@ async fn pull(
         .place_names(&codes)
         .await?
         .into_iter()
-        .filter_map(|(code, name)| doorstep_shared::DivisionCode::parse(&code).ok().map(|c| (c, name)))
+        .filter_map(|(code, name)| {
+            doorstep_shared::DivisionCode::parse(&code)
+                .ok()
+                .map(|c| (c, name))
+        })
         .collect();
     Ok(Json(PullResponse {
         protocol: PROTOCOL_VERSION,

@@ -57,7 +57,8 @@ impl Table {
             None => "",
         };
         println!("  {what}: {figure} ({goal}) {met} {note}");
-        self.0.push([what.into(), figure, goal.into(), met.into(), note]);
+        self.0
+            .push([what.into(), figure, goal.into(), met.into(), note]);
     }
 
     fn print(&self) {
@@ -79,7 +80,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn pct(mut v: Vec<f64>, p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v[i]
 }
@@ -98,12 +103,20 @@ fn lo_bytes() -> u64 {
 
 fn workdir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("temp dir")
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("temp dir")
 }
 
 fn tmpfs_url() -> (String, tempfile::TempDir) {
     let dir = workdir();
-    (format!("sqlite://{}", dir.path().join("doorstep.db").display()), dir)
+    (
+        format!("sqlite://{}", dir.path().join("doorstep.db").display()),
+        dir,
+    )
 }
 
 #[tokio::main]
@@ -148,20 +161,37 @@ fn corpus(campaign: Campaign) -> Corpus {
         .iter()
         .map(|p| {
             // Surveys with the questionnaire: the heavy records.
-            let o = if rng.below(10) < 9 { doorstep_shared::Outcome::HomeVisit } else { pick_outcome(&mut rng) };
+            let o = if rng.below(10) < 9 {
+                doorstep_shared::Outcome::HomeVisit
+            } else {
+                pick_outcome(&mut rng)
+            };
             fill_questionnaire(&form, p, &campaign, o, &mut rng)
+        })
+        .collect();
+    let surveyed: Vec<usize> = (0..d.persons.len())
+        .filter(|i| {
+            doorstep_shared::domain::outcome_of(&answers[*i])
+                .is_some_and(doorstep_shared::Outcome::has_questionnaire)
         })
         .collect();
     let edits = (0..200)
         .map(|i| {
-            let idx = i * 31 % d.persons.len();
+            let idx = surveyed[i * 31 % surveyed.len()];
             let mut ch = BTreeMap::new();
-            ch.insert("phone".to_string(), Some(Value::text(format!("1390000{i:04}"))));
+            ch.insert(
+                "phone".to_string(),
+                Some(Value::text(format!("1390000{i:04}"))),
+            );
             ch.insert("marital_status".to_string(), Some(Value::text("married")));
             (idx, ch)
         })
         .collect();
-    Corpus { persons: d.persons, answers, edits }
+    Corpus {
+        persons: d.persons,
+        answers,
+        edits,
+    }
 }
 
 fn write_peer_files(c: &Corpus, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf, usize)> {
@@ -188,8 +218,14 @@ fn write_peer_files(c: &Corpus, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf,
     f.flush()?;
     let mut f = std::io::BufWriter::new(std::fs::File::create(&ed)?);
     for (idx, ch) in &c.edits {
-        let fields: Map<String, Json> = ch.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Json::Null))).collect();
-        serde_json::to_writer(&mut f, &json!({"id": c.persons[*idx].id.to_string(), "fields": fields}))?;
+        let fields: Map<String, Json> = ch
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Json::Null)))
+            .collect();
+        serde_json::to_writer(
+            &mut f,
+            &json!({"id": c.persons[*idx].id.to_string(), "fields": fields}),
+        )?;
         f.write_all(b"\n")?;
     }
     f.flush()?;
@@ -213,7 +249,14 @@ fn run_peer(args: &Args, rec: &Path, ed: &Path, work: &Path) -> anyhow::Result<P
     let status = std::process::Command::new("bash")
         .arg(&run_sh)
         .arg(&peer_dir)
-        .args(["--records", rec.to_str().unwrap_or_default(), "--edits", ed.to_str().unwrap_or_default(), "--runs", "1"])
+        .args([
+            "--records",
+            rec.to_str().unwrap_or_default(),
+            "--edits",
+            ed.to_str().unwrap_or_default(),
+            "--runs",
+            "1",
+        ])
         .stdout(std::process::Stdio::null())
         .status()?;
     if !status.success() {
@@ -223,7 +266,14 @@ fn run_peer(args: &Args, rec: &Path, ed: &Path, work: &Path) -> anyhow::Result<P
     let out = std::process::Command::new("bash")
         .arg(&run_sh)
         .arg(&peer_dir)
-        .args(["--records", rec.to_str().unwrap_or_default(), "--edits", ed.to_str().unwrap_or_default(), "--runs", &args.runs.to_string()])
+        .args([
+            "--records",
+            rec.to_str().unwrap_or_default(),
+            "--edits",
+            ed.to_str().unwrap_or_default(),
+            "--runs",
+            &args.runs.to_string(),
+        ])
         .output()?;
     let bytes = lo_bytes() - before;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -251,18 +301,31 @@ async fn run_ours(c: &Corpus, dir: &Path) -> anyhow::Result<OursRun> {
     let addr = spawn(state.clone(), "127.0.0.1:0").await?;
     let server = format!("http://{addr}");
     let engine = SyncEngine::new();
-    let a = Store::create(dir.join(format!("a-{}.db", Uuid::new_v4())), "246810", KdfParams::insecure_fast_for_tests())?;
-    engine.login(&a, &server, "admin", seed::DEMO_PASSWORD, "bench A").await?;
+    let a = Store::create(
+        dir.join(format!("a-{}.db", Uuid::new_v4())),
+        "246810",
+        KdfParams::insecure_fast_for_tests(),
+    )?;
+    engine
+        .login(&a, &server, "admin", seed::DEMO_PASSWORD, "bench A")
+        .await?;
     engine.sync_once(&a).await?;
     // The device holds every finalized record (made locally, untimed, like the peer's bulkDocs).
     // The server's person keys belong to its campaign: match the corpus by resident ID.
     let mut by_resident: BTreeMap<String, Uuid> = BTreeMap::new();
     for row in a.persons(None, Filter::All, "")? {
-        by_resident.insert(a.record(row.person_id)?.person.resident_id.to_string(), row.person_id);
+        by_resident.insert(
+            a.record(row.person_id)?.person.resident_id.to_string(),
+            row.person_id,
+        );
     }
     for (p, ans) in c.persons.iter().zip(&c.answers) {
         let id = by_resident[p.resident_id.as_str()];
-        let changes = ans.iter().filter(|(k, _)| *k != STATUS).map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+        let changes = ans
+            .iter()
+            .filter(|(k, _)| *k != STATUS)
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
         if let SaveResult::Invalid(e) = a.save_edit(id, changes, true)? {
             bail!("corpus record invalid: {e:?}");
         }
@@ -277,7 +340,12 @@ async fn run_ours(c: &Corpus, dir: &Path) -> anyhow::Result<OursRun> {
     }
     for (idx, ch) in &c.edits {
         let id = by_resident[c.persons[*idx].resident_id.as_str()];
-        a.save_edit(id, ch.clone(), false)?;
+        if !matches!(
+            a.save_edit(id, ch.clone(), false)?,
+            SaveResult::Saved { .. }
+        ) {
+            bail!("edit not saved");
+        }
     }
     let b2 = lo_bytes();
     let t = Instant::now();
@@ -287,8 +355,14 @@ async fn run_ours(c: &Corpus, dir: &Path) -> anyhow::Result<OursRun> {
     if r.applied != c.edits.len() {
         bail!("pushed {} edits of {}", r.applied, c.edits.len());
     }
-    let bdev = Store::create(dir.join(format!("b-{}.db", Uuid::new_v4())), "246810", KdfParams::insecure_fast_for_tests())?;
-    engine.login(&bdev, &server, "admin", seed::DEMO_PASSWORD, "bench B").await?;
+    let bdev = Store::create(
+        dir.join(format!("b-{}.db", Uuid::new_v4())),
+        "246810",
+        KdfParams::insecure_fast_for_tests(),
+    )?;
+    engine
+        .login(&bdev, &server, "admin", seed::DEMO_PASSWORD, "bench B")
+        .await?;
     let b4 = lo_bytes();
     let t = Instant::now();
     let r = engine.pull_only(&bdev).await?;
@@ -297,7 +371,12 @@ async fn run_ours(c: &Corpus, dir: &Path) -> anyhow::Result<OursRun> {
     if r.pulled != c.persons.len() {
         bail!("pulled {} of {}", r.pulled, c.persons.len());
     }
-    Ok(OursRun { push_all, push_edits, pull_all, bytes: [b1 - b0, b3 - b2, b5 - b4] })
+    Ok(OursRun {
+        push_all,
+        push_edits,
+        pull_all,
+        bytes: [b1 - b0, b3 - b2, b5 - b4],
+    })
 }
 
 /// Bulk-inserting the same rows, without sync logic, into a server SQLite file and a device
@@ -307,22 +386,38 @@ async fn floors(c: &Corpus, dir: &Path) -> anyhow::Result<(f64, f64)> {
         .persons
         .iter()
         .zip(&c.answers)
-        .map(|(p, a)| (p.id.to_string(), serde_json::to_string(&json!({"person": p, "answers": a})).unwrap_or_default()))
+        .map(|(p, a)| {
+            (
+                p.id.to_string(),
+                serde_json::to_string(&json!({"person": p, "answers": a})).unwrap_or_default(),
+            )
+        })
         .collect();
     let (url, _d) = tmpfs_url();
-    let opts: sqlx::sqlite::SqliteConnectOptions = url.parse::<sqlx::sqlite::SqliteConnectOptions>()?.create_if_missing(true).journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+    let opts: sqlx::sqlite::SqliteConnectOptions = url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()?
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
     let pool = sqlx::SqlitePool::connect_with(opts).await?;
-    sqlx::query("CREATE TABLE r (id TEXT PRIMARY KEY, doc TEXT NOT NULL)").execute(&pool).await?;
+    sqlx::query("CREATE TABLE r (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        .execute(&pool)
+        .await?;
     let t = Instant::now();
     let mut tx = pool.begin().await?;
     for (id, doc) in &docs {
-        sqlx::query("INSERT INTO r (id, doc) VALUES (?1, ?2)").bind(id).bind(doc).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO r (id, doc) VALUES (?1, ?2)")
+            .bind(id)
+            .bind(doc)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     let server_floor = ms(t.elapsed());
     let conn = rusqlite::Connection::open(dir.join("floor.db"))?;
     conn.pragma_update(None, "key", "floor-key")?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE r (id TEXT PRIMARY KEY, doc TEXT NOT NULL);")?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; CREATE TABLE r (id TEXT PRIMARY KEY, doc TEXT NOT NULL);",
+    )?;
     let t = Instant::now();
     let tx = conn.unchecked_transaction()?;
     {
@@ -343,13 +438,18 @@ async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         district: doorstep_shared::DivisionCode::parse("430503")?,
         year: 2021,
         name: "bench".into(),
-        starts: chrono::NaiveDate::from_ymd_opt(2021, 3, 1).context("date")?,
-        ends: chrono::NaiveDate::from_ymd_opt(2021, 6, 30).context("date")?,
+        // The demo campaign's dates (ages, hence relevance, depend on them).
+        starts: chrono::Utc::now().date_naive() - chrono::Duration::days(21),
+        ends: chrono::Utc::now().date_naive() + chrono::Duration::days(70),
         form_version: FormDefinition::dynamic_update_2021().version,
     };
     let c = corpus(campaign);
     let (rec, ed, fields) = write_peer_files(&c, work.path())?;
-    println!("  {} records of up to {fields} fields, {} edits", c.persons.len(), c.edits.len());
+    println!(
+        "  {} records of up to {fields} fields, {} edits",
+        c.persons.len(),
+        c.edits.len()
+    );
     let peer = match run_peer(args, &rec, &ed, work.path()) {
         Ok(p) => Some(p),
         Err(e) => {
@@ -369,31 +469,69 @@ async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Result<()> {
     let bytes: u64 = runs[0].bytes.iter().sum();
     let (server_floor, device_floor) = floors(&c, work.path()).await?;
     let names = ["push all", "push 200 edits", "pull all"];
-    let peers = peer.as_ref().map(|p| [p.push_all, p.push_edits, p.pull_all]);
+    let peers = peer
+        .as_ref()
+        .map(|p| [p.push_all, p.push_edits, p.pull_all]);
     for i in 0..3 {
         let (figure, met) = match peers {
-            Some(p) => (format!("peer {:.0} ms, Doorstep {:.0} ms, ratio {:.1}×", p[i], ours[i], p[i] / ours[i]), Some(p[i] / ours[i] >= 10.0)),
+            Some(p) => (
+                format!(
+                    "peer {:.0} ms, Doorstep {:.0} ms, ratio {:.1}×",
+                    p[i],
+                    ours[i],
+                    p[i] / ours[i]
+                ),
+                Some(p[i] / ours[i] >= 10.0),
+            ),
             None => (format!("Doorstep {:.0} ms", ours[i]), None),
         };
-        t.row(&format!("sync: {}", names[i]), figure, "≥ 10× the peer", met, String::new());
+        t.row(
+            &format!("sync: {}", names[i]),
+            figure,
+            "≥ 10× the peer",
+            met,
+            String::new(),
+        );
     }
     t.row(
         "sync: floor (bulk insert, no sync logic)",
         format!("server SQLite {server_floor:.0} ms, device SQLCipher {device_floor:.0} ms"),
         "push ≤ 3× server floor, pull ≤ 3× device floor",
         Some(ours[0] <= 3.0 * server_floor && ours[2] <= 3.0 * device_floor),
-        format!("push all {:.1}× floor, pull all {:.1}× floor", ours[0] / server_floor, ours[2] / device_floor),
+        format!(
+            "push all {:.1}× floor, pull all {:.1}× floor",
+            ours[0] / server_floor,
+            ours[2] / device_floor
+        ),
     );
     let (bfig, bmet) = match &peer {
-        Some(p) => (format!("peer {} kB/run, Doorstep {} kB/run ({:.2})", p.bytes_per_run / 1024, bytes / 1024, bytes as f64 / p.bytes_per_run as f64), Some(bytes * 5 <= p.bytes_per_run)),
+        Some(p) => (
+            format!(
+                "peer {} kB/run, Doorstep {} kB/run ({:.2})",
+                p.bytes_per_run / 1024,
+                bytes / 1024,
+                bytes as f64 / p.bytes_per_run as f64
+            ),
+            Some(bytes * 5 <= p.bytes_per_run),
+        ),
         None => (format!("Doorstep {} kB/run", bytes / 1024), None),
     };
-    t.row("sync: bytes on the wire (all three phases)", bfig, "≤ 1/5 of the peer", bmet, format!("per phase {:?} kB", runs[0].bytes.map(|b| b / 1024)));
+    t.row(
+        "sync: bytes on the wire (all three phases)",
+        bfig,
+        "≤ 1/5 of the peer",
+        bmet,
+        format!("per phase {:?} kB", runs[0].bytes.map(|b| b / 1024)),
+    );
     Ok(())
 }
 
 async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
-    let (persons, communities) = if args.quick { (100_000, 1_500) } else { (1_000_000, 15_000) };
+    let (persons, communities) = if args.quick {
+        (100_000, 1_500)
+    } else {
+        (1_000_000, 15_000)
+    };
     println!("\n2. Progress at province scale: {persons} persons in {communities} communities");
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let (url, _dir) = match backend {
@@ -420,13 +558,31 @@ async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
             )
             .await?;
         let d = doorstep_shared::demo::generate_sized(7, campaign.id, persons, communities);
-        db.put_places(&d.district, &d.streets, &d.communities).await?;
-        let street_of: BTreeMap<_, _> = d.streets.iter().map(|s| (s.code.clone(), s.name.clone())).collect();
-        let names: BTreeMap<_, _> = d.communities.iter().map(|c| (c.code.clone(), (street_of[&c.street].clone(), c.name.clone()))).collect();
-        let rows: Vec<_> = d.persons.iter().map(|p| {
-            let (s, c) = names[&p.community].clone();
-            (p.clone(), s, c)
-        }).collect();
+        db.put_places(&d.district, &d.streets, &d.communities)
+            .await?;
+        let street_of: BTreeMap<_, _> = d
+            .streets
+            .iter()
+            .map(|s| (s.code.clone(), s.name.clone()))
+            .collect();
+        let names: BTreeMap<_, _> = d
+            .communities
+            .iter()
+            .map(|c| {
+                (
+                    c.code.clone(),
+                    (street_of[&c.street].clone(), c.name.clone()),
+                )
+            })
+            .collect();
+        let rows: Vec<_> = d
+            .persons
+            .iter()
+            .map(|p| {
+                let (s, c) = names[&p.community].clone();
+                (p.clone(), s, c)
+            })
+            .collect();
         let t0 = Instant::now();
         let step = (rows.len() / 10).max(1);
         db.import_persons(&campaign, &rows, &|done, total| {
@@ -454,7 +610,9 @@ async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         let mut area_size = 0;
         for i in 0..200 {
             let t1 = Instant::now();
-            let rows = db.progress(&cid, &Scope::Area(district_prefix.clone())).await?;
+            let rows = db
+                .progress(&cid, &Scope::Area(district_prefix.clone()))
+                .await?;
             area_size = rows.len();
             let _total: Counts = rows.iter().map(|c| &c.counts).sum();
             if i > 0 {
@@ -463,14 +621,22 @@ async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         }
         t.row(
             &format!("progress {backend:?}: province overview ({communities} communities)"),
-            format!("p50 {:.1} ms, p99 {:.1} ms", pct(prov.clone(), 0.5), pct(prov.clone(), 0.99)),
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms",
+                pct(prov.clone(), 0.5),
+                pct(prov.clone(), 0.99)
+            ),
             "p50 < 50 ms",
             Some(pct(prov, 0.5) < 50.0),
             format!("{persons} persons loaded in {:.0} s", load.as_secs_f64()),
         );
         t.row(
             &format!("progress {backend:?}: district overview ({area_size} communities)"),
-            format!("p50 {:.2} ms, p99 {:.2} ms", pct(dist.clone(), 0.5), pct(dist.clone(), 0.99)),
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms",
+                pct(dist.clone(), 0.5),
+                pct(dist.clone(), 0.99)
+            ),
             "p50 < 50 ms",
             Some(pct(dist, 0.5) < 50.0),
             String::new(),
@@ -493,9 +659,21 @@ async fn many_devices(t: &mut Table) -> anyhow::Result<()> {
     let mut devices = Vec::new();
     for i in 0..DEVICES {
         let user = format!("w{:03}", i % 33 + 1);
-        let store = Store::create(work.path().join(format!("d{i}.db")), "246810", KdfParams::insecure_fast_for_tests())?;
+        let store = Store::create(
+            work.path().join(format!("d{i}.db")),
+            "246810",
+            KdfParams::insecure_fast_for_tests(),
+        )?;
         let engine = SyncEngine::new();
-        engine.login(&store, &server, &user, seed::DEMO_PASSWORD, &format!("phone {i}")).await?;
+        engine
+            .login(
+                &store,
+                &server,
+                &user,
+                seed::DEMO_PASSWORD,
+                &format!("phone {i}"),
+            )
+            .await?;
         engine.sync_once(&store).await?;
         devices.push((i, store, engine));
     }
@@ -510,7 +688,11 @@ async fn many_devices(t: &mut Table) -> anyhow::Result<()> {
             let v = store.record(row.person_id)?;
             let o = pick_outcome(&mut rng);
             let ans = fill_questionnaire(&form, &v.person, &campaign, o, &mut rng);
-            let changes = ans.into_iter().filter(|(k, _)| k != STATUS).map(|(k, v)| (k, Some(v))).collect();
+            let changes = ans
+                .into_iter()
+                .filter(|(k, _)| k != STATUS)
+                .map(|(k, v)| (k, Some(v)))
+                .collect();
             if let SaveResult::Invalid(e) = store.save_edit(row.person_id, changes, true)? {
                 bail!("invalid: {e:?}");
             }
@@ -528,12 +710,28 @@ async fn many_devices(t: &mut Table) -> anyhow::Result<()> {
     let lat: Vec<f64> = results.iter().map(|(l, _)| *l).collect();
     let errors = results.iter().filter(|(_, e)| *e).count();
     let campaign = state.db.current_campaign().await?.context("campaign")?;
-    let maintained: Counts = state.db.progress(&campaign.id.to_string(), &Scope::All).await?.iter().map(|c| &c.counts).sum();
-    let recomputed: Counts = state.db.progress_from_records(&campaign.id.to_string()).await?.values().sum();
+    let maintained: Counts = state
+        .db
+        .progress(&campaign.id.to_string(), &Scope::All)
+        .await?
+        .iter()
+        .map(|c| &c.counts)
+        .sum();
+    let recomputed: Counts = state
+        .db
+        .progress_from_records(&campaign.id.to_string())
+        .await?
+        .values()
+        .sum();
     let exact = maintained == recomputed && maintained.done() == surveyed as u64;
     t.row(
         &format!("{DEVICES} devices: a day's sync each ({surveyed} surveys)"),
-        format!("p50 {:.0} ms, p99 {:.0} ms, {errors} errors, all done in {:.1} s", pct(lat.clone(), 0.5), pct(lat.clone(), 0.99), wall.as_secs_f64()),
+        format!(
+            "p50 {:.0} ms, p99 {:.0} ms, {errors} errors, all done in {:.1} s",
+            pct(lat.clone(), 0.5),
+            pct(lat.clone(), 0.99),
+            wall.as_secs_f64()
+        ),
         "p99 < 300 ms, 0 errors, figures exact",
         Some(pct(lat, 0.99) < 300.0 && errors == 0 && exact),
         format!("figures exact: {exact}"),
@@ -576,7 +774,11 @@ fn app_store(t: &mut Table) -> anyhow::Result<()> {
         cursor: 5_000,
         more: false,
         scope: d.communities.iter().map(|c| c.code.clone()).collect(),
-        community_names: d.communities.iter().map(|c| (c.code.clone(), c.name.clone())).collect(),
+        community_names: d
+            .communities
+            .iter()
+            .map(|c| (c.code.clone(), c.name.clone()))
+            .collect(),
         campaign: campaign.clone(),
         server_time: doorstep_shared::hlc::Hlc::default(),
     };
@@ -601,16 +803,50 @@ fn app_store(t: &mut Table) -> anyhow::Result<()> {
     let mut rng = SplitMix64::new(2);
     let mut saves = Vec::new();
     for p in d.persons.iter().take(50) {
-        let ans = fill_questionnaire(&form, p, &campaign, doorstep_shared::Outcome::HomeVisit, &mut rng);
-        let changes = ans.into_iter().filter(|(k, _)| k != STATUS).map(|(k, v)| (k, Some(v))).collect();
+        let ans = fill_questionnaire(
+            &form,
+            p,
+            &campaign,
+            doorstep_shared::Outcome::HomeVisit,
+            &mut rng,
+        );
+        let changes = ans
+            .into_iter()
+            .filter(|(k, _)| k != STATUS)
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
         let t1 = Instant::now();
         store.save_edit(p.id, changes, true)?;
         saves.push(ms(t1.elapsed()));
     }
     let save = median(saves);
-    t.row("store: search by name", format!("{by_name:.1} ms ({n1} found)"), "< 16 ms", Some(by_name < 16.0), String::new());
-    t.row("store: search by ID prefix", format!("{by_id:.1} ms ({n2} found)"), "< 16 ms", Some(by_id < 16.0), String::new());
-    t.row("store: open a community's list", format!("{list:.1} ms ({n3} persons)"), "< 50 ms", Some(list < 50.0), String::new());
-    t.row("store: save a survey (finalize, fsync)", format!("{save:.1} ms"), "< 5 ms", Some(save < 5.0), String::new());
+    t.row(
+        "store: search by name",
+        format!("{by_name:.1} ms ({n1} found)"),
+        "< 16 ms",
+        Some(by_name < 16.0),
+        String::new(),
+    );
+    t.row(
+        "store: search by ID prefix",
+        format!("{by_id:.1} ms ({n2} found)"),
+        "< 16 ms",
+        Some(by_id < 16.0),
+        String::new(),
+    );
+    t.row(
+        "store: open a community's list",
+        format!("{list:.1} ms ({n3} persons)"),
+        "< 50 ms",
+        Some(list < 50.0),
+        String::new(),
+    );
+    t.row(
+        "store: save a survey (finalize, fsync)",
+        format!("{save:.1} ms"),
+        "< 5 ms",
+        Some(save < 5.0),
+        String::new(),
+    );
     Ok(())
 }
