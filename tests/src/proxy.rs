@@ -59,7 +59,7 @@ impl Proxy {
                     continue;
                 }
                 let every = cut_every.load(Ordering::SeqCst);
-                let cut = every > 0 && n % every == 0;
+                let cut = every > 0 && n.is_multiple_of(every);
                 let to = *target.lock().expect("target");
                 let counters = counters.clone();
                 tokio::spawn(async move {
