@@ -106,11 +106,56 @@ impl OpenConflict {
 pub struct Doc {
     pub answers: Answers,
     /// Who last wrote each item.
-    #[serde(default)]
+    #[serde(default, with = "compact_meta")]
     pub meta: BTreeMap<String, Writer>,
     /// Open conflicts by item.
     #[serde(default)]
     pub conflicts: BTreeMap<String, OpenConflict>,
+}
+
+/// Stores `meta` with each writer once: one mutation usually writes dozens of items, and
+/// repeating its writer per item made a stored record several times larger than its answers.
+/// Stored shape: `{"w": [writer, …], "i": {"item": index, …}}`.
+mod compact_meta {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Writer;
+
+    #[derive(Serialize, Deserialize)]
+    struct Compact {
+        w: Vec<Writer>,
+        i: BTreeMap<String, usize>,
+    }
+
+    pub fn serialize<S: Serializer>(meta: &BTreeMap<String, Writer>, s: S) -> Result<S::Ok, S::Error> {
+        let mut w: Vec<Writer> = Vec::new();
+        let mut i = BTreeMap::new();
+        for (item, writer) in meta {
+            let idx = match w.iter().position(|x| x == writer) {
+                Some(p) => p,
+                None => {
+                    w.push(writer.clone());
+                    w.len() - 1
+                }
+            };
+            i.insert(item.clone(), idx);
+        }
+        Compact { w, i }.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Writer>, D::Error> {
+        let c = Compact::deserialize(d)?;
+        c.i.into_iter()
+            .map(|(item, idx)| {
+                c.w.get(idx)
+                    .cloned()
+                    .map(|w| (item, w))
+                    .ok_or_else(|| serde::de::Error::custom(format!("writer {idx} missing")))
+            })
+            .collect()
+    }
 }
 
 /// What happened to one item of a mutation.
@@ -275,6 +320,19 @@ mod tests {
         assert_eq!(r["y"], ItemOutcome::Applied);
         assert_eq!(d.answers["x"], Value::text("1"));
         assert!(d.conflicts.is_empty());
+    }
+
+    #[test]
+    fn meta_is_stored_compactly_and_reads_back() {
+        let mut d = Doc::default();
+        let changes: BTreeMap<String, Change> = (0..30)
+            .map(|i| (format!("item{i}"), Change { base: None, value: Some(Value::Int(i)) }))
+            .collect();
+        apply(&mut d, &changes, &w("a", 1, 10, 1));
+        apply(&mut d, &ch(None, Some(Value::text("x"))), &w("b", 1, 11, 2));
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json.matches("\"user\"").count(), 2, "{json}");
+        assert_eq!(serde_json::from_str::<Doc>(&json).unwrap(), d);
     }
 
     #[test]
