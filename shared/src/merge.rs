@@ -129,7 +129,10 @@ mod compact_meta {
         i: BTreeMap<String, usize>,
     }
 
-    pub fn serialize<S: Serializer>(meta: &BTreeMap<String, Writer>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        meta: &BTreeMap<String, Writer>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         let mut w: Vec<Writer> = Vec::new();
         let mut i = BTreeMap::new();
         for (item, writer) in meta {
@@ -145,7 +148,9 @@ mod compact_meta {
         Compact { w, i }.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Writer>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Writer>, D::Error> {
         let c = Compact::deserialize(d)?;
         c.i.into_iter()
             .map(|(item, idx)| {
@@ -326,7 +331,15 @@ mod tests {
     fn meta_is_stored_compactly_and_reads_back() {
         let mut d = Doc::default();
         let changes: BTreeMap<String, Change> = (0..30)
-            .map(|i| (format!("item{i}"), Change { base: None, value: Some(Value::Int(i)) }))
+            .map(|i| {
+                (
+                    format!("item{i}"),
+                    Change {
+                        base: None,
+                        value: Some(Value::Int(i)),
+                    },
+                )
+            })
             .collect();
         apply(&mut d, &changes, &w("a", 1, 10, 1));
         apply(&mut d, &ch(None, Some(Value::text("x"))), &w("b", 1, 11, 2));

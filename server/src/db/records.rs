@@ -132,24 +132,29 @@ pub(crate) async fn save_rows(
         let old = before.get(&row.id).copied().flatten();
         delta.record(&row.community, old, row.counted(), now);
     }
-    // One statement per 100 rows: `UPDATE … FROM (VALUES …)` runs on SQLite and PostgreSQL
-    // alike (the VALUES columns are `column1…` on both).
-    const PER: usize = 11;
+    // One upsert per 100 rows (every row exists: it was loaded under the same lock). On SQLite
+    // this is several times faster than `UPDATE … FROM (VALUES …)` or a statement per row.
+    const PER: usize = 14;
     for chunk in rows.chunks(100) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", placeholders(1 + i * PER, PER)))
             .collect();
         let sql = format!(
-            "UPDATE persons SET doc = v.column2, version = v.column3, seq = v.column4, review = v.column5, \
-             review_comment = v.column6, final_outcome = v.column7, via_app = v.column8, conflicts = v.column9, \
-             updated_at = v.column10, updated_by = v.column11 \
-             FROM (VALUES {}) AS v WHERE persons.id = v.column1",
+            "INSERT INTO persons (id, campaign_id, community, person, doc, version, seq, review, review_comment, \
+                                  final_outcome, via_app, conflicts, updated_at, updated_by) VALUES {} \
+             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, version = excluded.version, seq = excluded.seq, \
+             review = excluded.review, review_comment = excluded.review_comment, \
+             final_outcome = excluded.final_outcome, via_app = excluded.via_app, conflicts = excluded.conflicts, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
             values.join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in chunk {
             q = q
                 .bind(row.id.clone())
+                .bind(row.campaign_id.clone())
+                .bind(row.community.clone())
+                .bind(serde_json::to_string(&row.person)?)
                 .bind(serde_json::to_string(&row.doc)?)
                 .bind(row.version)
                 .bind(row.seq)
