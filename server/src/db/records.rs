@@ -256,6 +256,31 @@ impl Db {
         Ok(out)
     }
 
+    /// Changes one record under the write lock: `change` edits the row (or refuses), then the
+    /// record gets a new version, its final outcome is recomputed, and it is saved with the
+    /// progress counters in the same transaction.
+    async fn change_record(
+        &self,
+        person_id: &str,
+        user: &str,
+        change: impl FnOnce(&mut RecordRow) -> DbResult<()>,
+    ) -> DbResult<RecordRow> {
+        let mut tx = self.write().await?;
+        let mut rows = load_rows(&mut tx, &[person_id.to_string()]).await?;
+        let mut row = rows
+            .remove(person_id)
+            .ok_or_else(|| DbError::NotFound(format!("no person {person_id}")))?;
+        let before: HashMap<_, _> = [(row.id.clone(), row.counted())].into();
+        change(&mut row)?;
+        row.version += 1;
+        let via_app = row.via_app;
+        row.refresh_final(via_app);
+        let campaign = row.campaign_id.clone();
+        save_rows(&mut tx, &campaign, &mut [&mut row], &before, user).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
     /// A supervisor's resolution of a same-item conflict: a new record version every device pulls.
     ///
     /// # Errors
@@ -267,31 +292,16 @@ impl Db {
         value: Option<Value>,
         by: &Writer,
     ) -> DbResult<RecordRow> {
-        let mut tx = self.write().await?;
-        let mut rows = load_rows(&mut tx, &[person_id.to_string()]).await?;
-        let mut row = rows
-            .remove(person_id)
-            .ok_or_else(|| DbError::NotFound(format!("no person {person_id}")))?;
-        if !row.doc.conflicts.contains_key(item) {
-            return Err(DbError::NotFound(format!(
-                "no open conflict on item {item}"
-            )));
-        }
-        let before: HashMap<_, _> = [(row.id.clone(), row.counted())].into();
-        merge::resolve(&mut row.doc, item, value, by);
-        row.version += 1;
-        let via_app = row.via_app;
-        row.refresh_final(via_app);
-        save_rows(
-            &mut tx,
-            &row.campaign_id.clone(),
-            &mut [&mut row],
-            &before,
-            &by.user,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(row)
+        self.change_record(person_id, &by.user, |row| {
+            if !row.doc.conflicts.contains_key(item) {
+                return Err(DbError::NotFound(format!(
+                    "no open conflict on item {item}"
+                )));
+            }
+            merge::resolve(&mut row.doc, item, value, by);
+            Ok(())
+        })
+        .await
     }
 
     /// A supervisor approves a submitted record, or returns it with a comment.
@@ -305,29 +315,16 @@ impl Db {
         comment: Option<String>,
         user: &str,
     ) -> DbResult<RecordRow> {
-        let mut tx = self.write().await?;
-        let mut rows = load_rows(&mut tx, &[person_id.to_string()]).await?;
-        let mut row = rows
-            .remove(person_id)
-            .ok_or_else(|| DbError::NotFound(format!("no person {person_id}")))?;
-        if doorstep_shared::domain::status_of(&row.doc.answers) != doorstep_shared::Status::Final {
-            return Err(DbError::Invalid("record_not_submitted".into()));
-        }
-        let before: HashMap<_, _> = [(row.id.clone(), row.counted())].into();
-        row.review = decision;
-        row.review_comment = comment;
-        row.version += 1;
-        let via_app = row.via_app;
-        row.refresh_final(via_app);
-        save_rows(
-            &mut tx,
-            &row.campaign_id.clone(),
-            &mut [&mut row],
-            &before,
-            user,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(row)
+        self.change_record(person_id, user, |row| {
+            if doorstep_shared::domain::status_of(&row.doc.answers)
+                != doorstep_shared::Status::Final
+            {
+                return Err(DbError::Invalid("record_not_submitted".into()));
+            }
+            row.review = decision;
+            row.review_comment = comment;
+            Ok(())
+        })
+        .await
     }
 }
