@@ -117,10 +117,6 @@ impl Db {
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
-                    } else {
-                        // Doorstep's queries are short; JIT compilation would cost more than
-                        // it saves (it doubled the province overview's time).
-                        conn.execute("SET jit = off").await?;
                     }
                     Ok(())
                 })
