@@ -741,7 +741,8 @@ async fn many_devices(t: &mut Table) -> anyhow::Result<()> {
 
 fn app_store(t: &mut Table) -> anyhow::Result<()> {
     println!("\n4. The app's store on 5,000 persons");
-    let work = workdir();
+    // On disk, not tmpfs: a confirmed save waits for its fsync, as on a phone.
+    let work = tempfile::tempdir()?;
     let campaign_id = Uuid::now_v7();
     let d = doorstep_shared::demo::generate_sized(11, campaign_id, 5_000, 40);
     let form = FormDefinition::dynamic_update_2021();
