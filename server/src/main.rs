@@ -1,6 +1,12 @@
 //! `doorstep-server`: see `doorstep_server::cli`.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    doorstep_server::cli::main().await
+async fn main() -> std::process::ExitCode {
+    match doorstep_server::cli::main().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("doorstep-server: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

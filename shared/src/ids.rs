@@ -18,19 +18,23 @@ const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'
 /// Why a resident ID was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("resident ID is empty")]
+    #[error("身份证号为空 / resident ID is empty")]
     Empty,
     #[error(
-        "resident ID has 15 digits: this is a legacy (first-generation) number; enter the 18-character number"
+        "身份证号为15位旧号码，请填写18位号码 / resident ID has 15 digits: this is a legacy (first-generation) number; enter the 18-character number"
     )]
     Legacy15,
-    #[error("resident ID must have 18 characters, found {0}")]
+    #[error("身份证号应为18位，实际{0}位 / resident ID must have 18 characters, found {0}")]
     Length(usize),
-    #[error("resident ID may hold only digits and a final X, found {0:?} at position {1}")]
+    #[error(
+        "身份证号第{1}位字符{0:?}无效（只能是数字，末位可为X） / resident ID may hold only digits and a final X, found {0:?} at position {1}"
+    )]
     Character(char, usize),
-    #[error("resident ID has an impossible birth date {0}")]
+    #[error("身份证号中的出生日期{0}不存在 / resident ID has an impossible birth date {0}")]
     BirthDate(String),
-    #[error("resident ID check character is {found}, the digits require {expected}")]
+    #[error(
+        "身份证号校验位为{found}，应为{expected} / resident ID check character is {found}, the digits require {expected}"
+    )]
     Check { found: char, expected: char },
 }
 
@@ -316,13 +320,15 @@ impl From<Level> for u8 {
 /// Why a certificate number was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertificateError {
-    #[error("certificate number must have 20 characters (ID + category + level), found {0}")]
+    #[error(
+        "残疾证号应为20位（身份证号+类别+等级），实际{0}位 / certificate number must have 20 characters (ID + category + level), found {0}"
+    )]
     Length(usize),
-    #[error("certificate number: {0}")]
+    #[error("残疾证号：{0}")]
     Id(#[from] IdError),
-    #[error("certificate category must be a digit 1–7, found {0:?}")]
+    #[error("残疾类别应为1–7，实际为{0:?} / certificate category must be a digit 1–7, found {0:?}")]
     Category(char),
-    #[error("certificate level must be 1–4, found {0}")]
+    #[error("残疾等级应为1–4，实际为{0} / certificate level must be 1–4, found {0}")]
     Level(u8),
 }
 

@@ -2,6 +2,12 @@
 //! start, SIGKILL and restart server processes.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    doorstep_server::cli::main().await
+async fn main() -> std::process::ExitCode {
+    match doorstep_server::cli::main().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("doorstep-server: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
