@@ -142,15 +142,7 @@ impl Db {
         campaign: &str,
         scope: &Scope,
     ) -> DbResult<Vec<CommunityProgress>> {
-        let (cond, arg) = match scope {
-            Scope::All => (String::new(), None),
-            Scope::Area(p) => ("AND cp.community LIKE $2".to_string(), Some(format!("{p}%"))),
-            Scope::Worker { user_id, .. } => (
-                "AND cp.community IN (SELECT a.community FROM assignments a WHERE a.campaign_id = cp.campaign_id AND a.user_id = $2)"
-                    .to_string(),
-                Some(user_id.clone()),
-            ),
-        };
+        let (cond, arg) = scope.sql("cp", 2);
         // The rows come back as one JSON array in one row: a province has 15,000 communities,
         // and handing each row through the driver costs more than the query itself.
         const ROW: &str = "cp.community, cp.roster, cp.home_visit, cp.phone, cp.not_found, cp.moved, \

@@ -208,7 +208,7 @@ impl Db {
         scope: &Scope,
         community: Option<&str>,
     ) -> DbResult<Vec<RecordRow>> {
-        let (cond, arg) = scope.sql(3);
+        let (cond, arg) = scope.sql("persons", 3);
         let sql = format!(
             "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND community LIKE $2 {cond} ORDER BY community, id"
         );
@@ -230,7 +230,7 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn conflicts(&self, campaign: &str, scope: &Scope) -> DbResult<Vec<ConflictRow>> {
-        let (cond, arg) = scope.sql(2);
+        let (cond, arg) = scope.sql("persons", 2);
         let sql = format!(
             "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND conflicts > 0 {cond} ORDER BY community, id"
         );

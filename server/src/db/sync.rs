@@ -37,16 +37,21 @@ impl Scope {
         }
     }
 
-    /// An SQL condition (starting with `AND`) on `community`, using placeholder `$n`, and its
-    /// argument.
+    /// An SQL condition (starting with `AND`) on `{table}.community`, using placeholder `$n`,
+    /// and its argument. `table` is a table of `campaign_id, community` rows (`persons`,
+    /// `community_progress`) or its alias.
     #[must_use]
-    pub fn sql(&self, n: usize) -> (String, Option<String>) {
+    pub fn sql(&self, table: &str, n: usize) -> (String, Option<String>) {
         match self {
             Scope::All => (String::new(), None),
-            Scope::Area(p) => (format!("AND community LIKE ${n}"), Some(format!("{p}%"))),
+            Scope::Area(p) => (
+                format!("AND {table}.community LIKE ${n}"),
+                Some(format!("{p}%")),
+            ),
             Scope::Worker { user_id, .. } => (
                 format!(
-                    "AND community IN (SELECT a.community FROM assignments a WHERE a.campaign_id = persons.campaign_id AND a.user_id = ${n})"
+                    "AND {table}.community IN (SELECT a.community FROM assignments a \
+                     WHERE a.campaign_id = {table}.campaign_id AND a.user_id = ${n})"
                 ),
                 Some(user_id.clone()),
             ),
@@ -294,7 +299,7 @@ impl Db {
         cursor: i64,
         limit: u32,
     ) -> DbResult<(Vec<RecordState>, bool)> {
-        let (cond, arg) = scope.sql(4);
+        let (cond, arg) = scope.sql("persons", 4);
         let sql = format!(
             "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND seq > $2 {cond} ORDER BY seq LIMIT $3"
         );
