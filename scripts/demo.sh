@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 cargo build --release -p doorstep-server -p doorstep-app
 [ -n "${DOORSTEP_SIMULATE:-}" ] && cargo build --release -p doorstep-tests --bin field-sim
 mkdir -p data
-./target/release/doorstep-server --data-dir data demo --bind "${DOORSTEP_BIND:-127.0.0.1:8080}" &
+./target/release/doorstep-server --data-dir data demo --reset --bind "${DOORSTEP_BIND:-127.0.0.1:8080}" &
 server=$!
 trap 'kill $(jobs -p) 2>/dev/null' EXIT
 for _ in $(seq 1 100); do curl -sf "http://${DOORSTEP_BIND:-127.0.0.1:8080}/healthz" >/dev/null 2>&1 && break; sleep 0.2; done

@@ -290,7 +290,16 @@ impl Store {
                         }
                         out.applied += 1;
                         if let Some(mut rec) = load_record(tx, m.person)? {
+                            // Until the next pull brings the server's record, the device's copy
+                            // takes the values the server took as sent; a merged or conflicting
+                            // item keeps the copy's value (the server's may be another one).
                             for (item, change) in &m.changes {
+                                if matches!(
+                                    result.items.get(item),
+                                    Some(ItemOutcome::SetMerged | ItemOutcome::Conflict)
+                                ) {
+                                    continue;
+                                }
                                 set_answer(&mut rec.answers, item, change.value.as_ref());
                             }
                             rec.version = rec.version.max(result.version);
@@ -337,6 +346,7 @@ impl Store {
                 }
             }
             out.unanswered = sent.len().saturating_sub(answered);
+            crate::store::purge_departed(tx)?;
             observe_hlc(tx, resp.server_time)?;
             failpoint::hit("apply_push_results.before_commit");
             Ok(out)

@@ -110,6 +110,8 @@ pub(crate) mod key {
     pub const PROGRESS: &str = "progress";
     pub const PROGRESS_AT: &str = "progress_at";
     pub const COMMUNITY_NAMES: &str = "community_names";
+    /// Persons who left this device's communities but still hold unsent edits.
+    pub const DEPARTED: &str = "departed";
 }
 
 /// Test-only crash injection: an armed failpoint aborts the process where it is hit.
@@ -575,6 +577,17 @@ impl Store {
     pub fn apply_pull_page(&self, page: &PullResponse) -> Result<PageApplied> {
         self.write(|tx| {
             let mut out = PageApplied::default();
+            // Persons who left this device's communities go first: a record later in the page
+            // (a move within the scope) brings them back. One with unsent edits is kept until
+            // they are acknowledged (see `purge_departed`).
+            if !page.removed.is_empty() {
+                let mut departed: Vec<Uuid> = get_meta(tx, key::DEPARTED)?.unwrap_or_default();
+                departed.extend(page.removed.iter().copied());
+                departed.sort();
+                departed.dedup();
+                set_meta(tx, key::DEPARTED, &departed)?;
+            }
+            purge_departed(tx)?;
             for rec in &page.records {
                 // Only what the comparison needs: no decoding of the stored record.
                 let old: Option<(i64, String, Option<String>)> = tx
@@ -599,6 +612,7 @@ impl Store {
                     ));
                 }
                 upsert_record(tx, rec)?;
+                unmark_departed(tx, rec.person.id)?;
                 out.pulled += 1;
             }
             out.dropped = drop_out_of_scope(tx, &page.scope)?;
@@ -790,6 +804,7 @@ fn decode_record(raw: RawRecord) -> Result<RecordState> {
         review_comment,
         conflicts,
         seq: to_u64(seq),
+        prior: None,
     })
 }
 
@@ -841,6 +856,40 @@ pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
         serde_json::to_string(&rec.conflicts)?,
         to_i64(rec.seq)?,
     ])?;
+    Ok(())
+}
+
+/// Drops the departed persons (see [`PullResponse::removed`]) that hold no outbox edits; the
+/// others stay listed until their edits are acknowledged.
+pub(crate) fn purge_departed(c: &Connection) -> Result<()> {
+    let departed: Vec<Uuid> = get_meta(c, key::DEPARTED)?.unwrap_or_default();
+    if departed.is_empty() {
+        return Ok(());
+    }
+    let mut kept = Vec::new();
+    for id in departed {
+        let busy: bool = c.query_row(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE person_id = ?1)",
+            [id.to_string()],
+            |r| r.get(0),
+        )?;
+        if busy {
+            kept.push(id);
+        } else {
+            c.execute("DELETE FROM records WHERE person_id = ?1", [id.to_string()])?;
+        }
+    }
+    set_meta(c, key::DEPARTED, &kept)
+}
+
+/// A person pulled again (moved back into the scope) is no longer departed.
+fn unmark_departed(c: &Connection, id: Uuid) -> Result<()> {
+    let mut departed: Vec<Uuid> = get_meta(c, key::DEPARTED)?.unwrap_or_default();
+    let n = departed.len();
+    departed.retain(|d| *d != id);
+    if departed.len() != n {
+        set_meta(c, key::DEPARTED, &departed)?;
+    }
     Ok(())
 }
 

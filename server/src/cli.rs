@@ -42,6 +42,9 @@ enum Command {
         /// Only load the demo; do not serve.
         #[arg(long)]
         no_serve: bool,
+        /// Start the demo afresh. Only ever deletes a database that holds the demo.
+        #[arg(long)]
+        reset: bool,
     },
     /// Import a roster file (CSV or XLSX) into the open campaign: every row or none.
     ImportRoster { file: PathBuf },
@@ -97,8 +100,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bind,
             seed: s,
             no_serve,
+            reset,
         } => {
-            if cli.database_url.is_none() {
+            let mut state = build(&config).await?;
+            let demo = state.db.setting(seed::DEMO_SETTING).await?;
+            let empty = state.db.is_empty().await?;
+            if demo.is_none() && !empty {
+                anyhow::bail!(
+                    "数据库中已有非演示数据，演示未运行，未删除任何内容 / the database holds data that is not \
+                     the demo's: the demo refuses to run and deleted nothing. Use another --data-dir for the demo."
+                );
+            }
+            let fresh = empty || reset;
+            if demo.is_some() && reset {
+                if cli.database_url.is_some() {
+                    anyhow::bail!(
+                        "--reset 仅用于内置 SQLite 演示库 / --reset works on the embedded SQLite demo database only"
+                    );
+                }
+                state.db.pool().close().await;
+                drop(state);
                 let db = cli.data_dir.join("doorstep.db");
                 for suffix in ["", "-wal", "-shm"] {
                     let p = PathBuf::from(format!("{}{suffix}", db.display()));
@@ -107,12 +128,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             .with_context(|| format!("removing {}", p.display()))?;
                     }
                 }
+                state = build(&config).await?;
             }
-            let state = build(&config).await?;
-            if state.db.current_campaign().await?.is_some() {
-                anyhow::bail!(
-                    "the database already holds a campaign; the demo needs an empty database"
-                );
+            if !fresh {
+                println!("The demo database is kept as it is (--reset starts it afresh).");
+                if !no_serve {
+                    let listener = tokio::net::TcpListener::bind(&bind)
+                        .await
+                        .with_context(|| format!("binding {bind}"))?;
+                    println!("listening on http://{}", listener.local_addr()?);
+                    serve(listener, state).await?;
+                }
+                return Ok(());
             }
             println!("Loading the demo district (seed {s}) …");
             let logins = seed::seed_demo(&state, s).await?;

@@ -20,6 +20,9 @@ pub struct Login {
     pub what: String,
 }
 
+/// The setting that marks a database as the demo's (its value is the seed).
+pub const DEMO_SETTING: &str = "demo_seed";
+
 /// Loads the demo district into an empty database: places, the 2021 campaign and form, the
 /// roster, an admin, one supervisor per street, and a worker for every three communities.
 /// `workers_limit` caps how many workers get accounts (all communities are assigned).
@@ -28,6 +31,8 @@ pub struct Login {
 /// A database error.
 pub async fn seed_demo(state: &AppState, seed: u64) -> anyhow::Result<Vec<Login>> {
     let db = &state.db;
+    // Marked first: a database holding the demo may be reset by `demo --reset`, no other.
+    db.set_setting(DEMO_SETTING, &seed.to_string()).await?;
     let form = FormDefinition::dynamic_update_2021();
     let district_code = doorstep_shared::DivisionCode::parse("430503")?;
     // The demo campaign is under way: it opened three weeks ago and closes in ten weeks, so the

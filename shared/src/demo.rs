@@ -599,6 +599,7 @@ mod tests {
         let campaign = Campaign {
             id: CAMPAIGN,
             district: d.district.code.clone(),
+            district_name: d.district.name.clone(),
             year: 2021,
             name: "t".into(),
             starts: NaiveDate::from_ymd_opt(2021, 3, 1).unwrap(),

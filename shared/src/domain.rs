@@ -110,6 +110,9 @@ impl fmt::Display for Outcome {
 pub struct Campaign {
     pub id: Uuid,
     pub district: DivisionCode,
+    /// The district's name, given when the campaign is opened (大祥区).
+    #[serde(default)]
+    pub district_name: String,
     pub year: i32,
     pub name: String,
     pub starts: NaiveDate,

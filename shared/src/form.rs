@@ -42,7 +42,20 @@ pub struct Section {
     pub title_en: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relevant: Option<Condition>,
+    /// Whether last year's answers of this section carry into the next year's record as prior
+    /// values (the outcome section, about this year's visit, does not).
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub carry: bool,
     pub items: Vec<Item>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 /// One question.
@@ -55,6 +68,10 @@ pub struct Item {
     pub kind: ItemKind,
     #[serde(default)]
     pub required: bool,
+    /// Required (when relevant) only while this condition holds: the facts an outcome needs,
+    /// such as the deregistration date for 注销 or where to for 外出 and 已搬迁.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_when: Option<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relevant: Option<Condition>,
     /// The choices of a `single` or `multi` item; empty for every other kind.
@@ -62,6 +79,19 @@ pub struct Item {
     pub options: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help_zh: Option<String>,
+}
+
+impl Item {
+    /// Whether the item must be answered (when relevant) given the answers so far: `required`,
+    /// or `required_when` holds.
+    #[must_use]
+    pub fn is_required(&self, answers: &Answers, ctx: &FormContext) -> bool {
+        self.required
+            || self
+                .required_when
+                .as_ref()
+                .is_some_and(|c| c.holds(answers, ctx))
+    }
 }
 
 /// One option of a choice item. The key is what answers store.
@@ -632,6 +662,9 @@ impl FormDefinition {
                 if let Some(c) = &item.relevant {
                     check_condition(c, &format!("item {}", item.key), &earlier, &all)?;
                 }
+                if let Some(c) = &item.required_when {
+                    check_condition(c, &format!("item {}", item.key), &earlier, &all)?;
+                }
                 earlier.insert(&item.key, item);
             }
         }
@@ -696,6 +729,34 @@ impl FormDefinition {
         }
     }
 
+    /// The one check every value entering a record passes, whoever sends it (a device's push, a
+    /// supervisor's conflict resolution, a console entry): the record's status takes only
+    /// "draft" or "final"; any other key must be an item of this form and the value must fit it.
+    /// `None` (clearing the item) always fits.
+    ///
+    /// # Errors
+    /// The problem, in Chinese and English.
+    pub fn check_change(&self, key: &str, value: Option<&Value>) -> Result<(), ItemError> {
+        if key == STATUS {
+            return match value {
+                None => Ok(()),
+                Some(Value::Text(s)) if s == "draft" || s == "final" => Ok(()),
+                Some(_) => Err(ItemError {
+                    item: STATUS.into(),
+                    message_zh: "记录状态只能是 \"draft\"（草稿）或 \"final\"（提交）".into(),
+                    message_en: "status must be \"draft\" or \"final\"".into(),
+                }),
+            };
+        }
+        match value {
+            Some(v) => self.check_value(key, v),
+            None => self
+                .item(key)
+                .map(|_| ())
+                .ok_or_else(|| unknown_item_error(key)),
+        }
+    }
+
     /// Problems with the answers: unknown item keys first, then relevant items in form order.
     /// Draft checks the values present; Final also requires every relevant required item
     /// (blank text and empty sets count as missing). Answers to irrelevant items are not
@@ -712,17 +773,18 @@ impl FormDefinition {
             .filter(|k| !is_meta(k) && self.item(k).is_none())
             .map(|k| unknown_item_error(k))
             .collect();
-        let must_answer = strictness == Strictness::Final;
+        let final_check = strictness == Strictness::Final;
         for item in self.relevant_items(answers, ctx) {
+            let must_answer = final_check && item.is_required(answers, ctx);
             match answers.get(&item.key) {
                 Some(v) => {
                     if let Some(p) = problem(item, v) {
                         errors.push(p.error(item));
-                    } else if must_answer && item.required && is_blank(v) {
+                    } else if must_answer && is_blank(v) {
                         errors.push(required_error(item));
                     }
                 }
-                None if must_answer && item.required => errors.push(required_error(item)),
+                None if must_answer => errors.push(required_error(item)),
                 None => {}
             }
         }
@@ -1403,6 +1465,7 @@ mod tests {
         let campaign = Campaign {
             id: uuid::Uuid::nil(),
             district: crate::place::DivisionCode::parse("430503").unwrap(),
+            district_name: "大祥区".into(),
             year: 2021,
             name: "2021".into(),
             starts: day(2021, 3, 1),
@@ -1833,12 +1896,26 @@ mod tests {
     }
 
     #[test]
-    fn a_non_survey_outcome_needs_nothing_else() {
+    fn a_non_survey_outcome_needs_only_its_own_facts() {
         let f = form();
         for o in Outcome::ALL.into_iter().filter(|o| !o.has_questionnaire()) {
             let a = with_outcome(o, &[]);
-            assert_eq!(f.validate(&a, &child(), Strictness::Final), [], "{o}");
+            let errors = f.validate(&a, &child(), Strictness::Final);
+            let missing: Vec<&str> = errors.iter().map(|e| e.item.as_str()).collect();
+            match o {
+                // Where to: moved and away need the note; deregistered needs the date.
+                Outcome::Moved | Outcome::Away => assert_eq!(missing, ["outcome_note"], "{o}"),
+                Outcome::Deregistered => assert_eq!(missing, ["deregistered_on"], "{o}"),
+                _ => assert_eq!(errors, [], "{o}"),
+            }
         }
+        let away = with_outcome(Outcome::Away, &[("outcome_note", Value::text("在外务工"))]);
+        assert_eq!(f.validate(&away, &child(), Strictness::Final), []);
+        let gone = with_outcome(
+            Outcome::Deregistered,
+            &[("deregistered_on", Value::text("2021-05-04"))],
+        );
+        assert_eq!(f.validate(&gone, &child(), Strictness::Final), []);
         let e = only_error(&f.validate(&Answers::new(), &child(), Strictness::Final)).clone();
         assert_eq!(e.item, "outcome");
         assert_eq!(e.message_zh, "「调查结果」为必填项");
@@ -1978,6 +2055,7 @@ mod tests {
             label_en: "Count".into(),
             kind: ItemKind::Integer { min, max },
             required: false,
+            required_when: None,
             relevant: None,
             options: vec![],
             help_zh: None,

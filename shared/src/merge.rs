@@ -68,6 +68,13 @@ impl Writer {
         }
     }
 
+    /// The same user on the same device (or both without a device): one writer, whose newest
+    /// edit stands. Imported values (no user) have no writer to match.
+    #[must_use]
+    pub fn same_writer(&self, other: &Writer) -> bool {
+        !self.user.is_empty() && self.user == other.user && self.device == other.device
+    }
+
     /// The clamped edit time: a device clock ahead of the server counts as the receive time.
     #[must_use]
     pub fn clamp(hlc: Hlc, received_ms: i64) -> i64 {
@@ -91,6 +98,43 @@ pub struct OpenConflict {
 }
 
 impl OpenConflict {
+    /// Most candidates kept in one conflict; the mutation log keeps every edit regardless.
+    pub const MAX_CANDIDATES: usize = 16;
+
+    /// An edit of an item already in conflict joins the candidates. Each writer (user and
+    /// device) stands with their newest edit only: a later edit replaces their earlier
+    /// candidate, an older one (synced late) is ignored. So a writer's newest value never loses
+    /// to their own earlier one, and the candidates stay bounded by the writers involved.
+    /// Returns whether the conflict changed.
+    pub fn join(&mut self, value: Option<Value>, by: &Writer) -> bool {
+        if let Some(c) = self.candidates.iter_mut().find(|c| c.by.same_writer(by)) {
+            if by.key() <= c.by.key() {
+                return false;
+            }
+            c.value = value;
+            c.by = by.clone();
+            return true;
+        }
+        self.candidates.push(Candidate {
+            value,
+            by: by.clone(),
+        });
+        if self.candidates.len() > Self::MAX_CANDIDATES {
+            // Drop the oldest edit that is not the base's side (index 0 is the value the
+            // conflict started from).
+            if let Some((i, _)) = self
+                .candidates
+                .iter()
+                .enumerate()
+                .skip(1)
+                .min_by_key(|(_, c)| c.by.key())
+            {
+                self.candidates.remove(i);
+            }
+        }
+        true
+    }
+
     /// The provisional winner: the candidate with the greatest key.
     #[must_use]
     pub fn provisional(&self) -> &Candidate {
@@ -217,20 +261,12 @@ pub fn apply(doc: &mut Doc, changes: &BTreeMap<String, Change>, by: &Writer) -> 
 fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOutcome {
     let theirs = doc.answers.get(item).cloned();
     if let Some(conflict) = doc.conflicts.get_mut(item) {
-        // Every edit joins the candidates, even a value already among them: who wrote it is
-        // kept, and the provisional winner does not depend on arrival order.
-        let agrees = conflict.candidates.iter().any(|c| c.value == change.value);
-        conflict.candidates.push(Candidate {
-            value: change.value.clone(),
-            by: by.clone(),
-        });
+        conflict.join(change.value.clone(), by);
         let win = conflict.provisional().clone();
         set_value(doc, item, win.value, &win.by);
-        return if agrees {
-            ItemOutcome::Same
-        } else {
-            ItemOutcome::Conflict
-        };
+        // Still in conflict whatever the value: the device must not take its own value as the
+        // server's (the provisional value may be another candidate's).
+        return ItemOutcome::Conflict;
     }
     if change.value == theirs {
         // Agreement: the greater key stands as the value's writer, whatever the arrival order.
@@ -257,6 +293,14 @@ fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOu
         return ItemOutcome::SetMerged;
     }
     let theirs_by = doc.meta.get(item).cloned().unwrap_or_else(Writer::unknown);
+    if theirs_by.same_writer(by) {
+        // A writer does not conflict with themselves: their newest edit stands.
+        if by.key() > theirs_by.key() {
+            set_value(doc, item, change.value.clone(), by);
+            return ItemOutcome::Applied;
+        }
+        return ItemOutcome::Same;
+    }
     let conflict = OpenConflict {
         base: change.base.clone(),
         candidates: vec![
@@ -434,7 +478,7 @@ mod tests {
             seed in any::<u64>(),
         ) {
             let writers: Vec<(Option<Value>, Writer)> = edits.iter().enumerate()
-                .map(|(i, (v, rank, at))| (Some(Value::Int(i64::from(*v))), w("u", *rank, *at, i as u128 + 1)))
+                .map(|(i, (v, rank, at))| (Some(Value::Int(i64::from(*v))), w(&format!("u{i}"), *rank, *at, i as u128 + 1)))
                 .collect();
             let run = |order: &[usize]| {
                 let mut d = Doc::default();
@@ -459,6 +503,36 @@ mod tests {
                     || a.conflicts.get("x").is_some_and(|c| c.candidates.iter().any(|c| &c.value == v));
                 prop_assert!(kept, "value {:?} lost", v);
             }
+        }
+
+        /// One writer's edits, in any arrival order, end with their newest edit (by key).
+        #[test]
+        fn a_writers_newest_edit_stands(
+            edits in proptest::collection::vec((0u8..4, 0i64..1000), 2..6),
+            other in 0u8..4,
+            seed in any::<u64>(),
+        ) {
+            let mine: Vec<(Option<Value>, Writer)> = edits.iter().enumerate()
+                .map(|(i, (v, at))| (Some(Value::Int(i64::from(*v))), w("me", 1, *at, i as u128 + 10)))
+                .collect();
+            let newest = mine.iter().max_by_key(|(_, by)| by.key()).unwrap().0.clone();
+            let mut order: Vec<usize> = (0..mine.len()).collect();
+            let mut s = seed;
+            for i in (1..order.len()).rev() {
+                s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                order.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            // Another writer's value first, so the item may be in conflict.
+            let mut d = Doc::default();
+            apply(&mut d, &ch(None, Some(Value::Int(100 + i64::from(other)))), &w("them", 1, 5, 1));
+            for &i in &order {
+                let (v, by) = &mine[i];
+                apply(&mut d, &ch(None, v.clone()), by);
+            }
+            let c = &d.conflicts["x"];
+            let own: Vec<_> = c.candidates.iter().filter(|c| c.by.user == "me").collect();
+            prop_assert_eq!(own.len(), 1);
+            prop_assert_eq!(&own[0].value, &newest);
         }
 
         #[test]

@@ -89,6 +89,10 @@ pub struct RecordState {
     pub conflicts: BTreeMap<String, OpenConflict>,
     /// The change sequence number of this state; pull cursors are these.
     pub seq: u64,
+    /// Last year's answers of the carried items, for a record carried from the previous
+    /// campaign (see `docs/campaigns.md`); the app shows them beside each item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Answers>,
 }
 
 /// One page of a pull. Records come in change order; `cursor` is where the next page starts.
@@ -96,6 +100,11 @@ pub struct RecordState {
 pub struct PullResponse {
     pub protocol: u32,
     pub records: Vec<RecordState>,
+    /// Persons who left a community of this device's scope (moved to another community or
+    /// removed from the campaign) since `cursor`: the device drops them (once their edits are
+    /// acknowledged) before applying `records`, which may bring them back in their new place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<Uuid>,
     pub cursor: u64,
     /// More pages wait beyond `cursor`.
     pub more: bool,

@@ -143,7 +143,7 @@ fn check_auth(s: &MockState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     if s.revoked {
         return Err(Box::new(error(StatusCode::UNAUTHORIZED, "device_revoked")));
     }
-    if bearer != "Bearer mock-token" || !s.token_valid {
+    if !bearer.starts_with("Bearer mock-token") || !s.token_valid {
         return Err(Box::new(error(StatusCode::UNAUTHORIZED, "token_expired")));
     }
     Ok(())
@@ -157,10 +157,11 @@ async fn login(State(state): State<Shared>, Json(req): Json<LoginRequest>) -> Re
     if req.password != PASSWORD {
         return error(StatusCode::UNAUTHORIZED, "bad_credentials");
     }
+    let device_id = req.device_id.unwrap_or_else(Uuid::new_v4);
     Json(LoginResponse {
-        token: "mock-token".into(),
+        token: format!("mock-token-{device_id}"),
         expires_at: Utc::now() + chrono::Duration::days(7),
-        device_id: req.device_id.unwrap_or_else(Uuid::new_v4),
+        device_id,
         account: Account {
             username: req.username.clone(),
             display_name: "测试专干".into(),
@@ -210,10 +211,16 @@ async fn push(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> R
             None => rejected(m.id, "unknown_person"),
             Some(rec) if !in_scope(&rec.person, &scope) => rejected(m.id, "out_of_scope"),
             Some(rec) => {
+                // Each signed-in phone is its own writer (the real server takes the device
+                // from the token).
+                let token = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
                 let by = Writer {
                     user: "worker".into(),
                     rank: 1,
-                    device: None,
+                    device: Some(Uuid::new_v5(&Uuid::NAMESPACE_OID, token.as_bytes())),
                     mutation: m.id,
                     hlc: m.hlc,
                     at_ms: Writer::clamp(m.hlc, Utc::now().timestamp_millis()),
@@ -305,6 +312,7 @@ async fn pull(
             review_comment: r.comment.clone(),
             conflicts: r.doc.conflicts.clone(),
             seq: r.seq,
+            prior: None,
         })
         .collect();
     let cursor = if more {
@@ -315,6 +323,7 @@ async fn pull(
     Json(PullResponse {
         protocol: PROTOCOL_VERSION,
         records,
+        removed: Vec::new(),
         cursor,
         more,
         scope: s.scope.clone(),

@@ -28,6 +28,7 @@ pub(crate) fn campaign() -> Campaign {
     Campaign {
         id: Uuid::from_u128(0x2021_0001),
         district: DivisionCode::parse("430503").unwrap(),
+        district_name: "大祥区".into(),
         year: 2021,
         name: "2021年残疾人基本服务状况和需求信息数据动态更新".into(),
         starts: NaiveDate::from_ymd_opt(2021, 3, 1).unwrap(),
@@ -50,6 +51,7 @@ pub(crate) fn fresh(p: &Person, seq: u64) -> RecordState {
         review_comment: None,
         conflicts: BTreeMap::new(),
         seq,
+        prior: None,
     }
 }
 
@@ -61,6 +63,7 @@ pub(crate) fn page(
     PullResponse {
         protocol: PROTOCOL_VERSION,
         records,
+        removed: Vec::new(),
         cursor,
         more: false,
         scope,

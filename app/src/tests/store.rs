@@ -397,10 +397,24 @@ fn finalizing_sets_status_and_prunes_what_no_longer_applies() {
             )
             .unwrap(),
     );
-    // The person moved after all: the home-visit items no longer apply.
-    saved(
+    // The person moved after all: the home-visit items no longer apply. Moving needs the note
+    // saying where to.
+    assert!(matches!(
         f.store
             .save_edit(p, edit(&[("outcome", text("moved"))]), true)
+            .unwrap(),
+        SaveResult::Invalid(_)
+    ));
+    saved(
+        f.store
+            .save_edit(
+                p,
+                edit(&[
+                    ("outcome", text("moved")),
+                    ("outcome_note", text("搬去株洲")),
+                ]),
+                true,
+            )
             .unwrap(),
     );
     let v = f.store.record(p).unwrap();
@@ -762,7 +776,14 @@ fn filters_search_and_community_figures() {
         .unwrap();
     saved(
         f.store
-            .save_edit(in_comm[4].id, edit(&[("outcome", text("moved"))]), true)
+            .save_edit(
+                in_comm[4].id,
+                edit(&[
+                    ("outcome", text("moved")),
+                    ("outcome_note", text("搬去长沙")),
+                ]),
+                true,
+            )
             .unwrap(),
     );
     saved(

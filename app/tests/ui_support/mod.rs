@@ -70,6 +70,7 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
     let campaign = Campaign {
         id: Uuid::from_u128(0x2021),
         district: DivisionCode::parse("430503").unwrap(),
+        district_name: "大祥区".into(),
         year: 2021,
         name: "2021年大祥区动态更新".into(),
         starts: NaiveDate::from_ymd_opt(2021, 3, 1).unwrap(),
@@ -114,6 +115,7 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
                 review_comment,
                 conflicts: BTreeMap::new(),
                 seq: u64::try_from(i).unwrap() + 1,
+                prior: None,
             }
         })
         .collect();
@@ -121,6 +123,7 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
         protocol: PROTOCOL_VERSION,
         cursor: u64::try_from(records.len()).unwrap(),
         records,
+        removed: Vec::new(),
         more: false,
         scope: communities.iter().map(|(c, _)| c.clone()).collect(),
         community_names: communities.iter().cloned().collect(),

@@ -275,8 +275,10 @@ impl Db {
             .collect()
     }
 
-    /// Assigns a community to a worker. If it moves from another worker, every person in it gets a
-    /// new change sequence number so the new worker's next pull brings it whatever their cursor.
+    /// Assigns a community to a worker, for the first time or moved from another worker. Every
+    /// person in it gets a new change sequence number, so the worker's next pull brings the whole
+    /// community whatever their cursor (a first assignment after the worker pulled past the
+    /// persons' import is no different from a move).
     ///
     /// # Errors
     /// An unknown worker or community, or a database error.
@@ -335,8 +337,26 @@ impl Db {
         .bind(now)
         .execute(&mut *tx.tx)
         .await?;
-        if prev.is_some() {
-            bump_community(&mut tx, campaign, community.as_str()).await?;
+        bump_community(&mut tx, campaign, community.as_str()).await?;
+        tx.commit().await
+    }
+
+    /// Takes a community away from its worker: their next pull lists a scope without it, and
+    /// their device drops it once its edits there are acknowledged (late edits stay accepted).
+    ///
+    /// # Errors
+    /// A community not assigned, or a database error.
+    pub async fn unassign(&self, campaign: &str, community: &DivisionCode) -> DbResult<()> {
+        let mut tx = self.write().await?;
+        let r = sqlx::query("DELETE FROM assignments WHERE campaign_id = $1 AND community = $2")
+            .bind(campaign.to_string())
+            .bind(community.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound(format!(
+                "社区 {community} 未分配 / community {community} is not assigned"
+            )));
         }
         tx.commit().await
     }

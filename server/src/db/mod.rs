@@ -2,10 +2,14 @@
 //! embedded default) and PostgreSQL through sqlx's `Any` driver; the migrations differ per dialect
 //! (`migrations/sqlite`, `migrations/postgres`).
 //!
-//! Every write goes through [`Db::write`], which serialises writers: a process-wide mutex on
-//! SQLite, `pg_advisory_xact_lock` on PostgreSQL (shared by every server process on the database).
-//! Change sequence numbers are taken under that lock, so commit order equals `seq` order and pull
-//! cursors never skip a change (see `docs/sync.md`).
+//! Every write goes through [`Db::write`], which serialises writers in two steps: first a mutex
+//! in this process (so waiting writers hold no pooled connection and readers never queue behind
+//! them), then the database's own lock, shared by every process on the database: `BEGIN
+//! IMMEDIATE` on SQLite (a CLI command next to `serve` waits its turn instead of failing with
+//! SQLITE_BUSY), `pg_advisory_xact_lock` on PostgreSQL. Change sequence numbers are taken under
+//! that lock, so commit order equals `seq` order and pull cursors never skip a change (see
+//! `docs/sync.md`). SQLite runs with `synchronous = FULL`: a commit is on disk before the server
+//! acknowledges it, so a power cut cannot roll back a push the device has already cleared.
 
 mod accounts;
 mod progress;
@@ -23,7 +27,7 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use accounts::{AuthContext, DeviceRow, UserRow};
 pub use progress::{CommunityProgress, DayCount};
 pub use records::{ConflictRow, RecordRow};
-pub use sync::{Pusher, Scope};
+pub use sync::{PullPage, Pusher, Scope};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -114,8 +118,11 @@ impl Db {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        // A writer in another process (a CLI import next to `serve`) holds the
+                        // lock for at most a few seconds; wait for it rather than fail.
+                        conn.execute("PRAGMA busy_timeout = 60000").await?;
+                        // Durable before acknowledged (WAL + FULL syncs the log on commit).
+                        conn.execute("PRAGMA synchronous = FULL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
                     Ok(())
@@ -157,23 +164,76 @@ impl Db {
         &self.pool
     }
 
-    /// Begins a write transaction under the writers' lock.
+    /// Begins a write transaction under the writers' lock: this process's mutex first (before a
+    /// pooled connection is taken), then the database's lock shared by every process.
     ///
     /// # Errors
     /// A database error.
     pub async fn write(&self) -> DbResult<WriteTx<'_>> {
-        let guard = match self.backend {
-            Backend::Sqlite => Some(self.write_lock.lock().await),
-            Backend::Postgres => None,
+        let guard = self.write_lock.lock().await;
+        let started = std::time::Instant::now();
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
         };
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(WRITE_LOCK_KEY)
-                .execute(&mut *tx)
-                .await?;
+        let waited = started.elapsed();
+        if waited > Duration::from_secs(1) {
+            tracing::info!(
+                waited_ms = waited.as_millis(),
+                "waited for another process's write"
+            );
         }
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx {
+            tx,
+            _guard: Some(guard),
+        })
+    }
+
+    /// A setting of the database itself (see the `settings` table).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn setting(&self, key: &str) -> DbResult<Option<String>> {
+        let r = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    /// # Errors
+    /// A database error.
+    pub async fn set_setting(&self, key: &str, value: &str) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key.to_string())
+        .bind(value.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the database holds nothing a district entered: no campaign, account or person.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn is_empty(&self) -> DbResult<bool> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM campaigns) + (SELECT COUNT(*) FROM users) \
+                    + (SELECT COUNT(*) FROM persons) AS n",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(r.try_get::<i64, _>("n")? == 0)
     }
 
     /// Records who did what (record views, exports, imports) without sensitive values.

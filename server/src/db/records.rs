@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use doorstep_shared::domain::final_outcome;
+use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::{self, Doc, OpenConflict, Writer};
 use doorstep_shared::sync::RecordState;
 use doorstep_shared::{Outcome, Person, Review, Value};
@@ -44,6 +45,7 @@ impl RecordRow {
             review_comment: self.review_comment.clone(),
             conflicts: self.doc.conflicts.clone(),
             seq: u64::try_from(self.seq).unwrap_or(0),
+            prior: None,
         }
     }
 
@@ -283,15 +285,21 @@ impl Db {
 
     /// A supervisor's resolution of a same-item conflict: a new record version every device pulls.
     ///
+    /// The value passes the same form check as a device's push.
+    ///
     /// # Errors
-    /// No such person or no open conflict on that item ([`DbError::NotFound`]), or a database error.
+    /// No such person or no open conflict on that item ([`DbError::NotFound`]), a value the form
+    /// refuses ([`DbError::Invalid`]), or a database error.
     pub async fn resolve_conflict(
         &self,
+        form: &FormDefinition,
         person_id: &str,
         item: &str,
         value: Option<Value>,
         by: &Writer,
     ) -> DbResult<RecordRow> {
+        form.check_change(item, value.as_ref())
+            .map_err(|e| DbError::Invalid(format!("{} / {}", e.message_zh, e.message_en)))?;
         self.change_record(person_id, &by.user, |row| {
             if !row.doc.conflicts.contains_key(item) {
                 return Err(DbError::NotFound(format!(

@@ -136,6 +136,7 @@ impl Db {
         let campaign = Campaign {
             id: Uuid::now_v7(),
             district: district.clone(),
+            district_name: String::new(),
             year,
             name: name.to_string(),
             starts,
@@ -181,6 +182,7 @@ impl Db {
             id: Uuid::parse_str(&r.try_get::<String, _>("id")?).map_err(|e| bad(e.to_string()))?,
             district: DivisionCode::parse(&r.try_get::<String, _>("district")?)
                 .map_err(|e| bad(e.to_string()))?,
+            district_name: String::new(),
             year: i32::try_from(r.try_get::<i64, _>("year")?).map_err(|e| bad(e.to_string()))?,
             name: r.try_get("name")?,
             starts: r
@@ -232,6 +234,38 @@ impl Db {
                 .await?;
             }
         }
+        // Persons the file moves to another community: the old community's devices are told
+        // (a departure, sequenced before the person's new row) and its counters recomputed.
+        let mut known: BTreeMap<String, String> = BTreeMap::new();
+        let ids: Vec<String> = persons.iter().map(|(p, _, _)| p.id.to_string()).collect();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id, community FROM persons WHERE campaign_id = $1 AND id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id.clone());
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            for r in q.fetch_all(&mut *tx.tx).await? {
+                known.insert(r.try_get("id")?, r.try_get("community")?);
+            }
+        }
+        let moves: Vec<(String, String)> = persons
+            .iter()
+            .filter_map(|(p, _, _)| {
+                let id = p.id.to_string();
+                known
+                    .get(&id)
+                    .filter(|old| old.as_str() != p.community.as_str())
+                    .map(|old| (id, old.clone()))
+            })
+            .collect();
+        let mut recompute: BTreeSet<String> = seen.iter().map(|c| c.as_str().to_string()).collect();
+        for (id, old) in &moves {
+            record_departure(&mut tx, &campaign_id, id, old).await?;
+            recompute.insert(old.clone());
+        }
         let total = persons.len();
         let first = take_seqs(&mut tx, &campaign_id, i64::try_from(total).unwrap_or(0)).await?;
         let now = now_ms();
@@ -267,7 +301,7 @@ impl Db {
             written += chunk.len();
             on_progress(written, total);
         }
-        recompute_progress(&mut tx, &campaign_id, seen.iter().map(DivisionCode::as_str)).await?;
+        recompute_progress(&mut tx, &campaign_id, recompute.iter().map(String::as_str)).await?;
         tx.commit().await?;
         // A roster import changes the tables' shape a lot: refresh the planner's statistics now
         // rather than waiting for autovacuum (the overview's plan depends on them).
@@ -336,6 +370,28 @@ async fn upsert_place(
     .bind(name.to_string())
     .bind(parent.map(str::to_string))
     .bind(level.to_string())
+    .execute(&mut *tx.tx)
+    .await?;
+    Ok(())
+}
+
+/// Records that a person left a community (under the write lock): the devices holding that
+/// community drop the person on their next pull.
+pub(crate) async fn record_departure(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    person_id: &str,
+    community: &str,
+) -> DbResult<()> {
+    let seq = take_seqs(tx, campaign, 1).await?;
+    sqlx::query(
+        "INSERT INTO departures (campaign_id, seq, person_id, community, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(campaign.to_string())
+    .bind(seq)
+    .bind(person_id.to_string())
+    .bind(community.to_string())
+    .bind(now_ms())
     .execute(&mut *tx.tx)
     .await?;
     Ok(())

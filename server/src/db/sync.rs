@@ -11,7 +11,7 @@ use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, RecordStat
 use doorstep_shared::{Campaign, Review, Status, Value};
 
 use super::records::{ROW_COLS, RecordRow, load_rows, row_from, save_rows};
-use super::{Db, DbResult, now_ms, placeholders};
+use super::{Db, DbError, DbResult, now_ms, placeholders};
 
 /// Which communities a caller may read and write.
 #[derive(Debug, Clone)]
@@ -59,6 +59,16 @@ impl Scope {
     }
 }
 
+/// One page of a pull (see [`Db::pull`]).
+#[derive(Debug, Default)]
+pub struct PullPage {
+    pub records: Vec<RecordState>,
+    pub removed: Vec<uuid::Uuid>,
+    /// The last `seq` of the page (the cursor given when the page is empty).
+    pub cursor: i64,
+    pub more: bool,
+}
+
 /// Who is pushing.
 #[derive(Debug, Clone)]
 pub struct Pusher {
@@ -84,25 +94,31 @@ fn rejected(m: &Mutation, code: &str, message: String) -> MutationResult {
     }
 }
 
-/// Checks a mutation's items against the form: known items, values of the right shape.
+/// Checks a mutation's items with the form's one check for every value entering a record.
 fn check_items(m: &Mutation, form: &FormDefinition) -> Result<(), String> {
     for (key, change) in &m.changes {
-        if key == STATUS {
-            match &change.value {
-                Some(Value::Text(s)) if s == "draft" || s == "final" => {}
-                None => {}
-                _ => return Err("status must be \"draft\" or \"final\"".into()),
-            }
-            continue;
-        }
-        if form.item(key).is_none() {
-            return Err(format!("the form has no item {key:?}"));
-        }
-        if let Some(v) = &change.value {
-            form.check_value(key, v).map_err(|e| e.to_string())?;
-        }
+        form.check_change(key, change.value.as_ref())
+            .map_err(|e| format!("{} / {}", e.message_zh, e.message_en))?;
     }
     Ok(())
+}
+
+/// The communities a person has left in this campaign (roster moves).
+async fn departed_from(tx: &mut super::WriteTx<'_>, person: &str) -> DbResult<Vec<String>> {
+    sqlx::query("SELECT community FROM departures WHERE person_id = $1")
+        .bind(person.to_string())
+        .fetch_all(&mut *tx.tx)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("community")?))
+        .collect()
+}
+
+/// A mutation already in the log: who sent it, what it said, what it was answered.
+struct Logged {
+    user_id: String,
+    payload: String,
+    result: MutationResult,
 }
 
 impl Db {
@@ -124,10 +140,10 @@ impl Db {
 
         // 1. Results already in the log.
         let ids: Vec<String> = mutations.iter().map(|m| m.id.to_string()).collect();
-        let mut done: HashMap<String, MutationResult> = HashMap::new();
+        let mut done: HashMap<String, Logged> = HashMap::new();
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT id, result FROM mutations WHERE id IN ({})",
+                "SELECT id, user_id, payload, result FROM mutations WHERE id IN ({})",
                 placeholders(1, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -137,7 +153,14 @@ impl Db {
             for r in q.fetch_all(&mut *tx.tx).await? {
                 let id: String = r.try_get("id")?;
                 let result: String = r.try_get("result")?;
-                done.insert(id, serde_json::from_str(&result)?);
+                done.insert(
+                    id,
+                    Logged {
+                        user_id: r.try_get("user_id")?,
+                        payload: r.try_get("payload")?,
+                        result: serde_json::from_str(&result)?,
+                    },
+                );
             }
         }
 
@@ -155,8 +178,22 @@ impl Db {
         let mut log: Vec<(String, String, String, bool, String)> = Vec::new();
         for m in mutations {
             let mid = m.id.to_string();
-            if let Some(r) = done.get(&mid) {
-                results.push(r.clone());
+            let payload = serde_json::to_string(m)?;
+            if let Some(logged) = done.get(&mid) {
+                // A mutation ID names one edit by one user: a re-send gets the stored answer, a
+                // reuse for other content (or by another user) is refused, never merged away.
+                if logged.user_id == pusher.user_id && logged.payload == payload {
+                    results.push(logged.result.clone());
+                } else {
+                    results.push(rejected(
+                        m,
+                        "mutation_id_reused",
+                        format!(
+                            "修改编号 {} 已用于另一项修改，未应用 / mutation ID {} was already used for a different edit; nothing applied",
+                            m.id, m.id
+                        ),
+                    ));
+                }
                 continue;
             }
             let Some(row) = rows.get_mut(&m.person.to_string()) else {
@@ -177,7 +214,14 @@ impl Db {
             }
             let mut reassigned = false;
             if !pusher.scope.allows(&row.community) {
-                if pusher.history.contains(&row.community) {
+                let mine = |c: &str| pusher.scope.allows(c) || pusher.history.contains(c);
+                if pusher.history.contains(&row.community)
+                    || departed_from(&mut tx, &row.id)
+                        .await?
+                        .iter()
+                        .any(|c| mine(c))
+                {
+                    // Late edits of a community (or a person) that was this worker's.
                     reassigned = true;
                 } else {
                     results.push(rejected(
@@ -200,8 +244,11 @@ impl Db {
                 hlc: m.hlc,
                 at_ms: Writer::clamp(m.hlc, now),
             };
+            let doc_before = row.doc.clone();
             let report = merge::apply(&mut row.doc, &m.changes, &writer);
-            let any_change = report.values().any(|o| *o != ItemOutcome::Same);
+            // Any change of the stored record (a joined conflict candidate, a new provisional
+            // value, a writer) moves its version and sequence, so every device pulls it.
+            let any_change = row.doc != doc_before;
             // A worker finalizing a returned record again resubmits it.
             let resubmits = row.review == Review::Returned
                 && m.changes.get(STATUS).and_then(|c| c.value.as_ref())
@@ -231,11 +278,18 @@ impl Db {
             log.push((
                 mid.clone(),
                 row.id.clone(),
-                serde_json::to_string(m)?,
+                payload.clone(),
                 reassigned,
                 serde_json::to_string(&result)?,
             ));
-            done.insert(mid, result.clone());
+            done.insert(
+                mid,
+                Logged {
+                    user_id: pusher.user_id.clone(),
+                    payload,
+                    result: result.clone(),
+                },
+            );
             results.push(result);
         }
 
@@ -288,7 +342,12 @@ impl Db {
         Ok(results)
     }
 
-    /// One page of records with `seq > cursor` within a scope, in `seq` order, and whether more wait.
+    /// One page of changes with `seq > cursor` within a scope, in `seq` order: record states,
+    /// and persons who left a community of the scope (departures). Returns the page's records,
+    /// its departed person IDs, the page's last `seq` (the next cursor) and whether more wait.
+    ///
+    /// A person's current row always has a greater `seq` than any of their departures, so a
+    /// device that drops the departed first and then stores the records is right within a page.
     ///
     /// # Errors
     /// A database error.
@@ -298,7 +357,8 @@ impl Db {
         scope: &Scope,
         cursor: i64,
         limit: u32,
-    ) -> DbResult<(Vec<RecordState>, bool)> {
+    ) -> DbResult<PullPage> {
+        let fetch = i64::from(limit) + 1;
         let (cond, arg) = scope.sql("persons", 4);
         let sql = format!(
             "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND seq > $2 {cond} ORDER BY seq LIMIT $3"
@@ -306,18 +366,63 @@ impl Db {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(campaign.to_string())
             .bind(cursor)
-            .bind(i64::from(limit) + 1);
+            .bind(fetch);
         if let Some(a) = arg {
             q = q.bind(a);
         }
         let rows = q.fetch_all(&self.pool).await?;
-        let more = rows.len() > limit as usize;
-        let states = rows
+        let (cond, arg) = scope.sql("departures", 4);
+        let sql = format!(
+            "SELECT seq, person_id FROM departures WHERE campaign_id = $1 AND seq > $2 {cond} ORDER BY seq LIMIT $3"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(campaign.to_string())
+            .bind(cursor)
+            .bind(fetch);
+        if let Some(a) = arg {
+            q = q.bind(a);
+        }
+        let departed: Vec<(i64, String)> = q
+            .fetch_all(&self.pool)
+            .await?
             .iter()
-            .take(limit as usize)
-            .map(|r| row_from(r).map(|row| row.state()))
-            .collect::<DbResult<Vec<_>>>()?;
-        Ok((states, more))
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("person_id")?)))
+            .collect::<DbResult<_>>()?;
+        // Merge the two seq-ordered lists and keep the `limit` smallest.
+        let mut page = PullPage {
+            cursor,
+            ..PullPage::default()
+        };
+        let (mut i, mut j) = (0, 0);
+        let mut taken = 0usize;
+        while taken < limit as usize && (i < rows.len() || j < departed.len()) {
+            let row_seq = rows
+                .get(i)
+                .map(|r| r.try_get::<i64, _>("seq"))
+                .transpose()?;
+            let dep_seq = departed.get(j).map(|d| d.0);
+            let take_row = match (row_seq, dep_seq) {
+                (Some(a), Some(b)) => a < b,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if take_row {
+                let state = row_from(&rows[i])?.state();
+                page.cursor = i64::try_from(state.seq).unwrap_or(i64::MAX);
+                page.records.push(state);
+                i += 1;
+            } else {
+                let (seq, person) = &departed[j];
+                page.cursor = *seq;
+                page.removed.push(
+                    uuid::Uuid::parse_str(person).map_err(|e| DbError::Corrupt(e.to_string()))?,
+                );
+                j += 1;
+            }
+            taken += 1;
+        }
+        page.more = i < rows.len() || j < departed.len();
+        Ok(page)
     }
 
     /// Number of mutations in the log (for tests and figures).

@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/roster", post(import_roster))
         .route("/api/v1/admin/users", get(users).post(create_user))
         .route("/api/v1/admin/assignments", get(assignments).put(assign))
+        .route("/api/v1/admin/assignments/{community}", delete(unassign))
         .route("/api/v1/admin/devices", get(devices))
         .route("/api/v1/admin/devices/{id}/revoke", post(revoke))
 }
@@ -196,6 +197,20 @@ async fn assign(
         .await?;
     state.notify();
     Ok(Json(a))
+}
+
+async fn unassign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(community): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require(&[Role::Admin])?;
+    let c = state.campaign().await?;
+    let code = DivisionCode::parse(&community)
+        .map_err(|e| ApiError::unprocessable("invalid_community", e.to_string()))?;
+    state.db.unassign(&c.id.to_string(), &code).await?;
+    state.notify();
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize)]

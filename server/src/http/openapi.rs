@@ -88,6 +88,12 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
         true,
     ),
     (
+        "delete",
+        "/api/v1/admin/assignments/{community}",
+        "Take a community away from its worker (admin)",
+        true,
+    ),
+    (
         "put",
         "/api/v1/admin/assignments",
         "Assign a community to a worker",

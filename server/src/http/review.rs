@@ -159,11 +159,23 @@ async fn resolve(
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> ApiResult<Json<RecordState>> {
     caller.require(&[Role::Supervisor, Role::Admin])?;
-    visible(&state, &caller, &person).await?;
+    let record = visible(&state, &caller, &person).await?;
+    let campaign = state.campaign().await?;
+    if record.campaign_id != campaign.id.to_string() {
+        return Err(ApiError::conflict(
+            "campaign_closed",
+            "该记录属于已结束的调查 / this record belongs to a closed campaign",
+        ));
+    }
+    let form = state.form(&campaign.form_version).await?;
     let row = state
         .db
-        .resolve_conflict(&person, &item, body.value, &console_writer(&caller))
-        .await?;
+        .resolve_conflict(&form, &person, &item, body.value, &console_writer(&caller))
+        .await
+        .map_err(|e| match e {
+            crate::db::DbError::Invalid(m) => ApiError::unprocessable("invalid_value", m),
+            other => other.into(),
+        })?;
     state.notify();
     Ok(Json(row.state()))
 }

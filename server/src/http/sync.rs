@@ -86,11 +86,16 @@ async fn pull(
     let limit = q.limit.unwrap_or(500).clamp(1, MAX_PULL_PAGE);
     let cursor = i64::try_from(q.cursor)
         .map_err(|_| ApiError::bad_request("bad_cursor", "cursor out of range"))?;
-    let (records, more) = state
+    let crate::db::PullPage {
+        records,
+        removed,
+        cursor: next,
+        more,
+    } = state
         .db
         .pull(&campaign.id.to_string(), &scope, cursor, limit)
         .await?;
-    let next = records.last().map_or(q.cursor, |r| r.seq);
+    let next = u64::try_from(next).unwrap_or(q.cursor);
     let scope_list = match &scope {
         crate::db::Scope::Worker { communities, .. } => {
             let mut v: Vec<_> = communities
@@ -126,6 +131,7 @@ async fn pull(
     Ok(Json(PullResponse {
         protocol: PROTOCOL_VERSION,
         records,
+        removed,
         cursor: next,
         more,
         scope: scope_list,

@@ -3,6 +3,7 @@
 mod admin;
 mod console;
 mod helpers;
+mod holes;
 mod progress;
 mod scope;
 mod sync;

@@ -436,6 +436,7 @@ async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Result<()> {
     let campaign = Campaign {
         id: Uuid::now_v7(),
         district: doorstep_shared::DivisionCode::parse("430503")?,
+        district_name: "大祥区".into(),
         year: 2021,
         name: "bench".into(),
         // The demo campaign's dates (ages, hence relevance, depend on them).
@@ -749,6 +750,7 @@ fn app_store(t: &mut Table) -> anyhow::Result<()> {
     let campaign = Campaign {
         id: campaign_id,
         district: d.district.code.clone(),
+        district_name: d.district.name.clone(),
         year: 2021,
         name: "store".into(),
         starts: chrono::NaiveDate::from_ymd_opt(2021, 3, 1).context("date")?,
@@ -758,6 +760,7 @@ fn app_store(t: &mut Table) -> anyhow::Result<()> {
     let store = Store::create(work.path().join("store.db"), "246810", KdfParams::default())?;
     let page = doorstep_shared::sync::PullResponse {
         protocol: doorstep_shared::sync::PROTOCOL_VERSION,
+        removed: Vec::new(),
         records: d
             .persons
             .iter()
@@ -770,6 +773,7 @@ fn app_store(t: &mut Table) -> anyhow::Result<()> {
                 review_comment: None,
                 conflicts: BTreeMap::new(),
                 seq: i as u64 + 1,
+                prior: None,
             })
             .collect(),
         cursor: 5_000,
