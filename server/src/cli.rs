@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::service::{campaigns, roster};
+use crate::state::AppState;
 use crate::{Config, build, seed, serve};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -46,8 +48,51 @@ enum Command {
         #[arg(long)]
         reset: bool,
     },
+    /// Open the year's campaign (the first admin account must exist: add-user --role admin).
+    OpenCampaign {
+        /// The district's 6-digit division code, e.g. 430503.
+        #[arg(long)]
+        district: String,
+        /// The district's name, e.g. 大祥区.
+        #[arg(long)]
+        district_name: String,
+        #[arg(long)]
+        year: i32,
+        /// Default: "{year}年{district name}残疾人基本服务状况和需求信息数据动态更新".
+        #[arg(long)]
+        title: Option<String>,
+        /// First day (YYYY-MM-DD); default March 1 of the year.
+        #[arg(long)]
+        starts: Option<chrono::NaiveDate>,
+        /// Last day (YYYY-MM-DD); default November 30 of the year.
+        #[arg(long)]
+        ends: Option<chrono::NaiveDate>,
+        /// Home-visit target in percent; default 95.
+        #[arg(long)]
+        home_visit_target: Option<f64>,
+        /// Carry the roster and last year's answers over from this year.
+        #[arg(long)]
+        from: Option<i32>,
+    },
+    /// List the campaigns with their state and figures.
+    Campaigns,
+    /// Close a year for good (its figures, exports and report stay readable).
+    CloseCampaign {
+        #[arg(long)]
+        year: i32,
+    },
     /// Import a roster file (CSV or XLSX) into the open campaign: every row or none.
     ImportRoster { file: PathBuf },
+    /// List the persons awaiting a decision (moved last year, missing from the roster file).
+    RosterDecisions,
+    /// Keep a flagged person on the roster, or remove them (archived, with the reason).
+    Decide {
+        person: String,
+        #[arg(value_parser = ["keep", "remove"])]
+        decision: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Create an account.
     AddUser {
         username: String,
@@ -90,6 +135,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { bind } => {
             let state = build(&config).await?;
+            print_next_steps(&state).await?;
             let listener = tokio::net::TcpListener::bind(&bind)
                 .await
                 .with_context(|| format!("binding {bind}"))?;
@@ -165,6 +211,80 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 serve(listener, state).await?;
             }
         }
+        Command::OpenCampaign {
+            district,
+            district_name,
+            year,
+            title,
+            starts,
+            ends,
+            home_visit_target,
+            from,
+        } => {
+            let state = build(&config).await?;
+            let req = campaigns::OpenRequest {
+                district,
+                district_name,
+                year,
+                title,
+                starts,
+                ends,
+                home_visit_target,
+                from,
+            };
+            let opened = campaigns::open(&state.db, &req, "cli").await?;
+            let c = &opened.campaign.campaign;
+            println!(
+                "opened {} ({} – {}, home-visit target {:.2} %)",
+                c.name,
+                c.starts,
+                c.ends,
+                opened.campaign.home_visit_target_bp as f64 / 100.0
+            );
+            if let Some(y) = opened.superseded {
+                println!("{y} is closed; phones may still deliver its unsent edits (marked late)");
+            }
+            if let Some(y) = from {
+                let r = &opened.carry;
+                println!(
+                    "carried from {y}: {} persons ({} with last year's answers, {} moved last year flagged \
+                     for a decision), {} deregistered left behind, {} assignments kept",
+                    r.carried, r.with_prior, r.moved_flagged, r.deregistered, r.assignments
+                );
+            } else {
+                println!("next: doorstep-server import-roster FILE.xlsx");
+            }
+        }
+        Command::Campaigns => {
+            let state = build(&config).await?;
+            let list = campaigns::list(&state.db).await?;
+            if list.is_empty() {
+                println!(
+                    "no campaign yet: doorstep-server open-campaign --district … --district-name … --year …"
+                );
+            }
+            for s in list {
+                let c = &s.campaign.campaign;
+                let pct = |bp: Option<u64>| {
+                    bp.map_or("—".into(), |b| format!("{:.2} %", b as f64 / 100.0))
+                };
+                println!(
+                    "{}  {:<8} {}  persons {}  done {}  completion {}  home visits {}",
+                    c.year,
+                    s.campaign.state.key(),
+                    c.name,
+                    s.figures.roster,
+                    s.figures.done,
+                    pct(s.figures.completion_bp),
+                    pct(s.figures.home_visit_bp)
+                );
+            }
+        }
+        Command::CloseCampaign { year } => {
+            let state = build(&config).await?;
+            let c = campaigns::close(&state.db, year, "cli").await?;
+            println!("closed {}", c.campaign.name);
+        }
         Command::ImportRoster { file } => {
             let state = build(&config).await?;
             let bytes =
@@ -173,13 +293,65 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let report = crate::http::admin::import_bytes(&state, &name, &bytes, &|done, total| {
+            let r = roster::import(&state.db, &name, &bytes, "cli", &|done, total| {
                 eprint!("\rimporting {done}/{total}");
             })
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            .await?;
             eprintln!();
-            println!("imported {} persons", report.imported);
+            println!(
+                "imported {} persons: {} added, {} updated, {} unchanged",
+                r.imported, r.added, r.updated, r.unchanged
+            );
+            for c in &r.changes {
+                println!("  changed {} {}: {} → {}", c.name, c.field, c.old, c.new);
+            }
+            if !r.missing.is_empty() {
+                println!(
+                    "{} persons of these communities are not in the file; they stay and await a decision \
+                     (doorstep-server roster-decisions):",
+                    r.missing.len()
+                );
+                for m in &r.missing {
+                    println!("  {} {} {}", m.person_id, m.name, m.community);
+                }
+            }
+        }
+        Command::RosterDecisions => {
+            let state = build(&config).await?;
+            let list = roster::flagged(&state.db).await?;
+            if list.is_empty() {
+                println!("no person awaits a decision");
+            }
+            for r in list {
+                println!(
+                    "{}  {}  {}  {}",
+                    r.id,
+                    r.person.name,
+                    r.community,
+                    r.flag.unwrap_or_default()
+                );
+            }
+        }
+        Command::Decide {
+            person,
+            decision,
+            reason,
+        } => {
+            let state = build(&config).await?;
+            let d = if decision == "keep" {
+                roster::Decision::Keep
+            } else {
+                roster::Decision::Remove
+            };
+            roster::decide(
+                &state.db,
+                &person,
+                d,
+                reason.as_deref().unwrap_or(""),
+                "cli",
+            )
+            .await?;
+            println!("{person}: {decision}");
         }
         Command::AddUser {
             username,
@@ -228,6 +400,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             state.db.revoke_device(&device_id).await?;
             println!("revoked {device_id}");
         }
+    }
+    Ok(())
+}
+
+/// What `serve` says on a database that is not ready yet: the commands that make it ready.
+async fn print_next_steps(state: &AppState) -> anyhow::Result<()> {
+    let users = state.db.users().await?;
+    if !users.iter().any(|u| u.role == Role::Admin) {
+        println!(
+            "This database has no admin account yet. Make the first one:\n  \
+             doorstep-server add-user admin --role admin --name \"区残联管理员\" --password '…'"
+        );
+    }
+    if state.db.current_campaign().await?.is_none() {
+        println!(
+            "No campaign is open. Open this year's, then import the roster and assign workers:\n  \
+             doorstep-server open-campaign --district 430503 --district-name 大祥区 --year YYYY [--from LAST_YEAR]\n  \
+             doorstep-server import-roster roster.xlsx\n  \
+             doorstep-server add-user w001 --role worker --name \"…\" --password '…'\n  \
+             doorstep-server assign 430503001001 w001\n\
+             (or sign in to the console as the admin: it shows the same steps)"
+        );
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`startup`]: build the state and serve (what `main.rs` and the tests call);
 //! - [`http`]: one router per feature, one error type;
+//! - [`service`]: every operation a district runs, called by the API, the console and the CLI;
 //! - [`db`]: every SQL statement, behind one type;
 //! - [`roster`]: the district roster file layout (CSV / XLSX);
 //! - [`seed`]: the demo district and accounts;
@@ -14,6 +15,7 @@ pub mod db;
 pub mod http;
 pub mod roster;
 pub mod seed;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod testing;

@@ -326,15 +326,17 @@ pub fn read_csv(bytes: &[u8]) -> Result<Vec<RosterEntry>, RosterError> {
         .from_reader(bytes);
     let mut rows = Vec::new();
     for record in reader.records() {
+        // Lines are counted from the byte offset, as an editor shows them: the csv crate's own
+        // line count misses Windows (CRLF) and old Mac (CR) line ends and blank lines.
         let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| line_of(p.line()));
+            let line = e.position().map_or(0, |p| line_at(bytes, p.byte()));
             RosterError {
                 problems: vec![RowProblem::new(line, "", format!("CSV 格式错误：{e}"))],
             }
         })?;
-        let line = record.position().map_or(rows.len() + 1, |p| {
-            usize::try_from(p.line()).unwrap_or(usize::MAX)
-        });
+        let line = record
+            .position()
+            .map_or(rows.len() + 1, |p| line_at(bytes, p.byte()));
         let cells = record
             .iter()
             .map(|s| Cell {
@@ -376,8 +378,18 @@ pub fn read_xlsx(bytes: &[u8]) -> Result<Vec<RosterEntry>, RosterError> {
     parse_rows(rows)
 }
 
-fn line_of(line: u64) -> usize {
-    usize::try_from(line).unwrap_or(usize::MAX)
+/// The 1-based line of a byte offset: `\r\n`, `\n` and a lone `\r` each end a line.
+fn line_at(bytes: &[u8], offset: u64) -> usize {
+    let end = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let head = &bytes[..end];
+    let breaks = head
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && head.get(i + 1) != Some(&b'\n')))
+        .count();
+    1 + breaks
 }
 
 fn cell_of(d: &Data) -> Cell {
@@ -616,6 +628,28 @@ mod tests {
         assert_eq!(header, HEADERS);
         let id = range.get_value((1, ID as u32)).unwrap();
         assert_eq!(id, &Data::String(entries[0].resident_id.to_string()));
+    }
+
+    #[test]
+    fn lines_are_the_lines_an_editor_shows_whatever_the_line_ends() {
+        let mut lines = small_csv_lines();
+        let id = demo_entries()[1].resident_id.to_string();
+        let last = if id.ends_with('0') { '1' } else { '0' };
+        // The third line of the file is bad.
+        lines[2] = lines[2].replacen(&id, &format!("{}{last}", &id[..17]), 1);
+        for end in ["\n", "\r\n", "\r"] {
+            let text = lines.join(end) + end;
+            let err = read_csv(text.as_bytes()).unwrap_err();
+            assert_eq!(err.problems[0].line, 3, "{end:?}: {err}");
+            // A blank line before it moves it down one.
+            let mut with_blank = lines.clone();
+            with_blank.insert(1, String::new());
+            let text = with_blank.join(end) + end;
+            let err = read_csv(text.as_bytes()).unwrap_err();
+            assert_eq!(err.problems[0].line, 4, "{end:?} with a blank line: {err}");
+        }
+        let ok = read_csv((lines[..2].join("\r\n") + "\r\n").as_bytes()).unwrap();
+        assert_eq!(ok[0].line, 2);
     }
 
     #[test]

@@ -39,14 +39,22 @@ pub async fn seed_demo(state: &AppState, seed: u64) -> anyhow::Result<Vec<Login>
     // console's expected-by-today line and burn-up chart have something to say.
     let today = chrono::Utc::now().date_naive();
     let year = today.year();
-    let campaign = db
+    let district_name = demo::generate_sized(seed, uuid::Uuid::nil(), 1, 1)
+        .district
+        .name;
+    let (campaign, _) = db
         .open_campaign(
-            &district_code,
-            year,
-            &format!("{year}年大祥区残疾人基本服务状况和需求信息数据动态更新"),
-            today - chrono::Duration::days(21),
-            today + chrono::Duration::days(70),
+            &crate::db::NewCampaign {
+                district: district_code.clone(),
+                year,
+                title: doorstep_shared::domain::default_campaign_title(year, &district_name),
+                district_name,
+                starts: today - chrono::Duration::days(21),
+                ends: today + chrono::Duration::days(70),
+                home_visit_target_bp: 9500,
+            },
             &form,
+            None,
         )
         .await?;
     let d = demo::generate(seed, campaign.id);

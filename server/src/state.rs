@@ -34,12 +34,15 @@ impl AppState {
     /// # Errors
     /// 409 when no campaign is open.
     pub async fn campaign(&self) -> ApiResult<Campaign> {
-        self.db.current_campaign().await?.ok_or_else(|| {
-            ApiError::conflict(
-                "no_campaign",
-                "no campaign is open; the district admin opens one first",
-            )
-        })
+        Ok(crate::service::campaigns::for_reading(&self.db, None).await?)
+    }
+
+    /// The campaign a reading route shows: `?year=` or the open one.
+    ///
+    /// # Errors
+    /// 404 for an unknown year, 409 when none is open.
+    pub async fn campaign_for(&self, year: Option<i32>) -> ApiResult<Campaign> {
+        Ok(crate::service::campaigns::for_reading(&self.db, year).await?)
     }
 
     /// A form definition, cached after the first read.
@@ -61,6 +64,24 @@ impl AppState {
             .expect("forms lock")
             .insert(version.to_string(), form.clone());
         Ok(form)
+    }
+
+    /// Every campaign a push may touch, with its form: the open one and the ended ones.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn push_campaigns(
+        &self,
+    ) -> ApiResult<std::collections::HashMap<String, crate::db::PushCampaign>> {
+        let mut out = std::collections::HashMap::new();
+        for row in self.db.campaigns().await? {
+            let form = self.form(&row.campaign.form_version).await?;
+            out.insert(
+                row.campaign.id.to_string(),
+                crate::db::PushCampaign { row, form },
+            );
+        }
+        Ok(out)
     }
 
     pub fn notify(&self) {

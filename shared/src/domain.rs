@@ -128,6 +128,73 @@ impl Campaign {
     }
 }
 
+/// Where a campaign stands (see `docs/campaigns.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignState {
+    /// The year under way: pulls and pushes (at most one campaign is open).
+    Open,
+    /// Closed because the next year opened: phones may still deliver edits of its records,
+    /// which are accepted and marked late.
+    Late,
+    /// Closed for good: read only; a push of its records is refused with `campaign_closed`.
+    Closed,
+}
+
+impl CampaignState {
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            CampaignState::Open => "open",
+            CampaignState::Late => "late",
+            CampaignState::Closed => "closed",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(CampaignState::Open),
+            "late" => Some(CampaignState::Late),
+            "closed" => Some(CampaignState::Closed),
+            _ => None,
+        }
+    }
+
+    #[must_use]
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            CampaignState::Open => "进行中",
+            CampaignState::Late => "已结束（接收补交）",
+            CampaignState::Closed => "已关闭",
+        }
+    }
+
+    #[must_use]
+    pub fn label_en(self) -> &'static str {
+        match self {
+            CampaignState::Open => "open",
+            CampaignState::Late => "ended, late edits accepted",
+            CampaignState::Closed => "closed",
+        }
+    }
+}
+
+/// The default title of a campaign: `2021年大祥区残疾人基本服务状况和需求信息数据动态更新`.
+#[must_use]
+pub fn default_campaign_title(year: i32, district_name: &str) -> String {
+    format!("{year}年{district_name}残疾人基本服务状况和需求信息数据动态更新")
+}
+
+/// The default survey window of a year: March 1 to November 30.
+#[must_use]
+pub fn default_survey_window(year: i32) -> Option<(NaiveDate, NaiveDate)> {
+    Some((
+        NaiveDate::from_ymd_opt(year, 3, 1)?,
+        NaiveDate::from_ymd_opt(year, 11, 30)?,
+    ))
+}
+
 /// One certified person on the roster (调查底册).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {

@@ -24,7 +24,7 @@ pub mod progress;
 pub mod sync;
 pub mod value;
 
-pub use domain::{Campaign, Outcome, Person, Review, Status};
+pub use domain::{Campaign, CampaignState, Outcome, Person, Review, Status};
 pub use ids::{CertificateNumber, ResidentId};
 pub use place::DivisionCode;
 pub use value::{Answers, Value};

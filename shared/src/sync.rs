@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{Campaign, Person, Review};
+use crate::form::ItemError;
 use crate::hlc::Hlc;
 use crate::merge::{Change, ItemOutcome, OpenConflict};
 use crate::place::DivisionCode;
@@ -62,10 +63,16 @@ pub struct MutationResult {
     /// Accepted although the community is no longer assigned to the pushing worker.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reassigned: bool,
+    /// Accepted into a campaign that has ended (a late delivery of last year's edit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Per-item reasons of a rejection (`incomplete`: the items a final record still needs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ItemError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -237,6 +237,8 @@ async fn push(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> R
                         .filter(|(_, o)| *o != ItemOutcome::Applied)
                         .collect(),
                     reassigned: false,
+                    late: false,
+                    errors: Vec::new(),
                     code: None,
                     message: None,
                 }
@@ -268,6 +270,8 @@ fn rejected(id: Uuid, code: &str) -> MutationResult {
         version: 0,
         items: BTreeMap::new(),
         reassigned: false,
+        late: false,
+        errors: Vec::new(),
         code: Some(code.into()),
         message: Some(format!("mock refused: {code}")),
     }

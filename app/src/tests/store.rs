@@ -45,6 +45,8 @@ fn applied(id: Uuid, version: u64) -> MutationResult {
         version,
         items: BTreeMap::new(),
         reassigned: false,
+        late: false,
+        errors: Vec::new(),
         code: None,
         message: None,
     }

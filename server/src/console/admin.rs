@@ -19,7 +19,7 @@ use crate::state::AppState;
 pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     s.require(&[Role::Admin])?;
     let l = s.lang;
-    let (p, _) = compute(&state, &s.caller).await?;
+    let (p, _) = compute(&state, &s.caller, None).await?;
     let users = state.db.users().await?;
     let assignments = state.db.assignments(&p.campaign.id.to_string()).await?;
     let devices = state.db.devices().await?;

@@ -16,7 +16,7 @@ use crate::state::AppState;
 pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     s.require(&[Role::Supervisor, Role::Admin])?;
     let l = s.lang;
-    let (p, total) = compute(&state, &s.caller).await?;
+    let (p, total) = compute(&state, &s.caller, None).await?;
     let district = state
         .db
         .place_name(p.campaign.district.as_str())

@@ -111,7 +111,7 @@ fn total_cards(l: Lang, t: &Figures, expected: u64) -> Markup {
 pub async fn overview(State(state): State<AppState>, s: Session) -> PageResult {
     s.require(&[Role::Supervisor, Role::Admin])?;
     let l = s.lang;
-    let (p, _) = compute(&state, &s.caller).await?;
+    let (p, _) = compute(&state, &s.caller, None).await?;
     let expected: u64 = p.communities.iter().map(|c| c.expected_by_today).sum();
     let area = match (&s.caller.0.user.area, s.role()) {
         (Some(a), Role::Supervisor) => state.db.place_name(a.as_str()).await?,
@@ -260,7 +260,7 @@ pub async fn community(
             true,
         )));
     }
-    let (p, _) = compute(&state, &s.caller).await?;
+    let (p, _) = compute(&state, &s.caller, None).await?;
     let Some(row) = p.communities.iter().find(|c| c.code == code) else {
         return Err(PageError::new(layout::error_page(
             l,
@@ -373,7 +373,7 @@ fn person_row(l: Lang, line: &Line) -> Markup {
             td.mono data-k="id" { (line.id_masked) }
             td data-k="outcome" { (outcome) }
             td data-k="status" { (status_label(l, line)) }
-            td data-k="worker" { (line.updated_by.as_deref().unwrap_or("—")) }
+            td data-k="worker" { (line.collected_by.as_deref().unwrap_or("—")) }
             td.time data-k="time" data-sort=(if touched { line.updated_at } else { 0 }) {
                 (if touched { time(Some(line.updated_at)) } else { "—".into() })
             }

@@ -12,6 +12,7 @@
 //! acknowledges it, so a power cut cannot roll back a push the device has already cleared.
 
 mod accounts;
+mod campaigns;
 mod progress;
 mod records;
 mod roster;
@@ -25,9 +26,13 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use accounts::{AuthContext, DeviceRow, UserRow};
+pub use campaigns::{
+    CampaignRow, CarryReport, FLAG_MISSING_FROM_ROSTER, FLAG_MOVED_LAST_YEAR, NewCampaign,
+};
 pub use progress::{CommunityProgress, DayCount};
 pub use records::{ConflictRow, RecordRow};
-pub use sync::{PullPage, Pusher, Scope};
+pub use roster::{FactChange, ImportOutcome, RosterPerson};
+pub use sync::{PullPage, PushCampaign, Pusher, Scope};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");

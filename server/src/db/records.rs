@@ -9,7 +9,7 @@ use doorstep_shared::domain::final_outcome;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::{self, Doc, OpenConflict, Writer};
 use doorstep_shared::sync::RecordState;
-use doorstep_shared::{Outcome, Person, Review, Value};
+use doorstep_shared::{Answers, Outcome, Person, Review, Value};
 
 use super::progress::ProgressDelta;
 use super::sync::Scope;
@@ -31,6 +31,15 @@ pub struct RecordRow {
     pub via_app: bool,
     pub updated_at: i64,
     pub updated_by: Option<String>,
+    /// Last year's answers of the carried items (a record carried from the previous campaign).
+    pub prior: Option<Answers>,
+    /// Last year's record this one was carried from.
+    pub prior_person_id: Option<String>,
+    /// Awaiting an admin decision: `moved_last_year` or `missing_from_roster`.
+    pub flag: Option<String>,
+    /// Who collected the record: the last device user whose edit changed it (a supervisor's
+    /// review or resolution does not make them the collector).
+    pub collected_by: Option<String>,
 }
 
 impl RecordRow {
@@ -45,7 +54,7 @@ impl RecordRow {
             review_comment: self.review_comment.clone(),
             conflicts: self.doc.conflicts.clone(),
             seq: u64::try_from(self.seq).unwrap_or(0),
-            prior: None,
+            prior: self.prior.clone(),
         }
     }
 
@@ -66,7 +75,8 @@ impl RecordRow {
 }
 
 pub(crate) const ROW_COLS: &str = "id, campaign_id, community, person, doc, version, seq, review, review_comment, \
-                                    final_outcome, via_app, updated_at, updated_by";
+                                    final_outcome, via_app, updated_at, updated_by, prior, prior_person_id, flag, \
+                                    collected_by";
 
 pub(crate) fn row_from(r: &AnyRow) -> DbResult<RecordRow> {
     let review: String = r.try_get("review")?;
@@ -86,6 +96,13 @@ pub(crate) fn row_from(r: &AnyRow) -> DbResult<RecordRow> {
         via_app: r.try_get::<i64, _>("via_app")? != 0,
         updated_at: r.try_get("updated_at")?,
         updated_by: r.try_get("updated_by")?,
+        prior: r
+            .try_get::<Option<String>, _>("prior")?
+            .map(|p| serde_json::from_str(&p))
+            .transpose()?,
+        prior_person_id: r.try_get("prior_person_id")?,
+        flag: r.try_get("flag")?,
+        collected_by: r.try_get("collected_by")?,
     })
 }
 
@@ -136,18 +153,18 @@ pub(crate) async fn save_rows(
     }
     // One upsert per 100 rows (every row exists: it was loaded under the same lock). On SQLite
     // this is several times faster than `UPDATE … FROM (VALUES …)` or a statement per row.
-    const PER: usize = 14;
+    const PER: usize = 15;
     for chunk in rows.chunks(100) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", placeholders(1 + i * PER, PER)))
             .collect();
         let sql = format!(
             "INSERT INTO persons (id, campaign_id, community, person, doc, version, seq, review, review_comment, \
-                                  final_outcome, via_app, conflicts, updated_at, updated_by) VALUES {} \
+                                  final_outcome, via_app, conflicts, updated_at, updated_by, collected_by) VALUES {} \
              ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, version = excluded.version, seq = excluded.seq, \
              review = excluded.review, review_comment = excluded.review_comment, \
              final_outcome = excluded.final_outcome, via_app = excluded.via_app, conflicts = excluded.conflicts, \
-             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by, collected_by = excluded.collected_by",
             values.join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -166,7 +183,8 @@ pub(crate) async fn save_rows(
                 .bind(i64::from(row.via_app))
                 .bind(i64::try_from(row.doc.conflicts.len()).unwrap_or(0))
                 .bind(now)
-                .bind(user.to_string());
+                .bind(user.to_string())
+                .bind(row.collected_by.clone());
         }
         q.execute(&mut *tx.tx).await?;
     }

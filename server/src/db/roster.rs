@@ -2,47 +2,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
 use sqlx::Row;
-use uuid::Uuid;
 
-use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::Doc;
 use doorstep_shared::place::{Community, District, Street};
 use doorstep_shared::progress::Counts;
-use doorstep_shared::{Campaign, DivisionCode, Outcome, Person};
+use doorstep_shared::{Campaign, Outcome, Person};
 
-use super::{Backend, Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
+use super::records::{ROW_COLS, RecordRow, load_rows, row_from};
+use super::{Backend, Db, DbResult, WriteTx, now_ms, placeholders, take_seqs};
 
 impl Db {
-    /// Stores a form definition (idempotent by version).
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn put_form(&self, form: &FormDefinition) -> DbResult<()> {
-        sqlx::query("INSERT INTO forms (version, definition) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING")
-            .bind(form.version.clone())
-            .bind(serde_json::to_string(form)?)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// # Errors
-    /// A database error.
-    pub async fn form(&self, version: &str) -> DbResult<Option<FormDefinition>> {
-        let row = sqlx::query("SELECT definition FROM forms WHERE version = $1")
-            .bind(version.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(serde_json::from_str(
-                &r.try_get::<String, _>("definition")?,
-            )?)
-        })
-        .transpose()
-    }
-
     /// Stores the district's places (idempotent).
     ///
     /// # Errors
@@ -119,87 +89,11 @@ impl Db {
         Ok(out)
     }
 
-    /// Opens a campaign (closing any other) with a form.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn open_campaign(
-        &self,
-        district: &DivisionCode,
-        year: i32,
-        name: &str,
-        starts: NaiveDate,
-        ends: NaiveDate,
-        form: &FormDefinition,
-    ) -> DbResult<Campaign> {
-        self.put_form(form).await?;
-        let campaign = Campaign {
-            id: Uuid::now_v7(),
-            district: district.clone(),
-            district_name: String::new(),
-            year,
-            name: name.to_string(),
-            starts,
-            ends,
-            form_version: form.version.clone(),
-        };
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE campaigns SET is_open = 0")
-            .execute(&mut *tx.tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO campaigns (id, district, year, name, starts, ends, form_version, is_open, next_seq, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 0, $8)",
-        )
-        .bind(campaign.id.to_string())
-        .bind(district.to_string())
-        .bind(i64::from(year))
-        .bind(name.to_string())
-        .bind(starts.to_string())
-        .bind(ends.to_string())
-        .bind(form.version.clone())
-        .bind(now_ms())
-        .execute(&mut *tx.tx)
-        .await?;
-        tx.commit().await?;
-        Ok(campaign)
-    }
-
-    /// The open campaign, if any.
-    ///
-    /// # Errors
-    /// A database error.
-    pub async fn current_campaign(&self) -> DbResult<Option<Campaign>> {
-        let row = sqlx::query(
-            "SELECT id, district, year, name, starts, ends, form_version FROM campaigns WHERE is_open = 1 \
-             ORDER BY created_at DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let bad = |e: String| DbError::Corrupt(e);
-        Ok(Some(Campaign {
-            id: Uuid::parse_str(&r.try_get::<String, _>("id")?).map_err(|e| bad(e.to_string()))?,
-            district: DivisionCode::parse(&r.try_get::<String, _>("district")?)
-                .map_err(|e| bad(e.to_string()))?,
-            district_name: String::new(),
-            year: i32::try_from(r.try_get::<i64, _>("year")?).map_err(|e| bad(e.to_string()))?,
-            name: r.try_get("name")?,
-            starts: r
-                .try_get::<String, _>("starts")?
-                .parse()
-                .map_err(|e: chrono::ParseError| bad(e.to_string()))?,
-            ends: r
-                .try_get::<String, _>("ends")?
-                .parse()
-                .map_err(|e: chrono::ParseError| bad(e.to_string()))?,
-            form_version: r.try_get("form_version")?,
-        }))
-    }
-
-    /// Imports roster persons into a campaign in one transaction: new persons are added, known
-    /// ones (same resident ID) get their roster facts updated and keep their survey record.
-    /// `on_progress(done, total)` is called as rows are written.
+    /// Imports roster persons into a campaign in one transaction, reconciling rather than
+    /// replacing: new persons are added; known ones (same resident ID) get their roster facts
+    /// updated, keep their survey record, and every changed fact is reported; persons of the
+    /// file's communities that the file lacks are flagged `missing_from_roster` for an admin
+    /// decision, never deleted. `on_progress(done, total)` is called as rows are written.
     ///
     /// # Errors
     /// A database error: then nothing is imported.
@@ -208,7 +102,7 @@ impl Db {
         campaign: &Campaign,
         persons: &[(Person, String, String)],
         on_progress: &(dyn Fn(usize, usize) + Send + Sync),
-    ) -> DbResult<usize> {
+    ) -> DbResult<ImportOutcome> {
         let campaign_id = campaign.id.to_string();
         let mut tx = self.write().await?;
         // Places named by the roster: street (first 9 digits) and community.
@@ -234,13 +128,13 @@ impl Db {
                 .await?;
             }
         }
-        // Persons the file moves to another community: the old community's devices are told
-        // (a departure, sequenced before the person's new row) and its counters recomputed.
-        let mut known: BTreeMap<String, String> = BTreeMap::new();
+        // The persons of the file's communities as they stand, and the file's persons found
+        // elsewhere: who is new, what changed, who moved, who is missing.
+        let mut known: BTreeMap<String, Person> = BTreeMap::new();
         let ids: Vec<String> = persons.iter().map(|(p, _, _)| p.id.to_string()).collect();
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT id, community FROM persons WHERE campaign_id = $1 AND id IN ({})",
+                "SELECT person FROM persons WHERE campaign_id = $1 AND id IN ({})",
                 placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id.clone());
@@ -248,17 +142,57 @@ impl Db {
                 q = q.bind(id.clone());
             }
             for r in q.fetch_all(&mut *tx.tx).await? {
-                known.insert(r.try_get("id")?, r.try_get("community")?);
+                let p: Person = serde_json::from_str(&r.try_get::<String, _>("person")?)?;
+                known.insert(p.id.to_string(), p);
             }
         }
+        let mut outcome = ImportOutcome::default();
+        for (p, _, _) in persons {
+            match known.get(&p.id.to_string()) {
+                None => outcome.added += 1,
+                Some(old) => {
+                    let changes = fact_changes(old, p);
+                    if changes.is_empty() {
+                        outcome.unchanged += 1;
+                    } else {
+                        outcome.updated += 1;
+                        outcome.changes.extend(changes);
+                    }
+                }
+            }
+        }
+        let in_file: BTreeSet<String> = ids.iter().cloned().collect();
+        for community in &seen {
+            let rows = sqlx::query(
+                "SELECT id, person FROM persons WHERE campaign_id = $1 AND community = $2",
+            )
+            .bind(campaign_id.clone())
+            .bind(community.to_string())
+            .fetch_all(&mut *tx.tx)
+            .await?;
+            for r in rows {
+                let id: String = r.try_get("id")?;
+                if !in_file.contains(&id) {
+                    let p: Person = serde_json::from_str(&r.try_get::<String, _>("person")?)?;
+                    outcome.missing.push(RosterPerson::of(&p));
+                    sqlx::query("UPDATE persons SET flag = $1 WHERE id = $2")
+                        .bind(super::FLAG_MISSING_FROM_ROSTER)
+                        .bind(id)
+                        .execute(&mut *tx.tx)
+                        .await?;
+                }
+            }
+        }
+        // Persons the file moves to another community: the old community's devices are told
+        // (a departure, sequenced before the person's new row) and its counters recomputed.
         let moves: Vec<(String, String)> = persons
             .iter()
             .filter_map(|(p, _, _)| {
                 let id = p.id.to_string();
                 known
                     .get(&id)
-                    .filter(|old| old.as_str() != p.community.as_str())
-                    .map(|old| (id, old.clone()))
+                    .filter(|old| old.community != p.community)
+                    .map(|old| (id, old.community.to_string()))
             })
             .collect();
         let mut recompute: BTreeSet<String> = seen.iter().map(|c| c.as_str().to_string()).collect();
@@ -280,7 +214,8 @@ impl Db {
                 "INSERT INTO persons (id, campaign_id, community, person, doc, seq, updated_at, updated_by, version, \
                                       review, via_app, conflicts) VALUES {} \
                  ON CONFLICT (id) DO UPDATE SET person = excluded.person, community = excluded.community, \
-                 seq = excluded.seq",
+                 seq = excluded.seq, \
+                 flag = CASE WHEN persons.flag = 'missing_from_roster' THEN NULL ELSE persons.flag END",
                 groups.join(", ")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -310,7 +245,84 @@ impl Db {
             Backend::Sqlite => "ANALYZE",
         };
         sqlx::query(analyze).execute(&self.pool).await?;
-        Ok(total)
+        outcome.imported = total;
+        Ok(outcome)
+    }
+
+    /// Persons of a campaign awaiting an admin decision (a flag), in community order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn flagged(&self, campaign: &str) -> DbResult<Vec<RecordRow>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND flag IS NOT NULL ORDER BY community, id"
+        )))
+        .bind(campaign.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(row_from)
+        .collect()
+    }
+
+    /// Keeps a flagged person: the flag clears.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn clear_flag(&self, person_id: &str) -> DbResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE persons SET flag = NULL WHERE id = $1")
+            .bind(person_id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Removes a person from their campaign: the whole row is archived in `removed_persons`
+    /// with who, when and why; the devices holding the community are told; counters move.
+    ///
+    /// # Errors
+    /// An unknown person, or a database error.
+    pub async fn remove_person(&self, person_id: &str, by: &str, reason: &str) -> DbResult<()> {
+        let mut tx = self.write().await?;
+        let mut rows = load_rows(&mut tx, &[person_id.to_string()]).await?;
+        let row = rows
+            .remove(person_id)
+            .ok_or_else(|| super::DbError::NotFound(format!("no person {person_id}")))?;
+        let archived = serde_json::json!({
+            "person": row.person,
+            "doc": row.doc,
+            "review": row.review.key(),
+            "final_outcome": row.final_outcome.map(|o| o.key()),
+            "prior": row.prior,
+            "flag": row.flag,
+            "collected_by": row.collected_by,
+            "version": row.version,
+        });
+        sqlx::query(
+            "INSERT INTO removed_persons (id, campaign_id, row_json, removed_at, removed_by, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(row.id.clone())
+        .bind(row.campaign_id.clone())
+        .bind(archived.to_string())
+        .bind(now_ms())
+        .bind(by.to_string())
+        .bind(reason.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+        sqlx::query("DELETE FROM persons WHERE id = $1")
+            .bind(row.id.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+        record_departure(&mut tx, &row.campaign_id, &row.id, &row.community).await?;
+        recompute_progress(
+            &mut tx,
+            &row.campaign_id,
+            std::iter::once(row.community.as_str()),
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// Counters recomputed from the person rows (not the maintained table): the check used by
@@ -375,6 +387,77 @@ async fn upsert_place(
     Ok(())
 }
 
+/// What a roster import did (see [`Db::import_persons`]).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportOutcome {
+    /// Rows in the file.
+    pub imported: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Every changed fact of a known person.
+    pub changes: Vec<FactChange>,
+    /// Persons of the file's communities that the file lacks: flagged for an admin decision.
+    pub missing: Vec<RosterPerson>,
+}
+
+/// A person as import and decision lists name them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RosterPerson {
+    pub person_id: String,
+    pub name: String,
+    pub community: String,
+}
+
+impl RosterPerson {
+    #[must_use]
+    pub fn of(p: &Person) -> Self {
+        Self {
+            person_id: p.id.to_string(),
+            name: p.name.clone(),
+            community: p.community.to_string(),
+        }
+    }
+}
+
+/// One roster fact of a known person that the file changes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FactChange {
+    pub person_id: String,
+    pub name: String,
+    /// `name`, `community`, `address`, `phone`, `certificate` (so the category and level),
+    /// `nursing_subsidy`, `living_subsidy`.
+    pub field: &'static str,
+    pub old: String,
+    pub new: String,
+}
+
+fn fact_changes(old: &Person, new: &Person) -> Vec<FactChange> {
+    let facts = |p: &Person| {
+        [
+            ("name", p.name.clone()),
+            ("community", p.community.to_string()),
+            ("address", p.address.clone()),
+            ("phone", p.phone.clone()),
+            ("certificate", p.certificate.to_string()),
+            ("nursing_subsidy", p.nursing_subsidy.to_string()),
+            ("living_subsidy", p.living_subsidy.to_string()),
+        ]
+    };
+    facts(old)
+        .into_iter()
+        .zip(facts(new))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((field, a), (_, b))| FactChange {
+            person_id: new.id.to_string(),
+            name: new.name.clone(),
+            field,
+            old: a,
+            new: b,
+        })
+        .collect()
+}
+
 /// Records that a person left a community (under the write lock): the devices holding that
 /// community drop the person on their next pull.
 pub(crate) async fn record_departure(
@@ -398,7 +481,7 @@ pub(crate) async fn record_departure(
 }
 
 /// Rebuilds the counters of some communities from their person rows (after an import).
-async fn recompute_progress<'a>(
+pub(crate) async fn recompute_progress<'a>(
     tx: &mut WriteTx<'_>,
     campaign: &str,
     communities: impl Iterator<Item = &'a str>,

@@ -1,15 +1,18 @@
 //! Push (idempotent, merged item by item, one transaction a batch) and pull (by cursor, in scope).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use sqlx::Row;
 
+use doorstep_shared::carry;
 use doorstep_shared::domain::{STATUS, status_of};
-use doorstep_shared::form::FormDefinition;
+use doorstep_shared::form::{FormContext, FormDefinition, ItemError, Strictness};
 use doorstep_shared::merge::{self, ItemOutcome, Writer};
-use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, RecordState};
-use doorstep_shared::{Campaign, Review, Status, Value};
+use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, RecordState, Role};
+use doorstep_shared::{CampaignState, Review, Status, Value};
 
+use super::campaigns::CampaignRow;
 use super::records::{ROW_COLS, RecordRow, load_rows, row_from, save_rows};
 use super::{Db, DbError, DbResult, now_ms, placeholders};
 
@@ -82,23 +85,82 @@ pub struct Pusher {
     pub history: HashSet<String>,
 }
 
-fn rejected(m: &Mutation, code: &str, message: String) -> MutationResult {
+fn rejected(m: &Mutation, r: Refusal) -> MutationResult {
     MutationResult {
         id: m.id,
         status: MutationStatus::Rejected,
         version: 0,
-        items: Default::default(),
+        items: BTreeMap::default(),
         reassigned: false,
-        code: Some(code.into()),
-        message: Some(message),
+        late: false,
+        code: Some(r.code.into()),
+        message: Some(r.message),
+        errors: r.errors,
     }
 }
 
-/// Checks a mutation's items with the form's one check for every value entering a record.
-fn check_items(m: &Mutation, form: &FormDefinition) -> Result<(), String> {
-    for (key, change) in &m.changes {
-        form.check_change(key, change.value.as_ref())
-            .map_err(|e| format!("{} / {}", e.message_zh, e.message_en))?;
+/// One accepted mutation, for the log.
+struct LogEntry {
+    id: String,
+    campaign: String,
+    person: String,
+    payload: String,
+    reassigned: bool,
+    late: bool,
+    result: String,
+}
+
+/// Communities a worker was ever assigned in a campaign (inside the push transaction).
+async fn history_in(
+    tx: &mut super::WriteTx<'_>,
+    campaign: &str,
+    user_id: &str,
+) -> DbResult<HashSet<String>> {
+    sqlx::query("SELECT community FROM assignment_history WHERE campaign_id = $1 AND user_id = $2")
+        .bind(campaign.to_string())
+        .bind(user_id.to_string())
+        .fetch_all(&mut *tx.tx)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("community")?))
+        .collect()
+}
+
+/// A late edit of last year's record corrects the prior values of this year's record carried
+/// from it, with a new sequence number so phones see the corrected prior.
+async fn refresh_successors(
+    tx: &mut super::WriteTx<'_>,
+    campaigns: &HashMap<String, PushCampaign>,
+    rows: &[&mut RecordRow],
+) -> DbResult<()> {
+    let Some(open) = campaigns
+        .values()
+        .find(|c| c.row.state == CampaignState::Open)
+    else {
+        return Ok(());
+    };
+    let open_id = open.row.campaign.id.to_string();
+    for row in rows {
+        let next =
+            sqlx::query("SELECT id FROM persons WHERE campaign_id = $1 AND prior_person_id = $2")
+                .bind(open_id.clone())
+                .bind(row.id.clone())
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+        let Some(next) = next else { continue };
+        let next_id: String = next.try_get("id")?;
+        let prior = carry::carried(&open.form, &row.doc.answers);
+        let seq = super::take_seqs(tx, &open_id, 1).await?;
+        sqlx::query("UPDATE persons SET prior = $1, seq = $2 WHERE id = $3")
+            .bind(
+                (!prior.is_empty())
+                    .then(|| serde_json::to_string(&prior))
+                    .transpose()?,
+            )
+            .bind(seq)
+            .bind(next_id)
+            .execute(&mut *tx.tx)
+            .await?;
     }
     Ok(())
 }
@@ -121,20 +183,131 @@ struct Logged {
     result: MutationResult,
 }
 
+/// A campaign a push may touch: the open one, or an ended one whose records phones still hold.
+#[derive(Debug, Clone)]
+pub struct PushCampaign {
+    pub row: CampaignRow,
+    pub form: Arc<FormDefinition>,
+}
+
+/// Why one mutation is refused: a code and a message in both languages, and per-item reasons.
+struct Refusal {
+    code: &'static str,
+    message: String,
+    errors: Vec<ItemError>,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: String) -> Self {
+        Self {
+            code,
+            message,
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// What applying one mutation to its record did.
+struct Applied {
+    report: merge::MergeReport,
+    changed: bool,
+}
+
+/// The record rules, once, for one mutation on one row (pure: the caller loads and stores):
+/// an approved record is locked for workers; every value passes the form's check; the merge;
+/// a record left final must be complete by the form (required items, an outcome's own facts);
+/// a returned record finalized again is resubmitted; the collector is the worker whose edit
+/// changed the record. On a refusal the row is unchanged.
+fn apply_mutation(
+    row: &mut RecordRow,
+    m: &Mutation,
+    pusher: &Pusher,
+    ctx: &PushCampaign,
+    now: i64,
+) -> Result<Applied, Refusal> {
+    if row.review == Review::Approved && pusher.rank < Role::Supervisor.rank() {
+        return Err(Refusal::new(
+            "record_approved",
+            "该记录已审核通过，修改前请街道专干先退回 / this record is approved and locked; \
+             ask the supervisor to return it before changing it"
+                .into(),
+        ));
+    }
+    for (key, change) in &m.changes {
+        ctx.form
+            .check_change(key, change.value.as_ref())
+            .map_err(|e| Refusal {
+                code: "invalid_item",
+                message: format!("{} / {}", e.message_zh, e.message_en),
+                errors: vec![e],
+            })?;
+    }
+    let writer = Writer {
+        user: pusher.username.clone(),
+        rank: pusher.rank,
+        device: pusher.device_id,
+        mutation: m.id,
+        hlc: m.hlc,
+        at_ms: Writer::clamp(m.hlc, now),
+    };
+    let doc_before = row.doc.clone();
+    let report = merge::apply(&mut row.doc, &m.changes, &writer);
+    // Any change of the stored record (a joined conflict candidate, a new provisional value, a
+    // writer) moves its version and sequence, so every device pulls it.
+    let changed = row.doc != doc_before;
+    if changed && status_of(&row.doc.answers) == Status::Final {
+        let fctx = FormContext::for_person(&row.person, &ctx.row.campaign);
+        let errors = ctx
+            .form
+            .validate(&row.doc.answers, &fctx, Strictness::Final);
+        if !errors.is_empty() {
+            row.doc = doc_before;
+            let zh: Vec<&str> = errors.iter().map(|e| e.message_zh.as_str()).collect();
+            let en: Vec<&str> = errors.iter().map(|e| e.message_en.as_str()).collect();
+            return Err(Refusal {
+                code: "incomplete",
+                message: format!(
+                    "记录未填完整，不能提交：{} / the record is not complete and cannot be final: {}",
+                    zh.join("；"),
+                    en.join("; ")
+                ),
+                errors,
+            });
+        }
+    }
+    // A worker finalizing a returned record again resubmits it.
+    let resubmits = row.review == Review::Returned
+        && m.changes.get(STATUS).and_then(|c| c.value.as_ref()) == Some(&Value::text("final"))
+        && status_of(&row.doc.answers) == Status::Final;
+    if resubmits {
+        row.review = Review::Pending;
+        row.review_comment = None;
+    }
+    let changed = changed || resubmits;
+    if changed {
+        row.version += 1;
+        row.refresh_final(pusher.via_app);
+        if pusher.rank == Role::Worker.rank() || row.collected_by.is_none() {
+            row.collected_by = Some(pusher.username.clone());
+        }
+    }
+    Ok(Applied { report, changed })
+}
+
 impl Db {
     /// Applies a batch of mutations in one transaction. A mutation already in the log gets its
-    /// stored result again; each is applied entirely or not at all.
+    /// stored result again; each is applied entirely or not at all. `campaigns` holds every
+    /// campaign a record may belong to, by ID: the open one, and ended ones whose records phones
+    /// still deliver (accepted and marked late while the campaign takes late edits).
     ///
     /// # Errors
     /// A database error: then nothing of the batch is applied and the device re-sends it.
     pub async fn push(
         &self,
-        campaign: &Campaign,
-        form: &FormDefinition,
+        campaigns: &HashMap<String, PushCampaign>,
         pusher: &Pusher,
         mutations: &[Mutation],
     ) -> DbResult<Vec<MutationResult>> {
-        let campaign_id = campaign.id.to_string();
         let mut tx = self.write().await?;
         let now = now_ms();
 
@@ -172,10 +345,12 @@ impl Db {
         let before: HashMap<String, _> =
             rows.iter().map(|(k, r)| (k.clone(), r.counted())).collect();
         let mut changed: HashSet<String> = HashSet::new();
+        // Assignment history of ended campaigns, loaded when first needed.
+        let mut histories: HashMap<String, HashSet<String>> = HashMap::new();
 
-        // 3. Merge, in order.
+        // 3. Apply, in order.
         let mut results = Vec::with_capacity(mutations.len());
-        let mut log: Vec<(String, String, String, bool, String)> = Vec::new();
+        let mut log: Vec<LogEntry> = Vec::new();
         for m in mutations {
             let mid = m.id.to_string();
             let payload = serde_json::to_string(m)?;
@@ -187,10 +362,12 @@ impl Db {
                 } else {
                     results.push(rejected(
                         m,
-                        "mutation_id_reused",
-                        format!(
-                            "修改编号 {} 已用于另一项修改，未应用 / mutation ID {} was already used for a different edit; nothing applied",
-                            m.id, m.id
+                        Refusal::new(
+                            "mutation_id_reused",
+                            format!(
+                                "修改编号 {} 已用于另一项修改，未应用 / mutation ID {} was already used for a different edit; nothing applied",
+                                m.id, m.id
+                            ),
                         ),
                     ));
                 }
@@ -199,89 +376,109 @@ impl Db {
             let Some(row) = rows.get_mut(&m.person.to_string()) else {
                 results.push(rejected(
                     m,
-                    "unknown_person",
-                    format!("no person {} in this campaign", m.person),
+                    Refusal::new(
+                        "unknown_person",
+                        format!("没有此人 / no person {} in this campaign", m.person),
+                    ),
                 ));
                 continue;
             };
-            if row.campaign_id != campaign_id {
+            let Some(ctx) = campaigns.get(&row.campaign_id) else {
                 results.push(rejected(
                     m,
-                    "other_campaign",
-                    "the person belongs to another campaign".into(),
+                    Refusal::new(
+                        "other_campaign",
+                        "此人属于其他调查 / the person belongs to another campaign".into(),
+                    ),
                 ));
                 continue;
-            }
+            };
+            let late = match ctx.row.state {
+                CampaignState::Open => false,
+                CampaignState::Late => true,
+                CampaignState::Closed => {
+                    let year = ctx.row.campaign.year;
+                    results.push(rejected(
+                        m,
+                        Refusal::new(
+                            "campaign_closed",
+                            format!(
+                                "{year} 年度的调查已关闭，不再接收修改 / the {year} campaign is closed and takes no more edits"
+                            ),
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            // Scope: the communities assigned now, or once assigned in the record's campaign
+            // (late edits of a community, or of a person, that was this worker's).
             let mut reassigned = false;
             if !pusher.scope.allows(&row.community) {
-                let mine = |c: &str| pusher.scope.allows(c) || pusher.history.contains(c);
-                if pusher.history.contains(&row.community)
+                let history = if late {
+                    if !histories.contains_key(&row.campaign_id) {
+                        let h = history_in(&mut tx, &row.campaign_id, &pusher.user_id).await?;
+                        histories.insert(row.campaign_id.clone(), h);
+                    }
+                    &histories[&row.campaign_id]
+                } else {
+                    &pusher.history
+                };
+                let mine = |c: &str| pusher.scope.allows(c) || history.contains(c);
+                if history.contains(&row.community)
                     || departed_from(&mut tx, &row.id)
                         .await?
                         .iter()
                         .any(|c| mine(c))
                 {
-                    // Late edits of a community (or a person) that was this worker's.
                     reassigned = true;
                 } else {
                     results.push(rejected(
                         m,
-                        "out_of_scope",
-                        format!("community {} is not assigned to you", row.community),
+                        Refusal::new(
+                            "out_of_scope",
+                            format!(
+                                "社区 {} 未分配给您 / community {} is not assigned to you",
+                                row.community, row.community
+                            ),
+                        ),
                     ));
                     continue;
                 }
             }
-            if let Err(msg) = check_items(m, form) {
-                results.push(rejected(m, "invalid_item", msg));
-                continue;
-            }
-            let writer = Writer {
-                user: pusher.username.clone(),
-                rank: pusher.rank,
-                device: pusher.device_id,
-                mutation: m.id,
-                hlc: m.hlc,
-                at_ms: Writer::clamp(m.hlc, now),
+            let applied = match apply_mutation(row, m, pusher, ctx, now) {
+                Ok(a) => a,
+                Err(refusal) => {
+                    results.push(rejected(m, refusal));
+                    continue;
+                }
             };
-            let doc_before = row.doc.clone();
-            let report = merge::apply(&mut row.doc, &m.changes, &writer);
-            // Any change of the stored record (a joined conflict candidate, a new provisional
-            // value, a writer) moves its version and sequence, so every device pulls it.
-            let any_change = row.doc != doc_before;
-            // A worker finalizing a returned record again resubmits it.
-            let resubmits = row.review == Review::Returned
-                && m.changes.get(STATUS).and_then(|c| c.value.as_ref())
-                    == Some(&Value::text("final"))
-                && status_of(&row.doc.answers) == Status::Final;
-            if resubmits {
-                row.review = Review::Pending;
-                row.review_comment = None;
-            }
-            if any_change || resubmits {
-                row.version += 1;
-                row.refresh_final(pusher.via_app);
+            if applied.changed {
                 changed.insert(row.id.clone());
             }
             let result = MutationResult {
                 id: m.id,
                 status: MutationStatus::Applied,
                 version: u64::try_from(row.version).unwrap_or(0),
-                items: report
+                items: applied
+                    .report
                     .into_iter()
                     .filter(|(_, o)| *o != ItemOutcome::Applied)
                     .collect(),
                 reassigned,
+                late,
                 code: None,
                 message: None,
+                errors: Vec::new(),
             };
-            log.push((
-                mid.clone(),
-                row.id.clone(),
-                payload.clone(),
+            log.push(LogEntry {
+                id: mid.clone(),
+                campaign: row.campaign_id.clone(),
+                person: row.id.clone(),
+                payload: payload.clone(),
                 reassigned,
-                serde_json::to_string(&result)?,
-            ));
+                late,
+                result: serde_json::to_string(&result)?,
+            });
             done.insert(
                 mid,
                 Logged {
@@ -293,41 +490,53 @@ impl Db {
             results.push(result);
         }
 
-        // 4. Store rows, log, progress; commit once.
-        let mut to_save: Vec<&mut RecordRow> = rows
-            .values_mut()
-            .filter(|r| changed.contains(&r.id))
-            .collect();
-        to_save.sort_by(|a, b| a.id.cmp(&b.id));
-        save_rows(
-            &mut tx,
-            &campaign_id,
-            &mut to_save,
-            &before,
-            &pusher.username,
-        )
-        .await?;
+        // 4. Store rows (each campaign's with its own sequence), log, progress; commit once.
+        let mut by_campaign: BTreeMap<String, Vec<&mut RecordRow>> = BTreeMap::new();
+        for r in rows.values_mut().filter(|r| changed.contains(&r.id)) {
+            by_campaign
+                .entry(r.campaign_id.clone())
+                .or_default()
+                .push(r);
+        }
+        for (campaign_id, mut to_save) in by_campaign {
+            to_save.sort_by(|a, b| a.id.cmp(&b.id));
+            save_rows(
+                &mut tx,
+                &campaign_id,
+                &mut to_save,
+                &before,
+                &pusher.username,
+            )
+            .await?;
+            let ended = campaigns
+                .get(&campaign_id)
+                .is_some_and(|c| c.row.state != CampaignState::Open);
+            if ended {
+                refresh_successors(&mut tx, campaigns, &to_save).await?;
+            }
+        }
         for chunk in log.chunks(100) {
             let mut sql = String::from(
-                "INSERT INTO mutations (id, campaign_id, person_id, device_id, user_id, received_at, reassigned, payload, result) VALUES ",
+                "INSERT INTO mutations (id, campaign_id, person_id, device_id, user_id, received_at, reassigned, late, payload, result) VALUES ",
             );
-            let per = 9;
+            let per = 10;
             let groups: Vec<String> = (0..chunk.len())
                 .map(|i| format!("({})", placeholders(1 + i * per, per)))
                 .collect();
             sql.push_str(&groups.join(", "));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, person, payload, reassigned, result) in chunk {
+            for e in chunk {
                 q = q
-                    .bind(id.clone())
-                    .bind(campaign_id.clone())
-                    .bind(person.clone())
+                    .bind(e.id.clone())
+                    .bind(e.campaign.clone())
+                    .bind(e.person.clone())
                     .bind(pusher.device_id.map(|d| d.to_string()))
                     .bind(pusher.user_id.clone())
                     .bind(now)
-                    .bind(i64::from(*reassigned))
-                    .bind(payload.clone())
-                    .bind(result.clone());
+                    .bind(i64::from(e.reassigned))
+                    .bind(i64::from(e.late))
+                    .bind(e.payload.clone())
+                    .bind(e.result.clone());
             }
             q.execute(&mut *tx.tx).await?;
         }

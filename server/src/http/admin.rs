@@ -11,11 +11,19 @@ use doorstep_shared::sync::Role;
 
 use super::auth::{Caller, hash_password};
 use super::error::{ApiError, ApiJson, ApiResult};
+use crate::service::{campaigns, roster};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/admin/roster", post(import_roster))
+        .route("/api/v1/admin/roster/decisions", get(flagged))
+        .route("/api/v1/admin/roster/decisions/{person}", post(decide))
+        .route(
+            "/api/v1/admin/campaigns",
+            get(list_campaigns).post(open_campaign),
+        )
+        .route("/api/v1/admin/campaigns/{year}/close", post(close_campaign))
         .route("/api/v1/admin/users", get(users).post(create_user))
         .route("/api/v1/admin/assignments", get(assignments).put(assign))
         .route("/api/v1/admin/assignments/{community}", delete(unassign))
@@ -28,59 +36,108 @@ struct ImportQuery {
     filename: String,
 }
 
-#[derive(Serialize)]
-pub struct ImportReport {
-    pub imported: usize,
-}
-
-/// Reads, checks and imports a roster file; any bad row → 422 naming every bad row, nothing imported.
-///
-/// # Errors
-/// 422 with the rows' problems, or a database error.
-pub async fn import_bytes(
-    state: &AppState,
-    filename: &str,
-    bytes: &[u8],
-    on_progress: &(dyn Fn(usize, usize) + Send + Sync),
-) -> ApiResult<ImportReport> {
-    let campaign = state.campaign().await?;
-    let entries = crate::roster::read_file(filename, bytes)
-        .map_err(|e| ApiError::unprocessable("roster_invalid", e.to_string()))?;
-    let persons: Vec<_> = entries
-        .iter()
-        .map(|e| {
-            (
-                e.to_person(campaign.id),
-                e.street_name.clone(),
-                e.community_name.clone(),
-            )
-        })
-        .collect();
-    let imported = state
-        .db
-        .import_persons(&campaign, &persons, on_progress)
-        .await?;
-    state.notify();
-    Ok(ImportReport { imported })
-}
-
 async fn import_roster(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ImportQuery>,
     body: Bytes,
-) -> ApiResult<Json<ImportReport>> {
+) -> ApiResult<Json<crate::db::ImportOutcome>> {
     caller.require(&[Role::Admin])?;
-    let r = import_bytes(&state, &q.filename, &body, &|_, _| {}).await?;
-    state
-        .db
-        .audit(
-            Some(&caller.0.user.username),
-            "import_roster",
-            &format!("{} rows from {}", r.imported, q.filename),
-        )
-        .await?;
+    let r = roster::import(
+        &state.db,
+        &q.filename,
+        &body,
+        &caller.0.user.username,
+        &|_, _| {},
+    )
+    .await?;
+    state.notify();
     Ok(Json(r))
+}
+
+#[derive(Serialize)]
+struct Flagged {
+    person_id: String,
+    name: String,
+    community: String,
+    flag: Option<String>,
+}
+
+async fn flagged(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Flagged>>> {
+    caller.require(&[Role::Admin])?;
+    Ok(Json(
+        roster::flagged(&state.db)
+            .await?
+            .into_iter()
+            .map(|r| Flagged {
+                person_id: r.id,
+                name: r.person.name,
+                community: r.community,
+                flag: r.flag,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct DecisionBody {
+    decision: roster::Decision,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(person): Path<String>,
+    ApiJson(body): ApiJson<DecisionBody>,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require(&[Role::Admin])?;
+    roster::decide(
+        &state.db,
+        &person,
+        body.decision,
+        &body.reason,
+        &caller.0.user.username,
+    )
+    .await?;
+    state.notify();
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct YearPath {
+    year: i32,
+}
+
+async fn list_campaigns(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<campaigns::Summary>>> {
+    caller.require(&[Role::Admin, Role::Supervisor])?;
+    Ok(Json(campaigns::list(&state.db).await?))
+}
+
+async fn open_campaign(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<campaigns::OpenRequest>,
+) -> ApiResult<(axum::http::StatusCode, Json<campaigns::Opened>)> {
+    caller.require(&[Role::Admin])?;
+    let opened = campaigns::open(&state.db, &req, &caller.0.user.username).await?;
+    state.notify();
+    Ok((axum::http::StatusCode::CREATED, Json(opened)))
+}
+
+async fn close_campaign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<YearPath>,
+) -> ApiResult<Json<crate::db::CampaignRow>> {
+    caller.require(&[Role::Admin])?;
+    let c = campaigns::close(&state.db, p.year, &caller.0.user.username).await?;
+    state.notify();
+    Ok(Json(c))
 }
 
 #[derive(Serialize)]

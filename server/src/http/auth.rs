@@ -111,12 +111,9 @@ async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let kind = if req.device_name.is_some() {
-        "app"
-    } else {
-        "web"
-    };
-    Ok(Json(sign_in(&state, &req, kind).await?))
+    // Whether a record came "via the app" is the server's call, from where the device signed
+    // in: this route is the app's (the console signs in through its own page as "web").
+    Ok(Json(sign_in(&state, &req, "app").await?))
 }
 
 /// The authenticated caller of a request.

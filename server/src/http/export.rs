@@ -31,8 +31,12 @@ pub struct Table {
 ///
 /// # Errors
 /// As [`compute`].
-pub async fn progress_table(state: &AppState, caller: &Caller) -> ApiResult<Table> {
-    let (p, _) = compute(state, caller).await?;
+pub async fn progress_table(
+    state: &AppState,
+    caller: &Caller,
+    year: Option<i32>,
+) -> ApiResult<Table> {
+    let (p, _) = compute(state, caller, year).await?;
     let mut header: Vec<String> = [
         "级别",
         "代码",
@@ -90,8 +94,12 @@ pub async fn progress_table(state: &AppState, caller: &Caller) -> ApiResult<Tabl
 ///
 /// # Errors
 /// A database error.
-pub async fn records_table(state: &AppState, caller: &Caller) -> ApiResult<Table> {
-    let campaign = state.campaign().await?;
+pub async fn records_table(
+    state: &AppState,
+    caller: &Caller,
+    year: Option<i32>,
+) -> ApiResult<Table> {
+    let campaign = state.campaign_for(year).await?;
     let form = state.form(&campaign.form_version).await?;
     let scope = caller.scope(state, &campaign).await?;
     let rows = state
@@ -103,8 +111,16 @@ pub async fn records_table(state: &AppState, caller: &Caller) -> ApiResult<Table
         .items()
         .filter(|i| i.key != doorstep_shared::domain::OUTCOME)
         .collect();
+    let names: std::collections::HashMap<String, String> = {
+        let mut codes: Vec<String> = rows.iter().map(|r| r.community.clone()).collect();
+        codes.sort();
+        codes.dedup();
+        state.db.place_names(&codes).await?.into_iter().collect()
+    };
     let mut header: Vec<String> = [
         "社区代码",
+        "社区",
+        "采集人",
         "姓名",
         "身份证号",
         "残疾证号",
@@ -129,6 +145,8 @@ pub async fn records_table(state: &AppState, caller: &Caller) -> ApiResult<Table
             };
             let mut v = vec![
                 r.community.clone(),
+                names.get(&r.community).cloned().unwrap_or_default(),
+                r.collected_by.clone().unwrap_or_default(),
                 r.person.name.clone(),
                 id,
                 cert,
@@ -211,11 +229,12 @@ async fn export(
     State(state): State<AppState>,
     caller: Caller,
     Path(file): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<super::progress::YearQuery>,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Supervisor, Role::Admin])?;
     let (table, sheet) = match file.split_once('.').map(|(n, _)| n) {
-        Some("progress") => (progress_table(&state, &caller).await?, "进度"),
-        Some("records") => (records_table(&state, &caller).await?, "调查记录"),
+        Some("progress") => (progress_table(&state, &caller, q.year).await?, "进度"),
+        Some("records") => (records_table(&state, &caller, q.year).await?, "调查记录"),
         _ => {
             return Err(ApiError::not_found(format!(
                 "no export {file}: use progress.xlsx, progress.csv, records.xlsx or records.csv"

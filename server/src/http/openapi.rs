@@ -101,6 +101,36 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ),
     ("get", "/api/v1/admin/devices", "Registered devices", true),
     (
+        "get",
+        "/api/v1/admin/campaigns",
+        "Every campaign with its state and figures",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/admin/campaigns",
+        "Open the year's campaign, optionally carried over from an earlier year (admin)",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/admin/campaigns/{year}/close",
+        "Close a year for good (admin)",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/admin/roster/decisions",
+        "Persons awaiting an admin decision (moved last year, missing from the roster)",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/admin/roster/decisions/{person}",
+        "Keep or remove a flagged person (admin)",
+        true,
+    ),
+    (
         "post",
         "/api/v1/admin/devices/{id}/revoke",
         "Revoke a lost device",

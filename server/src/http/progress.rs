@@ -1,40 +1,19 @@
 //! `GET /api/v1/progress`: figures per community, street and district, the daily burn-up, and
 //! the annual-report paragraph.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use doorstep_shared::Campaign;
-use doorstep_shared::progress::{Counts, Figures, report_paragraph};
+use doorstep_shared::progress::Counts;
 
 use super::auth::Caller;
 use super::error::ApiResult;
-use crate::db::{CommunityProgress, DayCount};
+use crate::service;
 use crate::state::AppState;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub code: String,
-    pub name: String,
-    pub street_code: String,
-    pub street_name: String,
-    pub figures: Figures,
-    pub last_activity: Option<i64>,
-    /// Persons a straight line from campaign start to end expects done by today.
-    pub expected_by_today: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Progress {
-    pub campaign: Campaign,
-    pub total: Figures,
-    pub streets: Vec<Row>,
-    pub communities: Vec<Row>,
-    pub daily: Vec<DayCount>,
-}
+pub use crate::service::progress::{Progress, Row};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,74 +21,33 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/report", get(report))
 }
 
-/// Share of the campaign elapsed on `today`, in ten-thousandths.
-fn elapsed_share(c: &Campaign, today: NaiveDate) -> u64 {
-    let total = (c.ends - c.starts).num_days().max(1);
-    let done = (today - c.starts).num_days().clamp(0, total);
-    u64::try_from(done * 10_000 / total).unwrap_or(0)
+/// `?year=` reads a closed campaign next to the open one.
+#[derive(Debug, Default, Deserialize)]
+pub struct YearQuery {
+    #[serde(default)]
+    pub year: Option<i32>,
 }
 
-fn row(p: &CommunityProgress, share: u64) -> Row {
-    Row {
-        code: p.code.clone(),
-        name: p.name.clone(),
-        street_code: p.street_code.clone(),
-        street_name: p.street_name.clone(),
-        figures: Figures::from(&p.counts),
-        last_activity: p.last_activity,
-        expected_by_today: p.counts.roster * share / 10_000,
-    }
-}
-
-/// The whole progress view for a caller's scope: O(communities).
+/// The progress view for a caller's scope, of the open campaign or a given year.
 ///
 /// # Errors
-/// No open campaign, or a database error.
-pub async fn compute(state: &AppState, caller: &Caller) -> ApiResult<(Progress, Counts)> {
-    let campaign = state.campaign().await?;
+/// No such campaign, or a database error.
+pub async fn compute(
+    state: &AppState,
+    caller: &Caller,
+    year: Option<i32>,
+) -> ApiResult<(Progress, Counts)> {
+    let campaign = state.campaign_for(year).await?;
     let scope = caller.scope(state, &campaign).await?;
-    let communities = state.db.progress(&campaign.id.to_string(), &scope).await?;
-    let share = elapsed_share(&campaign, chrono::Utc::now().date_naive());
-    let total: Counts = communities.iter().map(|c| &c.counts).sum();
-    let mut streets: Vec<CommunityProgress> = Vec::new();
-    for c in &communities {
-        match streets.last_mut() {
-            Some(s) if s.code == c.street_code => {
-                s.counts += &c.counts;
-                s.last_activity = s.last_activity.max(c.last_activity);
-            }
-            _ => streets.push(CommunityProgress {
-                code: c.street_code.clone(),
-                name: c.street_name.clone(),
-                street_code: c.street_code.clone(),
-                street_name: c.street_name.clone(),
-                counts: c.counts,
-                last_activity: c.last_activity,
-            }),
-        }
-    }
-    let area = match &scope {
-        crate::db::Scope::Area(p) => doorstep_shared::DivisionCode::parse(p).ok(),
-        _ => None,
-    };
-    let daily = state
-        .db
-        .daily(&campaign.id.to_string(), area.as_ref())
-        .await?;
-    Ok((
-        Progress {
-            total: Figures::from(&total),
-            streets: streets.iter().map(|s| row(s, share)).collect(),
-            communities: communities.iter().map(|c| row(c, share)).collect(),
-            daily,
-            campaign,
-        },
-        total,
-    ))
+    Ok(service::progress::compute(&state.db, &campaign, &scope).await?)
 }
 
-async fn progress(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Progress>> {
-    Ok(Json(compute(&state, &caller).await?.0))
+async fn progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<YearQuery>,
+) -> ApiResult<Json<Progress>> {
+    Ok(Json(compute(&state, &caller, q.year).await?.0))
 }
 
 #[derive(Serialize)]
@@ -117,14 +55,14 @@ struct Report {
     paragraph: String,
 }
 
-async fn report(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Report>> {
-    let (p, total) = compute(&state, &caller).await?;
-    let district = state
-        .db
-        .place_name(p.campaign.district.as_str())
-        .await?
-        .unwrap_or_else(|| p.campaign.district.to_string());
+async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<YearQuery>,
+) -> ApiResult<Json<Report>> {
+    let campaign = state.campaign_for(q.year).await?;
+    let scope = caller.scope(&state, &campaign).await?;
     Ok(Json(Report {
-        paragraph: report_paragraph(&district, p.campaign.year, &total),
+        paragraph: service::progress::report(&state.db, &campaign, &scope).await?,
     }))
 }

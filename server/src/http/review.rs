@@ -37,6 +37,9 @@ pub struct Line {
     pub status: String,
     pub review: Review,
     pub conflicts: usize,
+    /// The worker who collected the record (a supervisor's review does not change it).
+    pub collected_by: Option<String>,
+    /// Who changed the record last (a worker, or a supervisor reviewing).
     pub updated_by: Option<String>,
     pub updated_at: i64,
 }
@@ -56,6 +59,7 @@ impl From<&RecordRow> for Line {
             },
             review: r.review,
             conflicts: r.doc.conflicts.len(),
+            collected_by: r.collected_by.clone(),
             updated_by: r.updated_by.clone(),
             updated_at: r.updated_at,
         }

@@ -55,12 +55,9 @@ async fn push(
         )));
     }
     let campaign = state.campaign().await?;
-    let form = state.form(&campaign.form_version).await?;
     let pusher = caller.pusher(&state, &campaign).await?;
-    let results = state
-        .db
-        .push(&campaign, &form, &pusher, &req.mutations)
-        .await?;
+    let campaigns = state.push_campaigns().await?;
+    let results = state.db.push(&campaigns, &pusher, &req.mutations).await?;
     state.notify();
     Ok(Json(PushResponse {
         protocol: PROTOCOL_VERSION,

@@ -548,14 +548,19 @@ async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         let state = build(&Config::new(Some(url), PathBuf::new())).await?;
         let db = &state.db;
         let form = FormDefinition::dynamic_update_2021();
-        let campaign = db
+        let (campaign, _) = db
             .open_campaign(
-                &doorstep_shared::DivisionCode::parse("430503")?,
-                2021,
-                "province",
-                chrono::NaiveDate::from_ymd_opt(2021, 3, 1).context("date")?,
-                chrono::NaiveDate::from_ymd_opt(2021, 6, 30).context("date")?,
+                &doorstep_server::db::NewCampaign {
+                    district: doorstep_shared::DivisionCode::parse("430503")?,
+                    district_name: "province".into(),
+                    year: 2021,
+                    title: "province".into(),
+                    starts: chrono::NaiveDate::from_ymd_opt(2021, 3, 1).context("date")?,
+                    ends: chrono::NaiveDate::from_ymd_opt(2021, 6, 30).context("date")?,
+                    home_visit_target_bp: 9500,
+                },
                 &form,
+                None,
             )
             .await?;
         let d = doorstep_shared::demo::generate_sized(7, campaign.id, persons, communities);

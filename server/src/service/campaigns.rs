@@ -1,0 +1,343 @@
+//! Campaigns: open (with the carry-over from last year), list, close — the rules of
+//! `docs/campaigns.md`, for the CLI (`open-campaign`, `campaigns`, `close-campaign`), the API
+//! (`/api/v1/admin/campaigns`) and the console (开启调查).
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use doorstep_shared::form::FormDefinition;
+use doorstep_shared::progress::{Counts, Figures};
+use doorstep_shared::sync::Role;
+use doorstep_shared::{Campaign, CampaignState, DivisionCode, domain};
+
+use super::{Error, Result};
+use crate::db::{CampaignRow, CarryReport, Db, NewCampaign, Scope};
+
+/// What opening a campaign takes; `None` fields take their defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OpenRequest {
+    /// The district's 6-digit division code.
+    pub district: String,
+    pub district_name: String,
+    pub year: i32,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub starts: Option<NaiveDate>,
+    #[serde(default)]
+    pub ends: Option<NaiveDate>,
+    /// Home-visit target in percent (default 95).
+    #[serde(default)]
+    pub home_visit_target: Option<f64>,
+    /// The year whose roster and answers carry over.
+    #[serde(default)]
+    pub from: Option<i32>,
+}
+
+/// A campaign just opened, and what carried over.
+#[derive(Debug, Clone, Serialize)]
+pub struct Opened {
+    pub campaign: CampaignRow,
+    pub carry: CarryReport,
+    /// The year closed (late edits still accepted) because this one opened.
+    pub superseded: Option<i32>,
+}
+
+/// A campaign with its figures, for the list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub campaign: CampaignRow,
+    pub figures: Figures,
+}
+
+fn bilingual(zh: &str, en: &str) -> String {
+    format!("{zh} / {en}")
+}
+
+/// Opens a campaign. `by` is the admin opening it (audited).
+///
+/// # Errors
+/// No admin account yet, a bad input, a year that exists already, a `from` year that does not
+/// exist, is not older or is another district's; or a database error.
+pub async fn open(db: &Db, req: &OpenRequest, by: &str) -> Result<Opened> {
+    if !db
+        .users()
+        .await?
+        .iter()
+        .any(|u| u.role == Role::Admin && u.active)
+    {
+        return Err(Error::conflict(
+            "no_admin",
+            bilingual(
+                "请先创建区残联管理员账号：doorstep-server add-user 用户名 --role admin --name 姓名 --password 密码",
+                "create the district admin account first: doorstep-server add-user NAME --role admin --name \"…\" --password …",
+            ),
+        ));
+    }
+    let district = DivisionCode::parse(req.district.trim())
+        .ok()
+        .filter(|d| d.as_str().len() == 6)
+        .ok_or_else(|| {
+            Error::invalid(
+                "invalid_district",
+                bilingual(
+                    &format!(
+                        "区县代码“{}”应为 6 位统计用区划代码，如 430503",
+                        req.district
+                    ),
+                    &format!(
+                        "district {:?} must be a 6-digit division code such as 430503",
+                        req.district
+                    ),
+                ),
+            )
+        })?;
+    let district_name = req.district_name.trim().to_string();
+    if district_name.is_empty() || district_name.chars().count() > 40 {
+        return Err(Error::invalid(
+            "invalid_district_name",
+            bilingual(
+                "请填写区县名称（1–40 个字），如 大祥区",
+                "give the district's name (1–40 characters), e.g. 大祥区",
+            ),
+        ));
+    }
+    if !(2000..=2100).contains(&req.year) {
+        return Err(Error::invalid(
+            "invalid_year",
+            bilingual(
+                &format!("年度 {} 不在 2000–2100 之间", req.year),
+                &format!("year {} is not between 2000 and 2100", req.year),
+            ),
+        ));
+    }
+    let (dstart, dend) = domain::default_survey_window(req.year)
+        .ok_or_else(|| Error::invalid("invalid_year", bilingual("年度无效", "invalid year")))?;
+    let starts = req.starts.unwrap_or(dstart);
+    let ends = req.ends.unwrap_or(dend);
+    if ends < starts {
+        return Err(Error::invalid(
+            "invalid_dates",
+            bilingual(
+                &format!("结束日期 {ends} 早于开始日期 {starts}"),
+                &format!("the end {ends} is before the start {starts}"),
+            ),
+        ));
+    }
+    let target = req.home_visit_target.unwrap_or(95.0);
+    if !(target > 0.0 && target <= 100.0) {
+        return Err(Error::invalid(
+            "invalid_target",
+            bilingual(
+                &format!("入户率目标 {target} 应在 1–100 之间（百分比）"),
+                &format!("the home-visit target {target} must be a percentage between 1 and 100"),
+            ),
+        ));
+    }
+    let title = req
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map_or_else(
+            || domain::default_campaign_title(req.year, &district_name),
+            str::to_string,
+        );
+    if title.chars().count() > 120 {
+        return Err(Error::invalid(
+            "invalid_title",
+            bilingual(
+                "标题最多 120 个字",
+                "the title takes at most 120 characters",
+            ),
+        ));
+    }
+    if let Some(c) = db.campaign_by_year(req.year).await? {
+        return Err(Error::conflict(
+            "campaign_exists",
+            bilingual(
+                &format!("{} 年度的调查已存在（{}）", req.year, c.state.label_zh()),
+                &format!(
+                    "the {} campaign exists already ({})",
+                    req.year,
+                    c.state.label_en()
+                ),
+            ),
+        ));
+    }
+    let open_now = db.open_campaign_row().await?;
+    if let Some(o) = &open_now
+        && o.campaign.district != district
+    {
+        return Err(Error::conflict(
+            "other_district",
+            bilingual(
+                &format!("本服务器正在进行 {} 的调查", o.campaign.district),
+                &format!(
+                    "this server runs the campaign of district {}",
+                    o.campaign.district
+                ),
+            ),
+        ));
+    }
+    let from = match req.from {
+        None => None,
+        Some(y) => {
+            let f = db.campaign_by_year(y).await?.ok_or_else(|| {
+                Error::not_found(
+                    "no_such_campaign",
+                    bilingual(
+                        &format!("没有 {y} 年度的调查可以结转"),
+                        &format!("there is no {y} campaign to carry over from"),
+                    ),
+                )
+            })?;
+            if y >= req.year || f.campaign.district != district {
+                return Err(Error::invalid(
+                    "invalid_from",
+                    bilingual(
+                        &format!("只能从本区更早的年度结转（{y} → {}）", req.year),
+                        &format!(
+                            "carry over only from an earlier year of the same district ({y} → {})",
+                            req.year
+                        ),
+                    ),
+                ));
+            }
+            Some(f.campaign)
+        }
+    };
+    let form = FormDefinition::newest();
+    let new = NewCampaign {
+        district,
+        district_name,
+        year: req.year,
+        title,
+        starts,
+        ends,
+        home_visit_target_bp: percent_to_bp(target),
+    };
+    let (campaign, carry) = db.open_campaign(&new, &form, from.as_ref()).await?;
+    db.audit(
+        Some(by),
+        "open_campaign",
+        &format!(
+            "{} {} carried {} from {:?}",
+            campaign.year, campaign.id, carry.carried, req.from
+        ),
+    )
+    .await?;
+    let row = db
+        .campaign_by_year(campaign.year)
+        .await?
+        .ok_or_else(|| Error::not_found("not_found", "campaign vanished"))?;
+    Ok(Opened {
+        campaign: row,
+        carry,
+        superseded: open_now.map(|o| o.campaign.year),
+    })
+}
+
+/// A percentage with up to two decimals as basis points (95 → 9500, 92.56 → 9256).
+fn percent_to_bp(p: f64) -> u64 {
+    let bp = (p * 100.0).round();
+    if bp.is_finite() && bp >= 0.0 {
+        // In 1..=10_000 by the check above.
+        bp as u64
+    } else {
+        0
+    }
+}
+
+/// Every campaign, newest first, with its figures.
+///
+/// # Errors
+/// A database error.
+pub async fn list(db: &Db) -> Result<Vec<Summary>> {
+    let mut out = Vec::new();
+    for c in db.campaigns().await? {
+        let counts: Counts = db
+            .progress(&c.campaign.id.to_string(), &Scope::All)
+            .await?
+            .iter()
+            .map(|p| &p.counts)
+            .sum();
+        out.push(Summary {
+            figures: Figures::from(&counts),
+            campaign: c,
+        });
+    }
+    Ok(out)
+}
+
+/// Closes a year for good: its figures, exports and report stay readable; pushes of its records
+/// are refused with `campaign_closed`.
+///
+/// # Errors
+/// No such year, a year closed already, or a database error.
+pub async fn close(db: &Db, year: i32, by: &str) -> Result<CampaignRow> {
+    let c = db.campaign_by_year(year).await?.ok_or_else(|| {
+        Error::not_found(
+            "no_such_campaign",
+            bilingual(
+                &format!("没有 {year} 年度的调查"),
+                &format!("there is no {year} campaign"),
+            ),
+        )
+    })?;
+    if c.state == CampaignState::Closed {
+        return Err(Error::conflict(
+            "campaign_closed",
+            bilingual(
+                &format!("{year} 年度的调查已关闭"),
+                &format!("the {year} campaign is closed already"),
+            ),
+        ));
+    }
+    db.close_campaign(&c.campaign.id).await?;
+    db.audit(
+        Some(by),
+        "close_campaign",
+        &format!("{year} {}", c.campaign.id),
+    )
+    .await?;
+    db.campaign_by_year(year)
+        .await?
+        .ok_or_else(|| Error::not_found("not_found", "campaign vanished"))
+}
+
+/// The campaign a reading route shows: a given year, or the open one.
+///
+/// # Errors
+/// No such year, or none open (`no_campaign`), or a database error.
+pub async fn for_reading(db: &Db, year: Option<i32>) -> Result<Campaign> {
+    match year {
+        Some(y) => Ok(db
+            .campaign_by_year(y)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "no_such_campaign",
+                    bilingual(
+                        &format!("没有 {y} 年度的调查"),
+                        &format!("there is no {y} campaign"),
+                    ),
+                )
+            })?
+            .campaign),
+        None => db.current_campaign().await?.ok_or_else(no_campaign),
+    }
+}
+
+/// The refusal when nothing is open.
+#[must_use]
+pub fn no_campaign() -> Error {
+    Error::conflict(
+        "no_campaign",
+        bilingual(
+            "尚未开启调查：区残联管理员先用 open-campaign 开启本年度调查",
+            "no campaign is open; the district admin opens one first (open-campaign)",
+        ),
+    )
+}

@@ -1,0 +1,80 @@
+//! The service layer: every operation a district runs, once, called alike by the HTTP API, the
+//! console and the command line. A service checks the rules and the caller's input, does the
+//! work through [`crate::db::Db`], audits it, and answers with a [`Error`] that each front end
+//! shows its own way (a JSON error body, a console banner, a line on the terminal).
+
+pub mod campaigns;
+pub mod progress;
+pub mod roster;
+
+use crate::db::DbError;
+
+/// What kind of refusal an [`Error`] is (front ends map it: HTTP status, exit code…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The input breaks a rule (422).
+    Invalid,
+    /// The state of things does not allow it now (409).
+    Conflict,
+    /// Something named does not exist (404).
+    NotFound,
+    /// A database or other internal failure (500).
+    Internal,
+}
+
+/// A refused or failed operation: a stable code and a message in Chinese and English.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    pub kind: Kind,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Error {
+    #[must_use]
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: Kind::Invalid,
+            code,
+            message: message.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: Kind::Conflict,
+            code,
+            message: message.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: Kind::NotFound,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound(m) => Self::not_found("not_found", m),
+            DbError::Invalid(m) => Self::invalid("invalid", m),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                Self {
+                    kind: Kind::Internal,
+                    code: "internal",
+                    message: "服务器出错，请重试 / the server failed; try again".into(),
+                }
+            }
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
