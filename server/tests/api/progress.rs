@@ -6,7 +6,7 @@ use doorstep_shared::sync::RecordState;
 use doorstep_shared::{Review, Value};
 
 use crate::both;
-use crate::helpers::{edit, now, spawn, t};
+use crate::helpers::{edit, now, spawn, survey, t};
 
 /// A small deterministic generator (the test's own, so runs repeat exactly per seed).
 struct Rng(u64);
@@ -169,15 +169,8 @@ async fn review_return_and_resubmit(b: Backend) {
     let w = api.login("w001").await;
     let sup = api.login("sup01").await;
     let p = api.pull_all(&w).await.into_values().next().unwrap();
-    api.push(
-        &w,
-        vec![edit(
-            &p,
-            &[("outcome", t("phone")), ("status", t("final"))],
-            now(),
-        )],
-    )
-    .await;
+    api.push(&w, vec![survey(&api.campaign().await, &p, Outcome::Phone)])
+        .await;
     assert_eq!(api.progress(&sup).await["total"]["done"], 1);
     let r = api
         .post(
@@ -235,11 +228,18 @@ async fn figures_follow_the_briefs_rules(b: Backend) {
     let api = spawn(b).await;
     let w = api.login("w001").await;
     let recs: Vec<_> = api.pull_all(&w).await.into_values().collect();
-    let outcomes = ["home_visit", "home_visit", "home_visit", "phone", "moved"];
+    let outcomes = [
+        Outcome::HomeVisit,
+        Outcome::HomeVisit,
+        Outcome::HomeVisit,
+        Outcome::Phone,
+        Outcome::Moved,
+    ];
+    let campaign = api.campaign().await;
     let batch: Vec<_> = recs
         .iter()
         .zip(outcomes)
-        .map(|(p, o)| edit(p, &[("outcome", t(o)), ("status", t("final"))], now()))
+        .map(|(p, o)| survey(&campaign, p, o))
         .collect();
     api.push(&w, batch).await;
     // A draft does not count.

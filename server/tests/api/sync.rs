@@ -6,18 +6,15 @@ use doorstep_shared::merge::ItemOutcome;
 use doorstep_shared::sync::MutationStatus;
 
 use crate::both;
-use crate::helpers::{Api, edit, now, spawn, t};
+use crate::helpers::{Api, edit, now, spawn, survey, t};
+use doorstep_shared::Outcome;
 
 async fn idempotent_repush(b: Backend) {
     let api = spawn(b).await;
     let w = api.login("w001").await;
     let recs = api.pull_all(&w).await;
     let p = recs.values().next().unwrap();
-    let m = edit(
-        p,
-        &[("outcome", t("home_visit")), ("status", t("final"))],
-        now(),
-    );
+    let m = survey(&api.campaign().await, p, Outcome::HomeVisit);
     let first = api.push(&w, vec![m.clone()]).await;
     let again = api.push(&w, vec![m.clone(), m.clone()]).await;
     assert_eq!(first.results[0].status, MutationStatus::Applied);
@@ -232,9 +229,10 @@ async fn no_gap_with_concurrent_pushes(b: Backend) {
         let http = target.http.clone();
         let url = target.url("/api/v1/sync/push");
         let token = s.token.clone();
+        let campaign = target.campaign().await;
         let batches: Vec<_> = recs
             .values()
-            .map(|p| edit(p, &[("outcome", t("phone")), ("status", t("final"))], now()))
+            .map(|p| survey(&campaign, p, Outcome::Phone))
             .collect::<Vec<_>>()
             .chunks(7)
             .map(<[_]>::to_vec)
@@ -304,11 +302,7 @@ async fn reassignment_loses_nothing(b: Backend) {
         .cloned()
         .collect();
     // A edits offline; meanwhile the community moves to B.
-    let pending = edit(
-        &in_moved[0],
-        &[("outcome", t("away")), ("status", t("final"))],
-        now(),
-    );
+    let pending = survey(&api.campaign().await, &in_moved[0], Outcome::Away);
     let r = api
         .http
         .put(api.url("/api/v1/admin/assignments"))
