@@ -125,6 +125,8 @@ async fn last_years_values_are_shown_and_one_tap_confirms_a_section() {
         "the number shows"
     );
     assert_eq!(count(&html, "data-testid=\"changed-"), 0);
+    assert!(html.contains("data-testid=\"section-unchanged-basic\""));
+    assert!(!html.contains("data-testid=\"section-unchanged-economy\""));
 
     // Changing one item: the changed tag on that item only.
     let other = form
@@ -142,6 +144,7 @@ async fn last_years_values_are_shown_and_one_tap_confirms_a_section() {
         .await;
     assert_eq!(count(&html, "data-testid=\"changed-"), 1, "{html}");
     assert!(element(&html, "changed-marital_status").contains("已变更"));
+    assert!(!html.contains("data-testid=\"section-unchanged-basic\""));
     h.click("save-draft").await;
     h.until_contains("草稿已保存在本机").await;
     assert_eq!(

@@ -302,6 +302,7 @@ input:focus,select:focus{outline:none;border-color:#0d5bb5}
 .prior{color:#5f6b76;font-size:15px;margin:0 0 6px}
 .prior-value{color:#1b1f23;font-weight:600}
 .same-as-last-year{margin:0 0 6px}
+.same-tag{margin-left:8px;font-weight:600}
 .btn.same{background:#e6f4ea;color:#1b5e20;border:2px solid #2e7d32}
 .muted{color:#5f6b76;font-size:15px}
 .big{font-size:34px;font-weight:700;line-height:1.1}

@@ -258,12 +258,21 @@ fn PersonForm(
                 .cloned()
                 .collect();
             let confirmable = s.carry && s.items.iter().any(|i| prior.contains_key(&i.key));
+            // Every shown item with last year's value holds it: the section is confirmed.
+            let mut with_prior = items
+                .iter()
+                .filter(|i| prior.contains_key(&i.key))
+                .peekable();
+            let confirmed = confirmable
+                && with_prior.peek().is_some()
+                && with_prior.all(|i| changes.get(&i.key) == Some(&ItemChange::Unchanged));
             (!items.is_empty()).then(|| {
                 (
                     s.key.clone(),
                     lang.pick(&s.title_zh, &s.title_en).to_string(),
                     items,
                     confirmable,
+                    confirmed,
                 )
             })
         })
@@ -327,9 +336,15 @@ fn PersonForm(
         if outcome.is_some_and(Outcome::has_questionnaire) {
             section { class: "card", "data-testid": "questionnaire",
                 h2 { {lang.t(i18n::QUESTIONNAIRE)} }
-                for (key, title, items, confirmable) in sections {
+                for (key, title, items, confirmable, confirmed) in sections {
                     div { key: "{key}", "data-section": "{key}",
-                        h3 { "{title}" }
+                        h3 { "{title}"
+                            if confirmed {
+                                span { class: "badge done same-tag", "data-testid": "section-unchanged-{key}",
+                                    "✓ {i18n::change_label(lang, ItemChange::Unchanged)}"
+                                }
+                            }
+                        }
                         if confirmable {
                             div { class: "same-as-last-year",
                                 button {
