@@ -220,3 +220,33 @@ fn an_older_store_gains_the_prior_column() {
     assert_eq!(store.record(p).unwrap().prior, None);
     let _keep = f.dir;
 }
+
+#[test]
+fn an_accepted_push_keeps_the_prior() {
+    let f = fx();
+    let p = f.person(4).id;
+    let prior = prior_of(&f, 4);
+    pull_with_prior(&f, 4, &prior, home_visit());
+    f.store.confirm_section(p, "economy").unwrap();
+    let batch = f.store.take_push_batch(500).unwrap();
+    assert_eq!(batch.len(), 1);
+    let resp = doorstep_shared::sync::PushResponse {
+        protocol: doorstep_shared::sync::PROTOCOL_VERSION,
+        results: vec![doorstep_shared::sync::MutationResult {
+            id: batch[0].id,
+            status: doorstep_shared::sync::MutationStatus::Applied,
+            version: 2,
+            items: std::collections::BTreeMap::new(),
+            reassigned: false,
+            code: None,
+            message: None,
+        }],
+        server_time: doorstep_shared::hlc::Hlc::default(),
+    };
+    f.store.apply_push_results(&batch, &resp).unwrap();
+    assert_eq!(f.store.unsent_count().unwrap(), 0);
+    let v = f.store.record(p).unwrap();
+    assert_eq!(v.prior.as_ref(), Some(&prior));
+    assert_eq!(v.server_answers["income_level"], prior["income_level"]);
+    assert_eq!(v.changes["income_level"], ItemChange::Unchanged);
+}
