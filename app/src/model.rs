@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use doorstep_shared::carry::ItemChange;
 use doorstep_shared::domain::{Outcome, Person, Review, Status};
 use doorstep_shared::merge::{ItemOutcome, OpenConflict};
 use doorstep_shared::place::DivisionCode;
@@ -39,6 +40,13 @@ pub struct RecordView {
     pub outcome: Option<Outcome>,
     /// The outcome that counts as done (finalized, not returned), per `final_outcome`.
     pub final_outcome: Option<Outcome>,
+    /// Last year's answers of the carried items, for a record carried from the previous
+    /// campaign; `None` otherwise.
+    pub prior: Option<Answers>,
+    /// How each carried item's answer stands against last year's (`shared::carry::diff` over
+    /// [`RecordView::answers`]); empty without a prior. Computed for one record
+    /// ([`crate::Store::record`]); the views behind the person list leave it empty.
+    pub changes: BTreeMap<String, ItemChange>,
 }
 
 /// The list filters of the worker's person list.

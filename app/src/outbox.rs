@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use doorstep_shared::carry;
 use doorstep_shared::domain::{Campaign, STATUS, Status, status_of};
 use doorstep_shared::form::{FormContext, FormDefinition, Strictness};
 use doorstep_shared::hlc::Hlc;
@@ -222,6 +223,52 @@ impl Store {
         finalize: bool,
     ) -> Result<SaveResult> {
         self.write_if(|tx| save_edit_tx(tx, person_id, &changes, finalize))
+    }
+
+    /// Confirms a section as unchanged since last year: last year's value of each of its items
+    /// that is relevant now ([`carry::confirm_section`] over the record as the worker sees it
+    /// and its prior), saved as one ordinary draft edit through [`Store::save_edit`] (so it
+    /// goes to the outbox and syncs like any edit). A section that does not carry, or a record
+    /// without a prior, writes nothing ([`SaveResult::Unchanged`]).
+    ///
+    /// # Errors
+    /// As [`Store::save_edit`].
+    pub fn confirm_section(&self, person_id: Uuid, section_key: &str) -> Result<SaveResult> {
+        self.confirm_section_with(person_id, section_key, BTreeMap::new())
+    }
+
+    /// [`Store::confirm_section`] together with the screen's unsaved `edits` of this visit:
+    /// relevance follows them (an outcome picked but not saved yet opens the questionnaire),
+    /// and they are saved in the same edit, under the section's confirmed values.
+    ///
+    /// # Errors
+    /// As [`Store::save_edit`].
+    pub fn confirm_section_with(
+        &self,
+        person_id: Uuid,
+        section_key: &str,
+        edits: BTreeMap<String, Option<Value>>,
+    ) -> Result<SaveResult> {
+        self.write_if(|tx| {
+            let rec = load_record(tx, person_id)?.ok_or(AppError::UnknownPerson(person_id))?;
+            let form: FormDefinition = get_meta(tx, key::FORM)?.ok_or(AppError::NotSynced)?;
+            let campaign: Campaign = get_meta(tx, key::CAMPAIGN)?.ok_or(AppError::NotSynced)?;
+            let rows = load_outbox(tx, Some(person_id))?;
+            let mut shown = overlay(&rec.answers, &rows);
+            for (item, v) in &edits {
+                set_answer(&mut shown, item, v.as_ref());
+            }
+            let ctx = FormContext::for_person(&rec.person, &campaign);
+            let confirmed = rec.prior.as_ref().map_or_else(Answers::new, |prior| {
+                carry::confirm_section(&form, section_key, prior, &shown, &ctx)
+            });
+            let mut changes = edits;
+            changes.extend(confirmed.into_iter().map(|(k, v)| (k, Some(v))));
+            if changes.is_empty() {
+                return Ok((SaveResult::Unchanged, false));
+            }
+            save_edit_tx(tx, person_id, &changes, false)
+        })
     }
 
     /// Turns a final record back into a draft (withdraws the submission).

@@ -28,6 +28,7 @@ use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::OpenConflict;
 use doorstep_shared::place::DivisionCode;
 use doorstep_shared::sync::{LoginResponse, PullResponse, RecordState};
+use doorstep_shared::value::Answers;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -96,6 +97,11 @@ pub const MIGRATIONS: &[&str] = &[
         items TEXT NOT NULL,
         message TEXT
     );
+    ",
+    // 2: last year's answers of the carried items, for a record carried from the previous
+    // campaign (`RecordState::prior`); NULL for a record without one.
+    r"
+    ALTER TABLE records ADD COLUMN prior TEXT;
     ",
 ];
 
@@ -777,9 +783,19 @@ pub(crate) fn count_outbox(c: &Connection) -> Result<usize> {
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
-const RECORD_COLUMNS: &str = "person, version, answers, review, review_comment, conflicts, seq";
+const RECORD_COLUMNS: &str =
+    "person, version, answers, review, review_comment, conflicts, seq, prior";
 
-type RawRecord = (String, i64, String, String, Option<String>, String, i64);
+type RawRecord = (
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<String>,
+);
 
 fn raw_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
     Ok((
@@ -790,11 +806,12 @@ fn raw_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
 fn decode_record(raw: RawRecord) -> Result<RecordState> {
-    let (person, version, answers, review, review_comment, conflicts, seq) = raw;
+    let (person, version, answers, review, review_comment, conflicts, seq, prior) = raw;
     let conflicts: BTreeMap<String, OpenConflict> = serde_json::from_str(&conflicts)?;
     Ok(RecordState {
         person: serde_json::from_str(&person)?,
@@ -804,7 +821,9 @@ fn decode_record(raw: RawRecord) -> Result<RecordState> {
         review_comment,
         conflicts,
         seq: to_u64(seq),
-        prior: None,
+        prior: prior
+            .map(|p| serde_json::from_str::<Answers>(&p))
+            .transpose()?,
     })
 }
 
@@ -840,10 +859,11 @@ pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Ve
 pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO records (person_id, community, person, version, answers, review,
-                              review_comment, conflicts, seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                              review_comment, conflicts, seq, prior)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (person_id) DO UPDATE SET community = ?2, person = ?3, version = ?4,
-           answers = ?5, review = ?6, review_comment = ?7, conflicts = ?8, seq = ?9",
+           answers = ?5, review = ?6, review_comment = ?7, conflicts = ?8, seq = ?9,
+           prior = ?10",
     )?
     .execute(params![
         rec.person.id.to_string(),
@@ -855,6 +875,7 @@ pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
         rec.review_comment,
         serde_json::to_string(&rec.conflicts)?,
         to_i64(rec.seq)?,
+        rec.prior.as_ref().map(serde_json::to_string).transpose()?,
     ])?;
     Ok(())
 }

@@ -2,7 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use doorstep_shared::domain::{Outcome, Review, STATUS, final_outcome, outcome_of, status_of};
+use doorstep_shared::carry;
+use doorstep_shared::domain::{
+    Campaign, Outcome, Review, STATUS, final_outcome, outcome_of, status_of,
+};
+use doorstep_shared::form::{FormContext, FormDefinition};
 use doorstep_shared::ids::mask_id;
 use doorstep_shared::merge::ItemOutcome;
 use doorstep_shared::place::DivisionCode;
@@ -22,8 +26,21 @@ use crate::store::{
 };
 
 /// Builds the view of one record from its server state and its outbox entries (in order).
-pub(crate) fn build_view(rec: RecordState, rows: &[&OutboxRow]) -> RecordView {
+/// With the form and the campaign, the per-item diff against last year's answers is computed
+/// too (see [`RecordView::changes`]).
+pub(crate) fn build_view(
+    rec: RecordState,
+    rows: &[&OutboxRow],
+    form: Option<(&FormDefinition, &Campaign)>,
+) -> RecordView {
     let answers = overlay(&rec.answers, rows.iter().copied());
+    let changes = match (&rec.prior, form) {
+        (Some(prior), Some((form, campaign))) => {
+            let ctx = FormContext::for_person(&rec.person, campaign);
+            carry::diff(form, prior, &answers, &ctx)
+        }
+        _ => BTreeMap::new(),
+    };
     let pending = rows.iter().filter(|r| r.is_pending()).count();
     let rejected = rows.iter().rev().find(|r| !r.is_pending()).map(|r| {
         (
@@ -57,6 +74,8 @@ pub(crate) fn build_view(rec: RecordState, rows: &[&OutboxRow]) -> RecordView {
         server_answers: rec.answers,
         answers,
         person: rec.person,
+        prior: rec.prior,
+        changes,
     }
 }
 
@@ -71,7 +90,7 @@ fn load_views(c: &Connection, community: Option<&str>) -> Result<Vec<RecordView>
         .into_iter()
         .map(|rec| {
             let rows = by_person.get(&rec.person.id).map_or(&[][..], Vec::as_slice);
-            build_view(rec, rows)
+            build_view(rec, rows, None)
         })
         .collect())
 }
@@ -123,7 +142,10 @@ impl Store {
         self.read(|c| {
             let rec = load_record(c, person_id)?.ok_or(AppError::UnknownPerson(person_id))?;
             let rows = load_outbox(c, Some(person_id))?;
-            Ok(build_view(rec, &rows.iter().collect::<Vec<_>>()))
+            let form: Option<FormDefinition> = get_meta(c, key::FORM)?;
+            let campaign: Option<Campaign> = get_meta(c, key::CAMPAIGN)?;
+            let with = form.as_ref().zip(campaign.as_ref());
+            Ok(build_view(rec, &rows.iter().collect::<Vec<_>>(), with))
         })
     }
 

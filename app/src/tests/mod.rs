@@ -1,6 +1,7 @@
 //! Tests of the library, headless: the store on its own, and the sync engine against a small
 //! in-process server speaking the protocol (`mock`).
 
+mod carry;
 mod engine;
 mod mock;
 mod store;

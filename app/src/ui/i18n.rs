@@ -5,6 +5,7 @@
 //! [`AppError`] is already written `中文 / English`: [`error_text`] picks one half.
 
 use chrono::{DateTime, Local, Utc};
+use doorstep_shared::carry::ItemChange;
 use doorstep_shared::domain::{Outcome, Review, Status};
 use doorstep_shared::sync::Role;
 
@@ -107,6 +108,23 @@ impl From<&AppError> for Text {
 #[must_use]
 pub fn error_text(lang: Lang, e: &AppError) -> String {
     Text::from(e).get(lang).to_string()
+}
+
+/// A message from the server (a refused edit's reason) in the worker's language: the server
+/// writes `中文 / English`; a message not in that shape (or with several ` / `) is shown whole,
+/// so nothing of it is lost. Never empty: a refusal without a message says so.
+#[must_use]
+pub fn server_message(lang: Lang, message: &str) -> String {
+    let m = message.trim();
+    if m.is_empty() {
+        return lang.t(REFUSED_NO_REASON).to_string();
+    }
+    match m.split_once(" / ") {
+        Some((zh, en)) if !en.contains(" / ") && !zh.trim().is_empty() && !en.trim().is_empty() => {
+            lang.pick(zh.trim(), en.trim()).to_string()
+        }
+        _ => m.to_string(),
+    }
 }
 
 /// Shorthand for a [`Tr`].
@@ -265,6 +283,7 @@ pub const REJECTED_INTRO: Tr = tr(
     "服务器没有接受此记录的修改：",
     "The server refused an edit of this record:",
 );
+pub const REFUSED_NO_REASON: Tr = tr("服务器未说明原因", "the server gave no reason");
 pub const RETRY: Tr = tr("重新发送", "Send again");
 pub const DISCARD: Tr = tr("放弃这次修改", "Discard the edit");
 pub const CONFLICT_NOTE: Tr = tr(
@@ -279,6 +298,36 @@ pub const NO_POSITION: Tr = tr(
 pub const GET_POSITION: Tr = tr("获取当前位置", "Take the current position");
 pub const AUTO_RECORDED: Tr = tr("已自动记录", "recorded automatically");
 pub const NOT_RECORDED: Tr = tr("未记录", "not recorded");
+
+// ---- last year (a record carried from the previous campaign) ----
+pub const LAST_YEAR: Tr = tr("去年：", "Last year: ");
+pub const SAME_AS_LAST_YEAR: Tr = tr("与去年相同", "Same as last year");
+pub const SAME_AS_LAST_YEAR_HINT: Tr = tr(
+    "本部分情况没有变化时，点一下即按去年填写；有变化的项再单独修改。",
+    "If nothing in this part changed, one tap fills it in as last year; then change what did.",
+);
+pub const CONFIRMED_SECTION: Tr = tr(
+    "已按去年填写本部分，已保存在本机。",
+    "Filled in as last year; saved on this phone.",
+);
+
+/// How an item's answer stands against last year's (the tag beside it).
+#[must_use]
+pub fn change_label(lang: Lang, c: ItemChange) -> &'static str {
+    lang.pick(c.label_zh(), c.label_en())
+}
+
+/// The campaign the device works on: `2022年度 · 大祥区` / `2022 update · 大祥区`.
+#[must_use]
+pub fn campaign_label(lang: Lang, year: i32, district_name: &str) -> String {
+    let name = district_name.trim();
+    match (lang, name.is_empty()) {
+        (Lang::Zh, false) => format!("{year}年度 · {name}"),
+        (Lang::Zh, true) => format!("{year}年度"),
+        (Lang::En, false) => format!("{year} update · {name}"),
+        (Lang::En, true) => format!("{year} update"),
+    }
+}
 
 /// A filter's name.
 #[must_use]

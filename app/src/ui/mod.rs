@@ -252,6 +252,8 @@ body{font-family:"Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsof
 .app{max-width:480px;margin:0 auto;min-height:100vh;background:#f6f7f9;padding-bottom:110px}
 .topbar{position:sticky;top:0;z-index:5;display:flex;align-items:center;gap:8px;background:#0d5bb5;color:#fff;padding:6px 10px;min-height:58px}
 .topbar h1{flex:1;font-size:20px;margin:0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.topbar .title{flex:1;min-width:0}
+.topbar .campaign{margin:0;font-size:14px;line-height:1.3;opacity:.9;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .topbar button{background:transparent;color:#fff;border:1px solid rgba(255,255,255,.7);border-radius:10px;min-height:46px;min-width:46px;font-size:16px;padding:0 12px}
 main{padding:12px}
 h2{font-size:20px;margin:4px 0 10px}
@@ -296,6 +298,12 @@ input:focus,select:focus{outline:none;border-color:#0d5bb5}
 .badge.unsent{background:#fff0dc;color:#a04a00}
 .badge.returned,.badge.rejected{background:#fdecec;color:#b71c1c}
 .badge.conflict{background:#f3e5f5;color:#6a1b9a}
+.badge.changed{background:#fff0dc;color:#a04a00;margin-left:8px}
+.prior{color:#5f6b76;font-size:15px;margin:0 0 6px}
+.prior-value{color:#1b1f23;font-weight:600}
+.same-as-last-year{margin:0 0 6px}
+.same-tag{margin-left:8px;font-weight:600}
+.btn.same{background:#e6f4ea;color:#1b5e20;border:2px solid #2e7d32}
 .muted{color:#5f6b76;font-size:15px}
 .big{font-size:34px;font-weight:700;line-height:1.1}
 .actions{position:fixed;bottom:0;left:0;right:0;max-width:480px;margin:0 auto;background:#fff;padding:8px 12px;box-shadow:0 -2px 8px rgba(0,0,0,.12);display:flex;gap:10px;z-index:4}

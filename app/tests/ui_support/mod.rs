@@ -26,8 +26,9 @@ use dioxus::html::{
 use doorstep_app::ui::services::{Config, Services, store_path};
 use doorstep_app::ui::{self};
 use doorstep_app::{KdfParams, Store};
+use doorstep_shared::carry;
 use doorstep_shared::demo;
-use doorstep_shared::domain::{Campaign, Person, Review};
+use doorstep_shared::domain::{Campaign, Outcome, Person, Review};
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::place::DivisionCode;
@@ -54,7 +55,13 @@ pub struct Fixture {
     pub returned: (Uuid, String),
     /// Persons already done (final outcome) on the server.
     pub done: Vec<Uuid>,
+    /// A person carried from last year's campaign (index [`CARRIED`] of `persons`), not yet
+    /// surveyed this year, with last year's answers of the carried items.
+    pub carried: (Uuid, Answers),
 }
+
+/// The index in [`Fixture::persons`] of the person carried from last year.
+pub const CARRIED: usize = 4;
 
 fn final_answers(outcome: &str) -> Answers {
     let mut a = Answers::new();
@@ -93,6 +100,15 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
     let comment = "电话号码有误，请核实后重新提交".to_string();
     let done = vec![persons[0].id, persons[1].id];
     let returned = (persons[2].id, comment.clone());
+    let form = FormDefinition::dynamic_update_2021();
+    let last_year = demo::fill_questionnaire(
+        &form,
+        &persons[CARRIED],
+        &campaign,
+        Outcome::HomeVisit,
+        &mut demo::SplitMix64::new(2020),
+    );
+    let carried = (persons[CARRIED].id, carry::carried(&form, &last_year));
     let records: Vec<RecordState> = persons
         .iter()
         .enumerate()
@@ -115,7 +131,7 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
                 review_comment,
                 conflicts: BTreeMap::new(),
                 seq: u64::try_from(i).unwrap() + 1,
-                prior: None,
+                prior: (i == CARRIED).then(|| carried.1.clone()),
             }
         })
         .collect();
@@ -146,6 +162,7 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
             persons,
             returned,
             done,
+            carried,
         },
     )
 }

@@ -5,11 +5,31 @@ use dioxus::prelude::*;
 use crate::ui::i18n::{self, Lang};
 use crate::ui::{Screen, use_app};
 
-/// Title, back, language toggle, lock.
+/// Title (with the campaign the device works on, once known), back, language toggle, lock.
 #[component]
 pub fn TopBar() -> Element {
     let ctx = use_app();
     let lang = ctx.lang();
+    // The campaign as of the last pull: the worker always sees which year they work on.
+    let services = ctx.services.clone();
+    let c = ctx.clone();
+    let campaign = use_resource(move || {
+        let _ = c.revision();
+        let services = services.clone();
+        async move {
+            services
+                .read(|s| s.campaign())
+                .await
+                .ok()
+                .flatten()
+                .map(|c| (c.year, c.district_name))
+        }
+    });
+    let campaign = campaign
+        .read()
+        .clone()
+        .flatten()
+        .map(|(year, district)| i18n::campaign_label(lang, year, &district));
     let screen = ctx.screen.read().clone();
     let title = match &screen {
         Screen::Persons { title, .. } => title.clone(),
@@ -28,7 +48,12 @@ pub fn TopBar() -> Element {
             if can_back {
                 button { "data-testid": "back", onclick: move |_| c_back.back(), {lang.t(i18n::BACK)} }
             }
-            h1 { "{title}" }
+            div { class: "title",
+                h1 { "{title}" }
+                if let Some(label) = campaign {
+                    p { class: "campaign", "data-testid": "campaign-year", "{label}" }
+                }
+            }
             button {
                 "data-testid": "lang",
                 lang: if lang == Lang::Zh { "en" } else { "zh-CN" },

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use dioxus::prelude::*;
+use doorstep_shared::carry::ItemChange;
 use doorstep_shared::form::{Item, ItemKind};
 use doorstep_shared::value::Value;
 
@@ -45,7 +46,32 @@ fn input_text(v: Option<&Value>) -> String {
     }
 }
 
-/// One item with its label, help, control and error.
+/// A value as the worker reads it: option labels for choices, yes/no in words, a position as
+/// coordinates, other values as they are.
+#[must_use]
+pub fn value_label(lang: Lang, item: &Item, value: &Value) -> String {
+    let option = |k: &str| {
+        item.options.iter().find(|o| o.key == k).map_or_else(
+            || k.to_string(),
+            |o| lang.pick(&o.label_zh, &o.label_en).to_string(),
+        )
+    };
+    match value {
+        Value::Bool(true) => lang.t(i18n::YES).to_string(),
+        Value::Bool(false) => lang.t(i18n::NO).to_string(),
+        Value::Text(t) if matches!(item.kind, ItemKind::Single) => option(t),
+        Value::Set(set) => set
+            .iter()
+            .map(|k| option(k))
+            .collect::<Vec<_>>()
+            .join(lang.pick("、", ", ")),
+        Value::Geo(g) => format!("{:.5}, {:.5}", g.lat, g.lon),
+        other => other.display(),
+    }
+}
+
+/// One item with its label, help, control and error; for a record carried from last year, last
+/// year's value (`prior`) under the label and a tag when this year's answer differs (`changed`).
 #[component]
 pub fn ItemField(
     item: Item,
@@ -53,11 +79,18 @@ pub fn ItemField(
     error: Option<String>,
     conflict: bool,
     on_change: EventHandler<Option<Value>>,
+    /// Last year's value, for a record carried from the previous campaign.
+    #[props(default)]
+    prior: Option<Value>,
+    /// This year's answer differs from last year's.
+    #[props(default)]
+    changed: bool,
 ) -> Element {
     let ctx = use_app();
     let lang = ctx.lang();
     let label = lang.pick(&item.label_zh, &item.label_en).to_string();
     let key = item.key.clone();
+    let prior = prior.map(|p| value_label(lang, &item, &p));
     let control = control(lang, &item, value.as_ref(), on_change, &ctx.services);
     let help = match lang {
         Lang::Zh => item.help_zh.clone(),
@@ -74,9 +107,20 @@ pub fn ItemField(
                 if item.required {
                     span { class: "req", "* {lang.t(i18n::REQUIRED)}" }
                 }
+                if changed {
+                    span { class: "badge changed", "data-testid": "changed-{key}",
+                        {i18n::change_label(lang, ItemChange::Changed)}
+                    }
+                }
             }
             if let Some(h) = help {
                 p { class: "help", "{h}" }
+            }
+            if let Some(p) = prior {
+                p { class: "prior", "data-testid": "prior-{key}",
+                    {lang.t(i18n::LAST_YEAR)}
+                    span { class: "prior-value", "{p}" }
+                }
             }
             {control}
             if conflict {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dioxus::prelude::*;
+use doorstep_shared::carry::{self, ItemChange};
 use doorstep_shared::domain::{OUTCOME, Outcome, Review, Status, VISIT_AT, VISIT_GEO, outcome_of};
 use doorstep_shared::form::{FormContext, ItemError};
 use doorstep_shared::ids::Sex;
@@ -79,6 +80,15 @@ fn PersonForm(
         .map(|i| i.key.clone())
         .collect();
     let outcome = outcome_of(&answers);
+    // Last year's answers (a record carried from the previous campaign) and, per item, how this
+    // year's answers (this visit's edits included) stand against them.
+    let prior = d.view.prior.clone().unwrap_or_default();
+    let changes: BTreeMap<String, ItemChange> = if prior.is_empty() {
+        BTreeMap::new()
+    } else {
+        carry::diff(&d.form, &prior, &answers, &form_ctx)
+    };
+    let changed = |key: &str| changes.get(key) == Some(&ItemChange::Changed);
     let error_of = |key: &str| -> Option<String> {
         errors
             .read()
@@ -171,6 +181,41 @@ fn PersonForm(
     };
     let submit = move |_| save(true);
 
+    // "Same as last year" on a section: last year's values of its items, with this visit's
+    // edits, saved on the device as one edit.
+    let c = ctx.clone();
+    let confirm = move |section: String| {
+        let mut busy = busy;
+        let mut touched = touched;
+        let mut errors = errors;
+        if busy() {
+            return;
+        }
+        busy.set(true);
+        let c = c.clone();
+        let edits = touched();
+        spawn(async move {
+            let result = c
+                .services
+                .write(move |s| s.confirm_section_with(id, &section, edits))
+                .await;
+            busy.set(false);
+            match result {
+                Ok(SaveResult::Saved { .. }) => {
+                    touched.set(Edits::new());
+                    errors.set(Vec::new());
+                    c.notify(Tone::Ok, i18n::CONFIRMED_SECTION);
+                }
+                Ok(SaveResult::Unchanged) => c.notify(Tone::Warn, i18n::UNCHANGED),
+                Ok(SaveResult::Invalid(list)) => {
+                    c.clear_notice();
+                    errors.set(list);
+                }
+                Err(e) => c.notify(Tone::Error, &e),
+            }
+        });
+    };
+
     let c = ctx.clone();
     let reopen = move |_| {
         let c = c.clone();
@@ -212,11 +257,22 @@ fn PersonForm(
                 .filter(|i| relevant.contains(&i.key))
                 .cloned()
                 .collect();
+            let confirmable = s.carry && s.items.iter().any(|i| prior.contains_key(&i.key));
+            // Every shown item with last year's value holds it: the section is confirmed.
+            let mut with_prior = items
+                .iter()
+                .filter(|i| prior.contains_key(&i.key))
+                .peekable();
+            let confirmed = confirmable
+                && with_prior.peek().is_some()
+                && with_prior.all(|i| changes.get(&i.key) == Some(&ItemChange::Unchanged));
             (!items.is_empty()).then(|| {
                 (
                     s.key.clone(),
                     lang.pick(&s.title_zh, &s.title_en).to_string(),
                     items,
+                    confirmable,
+                    confirmed,
                 )
             })
         })
@@ -280,15 +336,39 @@ fn PersonForm(
         if outcome.is_some_and(Outcome::has_questionnaire) {
             section { class: "card", "data-testid": "questionnaire",
                 h2 { {lang.t(i18n::QUESTIONNAIRE)} }
-                for (key, title, items) in sections {
+                for (key, title, items, confirmable, confirmed) in sections {
                     div { key: "{key}", "data-section": "{key}",
-                        h3 { "{title}" }
+                        h3 { "{title}"
+                            if confirmed {
+                                span { class: "badge done same-tag", "data-testid": "section-unchanged-{key}",
+                                    "✓ {i18n::change_label(lang, ItemChange::Unchanged)}"
+                                }
+                            }
+                        }
+                        if confirmable {
+                            div { class: "same-as-last-year",
+                                button {
+                                    class: "btn same",
+                                    disabled: busy_now,
+                                    "data-testid": "confirm-section-{key}",
+                                    onclick: {
+                                        let confirm = confirm.clone();
+                                        let key = key.clone();
+                                        move |_| confirm(key.clone())
+                                    },
+                                    {lang.t(i18n::SAME_AS_LAST_YEAR)}
+                                }
+                                p { class: "muted", {lang.t(i18n::SAME_AS_LAST_YEAR_HINT)} }
+                            }
+                        }
                         for item in items {
                             ItemField {
                                 key: "{item.key}",
                                 value: answers.get(&item.key).cloned(),
                                 error: error_of(&item.key),
                                 conflict: conflicts.contains_key(&item.key),
+                                prior: prior.get(&item.key).cloned(),
+                                changed: changed(&item.key),
                                 on_change: {
                                     let k = item.key.clone();
                                     move |v| set(k.clone(), v)
@@ -437,11 +517,17 @@ fn Facts(data: PersonData) -> Element {
                 }
             }
             if let Some((code, message)) = v.rejected.clone() {
-                div { class: "banner error", "data-testid": "rejected",
-                    p { {lang.t(i18n::REJECTED_INTRO)} " {message} ({code})" }
+                div { class: "banner error", "data-testid": "rejected", "data-code": "{code}",
+                    p {
+                        {lang.t(i18n::REJECTED_INTRO)}
+                        " "
+                        span { "data-testid": "rejected-message", {i18n::server_message(lang, &message)} }
+                        " "
+                        span { class: "muted", "data-testid": "rejected-code", "({code})" }
+                    }
                     div { class: "row",
-                        button { class: "btn", onclick: retry, {lang.t(i18n::RETRY)} }
-                        button { class: "btn", onclick: discard, {lang.t(i18n::DISCARD)} }
+                        button { class: "btn", "data-testid": "retry-rejected", onclick: retry, {lang.t(i18n::RETRY)} }
+                        button { class: "btn", "data-testid": "discard-rejected", onclick: discard, {lang.t(i18n::DISCARD)} }
                     }
                 }
             }
