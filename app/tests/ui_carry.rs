@@ -188,6 +188,8 @@ fn rejected(id: uuid::Uuid, code: &str, message: &str) -> MutationResult {
         version: 0,
         items: BTreeMap::new(),
         reassigned: false,
+        late: false,
+        errors: Vec::new(),
         code: Some(code.into()),
         message: Some(message.into()),
     }

@@ -425,7 +425,7 @@
     const cell = (k) => $(`[data-k="${k}"]`, tr);
     setText(cell('outcome'), l.outcome ? OUTCOMES[l.outcome] || l.outcome : '—');
     setText(cell('status'), statusLabel(l));
-    setText(cell('worker'), l.updated_by || '—');
+    setText(cell('worker'), l.collected_by || '—');
     const time = cell('time');
     setText(time, l.updated_by ? fmtTime(l.updated_at) : '—');
     time.dataset.sort = l.updated_by ? l.updated_at : 0;
@@ -639,9 +639,41 @@
         if (xhr.status === 200 && data) {
           message(
             status,
-            T(`导入成功：${data.imported} 人`, `Imported ${data.imported} persons`),
+            T(
+              `导入成功：${data.imported} 人（新增 ${data.added}，更新 ${data.updated}，未变 ${data.unchanged}）`,
+              `Imported ${data.imported} persons (${data.added} added, ${data.updated} updated, ${data.unchanged} unchanged)`,
+            ),
             'ok',
           );
+          const box = document.createElement('div');
+          if (data.changes && data.changes.length) {
+            const h = document.createElement('strong');
+            h.textContent = T('变更的信息：', 'Changed facts:');
+            const ul = document.createElement('ul');
+            ul.id = 'import-changes';
+            for (const c of data.changes) {
+              const li = document.createElement('li');
+              li.textContent = `${c.name} · ${c.field}: ${c.old} → ${c.new}`;
+              ul.appendChild(li);
+            }
+            box.append(h, ul);
+          }
+          if (data.missing && data.missing.length) {
+            const h = document.createElement('strong');
+            h.textContent = T(
+              `文件中没有的 ${data.missing.length} 人保留在底册，待处理（见“调查年度”）：`,
+              `${data.missing.length} persons are not in the file; they stay and await a decision (see Campaigns):`,
+            );
+            const ul = document.createElement('ul');
+            ul.id = 'import-missing';
+            for (const m of data.missing) {
+              const li = document.createElement('li');
+              li.textContent = `${m.name} · ${m.community}`;
+              ul.appendChild(li);
+            }
+            box.append(h, ul);
+          }
+          out.replaceChildren(box);
           return;
         }
         const text = data && data.error ? data.error.message : `${xhr.status} ${xhr.statusText}`;
@@ -858,9 +890,88 @@
     adminForms();
   }
 
+  // ---------------------------------------------------------------- campaigns
+
+  function campaignsPage() {
+    for (const form of $$('#open-campaign')) {
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        const msg = $('#open-msg', form);
+        const f = form.elements;
+        const opt = (v) => (v === '' ? null : v);
+        const body = {
+          district: f.district.value.trim(),
+          district_name: f.district_name.value.trim(),
+          year: Number(f.year.value),
+          title: opt(f.title.value.trim()),
+          starts: opt(f.starts.value),
+          ends: opt(f.ends.value),
+          home_visit_target: f.home_visit_target.value === '' ? null : Number(f.home_visit_target.value),
+          from: f.from.value === '' ? null : Number(f.from.value),
+        };
+        const button = $('button', form);
+        button.disabled = true;
+        message(msg, T('正在开启…', 'Opening…'));
+        try {
+          const r = await api('/api/v1/admin/campaigns', { json: body });
+          message(
+            msg,
+            T(`已开启：${r.campaign.name}（结转 ${r.carry.carried} 人）`,
+              `Opened: ${r.campaign.name} (${r.carry.carried} carried over)`),
+            'ok',
+          );
+          setTimeout(() => location.reload(), 600);
+        } catch (e) {
+          message(msg, e.message, 'error');
+        } finally {
+          button.disabled = false;
+        }
+      });
+    }
+    const table = $('#campaigns');
+    if (table) {
+      table.addEventListener('click', async (ev) => {
+        const btn = ev.target.closest('button.close');
+        if (!btn) return;
+        if (!btn.dataset.armed) {
+          btn.dataset.armed = '1';
+          btn.textContent = T('确认关闭？关闭后不再接收修改', 'Really close? No more edits after');
+          return;
+        }
+        btn.disabled = true;
+        try {
+          await api(`/api/v1/admin/campaigns/${btn.dataset.year}/close`, { json: {} });
+          location.reload();
+        } catch (e) {
+          btn.disabled = false;
+          btn.textContent = e.message;
+        }
+      });
+    }
+    const decisions = $('#decisions-table');
+    if (decisions) {
+      decisions.addEventListener('click', async (ev) => {
+        const btn = ev.target.closest('button[data-decision]');
+        if (!btn) return;
+        const tr = btn.closest('tr');
+        const msg = $('.msg', tr);
+        const reason = $('input.reason', tr).value.trim();
+        try {
+          await api(`/api/v1/admin/roster/decisions/${encodeURIComponent(tr.dataset.person)}`, {
+            json: { decision: btn.dataset.decision, reason },
+          });
+          message(msg, btn.dataset.decision === 'keep' ? T('已保留', 'Kept') : T('已移出', 'Removed'), 'ok');
+          for (const b of $$('button', tr)) b.disabled = true;
+        } catch (e) {
+          message(msg, e.message, 'error');
+        }
+      });
+    }
+  }
+
   // ---------------------------------------------------------------- start
 
   for (const t of $$('table.sortable')) initSortable(t);
-  const pages = { overview, community, conflicts, exports: exportsPage, admin };
+  const pages = { overview, community, conflicts, exports: exportsPage, admin, campaigns: campaignsPage };
   if (pages[page]) pages[page]();
 })();

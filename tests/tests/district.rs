@@ -35,8 +35,16 @@ fn resident_id(region: &str, birth: &str, seq: u32) -> String {
 /// 98 communities under 10 streets: (street code, street name, community code, community name).
 fn places() -> Vec<(String, String, String, String)> {
     let streets = [
-        "城南街道", "城西街道", "城北街道", "红旗街道", "中河街道", "学院街道", "板桥乡",
-        "蔡锷乡", "罗市镇", "檀江街道",
+        "城南街道",
+        "城西街道",
+        "城北街道",
+        "红旗街道",
+        "中河街道",
+        "学院街道",
+        "板桥乡",
+        "蔡锷乡",
+        "罗市镇",
+        "檀江街道",
     ];
     let mut out = Vec::new();
     for (s, name) in streets.iter().enumerate() {
@@ -77,7 +85,9 @@ fn roster() -> (String, Vec<(String, Outcome)>) {
     }
     let places = places();
     let surnames = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴"];
-    let given = ["建国", "秀英", "桂兰", "志强", "丽华", "海燕", "德明", "春生", "玉梅", "光辉"];
+    let given = [
+        "建国", "秀英", "桂兰", "志强", "丽华", "海燕", "德明", "春生", "玉梅", "光辉",
+    ];
     let mut csv = String::from(
         "序号,姓名,身份证号,残疾证号,街道（乡镇）,社区（村）,社区代码,住址,联系电话,护理补贴,生活补贴\n",
     );
@@ -167,7 +177,15 @@ async fn district(backend: Backend) {
     let err = cli(
         &url,
         dir.path(),
-        &["open-campaign", "--district", "430503", "--district-name", "大祥区", "--year", "2021"],
+        &[
+            "open-campaign",
+            "--district",
+            "430503",
+            "--district-name",
+            "大祥区",
+            "--year",
+            "2021",
+        ],
     )
     .await
     .unwrap_err()
@@ -176,14 +194,31 @@ async fn district(backend: Backend) {
     cli(
         &url,
         dir.path(),
-        &["add-user", "admin", "--role", "admin", "--name", "区残联管理员", "--password", PASSWORD],
+        &[
+            "add-user",
+            "admin",
+            "--role",
+            "admin",
+            "--name",
+            "区残联管理员",
+            "--password",
+            PASSWORD,
+        ],
     )
     .await
     .unwrap();
     cli(
         &url,
         dir.path(),
-        &["open-campaign", "--district", "430503", "--district-name", "大祥区", "--year", "2021"],
+        &[
+            "open-campaign",
+            "--district",
+            "430503",
+            "--district-name",
+            "大祥区",
+            "--year",
+            "2021",
+        ],
     )
     .await
     .unwrap();
@@ -214,8 +249,10 @@ async fn district(backend: Backend) {
             .call(
                 reqwest::Method::POST,
                 "/api/v1/admin/users",
-                Some(json!({"username": name, "display_name": format!("专干{}", i + 1),
-                            "role": "worker", "password": PASSWORD})),
+                Some(
+                    json!({"username": name, "display_name": format!("专干{}", i + 1),
+                            "role": "worker", "password": PASSWORD}),
+                ),
             )
             .await;
         for c in chunk {
@@ -235,7 +272,9 @@ async fn district(backend: Backend) {
     let mut phones = Vec::new();
     let mut rng = SplitMix64::new(7);
     for w in &workers {
-        let phone = Device::sign_in(phones_dir.path(), w, w, &server).await.unwrap();
+        let phone = Device::sign_in(phones_dir.path(), w, w, &server)
+            .await
+            .unwrap();
         let rows = phone.store.persons(None, Filter::All, "").unwrap();
         for r in &rows {
             let view = phone.store.record(r.person_id).unwrap();
@@ -272,13 +311,27 @@ async fn district(backend: Backend) {
         .into_iter()
         .find(|r| r.outcome == Some(Outcome::HomeVisit))
         .unwrap();
-    assert!(phone.edit(surveyed.person_id, &[("phone", Some(Value::text("13800000001")))]).unwrap());
+    assert!(
+        phone
+            .edit(
+                surveyed.person_id,
+                &[("phone", Some(Value::text("13800000001")))]
+            )
+            .unwrap()
+    );
     cli(
         &url,
         dir.path(),
         &[
-            "open-campaign", "--district", "430503", "--district-name", "大祥区", "--year",
-            "2022", "--from", "2021",
+            "open-campaign",
+            "--district",
+            "430503",
+            "--district-name",
+            "大祥区",
+            "--year",
+            "2022",
+            "--from",
+            "2021",
         ],
     )
     .await
@@ -296,30 +349,53 @@ async fn district(backend: Backend) {
     let prog = admin
         .call(reqwest::Method::GET, "/api/v1/progress", None)
         .await;
-    assert_eq!(prog["total"]["roster"], 6814, "everyone but the 5 deregistered");
+    assert_eq!(
+        prog["total"]["roster"], 6814,
+        "everyone but the 5 deregistered"
+    );
     assert_eq!(prog["campaign"]["year"], 2022);
     // Last year's answers are there as prior values.
     let db = &state.db;
     let c2022 = db.current_campaign().await.unwrap().unwrap();
     let rows = db
-        .records(&c2022.id.to_string(), &doorstep_server::db::Scope::All, None)
+        .records(
+            &c2022.id.to_string(),
+            &doorstep_server::db::Scope::All,
+            None,
+        )
         .await
         .unwrap();
     let with_prior = rows.iter().filter(|r| r.prior.is_some()).count();
-    assert_eq!(with_prior, 5981 + 481, "every surveyed person carries answers");
+    assert_eq!(
+        with_prior,
+        5981 + 481,
+        "every surveyed person carries answers"
+    );
     assert!(rows.iter().all(|r| r.doc.answers.is_empty()));
-    let moved_flagged = rows.iter().filter(|r| r.flag.as_deref() == Some("moved_last_year")).count();
+    let moved_flagged = rows
+        .iter()
+        .filter(|r| r.flag.as_deref() == Some("moved_last_year"))
+        .count();
     assert_eq!(moved_flagged, 95);
     // The 2021 report stays readable next to the open year.
     let old = admin
         .call(reqwest::Method::GET, "/api/v1/report?year=2021", None)
         .await;
-    assert!(old["paragraph"].as_str().unwrap().contains("2021年，大祥区共完成6819名"));
+    assert!(
+        old["paragraph"]
+            .as_str()
+            .unwrap()
+            .contains("2021年，大祥区共完成6819名")
+    );
 
     // The phone delivers its 2021 edit (accepted into 2021, marked late), then switches.
     let r = phone.sync().await.unwrap();
     assert_eq!((r.pushed, r.applied, r.rejected), (1, 1, 0), "{r:?}");
-    let last_year = db.record(&surveyed.person_id.to_string()).await.unwrap().unwrap();
+    let last_year = db
+        .record(&surveyed.person_id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(last_year.doc.answers["phone"], Value::text("13800000001"));
     assert_eq!(
         phone.store.campaign().unwrap().unwrap().year,
@@ -336,7 +412,12 @@ async fn district(backend: Backend) {
         next.prior.as_ref().and_then(|p| p.get("phone")),
         Some(&Value::text("13800000001"))
     );
-    assert!(phone.store.record(next_id).is_ok(), "the phone holds the 2022 record");
+    let on_phone = phone.store.record(next_id).unwrap();
+    assert_eq!(
+        on_phone.prior, next.prior,
+        "the phone shows last year's values"
+    );
+    assert_eq!(on_phone.person.community, next.person.community);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

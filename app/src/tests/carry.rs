@@ -238,6 +238,8 @@ fn an_accepted_push_keeps_the_prior() {
             version: 2,
             items: std::collections::BTreeMap::new(),
             reassigned: false,
+            late: false,
+            errors: Vec::new(),
             code: None,
             message: None,
         }],

@@ -19,6 +19,11 @@ use crate::state::AppState;
 pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     s.require(&[Role::Admin])?;
     let l = s.lang;
+    if state.db.current_campaign().await?.is_none() {
+        return Ok(axum::response::IntoResponse::into_response(
+            axum::response::Redirect::to("/console/campaigns"),
+        ));
+    }
     let (p, _) = compute(&state, &s.caller, None).await?;
     let users = state.db.users().await?;
     let assignments = state.db.assignments(&p.campaign.id.to_string()).await?;

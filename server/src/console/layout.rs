@@ -20,6 +20,7 @@ pub enum Nav {
     Overview,
     Conflicts,
     Exports,
+    Campaigns,
     Admin,
 }
 
@@ -104,6 +105,11 @@ pub fn page(
             Nav::Exports,
             "/console/exports",
             l.t("导出与报告", "Exports"),
+        ),
+        (
+            Nav::Campaigns,
+            "/console/campaigns",
+            l.t("调查年度", "Campaigns"),
         ),
     ]
     .into_iter()

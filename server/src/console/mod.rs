@@ -6,7 +6,9 @@
 //! (debounced) whenever a change is accepted, and the page fetches `/api/v1/progress` again.
 //!
 //! Pages: `/console` (overview), `/console/community/{code}` (persons and review),
-//! `/console/conflicts`, `/console/admin` (admin only), `/console/exports`, `/console/login`.
+//! `/console/conflicts`, `/console/admin` (admin only), `/console/campaigns` (the years; the
+//! first campaign on an empty server), `/console/record/{person}` (one record against last year),
+//! `/console/exports`, `/console/login`.
 //! Every page honours role and scope: a worker gets a polite 403 page, a supervisor sees their
 //! street, the district admin everything.
 //!
@@ -14,6 +16,7 @@
 
 mod admin;
 mod assets;
+mod campaigns;
 mod conflicts;
 mod exports;
 mod layout;
@@ -50,6 +53,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/community/{code}", get(overview::community))
         .route("/console/conflicts", get(conflicts::page))
         .route("/console/admin", get(admin::page))
+        .route("/console/campaigns", get(campaigns::page))
+        .route("/console/record/{person}", get(campaigns::record))
         .route("/console/exports", get(exports::page))
         .route(
             "/console/login",
@@ -184,3 +189,9 @@ impl From<crate::db::DbError> for PageError {
 }
 
 pub type PageResult = Result<Response, PageError>;
+
+impl From<crate::service::Error> for PageError {
+    fn from(e: crate::service::Error) -> Self {
+        crate::http::error::ApiError::from(e).into()
+    }
+}

@@ -2,6 +2,7 @@
 //! review).
 
 use axum::extract::{Path, State};
+use axum::response::IntoResponse;
 use maud::{Markup, html};
 
 use doorstep_shared::Outcome;
@@ -111,6 +112,10 @@ fn total_cards(l: Lang, t: &Figures, expected: u64) -> Markup {
 pub async fn overview(State(state): State<AppState>, s: Session) -> PageResult {
     s.require(&[Role::Supervisor, Role::Admin])?;
     let l = s.lang;
+    if state.db.current_campaign().await?.is_none() {
+        // An empty server: the admin is shown how to open the first campaign, others the years.
+        return Ok(axum::response::Redirect::to("/console/campaigns").into_response());
+    }
     let (p, _) = compute(&state, &s.caller, None).await?;
     let expected: u64 = p.communities.iter().map(|c| c.expected_by_today).sum();
     let area = match (&s.caller.0.user.area, s.role()) {
@@ -369,7 +374,7 @@ fn person_row(l: Lang, line: &Line) -> Markup {
     html! {
         tr data-person=(line.person) data-status=(line.status) data-review=(line.review.key())
             data-outcome=(line.outcome.as_deref().unwrap_or("")) data-conflicts=(line.conflicts) {
-            th.name scope="row" data-k="name" { (line.name) }
+            th.name scope="row" data-k="name" { a href={ "/console/record/" (line.person) } { (line.name) } }
             td.mono data-k="id" { (line.id_masked) }
             td data-k="outcome" { (outcome) }
             td data-k="status" { (status_label(l, line)) }

@@ -1,0 +1,305 @@
+//! `GET /console/campaigns`: the district's years — open the first campaign on an empty server,
+//! open next year from this one, close a year, read a closed year's figures and report next to
+//! the open one, and decide on flagged persons. `GET /console/record/{person}`: one record with
+//! its per-item diff against last year. Both call the same services as the API and the CLI.
+
+use axum::extract::{Path, State};
+use maud::{Markup, html};
+
+use doorstep_shared::carry::{self, ItemChange};
+use doorstep_shared::form::FormContext;
+use doorstep_shared::sync::Role;
+use doorstep_shared::{CampaignState, Value};
+
+use super::layout::{self, Nav, Options};
+use super::session::{Lang, Session};
+use super::{PageError, PageResult};
+use crate::service::{campaigns, progress, roster};
+use crate::state::AppState;
+
+fn pct(bp: Option<u64>) -> String {
+    bp.map_or("—".into(), |b| format!("{}.{:02}%", b / 100, b % 100))
+}
+
+fn state_label(l: Lang, s: CampaignState) -> &'static str {
+    l.t(s.label_zh(), s.label_en())
+}
+
+fn open_form(l: Lang, district: &str, district_name: &str, year: i32, years: &[i32]) -> Markup {
+    html! {
+        form id="open-campaign" {
+            div.grid {
+                label { (l.t("区县代码", "District code"))
+                    input name="district" required pattern="[0-9]{6}" value=(district) placeholder="430503"; }
+                label { (l.t("区县名称", "District name"))
+                    input name="district_name" required maxlength="40" value=(district_name) placeholder="大祥区"; }
+                label { (l.t("年度", "Year"))
+                    input name="year" type="number" required min="2000" max="2100" value=(year); }
+                label { (l.t("标题（可不填）", "Title (optional)"))
+                    input name="title" maxlength="120"; }
+                label { (l.t("开始日期（默认 3 月 1 日）", "Starts (default March 1)"))
+                    input name="starts" type="date"; }
+                label { (l.t("结束日期（默认 11 月 30 日）", "Ends (default November 30)"))
+                    input name="ends" type="date"; }
+                label { (l.t("入户率目标 %", "Home-visit target %"))
+                    input name="home_visit_target" type="number" min="1" max="100" step="0.01" value="95"; }
+                label { (l.t("结转自", "Carry over from"))
+                    select name="from" {
+                        option value="" { (l.t("不结转（导入新底册）", "nothing (import a roster)")) }
+                        @for y in years {
+                            option value=(y) selected[*y == year - 1] { (y) (l.t(" 年度", "")) }
+                        }
+                    }
+                }
+            }
+            button.primary type="submit" { (l.t("开启调查", "Open the campaign")) }
+            span.msg id="open-msg" role="status" {}
+        }
+    }
+}
+
+/// `GET /console/campaigns`.
+pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
+    s.require(&[Role::Supervisor, Role::Admin])?;
+    let l = s.lang;
+    let admin = s.role() == Role::Admin;
+    let list = campaigns::list(&state.db).await?;
+    let open = list
+        .iter()
+        .find(|c| c.campaign.state == CampaignState::Open);
+    let mut reports = Vec::new();
+    for c in &list {
+        let scope = s.caller.scope(&state, &c.campaign.campaign).await?;
+        reports.push(progress::report(&state.db, &c.campaign.campaign, &scope).await?);
+    }
+    let flagged = if admin && open.is_some() {
+        roster::flagged(&state.db).await?
+    } else {
+        Vec::new()
+    };
+    let years: Vec<i32> = list.iter().map(|c| c.campaign.campaign.year).collect();
+    let (district, district_name, next_year) = list.first().map_or_else(
+        || {
+            (
+                String::new(),
+                String::new(),
+                chrono::Datelike::year(&chrono::Utc::now().date_naive()),
+            )
+        },
+        |c| {
+            (
+                c.campaign.campaign.district.to_string(),
+                c.campaign.campaign.district_name.clone(),
+                c.campaign.campaign.year + 1,
+            )
+        },
+    );
+    let body = html! {
+        div.title-row {
+            h1 { (l.t("调查年度", "Campaigns")) }
+        }
+        @if list.is_empty() {
+            section.panel id="first-campaign" {
+                h2 { (l.t("开启第一次调查", "Open the first campaign")) }
+                @if admin {
+                    ol.steps {
+                        li { (l.t("填写本区代码、名称和年度，开启调查；", "Give the district's code, name and the year, and open the campaign;")) }
+                        li { (l.t("在“管理”中导入调查底册（Excel），创建社区专干账号并分配社区；", "In Admin, import the roster (Excel), create the workers' accounts and assign communities;")) }
+                        li { (l.t("专干在手机上登录即可开始入户调查。", "Workers sign in on their phones and start visiting.")) }
+                    }
+                    (open_form(l, &district, &district_name, next_year, &years))
+                } @else {
+                    p { (l.t("区残联管理员尚未开启调查。", "The district admin has not opened a campaign yet.")) }
+                }
+            }
+        } @else {
+            section.panel {
+                table.data id="campaigns" {
+                    thead { tr {
+                        th { (l.t("年度", "Year")) }
+                        th { (l.t("标题", "Title")) }
+                        th { (l.t("状态", "State")) }
+                        th.num { (l.t("底册", "Roster")) }
+                        th.num { (l.t("已完成", "Done")) }
+                        th.num { (l.t("完成率", "Completion")) }
+                        th.num { (l.t("入户率", "Home visits")) }
+                        th { (l.t("导出", "Exports")) }
+                        @if admin { th {} }
+                    } }
+                    tbody {
+                        @for (c, report) in list.iter().zip(&reports) {
+                            tr data-year=(c.campaign.campaign.year) data-state=(c.campaign.state.key()) {
+                                th scope="row" { (c.campaign.campaign.year) }
+                                td { (c.campaign.campaign.name) }
+                                td.state { (state_label(l, c.campaign.state)) }
+                                td.num { (c.figures.roster) }
+                                td.num { (c.figures.done) }
+                                td.num { (pct(c.figures.completion_bp)) }
+                                td.num { (pct(c.figures.home_visit_bp)) }
+                                td {
+                                    a href={ "/api/v1/export/progress.xlsx?year=" (c.campaign.campaign.year) } { (l.t("进度", "Progress")) }
+                                    " · "
+                                    a href={ "/api/v1/export/records.xlsx?year=" (c.campaign.campaign.year) } { (l.t("记录", "Records")) }
+                                }
+                                @if admin {
+                                    td {
+                                        @if c.campaign.state != CampaignState::Closed {
+                                            button.close type="button" data-year=(c.campaign.campaign.year) { (l.t("关闭", "Close")) }
+                                        }
+                                    }
+                                }
+                            }
+                            tr.report { td colspan="9" { p.report data-year=(c.campaign.campaign.year) { (report) } } }
+                        }
+                    }
+                }
+                p.muted {
+                    (l.t(
+                        "开启新年度时，上一年度结束但仍接收手机补交的修改（标记为补交）；“关闭”后不再接收。",
+                        "When a new year opens the previous one ends but still takes late edits from phones (marked late); once closed it takes none.",
+                    ))
+                }
+            }
+            @if admin {
+                section.panel id="open-next" {
+                    h2 { (l.t("开启新年度", "Open the next year")) }
+                    (open_form(l, &district, &district_name, next_year, &years))
+                }
+                section.panel id="decisions" {
+                    h2 { (l.t("待处理人员", "Persons awaiting a decision")) }
+                    @if flagged.is_empty() {
+                        p.muted { (l.t("没有待处理的人员。", "Nobody awaits a decision.")) }
+                    } @else {
+                        table.data id="decisions-table" {
+                            thead { tr {
+                                th { (l.t("姓名", "Name")) } th { (l.t("社区", "Community")) }
+                                th { (l.t("原因", "Why")) } th { (l.t("处理", "Decision")) }
+                            } }
+                            tbody {
+                                @for r in &flagged {
+                                    tr data-person=(r.id) {
+                                        th scope="row" { a href={ "/console/record/" (r.id) } { (r.person.name) } }
+                                        td { (r.community) }
+                                        td { (match r.flag.as_deref() {
+                                            Some("moved_last_year") => l.t("上年度已搬迁", "moved last year"),
+                                            Some("missing_from_roster") => l.t("本年度底册中没有", "not in this year's roster"),
+                                            _ => "—",
+                                        }) }
+                                        td {
+                                            button type="button" data-decision="keep" { (l.t("保留", "Keep")) }
+                                            input.reason type="text" maxlength="200" placeholder=(l.t("移出原因", "Why remove"));
+                                            button type="button" data-decision="remove" { (l.t("移出底册", "Remove")) }
+                                            span.msg {}
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        &s,
+        Nav::Campaigns,
+        l.t("调查年度", "Campaigns"),
+        "campaigns",
+        Options::default(),
+        body,
+    ))
+}
+
+fn show(l: Lang, form_item: Option<&doorstep_shared::form::Item>, v: Option<&Value>) -> String {
+    let Some(v) = v else { return "—".into() };
+    let label = |k: &str| {
+        form_item.and_then(|i| i.option(k)).map_or_else(
+            || k.to_string(),
+            |c| l.t(&c.label_zh, &c.label_en).to_string(),
+        )
+    };
+    match v {
+        Value::Text(k) => label(k),
+        Value::Set(s) => s.iter().map(|k| label(k)).collect::<Vec<_>>().join("、"),
+        Value::Bool(b) => l
+            .t(if *b { "是" } else { "否" }, if *b { "yes" } else { "no" })
+            .into(),
+        other => other.display(),
+    }
+}
+
+/// `GET /console/record/{person}`: one record of the caller's scope with last year's value, this
+/// year's and how each item stands (the per-item diff of the dynamic update).
+pub async fn record(
+    State(state): State<AppState>,
+    s: Session,
+    Path(person): Path<String>,
+) -> PageResult {
+    s.require(&[Role::Supervisor, Role::Admin])?;
+    let l = s.lang;
+    let row = crate::http::review::visible(&state, &s.caller, &person).await?;
+    let all = state.db.campaigns().await?;
+    let campaign = all
+        .iter()
+        .find(|c| c.campaign.id.to_string() == row.campaign_id)
+        .map(|c| c.campaign.clone())
+        .ok_or_else(|| PageError::from(crate::db::DbError::NotFound("campaign".into())))?;
+    let form = state.form(&campaign.form_version).await?;
+    state
+        .db
+        .audit(
+            Some(&s.caller.0.user.username),
+            "view_record",
+            &format!("{person} (console)"),
+        )
+        .await?;
+    let ctx = FormContext::for_person(&row.person, &campaign);
+    let prior = row.prior.clone().unwrap_or_default();
+    let diff = carry::diff(&form, &prior, &row.doc.answers, &ctx);
+    let changed = diff.values().filter(|c| **c == ItemChange::Changed).count();
+    let body = html! {
+        div.title-row {
+            h1 { (row.person.name) }
+            p.muted { (row.person.resident_id.masked()) " · " (row.community) " · " (campaign.year) (l.t(" 年度", "")) }
+        }
+        section.panel {
+            @if row.prior.is_some() {
+                p id="diff-summary" { (l.t("与去年相比已变更 ", "Changed since last year: ")) strong { (changed) } (l.t(" 项", " items")) }
+            } @else {
+                p.muted { (l.t("本记录没有上年度数据。", "This record has no previous year.")) }
+            }
+            table.data id="record-items" {
+                thead { tr {
+                    th { (l.t("调查项目", "Item")) }
+                    th { (l.t("去年", "Last year")) }
+                    th { (l.t("今年", "This year")) }
+                    th { (l.t("变化", "Change")) }
+                } }
+                tbody {
+                    @for item in form.items() {
+                        @let now = row.doc.answers.get(&item.key);
+                        @let before = prior.get(&item.key);
+                        @if now.is_some() || before.is_some() {
+                            tr data-item=(item.key) data-change=(diff.get(&item.key).map_or("", |c| match c {
+                                ItemChange::Unchanged => "unchanged", ItemChange::Changed => "changed",
+                                ItemChange::New => "new", ItemChange::Open => "open" })) {
+                                th scope="row" { (l.t(&item.label_zh, &item.label_en)) }
+                                td { (show(l, Some(item), before)) }
+                                td { (show(l, Some(item), now)) }
+                                td { (diff.get(&item.key).map_or("", |c| l.t(c.label_zh(), c.label_en()))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        &s,
+        Nav::Overview,
+        &row.person.name,
+        "record",
+        Options::default(),
+        body,
+    ))
+}
