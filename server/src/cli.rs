@@ -108,6 +108,8 @@ enum Command {
     },
     /// Assign a community to a worker.
     Assign { community: String, username: String },
+    /// Take a community away from its worker (their phone drops it once its edits are in).
+    Unassign { community: String },
     /// Revoke a lost device.
     RevokeDevice { device_id: String },
 }
@@ -394,6 +396,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .await?;
             println!("{community} → {username}");
+        }
+        Command::Unassign { community } => {
+            let state = build(&config).await?;
+            let campaign = state
+                .db
+                .current_campaign()
+                .await?
+                .ok_or_else(campaigns::no_campaign)?;
+            state
+                .db
+                .unassign(&campaign.id.to_string(), &DivisionCode::parse(&community)?)
+                .await?;
+            println!("{community} unassigned");
         }
         Command::RevokeDevice { device_id } => {
             let state = build(&config).await?;

@@ -54,9 +54,20 @@ async fn push(
             req.mutations.len()
         )));
     }
-    let campaign = state.campaign().await?;
-    let pusher = caller.pusher(&state, &campaign).await?;
     let campaigns = state.push_campaigns().await?;
+    // The caller's scope is that of the open campaign, or (all closed) of the newest: their
+    // edits of an ended or closed year still get a per-mutation answer.
+    let newest = campaigns
+        .values()
+        .max_by_key(|c| {
+            (
+                c.row.state == doorstep_shared::CampaignState::Open,
+                c.row.campaign.year,
+            )
+        })
+        .map(|c| c.row.campaign.clone())
+        .ok_or_else(|| ApiError::from(crate::service::campaigns::no_campaign()))?;
+    let pusher = caller.pusher(&state, &newest).await?;
     let results = state.db.push(&campaigns, &pusher, &req.mutations).await?;
     state.notify();
     Ok(Json(PushResponse {

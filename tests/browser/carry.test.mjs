@@ -1,0 +1,376 @@
+// The year-over-year update end to end: a home visit submitted this year (API), next year opened
+// from it with the CLI, then the worker app in Chromium shows last year's values, confirms a
+// section with one tap ("与去年相同"), changes one item, saves and syncs; the console's record page
+// lists what changed since last year. Screenshots: artifacts/screenshots/carry-*.png.
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const PIN = '246810';
+
+function appBinary(lib) {
+  const dir = process.env.CARGO_TARGET_DIR || path.join(lib.ROOT, 'target');
+  for (const profile of ['debug', 'release']) {
+    const p = path.join(dir, profile, 'doorstep');
+    if (existsSync(p)) return p;
+  }
+  throw new Error('no doorstep binary: run `cargo build -p doorstep-app` first');
+}
+
+/** Starts a process that prints `listening on http://ADDR`; resolves with { proc, url, output }. */
+function startListening(bin, args, what) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(bin, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    });
+    let out = '';
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (!settled) {
+        settled = true;
+        proc.kill('SIGKILL');
+        reject(new Error(`${what} did not start:\n${out}`));
+      }
+    }, 120000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[^\s]+)/);
+      if (m && !settled) {
+        settled = true;
+        clearTimeout(timer);
+        resolve({ proc, url: m[1], output: () => out });
+      }
+    });
+    proc.stderr.on('data', (d) => {
+      out += d;
+    });
+    proc.on('exit', (code, signal) => {
+      if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        reject(new Error(`${what} exited (${code ?? signal}):\n${out}`));
+      }
+    });
+  });
+}
+
+async function stop(lib, p) {
+  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+  p.proc.kill('SIGTERM');
+  await lib
+    .waitFor(() => p.proc.exitCode !== null || p.proc.signalCode !== null, { timeout: 10000, what: 'a process to stop' })
+    .catch(() => p.proc.kill('SIGKILL'));
+}
+
+async function testText(page, id) {
+  return ((await page.getByTestId(id).first().textContent()) ?? '').trim();
+}
+
+async function untilText(lib, page, id, want, what) {
+  await lib.waitFor(async () => (await testText(page, id)) === String(want), {
+    timeout: 20000,
+    what: `${what} (${id} = ${want}, now ${await testText(page, id).catch(() => '?')})`,
+  });
+}
+
+// --- The form's relevance rules, as far as this test needs them (shared/src/form.rs) ---
+
+function ageOn(residentId, onIso) {
+  const b = residentId.slice(6, 14);
+  const [y, m, d] = [Number(b.slice(0, 4)), Number(b.slice(4, 6)), Number(b.slice(6, 8))];
+  const [oy, om, od] = onIso.split('-').map(Number);
+  let age = oy - y;
+  if (om < m || (om === m && od < d)) age -= 1;
+  return Math.max(age, 0);
+}
+
+function holds(cond, answers, ctx) {
+  const [[kind, arg]] = Object.entries(cond);
+  switch (kind) {
+    case 'outcome_in':
+      return arg.includes(answers.outcome);
+    case 'age_between':
+      return ctx.age >= arg[0] && ctx.age <= arg[1];
+    case 'category_in':
+      return arg.includes(ctx.category);
+    case 'level_at_most':
+      return ctx.level <= arg;
+    case 'equals':
+      return JSON.stringify(answers[arg.item]) === JSON.stringify(arg.value);
+    case 'contains':
+      return Array.isArray(answers[arg.item]) && answers[arg.item].includes(arg.option);
+    case 'answered':
+      return answers[arg] !== undefined && answers[arg] !== '';
+    case 'all':
+      return arg.every((c) => holds(c, answers, ctx));
+    case 'any':
+      return arg.some((c) => holds(c, answers, ctx));
+    case 'not':
+      return !holds(arg, answers, ctx);
+    default:
+      throw new Error(`unknown condition ${kind}`);
+  }
+}
+
+/** A plausible answer for an item of this kind (null: leave it). */
+function answerFor(item, person) {
+  switch (item.kind.type) {
+    case 'single':
+      return item.options[0].key;
+    case 'multi':
+      return [item.options[0].key];
+    case 'yes_no':
+      return false;
+    case 'integer':
+      return Math.max(item.kind.min ?? 3, Math.min(3, item.kind.max ?? 3));
+    case 'date':
+      return '2021-03-02';
+    case 'phone':
+      return person.phone || '13800138000';
+    case 'text':
+      return '已核实';
+    default:
+      return null;
+  }
+}
+
+/** Every relevant item of a home visit answered (repeated until relevance settles). */
+function completeHomeVisit(form, person, ctx) {
+  const answers = { outcome: 'home_visit', visit_at: '2026-03-02 09:30' };
+  for (let round = 0; round < 5; round++) {
+    let added = false;
+    for (const section of form.sections) {
+      if (section.items.some((i) => i.key === 'outcome')) continue;
+      if (section.relevant && !holds(section.relevant, answers, ctx)) continue;
+      for (const item of section.items) {
+        if (item.relevant && !holds(item.relevant, answers, ctx)) continue;
+        if (answers[item.key] !== undefined) continue;
+        const v = answerFor(item, person);
+        if (v === null) continue;
+        answers[item.key] = v;
+        added = true;
+      }
+    }
+    if (!added) break;
+  }
+  // Drop what became irrelevant as later answers came in.
+  for (const section of form.sections) {
+    for (const item of section.items) {
+      if (['outcome', 'visit_at'].includes(item.key) || answers[item.key] === undefined) continue;
+      const sectionOn = !section.relevant || holds(section.relevant, answers, ctx);
+      const itemOn = !item.relevant || holds(item.relevant, answers, ctx);
+      if (!sectionOn || !itemOn) delete answers[item.key];
+    }
+  }
+  return { ...answers, status: 'final' };
+}
+
+function personCtx(person, campaign) {
+  const cert = String(person.certificate);
+  return {
+    age: ageOn(person.resident_id, campaign.starts),
+    category: Number(cert[18]),
+    level: Number(cert[19]),
+  };
+}
+
+export default async function carry(lib, t) {
+  const procs = {};
+  let page;
+  try {
+    await run(lib, t, procs, (p) => {
+      page = p;
+    });
+  } catch (e) {
+    if (page) await lib.screenshot(page, 'carry-failure').catch(() => {});
+    for (const [name, p] of Object.entries(procs)) {
+      if (p) console.log(`--- ${name} output ---\n${p.output().slice(-4000)}`);
+    }
+    throw e;
+  }
+}
+
+async function run(lib, t, procs, onPage) {
+  const serverBin = lib.serverBinary();
+  const appBin = appBinary(lib);
+  const serverDir = await mkdtemp(path.join(tmpdir(), 'doorstep-carry-server-'));
+  const appDir = await mkdtemp(path.join(tmpdir(), 'doorstep-carry-app-'));
+  t.defer(() => rm(serverDir, { recursive: true, force: true }));
+  t.defer(() => rm(appDir, { recursive: true, force: true }));
+
+  const server = await startListening(serverBin, ['--data-dir', serverDir, 'demo', '--bind', '127.0.0.1:0'], 'the server');
+  t.defer(() => stop(lib, server));
+  procs.server = server;
+  const api = new lib.Api(server.url);
+  const admin = await api.login('admin');
+  const year = (await api.progress(admin)).campaign.year;
+  lib.assert(Number.isInteger(year), `the demo's campaign has a year (${year})`);
+  const next = year + 1;
+
+  // This year: one complete home visit for an adult of w001, through the API.
+  const w = await api.login('w001', { deviceName: 't' });
+  const pulled = await api.get(w, '/api/v1/sync/pull?cursor=0&limit=2000');
+  const campaign = pulled.campaign;
+  lib.assertEqual(campaign.year, year, 'the pull is of the open year');
+  const form = await api.get(w, `/api/v1/forms/${encodeURIComponent(campaign.form_version)}`);
+  const nextStarts = `${next}${campaign.starts.slice(4)}`;
+  const candidates = pulled.records.filter((r) => {
+    if (r.answers.outcome !== undefined) return false;
+    const c = personCtx(r.person, campaign);
+    const cn = personCtx(r.person, { starts: nextStarts });
+    // An adult both years, without the care section or the nursing subsidy: the plainest form.
+    return c.age >= 20 && cn.age <= 55 && ![5, 6].includes(c.category) && c.level >= 3;
+  });
+  lib.assert(candidates.length > 0, 'w001 has an adult with a plain form to survey');
+  const rec = candidates[0];
+  const person = rec.person;
+  const answers = completeHomeVisit(form, person, personCtx(person, campaign));
+  lib.assertEqual(answers.marital_status, 'unmarried', 'last year: unmarried (the first option)');
+  lib.assertEqual(answers.ethnicity, 'han', 'last year: Han');
+  const pushed = await api.push(w, [lib.edit(rec, answers)]);
+  const res = pushed.results[0];
+  lib.assertEqual(
+    res.status,
+    'applied',
+    `the home visit is applied (${res.code ?? ''} ${res.message ?? ''})`,
+  );
+
+  // Next year, carried over from this one, by the CLI on the same data while the server runs.
+  const cli = await promisify(execFile)(
+    serverBin,
+    ['--data-dir', serverDir, 'open-campaign', '--district', '430503', '--district-name', '大祥区', '--year', String(next), '--from', String(year)],
+    { env: { ...process.env, RUST_LOG: 'warn' } },
+  );
+  lib.assert(cli.stdout.includes(`carried from ${year}`), `the CLI carried the year over:\n${cli.stdout}${cli.stderr}`);
+
+  // The new year's record of the same resident, with last year's answers as its prior.
+  const w2 = await api.login('w001', { deviceName: 't2' });
+  const pulled2 = await api.get(w2, '/api/v1/sync/pull?cursor=0&limit=2000');
+  lib.assertEqual(pulled2.campaign.year, next, 'the pull is of the new year');
+  const carried = pulled2.records.find((r) => r.person.resident_id === person.resident_id);
+  lib.assert(carried, 'the person is carried into the new year');
+  lib.assert(carried.person.id !== person.id, 'with a new key');
+  lib.assertEqual(carried.prior?.marital_status, 'unmarried', "the carried record's prior");
+  lib.assertEqual(carried.answers.outcome, undefined, 'the answers start empty');
+
+  // The worker app: sign in, the new year in the header, the carried person.
+  const appProc = await startListening(
+    appBin,
+    ['--data-dir', appDir, '--bind', '127.0.0.1:0', '--server', server.url],
+    'the app',
+  );
+  t.defer(() => stop(lib, appProc));
+  procs.app = appProc;
+  const browser = await t.browser();
+  const page = await browser.newPage();
+  onPage(page);
+  await page.setViewportSize({ width: 412, height: 915 });
+  await page.goto(appProc.url);
+  await page.getByTestId('server').waitFor();
+  await page.getByTestId('username').fill('w001');
+  await page.getByTestId('password').fill(lib.PASSWORD);
+  await page.getByTestId('next').click();
+  await page.getByTestId('pin').fill(PIN);
+  await page.getByTestId('pin2').fill(PIN);
+  await page.getByTestId('finish-sign-in').click();
+  await page.getByTestId(`community-${carried.person.community}`).waitFor({ timeout: 30000 });
+  await untilText(lib, page, 'unsent-count', 0, 'nothing unsent after sign-in');
+  await untilText(lib, page, 'campaign-year', `${next}年度 · 大祥区`, 'the header names the new year');
+  await lib.screenshot(page, 'carry-1-home');
+
+  await page.getByTestId(`community-${carried.person.community}`).click();
+  await page.getByTestId('person-list').waitFor();
+  await page.getByTestId('search').fill(person.name);
+  await page.getByTestId(`person-${carried.person.id}`).click();
+  await page.getByTestId('outcome-home_visit').waitFor();
+  lib.assertEqual(await testText(page, 'person-name'), person.name, 'the carried record opened');
+  await page.getByTestId('outcome-home_visit').click();
+  await page.getByTestId('questionnaire').waitFor();
+
+  // Last year's values beside the items; nothing confirmed yet.
+  const basic = page.locator('[data-section="basic"]');
+  await basic.waitFor();
+  const prior = await testText(page, 'prior-marital_status');
+  lib.assert(prior.includes('去年') && prior.includes('未婚'), `last year's marital status is shown (${prior})`);
+  lib.assert((await testText(page, 'prior-ethnicity')).includes('汉'), "last year's ethnicity is shown");
+  lib.assertEqual(await page.getByTestId('section-unchanged-basic').count(), 0, 'the section is not confirmed yet');
+  lib.assertEqual(
+    await page.getByTestId('item-marital_status-unmarried').getAttribute('aria-pressed'),
+    'false',
+    'this year starts empty',
+  );
+  await lib.screenshot(page, 'carry-2-prior');
+
+  // One tap: the section as last year.
+  await page.getByTestId('confirm-section-basic').click();
+  await page.getByTestId('section-unchanged-basic').waitFor();
+  lib.assert((await testText(page, 'notice')).includes('已按去年填写本部分'), 'the confirmation is said');
+  lib.assertEqual(
+    await page.getByTestId('item-marital_status-unmarried').getAttribute('aria-pressed'),
+    'true',
+    "marital status holds last year's value",
+  );
+  lib.assertEqual(
+    await page.getByTestId(`item-ethnicity-${answers.ethnicity}`).getAttribute('aria-pressed'),
+    'true',
+    "ethnicity holds last year's value",
+  );
+  lib.assertEqual(
+    await page.getByTestId('item-household_size').inputValue(),
+    String(answers.household_size),
+    "household size holds last year's value",
+  );
+  lib.assertEqual(await basic.locator('[data-testid^="changed-"]').count(), 0, 'nothing changed yet');
+  await lib.screenshot(page, 'carry-3-confirmed');
+
+  // One item changed: tagged, the only one.
+  await page.getByTestId('item-marital_status-married').click();
+  await page.getByTestId('changed-marital_status').waitFor();
+  const changedKeys = await basic
+    .locator('[data-testid^="changed-"]')
+    .evaluateAll((els) => els.map((e) => e.getAttribute('data-testid')));
+  lib.assertEqual(changedKeys, ['changed-marital_status'], 'only the changed item is tagged');
+  lib.assertEqual(await page.getByTestId('section-unchanged-basic').count(), 0, 'the section is no longer "as last year"');
+  await page.getByTestId('changed-marital_status').scrollIntoViewIfNeeded();
+  await lib.screenshot(page, 'carry-4-changed', { fullPage: false });
+
+  // Saved as a draft, sent.
+  await page.getByTestId('save-draft').click();
+  await lib.waitFor(async () => (await testText(page, 'notice')).includes('草稿已保存'), { what: 'the draft to be saved' });
+  await page.getByTestId('back').click();
+  await page.getByTestId('person-list').waitFor();
+  await page.getByTestId('back').click();
+  await page.getByTestId('sync').click();
+  await untilText(lib, page, 'unsent-count', 0, 'everything sent');
+  const onServer = await lib.waitFor(
+    async () => {
+      const r = (await api.pull(w2)).find((x) => x.person.id === carried.person.id);
+      return r && r.answers.marital_status === 'married' ? r : null;
+    },
+    { timeout: 20000, what: 'the server to hold the changed answer' },
+  );
+  lib.assertEqual(onServer.answers.ethnicity, answers.ethnicity, 'the confirmed answers reached the server');
+  await lib.screenshot(page, 'carry-5-synced');
+
+  // The console: what changed since last year.
+  const consolePage = await browser.newPage();
+  onPage(consolePage);
+  await lib.signIn(consolePage, server.url, 'admin');
+  await consolePage.goto(`${server.url}/console/record/${carried.person.id}`);
+  await consolePage.locator('#record-items').waitFor();
+  const change = (item) => consolePage.locator(`tr[data-item="${item}"]`).getAttribute('data-change');
+  lib.assertEqual(await change('marital_status'), 'changed', 'marital status: changed');
+  lib.assertEqual(await change('ethnicity'), 'unchanged', 'ethnicity: unchanged');
+  lib.assertEqual(await change('household_size'), 'unchanged', 'household size: unchanged');
+  const changedRows = await consolePage
+    .locator('tr[data-change="changed"]')
+    .evaluateAll((els) => els.map((e) => e.getAttribute('data-item')));
+  lib.assertEqual(changedRows, ['marital_status'], 'one changed row');
+  const summary = (await consolePage.locator('#diff-summary').textContent()).trim();
+  lib.assertEqual((await consolePage.locator('#diff-summary strong').textContent()).trim(), '1', `one changed item (${summary})`);
+  await lib.screenshot(consolePage, 'carry-6-console-record');
+}
