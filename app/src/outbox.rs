@@ -276,7 +276,7 @@ impl Store {
     /// # Errors
     /// As [`Store::save_edit`].
     pub fn reopen(&self, person_id: Uuid) -> Result<SaveResult> {
-        let changes = [(STATUS.to_string(), Some(Value::text("draft")))].into();
+        let changes = [(STATUS.to_string(), Some(Status::Draft.value()))].into();
         self.save_edit(person_id, changes, false)
     }
 
@@ -454,7 +454,7 @@ fn save_edit_tx(
         set_answer(&mut next, item, v.as_ref());
     }
     if finalize {
-        next.insert(STATUS.into(), Value::text("final"));
+        next.insert(STATUS.into(), Status::Final.value());
     }
     let ctx = FormContext::for_person(&rec.person, &campaign);
     let errors = if status_of(&next) == Status::Final {
@@ -481,7 +481,7 @@ fn save_edit_tx(
         // goes back to review.
         wanted
             .entry(STATUS.into())
-            .or_insert_with(|| Some(Value::text("final")));
+            .or_insert_with(|| Some(Status::Final.value()));
     }
     if wanted.is_empty() {
         return Ok((SaveResult::Unchanged, false));

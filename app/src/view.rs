@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use doorstep_shared::Status;
 use doorstep_shared::carry;
 use doorstep_shared::domain::{
     Campaign, Outcome, Review, STATUS, final_outcome, outcome_of, status_of,
@@ -12,7 +13,6 @@ use doorstep_shared::merge::ItemOutcome;
 use doorstep_shared::place::DivisionCode;
 use doorstep_shared::progress::Rate;
 use doorstep_shared::sync::RecordState;
-use doorstep_shared::value::Value;
 use rusqlite::Connection;
 use uuid::Uuid;
 
@@ -53,7 +53,7 @@ pub(crate) fn build_view(
         r.is_pending()
             && r.changes
                 .get(STATUS)
-                .is_some_and(|c| c.value.as_ref().and_then(Value::as_text) == Some("final"))
+                .is_some_and(|c| c.value.as_ref() == Some(&Status::Final.value()))
     });
     let review = if rec.review == Review::Returned && resubmitted {
         Review::Pending

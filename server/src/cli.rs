@@ -372,7 +372,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     &name,
                     role,
                     area.as_ref(),
-                    &crate::http::auth::hash_password(&password),
+                    &crate::service::accounts::hash_password(&password),
                 )
                 .await?;
             println!("created {username}");

@@ -9,15 +9,18 @@
 //! - [`seed`]: the demo district and accounts;
 //! - [`console`]: the supervisor console pages.
 
+pub mod auth;
 pub mod cli;
 pub mod console;
 pub mod db;
+pub mod error;
 pub mod http;
 pub mod roster;
 pub mod seed;
 pub mod service;
 pub mod startup;
 pub mod state;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use startup::{Config, build, serve, spawn};

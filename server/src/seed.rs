@@ -6,7 +6,7 @@ use doorstep_shared::demo;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::sync::Role;
 
-use crate::http::auth::hash_password;
+use crate::service::accounts::hash_password;
 use crate::state::AppState;
 
 /// The password of every demo account.

@@ -60,7 +60,12 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
 /// # Errors
 /// An IO error of the listener.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, crate::http::router(state)).await
+    axum::serve(listener, app(state)).await
+}
+
+/// The whole application: the API and the console side by side, under the API's layers.
+pub fn app(state: AppState) -> axum::Router {
+    crate::http::layers(crate::http::router().merge(crate::console::router())).with_state(state)
 }
 
 /// Binds `addr` (use port 0 in tests), starts serving in the background, returns the address.

@@ -7,7 +7,7 @@ use doorstep_shared::Campaign;
 use doorstep_shared::form::FormDefinition;
 
 use crate::db::Db;
-use crate::http::error::{ApiError, ApiResult};
+use crate::service::{self, Error, Result};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -33,31 +33,32 @@ impl AppState {
     ///
     /// # Errors
     /// 409 when no campaign is open.
-    pub async fn campaign(&self) -> ApiResult<Campaign> {
-        Ok(crate::service::campaigns::for_reading(&self.db, None).await?)
+    pub async fn campaign(&self) -> Result<Campaign> {
+        service::campaigns::for_reading(&self.db, None).await
     }
 
     /// The campaign a reading route shows: `?year=` or the open one.
     ///
     /// # Errors
     /// 404 for an unknown year, 409 when none is open.
-    pub async fn campaign_for(&self, year: Option<i32>) -> ApiResult<Campaign> {
-        Ok(crate::service::campaigns::for_reading(&self.db, year).await?)
+    pub async fn campaign_for(&self, year: Option<i32>) -> Result<Campaign> {
+        service::campaigns::for_reading(&self.db, year).await
     }
 
     /// A form definition, cached after the first read.
     ///
     /// # Errors
     /// 404 for an unknown version.
-    pub async fn form(&self, version: &str) -> ApiResult<Arc<FormDefinition>> {
+    pub async fn form(&self, version: &str) -> Result<Arc<FormDefinition>> {
         if let Some(f) = self.forms.read().expect("forms lock").get(version) {
             return Ok(f.clone());
         }
-        let form = self
-            .db
-            .form(version)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no form version {version}")))?;
+        let form = self.db.form(version).await?.ok_or_else(|| {
+            Error::not_found(
+                "no_such_form",
+                format!("没有版本为 {version} 的调查表 / no form version {version}"),
+            )
+        })?;
         let form = Arc::new(form);
         self.forms
             .write()
@@ -72,7 +73,7 @@ impl AppState {
     /// A database error.
     pub async fn push_campaigns(
         &self,
-    ) -> ApiResult<std::collections::HashMap<String, crate::db::PushCampaign>> {
+    ) -> Result<std::collections::HashMap<String, crate::db::PushCampaign>> {
         let mut out = std::collections::HashMap::new();
         for row in self.db.campaigns().await? {
             let form = self.form(&row.campaign.form_version).await?;

@@ -459,7 +459,7 @@ pub fn fill_questionnaire(
         };
         answers.insert(key, value);
     }
-    answers.insert(STATUS.to_string(), Value::text("final"));
+    answers.insert(STATUS.to_string(), crate::Status::Final.value());
     answers
 }
 

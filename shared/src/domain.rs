@@ -233,6 +233,32 @@ pub enum Status {
     Final,
 }
 
+impl Status {
+    /// The value of the `status` item: `"draft"` or `"final"`.
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Final => "final",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "draft" => Some(Status::Draft),
+            "final" => Some(Status::Final),
+            _ => None,
+        }
+    }
+
+    /// The answer that sets the `status` item.
+    #[must_use]
+    pub fn value(self) -> Value {
+        Value::text(self.key())
+    }
+}
+
 /// A supervisor's decision on a finalized record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -273,7 +299,7 @@ pub fn outcome_of(answers: &Answers) -> Option<Outcome> {
 #[must_use]
 pub fn status_of(answers: &Answers) -> Status {
     match answers.get(STATUS) {
-        Some(Value::Text(s)) if s == "final" => Status::Final,
+        Some(Value::Text(s)) if Status::parse(s) == Some(Status::Final) => Status::Final,
         _ => Status::Draft,
     }
 }

@@ -747,7 +747,7 @@ impl FormDefinition {
         if key == STATUS {
             return match value {
                 None => Ok(()),
-                Some(Value::Text(s)) if s == "draft" || s == "final" => Ok(()),
+                Some(Value::Text(s)) if Status::parse(s).is_some() => Ok(()),
                 Some(_) => Err(ItemError {
                     item: STATUS.into(),
                     message_zh: "记录状态只能是 \"draft\"（草稿）或 \"final\"（提交）".into(),

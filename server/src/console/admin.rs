@@ -12,7 +12,7 @@ use doorstep_shared::sync::Role;
 use super::PageResult;
 use super::layout::{self, Nav, Options, outcome_label, role_label, time};
 use super::session::Session;
-use crate::http::progress::compute;
+use crate::service::progress::for_caller as compute;
 use crate::state::AppState;
 
 /// `GET /console/admin`.

@@ -11,8 +11,9 @@ use doorstep_shared::form::FormContext;
 use doorstep_shared::sync::Role;
 use doorstep_shared::{CampaignState, Value};
 
+use super::lang::Lang;
 use super::layout::{self, Nav, Options};
-use super::session::{Lang, Session};
+use super::session::Session;
 use super::{PageError, PageResult};
 use crate::service::{campaigns, progress, roster};
 use crate::state::AppState;
@@ -237,7 +238,7 @@ pub async fn record(
 ) -> PageResult {
     s.require(&[Role::Supervisor, Role::Admin])?;
     let l = s.lang;
-    let row = crate::http::review::visible(&state, &s.caller, &person).await?;
+    let row = s.caller.visible(&state, &person).await?;
     let all = state.db.campaigns().await?;
     let campaign = all
         .iter()

@@ -12,18 +12,19 @@ use doorstep_shared::form::{FormDefinition, Item, ItemKind};
 use doorstep_shared::sync::Role;
 
 use super::PageResult;
+use super::lang::Lang;
 use super::layout::{self, Nav, Options, time};
-use super::session::{Lang, Session};
+use super::session::Session;
 use crate::state::AppState;
 
 /// A value as the supervisor reads it: option labels instead of keys.
 fn show(l: Lang, item: Option<&Item>, key: &str, v: Option<&Value>) -> String {
     let label = |k: &str| -> String {
         if key == STATUS {
-            return match k {
-                "final" => l.t("已提交", "submitted").into(),
-                "draft" => l.t("草稿", "draft").into(),
-                other => other.into(),
+            return match doorstep_shared::Status::parse(k) {
+                Some(doorstep_shared::Status::Final) => l.t("已提交", "submitted").into(),
+                Some(doorstep_shared::Status::Draft) => l.t("草稿", "draft").into(),
+                None => k.into(),
             };
         }
         item.and_then(|i| i.option(k)).map_or_else(

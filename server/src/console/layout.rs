@@ -1,6 +1,5 @@
 //! The page shell (head, navigation, sign-out), error pages, and formatting shared by the pages.
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset};
 use maud::{DOCTYPE, Markup, html};
@@ -8,8 +7,10 @@ use maud::{DOCTYPE, Markup, html};
 use doorstep_shared::Outcome;
 use doorstep_shared::sync::Role;
 
-use super::assets;
-use super::session::{Lang, Session};
+use super::lang::Lang;
+use super::session::Session;
+pub use super::shell::error_page;
+use super::shell::{head, sign_out};
 
 /// The home-visit target: 95 %, in hundredths of a percent.
 pub const HOME_VISIT_TARGET_BP: u64 = 9500;
@@ -24,35 +25,6 @@ pub enum Nav {
     Admin,
 }
 
-fn head(lang: Lang, title: &str, charts: bool) -> Markup {
-    html! {
-        head {
-            meta charset="utf-8";
-            meta name="viewport" content="width=device-width, initial-scale=1";
-            meta name="color-scheme" content="light";
-            link rel="icon" href="data:,";
-            title { (title) " · " (lang.t("动态更新督导台", "Doorstep console")) }
-            link rel="stylesheet" href=(assets::url("console.css"));
-            @if charts {
-                script src=(assets::url("chart.js")) defer {}
-            }
-            script src=(assets::url("console.js")) defer {}
-        }
-    }
-}
-
-/// A page without navigation (sign-in, errors).
-#[must_use]
-pub fn bare(lang: Lang, title: &str, page: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang=(lang.html()) {
-            (head(lang, title, false))
-            body data-page=(page) data-lang=(lang.key()) { (body) }
-        }
-    }
-}
-
 /// What a page needs besides its body.
 #[derive(Default)]
 pub struct Options {
@@ -62,14 +34,6 @@ pub struct Options {
     pub live: bool,
     /// Extra `data-*` attributes on `<body>` for the page script (name, value).
     pub data: Vec<(&'static str, String)>,
-}
-
-fn sign_out(lang: Lang) -> Markup {
-    html! {
-        form.signout method="post" action="/console/logout" {
-            button.link type="submit" { (lang.t("退出登录", "Sign out")) }
-        }
-    }
 }
 
 #[must_use]
@@ -149,35 +113,6 @@ pub fn page(
         }
     };
     markup.into_response()
-}
-
-/// A polite error page; `signed_in` adds a sign-out button (a worker may want another account),
-/// `back` a link to the overview.
-#[must_use]
-pub fn error_page(
-    lang: Lang,
-    status: StatusCode,
-    title: &str,
-    message: &str,
-    signed_in: bool,
-    back: bool,
-) -> Response {
-    let l = lang;
-    let body = html! {
-        main.error-page {
-            h1 { (title) }
-            p { (message) }
-            p.actions {
-                @if back {
-                    a.button href="/console" { (l.t("返回概览", "Back to the overview")) }
-                }
-                @if signed_in {
-                    (sign_out(l))
-                }
-            }
-        }
-    };
-    (status, bare(lang, title, "error", body)).into_response()
 }
 
 /// Outcome label in the page language.

@@ -12,16 +12,18 @@
 //! Every page honours role and scope: a worker gets a polite 403 page, a supervisor sees their
 //! street, the district admin everything.
 //!
-//! [`Caller`]: crate::http::auth::Caller
+//! [`Caller`]: crate::auth::Caller
 
 mod admin;
 mod assets;
 mod campaigns;
 mod conflicts;
 mod exports;
+mod lang;
 mod layout;
 mod overview;
 mod session;
+mod shell;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -37,10 +39,10 @@ use axum::routing::{get, post};
 use futures::Stream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::http::auth::Caller;
+use crate::auth::Caller;
 use crate::state::AppState;
 
-pub use session::{LANG_COOKIE, Lang};
+pub use lang::{LANG_COOKIE, Lang};
 
 /// How long the event stream waits after a change for more changes before telling the page.
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -85,7 +87,7 @@ async fn not_found(lang: Lang) -> Response {
 /// own), no framing, a strict content security policy (no inline script or style), and the
 /// language cookie when `?lang=` chose one.
 async fn console_headers(req: Request, next: Next) -> Response {
-    let chosen = session::lang_in_query(req.uri().query());
+    let chosen = lang::lang_in_query(req.uri().query());
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.entry(header::CACHE_CONTROL)
@@ -163,8 +165,8 @@ impl IntoResponse for PageError {
     }
 }
 
-impl From<crate::http::error::ApiError> for PageError {
-    fn from(e: crate::http::error::ApiError) -> Self {
+impl From<crate::error::ApiError> for PageError {
+    fn from(e: crate::error::ApiError) -> Self {
         let title = match e.status.as_u16() {
             403 => "无权访问 / Not allowed",
             404 => "找不到 / Not found",
@@ -184,7 +186,7 @@ impl From<crate::http::error::ApiError> for PageError {
 
 impl From<crate::db::DbError> for PageError {
     fn from(e: crate::db::DbError) -> Self {
-        crate::http::error::ApiError::from(e).into()
+        crate::error::ApiError::from(e).into()
     }
 }
 
@@ -192,6 +194,6 @@ pub type PageResult = Result<Response, PageError>;
 
 impl From<crate::service::Error> for PageError {
     fn from(e: crate::service::Error) -> Self {
-        crate::http::error::ApiError::from(e).into()
+        crate::error::ApiError::from(e).into()
     }
 }

@@ -5,15 +5,16 @@ use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 
-use doorstep_shared::Outcome;
 use doorstep_shared::progress::Figures;
 use doorstep_shared::sync::Role;
+use doorstep_shared::{Outcome, Status};
 
+use super::lang::Lang;
 use super::layout::{self, Nav, Options, bp, home_visit_class, outcome_label, time};
-use super::session::{Lang, Session};
+use super::session::Session;
 use super::{PageError, PageResult};
-use crate::http::progress::{Row, compute};
-use crate::http::review::Line;
+use crate::service::progress::{Row, for_caller as compute};
+use crate::service::records::Line;
 use crate::state::AppState;
 
 /// The header cells of a figures table; `first` names the first column.
@@ -224,15 +225,15 @@ fn community_row(r: &Row) -> Markup {
 }
 
 fn status_label(l: Lang, line: &Line) -> &'static str {
-    match (line.status.as_str(), &line.outcome, &line.updated_by) {
-        ("final", _, _) => l.t("已提交", "Submitted"),
+    match (line.status, &line.outcome, &line.updated_by) {
+        (Status::Final, _, _) => l.t("已提交", "Submitted"),
         (_, None, None) => l.t("未开始", "Not started"),
         _ => l.t("草稿", "Draft"),
     }
 }
 
 fn review_label(l: Lang, line: &Line) -> &'static str {
-    if line.status != "final" {
+    if line.status != Status::Final {
         return "—";
     }
     match line.review {
@@ -364,7 +365,7 @@ pub async fn community(
 }
 
 fn person_row(l: Lang, line: &Line) -> Markup {
-    let is_final = line.status == "final";
+    let is_final = line.status == Status::Final;
     let outcome = line
         .outcome
         .as_deref()
@@ -372,7 +373,7 @@ fn person_row(l: Lang, line: &Line) -> Markup {
         .map_or("—", |o| outcome_label(l, o));
     let touched = line.updated_by.is_some();
     html! {
-        tr data-person=(line.person) data-status=(line.status) data-review=(line.review.key())
+        tr data-person=(line.person) data-status=(line.status.key()) data-review=(line.review.key())
             data-outcome=(line.outcome.as_deref().unwrap_or("")) data-conflicts=(line.conflicts) {
             th.name scope="row" data-k="name" { a href={ "/console/record/" (line.person) } { (line.name) } }
             td.mono data-k="id" { (line.id_masked) }

@@ -16,6 +16,7 @@ mod campaigns;
 mod progress;
 mod records;
 mod roster;
+mod scope;
 mod sync;
 
 use std::str::FromStr;
@@ -32,7 +33,8 @@ pub use campaigns::{
 pub use progress::{CommunityProgress, DayCount};
 pub use records::{ConflictRow, RecordRow};
 pub use roster::{FactChange, ImportOutcome, RosterPerson};
-pub use sync::{PullPage, PushCampaign, Pusher, Scope};
+pub use scope::Scope;
+pub use sync::{PullPage, PushCampaign, Pusher};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");

@@ -8,7 +8,7 @@ use sqlx::Row;
 use doorstep_shared::progress::Counts;
 use doorstep_shared::{DivisionCode, Outcome};
 
-use super::sync::Scope;
+use super::Scope;
 use super::{Backend, Db, DbError, DbResult, WriteTx, placeholders};
 
 const OUTCOME_COLS: &str =

@@ -11,8 +11,8 @@ use doorstep_shared::merge::{self, Doc, OpenConflict, Writer};
 use doorstep_shared::sync::RecordState;
 use doorstep_shared::{Answers, Outcome, Person, Review, Value};
 
+use super::Scope;
 use super::progress::ProgressDelta;
-use super::sync::Scope;
 use super::{Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
 
 /// One person's row.

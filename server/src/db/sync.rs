@@ -10,57 +10,12 @@ use doorstep_shared::domain::{STATUS, status_of};
 use doorstep_shared::form::{FormContext, FormDefinition, ItemError, Strictness};
 use doorstep_shared::merge::{self, ItemOutcome, Writer};
 use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, RecordState, Role};
-use doorstep_shared::{CampaignState, Review, Status, Value};
+use doorstep_shared::{CampaignState, Review, Status};
 
+use super::Scope;
 use super::campaigns::CampaignRow;
 use super::records::{ROW_COLS, RecordRow, load_rows, row_from, save_rows};
 use super::{Db, DbError, DbResult, now_ms, placeholders};
-
-/// Which communities a caller may read and write.
-#[derive(Debug, Clone)]
-pub enum Scope {
-    /// The district admin: everything.
-    All,
-    /// A supervisor: every community under a division code (a street, or the district).
-    Area(String),
-    /// A worker: the communities assigned now.
-    Worker {
-        user_id: String,
-        communities: HashSet<String>,
-    },
-}
-
-impl Scope {
-    #[must_use]
-    pub fn allows(&self, community: &str) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Area(p) => community.starts_with(p.as_str()),
-            Scope::Worker { communities, .. } => communities.contains(community),
-        }
-    }
-
-    /// An SQL condition (starting with `AND`) on `{table}.community`, using placeholder `$n`,
-    /// and its argument. `table` is a table of `campaign_id, community` rows (`persons`,
-    /// `community_progress`) or its alias.
-    #[must_use]
-    pub fn sql(&self, table: &str, n: usize) -> (String, Option<String>) {
-        match self {
-            Scope::All => (String::new(), None),
-            Scope::Area(p) => (
-                format!("AND {table}.community LIKE ${n}"),
-                Some(format!("{p}%")),
-            ),
-            Scope::Worker { user_id, .. } => (
-                format!(
-                    "AND {table}.community IN (SELECT a.community FROM assignments a \
-                     WHERE a.campaign_id = {table}.campaign_id AND a.user_id = ${n})"
-                ),
-                Some(user_id.clone()),
-            ),
-        }
-    }
-}
 
 /// One page of a pull (see [`Db::pull`]).
 #[derive(Debug, Default)]
@@ -277,7 +232,7 @@ fn apply_mutation(
     }
     // A worker finalizing a returned record again resubmits it.
     let resubmits = row.review == Review::Returned
-        && m.changes.get(STATUS).and_then(|c| c.value.as_ref()) == Some(&Value::text("final"))
+        && m.changes.get(STATUS).and_then(|c| c.value.as_ref()) == Some(&Status::Final.value())
         && status_of(&row.doc.answers) == Status::Final;
     if resubmits {
         row.review = Review::Pending;

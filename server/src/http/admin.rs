@@ -10,7 +10,7 @@ use doorstep_shared::DivisionCode;
 use doorstep_shared::sync::Role;
 
 use super::auth::{Caller, hash_password};
-use super::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::service::{campaigns, roster};
 use crate::state::AppState;
 

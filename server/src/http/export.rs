@@ -13,8 +13,8 @@ use doorstep_shared::progress::format_bp;
 use doorstep_shared::sync::Role;
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
 use super::progress::compute;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

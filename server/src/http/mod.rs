@@ -2,7 +2,6 @@
 
 pub mod admin;
 pub mod auth;
-pub mod error;
 pub mod export;
 pub mod openapi;
 pub mod progress;
@@ -16,13 +15,14 @@ use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::error::{self, ApiResult};
 use crate::state::AppState;
-use error::ApiResult;
 
 /// Largest accepted request body (after decompression): a full district roster fits.
 pub const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes (the console's are merged beside them in [`crate::startup::app`]).
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(auth::router())
@@ -32,13 +32,16 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(export::router())
         .merge(openapi::router())
-        .merge(crate::console::router())
+}
+
+/// The layers every request passes: body limit, gzip both ways, tracing.
+pub fn layers(router: Router<AppState>) -> Router<AppState> {
+    router
         .fallback(|| async { error::ApiError::not_found("no such page or API route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<&'static str> {

@@ -6,14 +6,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use doorstep_shared::progress::Counts;
-
 use super::auth::Caller;
-use super::error::ApiResult;
+use crate::error::ApiResult;
 use crate::service;
 use crate::state::AppState;
 
-pub use crate::service::progress::{Progress, Row};
+pub use crate::service::progress::{Progress, Row, for_caller as compute};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,20 +24,6 @@ pub fn router() -> Router<AppState> {
 pub struct YearQuery {
     #[serde(default)]
     pub year: Option<i32>,
-}
-
-/// The progress view for a caller's scope, of the open campaign or a given year.
-///
-/// # Errors
-/// No such campaign, or a database error.
-pub async fn compute(
-    state: &AppState,
-    caller: &Caller,
-    year: Option<i32>,
-) -> ApiResult<(Progress, Counts)> {
-    let campaign = state.campaign_for(year).await?;
-    let scope = caller.scope(state, &campaign).await?;
-    Ok(service::progress::compute(&state.db, &campaign, &scope).await?)
 }
 
 async fn progress(

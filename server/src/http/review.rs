@@ -5,7 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::Writer;
@@ -13,8 +13,9 @@ use doorstep_shared::sync::{RecordState, Role};
 use doorstep_shared::{Review, Value};
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson, ApiResult};
-use crate::db::{ConflictRow, RecordRow};
+use crate::db::ConflictRow;
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::service::records::Line;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,46 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/records/{person}/review", post(review))
         .route("/api/v1/conflicts", get(conflicts))
         .route("/api/v1/conflicts/{person}/{item}/resolve", post(resolve))
-}
-
-/// One line of a community's person list (ID numbers masked).
-#[derive(Debug, Serialize)]
-pub struct Line {
-    pub person: String,
-    pub name: String,
-    pub community: String,
-    pub id_masked: String,
-    pub outcome: Option<String>,
-    pub status: String,
-    pub review: Review,
-    pub conflicts: usize,
-    /// The worker who collected the record (a supervisor's review does not change it).
-    pub collected_by: Option<String>,
-    /// Who changed the record last (a worker, or a supervisor reviewing).
-    pub updated_by: Option<String>,
-    pub updated_at: i64,
-}
-
-impl From<&RecordRow> for Line {
-    fn from(r: &RecordRow) -> Self {
-        Line {
-            person: r.id.clone(),
-            name: r.person.name.clone(),
-            community: r.community.clone(),
-            id_masked: r.person.resident_id.masked(),
-            outcome: doorstep_shared::domain::outcome_of(&r.doc.answers)
-                .map(|o| o.key().to_string()),
-            status: match doorstep_shared::domain::status_of(&r.doc.answers) {
-                doorstep_shared::Status::Final => "final".into(),
-                doorstep_shared::Status::Draft => "draft".into(),
-            },
-            review: r.review,
-            conflicts: r.doc.conflicts.len(),
-            collected_by: r.collected_by.clone(),
-            updated_by: r.updated_by.clone(),
-            updated_at: r.updated_at,
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -85,31 +46,12 @@ async fn list(
     Ok(Json(rows.iter().map(Line::from).collect()))
 }
 
-/// Loads a record the caller may see, or 404/403.
-///
-/// # Errors
-/// 404 unknown, 403 outside the caller's scope.
-pub async fn visible(state: &AppState, caller: &Caller, person: &str) -> ApiResult<RecordRow> {
-    let campaign = state.campaign().await?;
-    let row = state
-        .db
-        .record(person)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no person {person}")))?;
-    if !caller.scope(state, &campaign).await?.allows(&row.community) {
-        return Err(ApiError::forbidden(
-            "this person is outside your communities / 不在您的负责范围",
-        ));
-    }
-    Ok(row)
-}
-
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(person): Path<String>,
 ) -> ApiResult<Json<RecordState>> {
-    let row = visible(&state, &caller, &person).await?;
+    let row = caller.visible(&state, &person).await?;
     state
         .db
         .audit(Some(&caller.0.user.username), "view_record", &person)
@@ -163,7 +105,7 @@ async fn resolve(
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> ApiResult<Json<RecordState>> {
     caller.require(&[Role::Supervisor, Role::Admin])?;
-    let record = visible(&state, &caller, &person).await?;
+    let record = caller.visible(&state, &person).await?;
     let campaign = state.campaign().await?;
     if record.campaign_id != campaign.id.to_string() {
         return Err(ApiError::conflict(
@@ -198,7 +140,7 @@ async fn review(
     ApiJson(body): ApiJson<ReviewBody>,
 ) -> ApiResult<Json<RecordState>> {
     caller.require(&[Role::Supervisor, Role::Admin])?;
-    visible(&state, &caller, &person).await?;
+    caller.visible(&state, &person).await?;
     if body.decision == Review::Returned
         && body.comment.as_deref().is_none_or(|c| c.trim().is_empty())
     {

@@ -12,7 +12,7 @@ use doorstep_shared::sync::{
 };
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -3,8 +3,10 @@
 //! work through [`crate::db::Db`], audits it, and answers with a [`Error`] that each front end
 //! shows its own way (a JSON error body, a console banner, a line on the terminal).
 
+pub mod accounts;
 pub mod campaigns;
 pub mod progress;
+pub mod records;
 pub mod roster;
 
 use crate::db::DbError;

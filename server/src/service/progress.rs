@@ -8,7 +8,9 @@ use doorstep_shared::Campaign;
 use doorstep_shared::progress::{Counts, Figures, report_paragraph};
 
 use super::Result;
+use crate::auth::Caller;
 use crate::db::{CommunityProgress, DayCount, Db, Scope};
+use crate::state::AppState;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -124,4 +126,18 @@ pub async fn report(db: &Db, campaign: &Campaign, scope: &Scope) -> Result<Strin
         campaign.district_name.clone()
     };
     Ok(report_paragraph(&district, campaign.year, &total))
+}
+
+/// The progress view for a caller's scope, of the open campaign or a given year.
+///
+/// # Errors
+/// No such campaign, or a database error.
+pub async fn for_caller(
+    state: &AppState,
+    caller: &Caller,
+    year: Option<i32>,
+) -> Result<(Progress, Counts)> {
+    let campaign = state.campaign_for(year).await?;
+    let scope = caller.scope(state, &campaign).await?;
+    compute(&state.db, &campaign, &scope).await
 }

@@ -43,7 +43,9 @@ async fn the_first_campaign_from_the_console_and_the_api(b: Backend) {
             "管理员",
             doorstep_shared::sync::Role::Admin,
             None,
-            &doorstep_server::http::auth::hash_password(doorstep_server::seed::DEMO_PASSWORD),
+            &doorstep_server::service::accounts::hash_password(
+                doorstep_server::seed::DEMO_PASSWORD,
+            ),
         )
         .await
         .unwrap();

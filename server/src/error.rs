@@ -1,5 +1,6 @@
-//! The one API error: a status and a stable JSON body `{"error": {"code", "message"}}`.
-//! Internal errors are logged and shown only as "internal".
+//! The one API error: a status and a stable JSON body `{"error": {"code", "message"}}`, used by
+//! the API and (as a rendered page) the console. Internal errors are logged and shown only as
+//! "internal".
 
 use axum::Json;
 use axum::http::StatusCode;

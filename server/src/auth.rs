@@ -1,0 +1,179 @@
+//! Who is calling: the bearer token (or the console's cookie) resolved to an account and a device
+//! on every request, and the communities that caller may read and write. Used by the API's
+//! routes and the console's pages alike.
+
+use std::collections::HashSet;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use uuid::Uuid;
+
+use doorstep_shared::Campaign;
+use doorstep_shared::sync::Role;
+
+use crate::db::{AuthContext, Pusher, RecordRow, Scope};
+use crate::error::{ApiError, ApiResult};
+use crate::service::accounts::token_hash;
+use crate::state::AppState;
+
+/// The console's session cookie.
+pub const COOKIE: &str = "doorstep_token";
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub AuthContext);
+
+impl Caller {
+    /// Loads a record the caller may see, or 404/403.
+    ///
+    /// # Errors
+    /// 404 unknown, 403 outside the caller's scope.
+    pub async fn visible(&self, state: &AppState, person: &str) -> ApiResult<RecordRow> {
+        let campaign = state.campaign().await?;
+        let row = state
+            .db
+            .record(person)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no person {person}")))?;
+        if !self.scope(state, &campaign).await?.allows(&row.community) {
+            return Err(ApiError::forbidden(
+                "this person is outside your communities / 不在您的负责范围",
+            ));
+        }
+        Ok(row)
+    }
+
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.0.user.role
+    }
+
+    /// # Errors
+    /// 403 unless the caller has one of the roles.
+    pub fn require(&self, roles: &[Role]) -> ApiResult<()> {
+        if roles.contains(&self.role()) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "your role may not do this / 您的角色无权执行此操作",
+            ))
+        }
+    }
+
+    /// The communities this caller may read and write in a campaign.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn scope(
+        &self,
+        state: &AppState,
+        campaign: &Campaign,
+    ) -> crate::service::Result<Scope> {
+        Ok(match self.role() {
+            Role::Admin => Scope::All,
+            Role::Supervisor => Scope::Area(
+                self.0
+                    .user
+                    .area
+                    .as_ref()
+                    .map_or_else(|| campaign.district.to_string(), ToString::to_string),
+            ),
+            Role::Worker => Scope::Worker {
+                user_id: self.0.user.id.clone(),
+                communities: state
+                    .db
+                    .assigned(&campaign.id.to_string(), &self.0.user.id)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            },
+        })
+    }
+
+    /// The caller as a pusher of mutations.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn pusher(
+        &self,
+        state: &AppState,
+        campaign: &Campaign,
+    ) -> crate::service::Result<Pusher> {
+        let scope = self.scope(state, campaign).await?;
+        let history = if self.role() == Role::Worker {
+            state
+                .db
+                .assignment_history(&campaign.id.to_string(), &self.0.user.id)
+                .await?
+        } else {
+            HashSet::new()
+        };
+        Ok(Pusher {
+            user_id: self.0.user.id.clone(),
+            username: self.0.user.username.clone(),
+            rank: self.role().rank(),
+            device_id: Uuid::parse_str(&self.0.device_id).ok(),
+            via_app: self.0.via_app,
+            scope,
+            history,
+        })
+    }
+}
+
+fn token_from(parts: &Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        return v
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")
+            .map(|s| s.trim().to_string());
+    }
+    let cookies = parts
+        .headers
+        .get(axum::http::header::COOKIE)?
+        .to_str()
+        .ok()?;
+    cookies
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = token_from(parts)
+            .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first / 请先登录"))?;
+        let ctx = state.db.auth(&token_hash(&token)).await?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "your session is not valid; sign in again / 请重新登录",
+            )
+        })?;
+        if ctx.revoked {
+            return Err(ApiError::unauthorized(
+                "device_revoked",
+                "this device has been revoked; ask the district office / 此设备已停用",
+            ));
+        }
+        if ctx.expires_at < chrono::Utc::now().timestamp_millis() {
+            return Err(ApiError::unauthorized(
+                "token_expired",
+                "your session has expired; sign in again / 登录已过期，请重新登录",
+            ));
+        }
+        if !ctx.user.active {
+            return Err(ApiError::unauthorized(
+                "account_disabled",
+                "this account is disabled / 账号已停用",
+            ));
+        }
+        Ok(Caller(ctx))
+    }
+}
