@@ -98,6 +98,20 @@ impl Db {
     /// # Errors
     /// An unreachable or unmigratable database.
     pub async fn connect(url: &str) -> DbResult<Self> {
+        Self::connect_with(url, "FULL").await
+    }
+
+    /// Connects with SQLite's `synchronous = NORMAL`: commits may be lost on a power cut. Only
+    /// for the benchmark that measures what durability costs; the product always runs FULL.
+    ///
+    /// # Errors
+    /// As [`Db::connect`].
+    #[cfg(feature = "testing")]
+    pub async fn connect_not_durable(url: &str) -> DbResult<Self> {
+        Self::connect_with(url, "NORMAL").await
+    }
+
+    async fn connect_with(url: &str, synchronous: &'static str) -> DbResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
@@ -129,7 +143,10 @@ impl Db {
                         // lock for at most a few seconds; wait for it rather than fail.
                         conn.execute("PRAGMA busy_timeout = 60000").await?;
                         // Durable before acknowledged (WAL + FULL syncs the log on commit).
-                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA synchronous = {synchronous}"
+                        )))
+                        .await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
                     Ok(())
