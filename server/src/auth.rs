@@ -30,15 +30,10 @@ impl Caller {
     /// 404 unknown, 403 outside the caller's scope.
     pub async fn visible(&self, state: &AppState, person: &str) -> ApiResult<RecordRow> {
         let campaign = state.campaign().await?;
-        let row = state
-            .db
-            .record(person)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no person {person}")))?;
+        let row = state.db.record(person).await?.ok_or_else(not_yours)?;
+        // Unknown and outside the caller's communities look the same.
         if !self.scope(state, &campaign).await?.allows(&row.community) {
-            return Err(ApiError::forbidden(
-                "this person is outside your communities / 不在您的负责范围",
-            ));
+            return Err(not_yours());
         }
         Ok(row)
     }
@@ -176,4 +171,26 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller(ctx))
     }
+}
+
+/// The caller's network address (when the server was started with connection info), for
+/// sign-in throttling and the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+fn not_yours() -> ApiError {
+    ApiError::not_found("此人不在您负责的范围 / no such person in your communities")
 }

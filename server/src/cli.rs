@@ -106,6 +106,16 @@ enum Command {
         #[arg(long, env = "DOORSTEP_NEW_PASSWORD")]
         password: String,
     },
+    /// Deactivate an account: every session ends and sign-in is refused.
+    DeactivateUser { username: String },
+    /// Reactivate an account (also lifts a sign-in lockout).
+    ReactivateUser { username: String },
+    /// Set a new password for an account (every session ends).
+    SetPassword {
+        username: String,
+        #[arg(long, env = "DOORSTEP_NEW_PASSWORD")]
+        password: String,
+    },
     /// Assign a community to a worker.
     Assign { community: String, username: String },
     /// Take a community away from its worker (their phone drops it once its edits are in).
@@ -396,6 +406,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .await?;
             println!("{community} → {username}");
+        }
+        Command::DeactivateUser { username } => {
+            let state = build(&config).await?;
+            crate::service::accounts::set_active(&state, &username, false, "cli").await?;
+            println!("{username} deactivated; every session ended");
+        }
+        Command::ReactivateUser { username } => {
+            let state = build(&config).await?;
+            crate::service::accounts::set_active(&state, &username, true, "cli").await?;
+            println!("{username} reactivated");
+        }
+        Command::SetPassword { username, password } => {
+            let state = build(&config).await?;
+            crate::service::accounts::reset_password(&state, &username, &password, "cli").await?;
+            println!("new password set for {username}; every session ended");
         }
         Command::Unassign { community } => {
             let state = build(&config).await?;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{Cursor, Write};
 
-use calamine::{Data, Reader, Xlsx};
+use calamine::{Data, DataRef, Reader, Xlsx};
 use doorstep_shared::demo::DemoDistrict;
 use doorstep_shared::{CertificateNumber, DivisionCode, Person, ResidentId};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
@@ -290,6 +290,7 @@ pub fn read_file(name: &str, bytes: &[u8]) -> Result<Vec<RosterEntry>, RosterErr
 }
 
 /// One cell as read: its trimmed text, and whether the spreadsheet held it as a number.
+#[derive(Clone)]
 struct Cell {
     text: String,
     numeric: bool,
@@ -363,16 +364,55 @@ pub fn read_xlsx(bytes: &[u8]) -> Result<Vec<RosterEntry>, RosterError> {
         .or_else(|| names.first())
         .cloned()
         .ok_or_else(|| RosterError::file("Excel 文件中没有工作表"))?;
-    let range = workbook
-        .worksheet_range(&sheet)
+    // Cells are streamed, never laid out as a dense range: a file with one cell in A1 and one in
+    // XFD1048576 would otherwise ask for billions of cells. Only the roster's columns are kept.
+    let mut reader = workbook
+        .worksheet_cells_reader(&sheet)
         .map_err(|e| RosterError::file(format!("无法读取工作表“{sheet}”：{e}")))?;
-    let first_line = range.start().map_or(1, |(row, _)| row as usize + 1);
-    let rows = range
-        .rows()
-        .enumerate()
-        .map(|(i, row)| RawRow {
-            line: first_line + i,
-            cells: row.iter().map(cell_of).collect(),
+    let mut by_row: std::collections::BTreeMap<u32, Vec<(u32, Cell)>> =
+        std::collections::BTreeMap::new();
+    let mut cells = 0usize;
+    while let Some(cell) = reader
+        .next_cell()
+        .map_err(|e| RosterError::file(format!("无法读取工作表“{sheet}”：{e}")))?
+    {
+        let (row, col) = cell.get_position();
+        let c = cell_of_ref(cell.get_value());
+        if c.text.is_empty() || col >= MAX_COLUMNS {
+            continue;
+        }
+        if row >= MAX_ROWS {
+            return Err(RosterError::file(format!(
+                "工作表“{sheet}”超过 {MAX_ROWS} 行，不像调查底册（第 {} 行有内容） / more than {MAX_ROWS} rows",
+                row + 1
+            )));
+        }
+        cells += 1;
+        if cells > MAX_CELLS {
+            return Err(RosterError::file(format!(
+                "工作表“{sheet}”的单元格超过 {MAX_CELLS} 个 / more than {MAX_CELLS} cells"
+            )));
+        }
+        by_row.entry(row).or_default().push((col, c));
+    }
+    let rows = by_row
+        .into_iter()
+        .map(|(row, cols)| {
+            let width = cols.iter().map(|(c, _)| *c as usize + 1).max().unwrap_or(0);
+            let mut dense = vec![
+                Cell {
+                    text: String::new(),
+                    numeric: false,
+                };
+                width
+            ];
+            for (c, cell) in cols {
+                dense[c as usize] = cell;
+            }
+            RawRow {
+                line: row as usize + 1,
+                cells: dense,
+            }
         })
         .collect();
     parse_rows(rows)
@@ -392,21 +432,28 @@ fn line_at(bytes: &[u8], offset: u64) -> usize {
     1 + breaks
 }
 
-fn cell_of(d: &Data) -> Cell {
+fn cell_of_ref(d: &DataRef<'_>) -> Cell {
     let (text, numeric) = match d {
-        Data::Int(i) => (i.to_string(), true),
+        DataRef::Int(i) => (i.to_string(), true),
         // Whole numbers print without a decimal point or exponent.
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e21 => (format!("{f:.0}"), true),
-        Data::Float(f) => (f.to_string(), true),
-        Data::Bool(b) => (yes_no(*b).to_string(), false),
-        Data::Empty => (String::new(), false),
-        other => (other.to_string(), false),
+        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e21 => (format!("{f:.0}"), true),
+        DataRef::Float(f) => (f.to_string(), true),
+        DataRef::Bool(b) => (yes_no(*b).to_string(), false),
+        DataRef::Empty => (String::new(), false),
+        DataRef::String(s) => (s.clone(), false),
+        DataRef::SharedString(s) => ((*s).to_string(), false),
+        other => (Data::from(other.clone()).to_string(), false),
     };
     Cell {
         text: text.trim().to_string(),
         numeric,
     }
 }
+
+/// A roster sheet's limits: beyond them a file is not a roster (and is refused, clearly).
+const MAX_ROWS: u32 = 200_000;
+const MAX_COLUMNS: u32 = 64;
+const MAX_CELLS: usize = 2_000_000;
 
 /// A header as compared: no spaces, full-width parentheses.
 fn normalise_header(s: &str) -> String {

@@ -60,7 +60,11 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
 /// # Errors
 /// An IO error of the listener.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
 
 /// The whole application: the API and the console side by side, under the API's layers.

@@ -16,6 +16,8 @@ pub struct AppState {
     forms: Arc<RwLock<HashMap<String, Arc<FormDefinition>>>>,
     /// Ticks on every accepted change, for the console's live figures.
     pub changes: tokio::sync::broadcast::Sender<()>,
+    /// Failed sign-ins per account and address.
+    pub throttle: Arc<service::accounts::Throttle>,
 }
 
 impl AppState {
@@ -26,6 +28,7 @@ impl AppState {
             token_ttl,
             forms: Arc::default(),
             changes: tokio::sync::broadcast::channel(64).0,
+            throttle: Arc::default(),
         }
     }
 

@@ -484,11 +484,20 @@ enum Problem {
     Date,
     Phone,
     Geo,
+    TooLong,
 }
+
+/// The longest text answer (a note, an address, "其他" text): a paragraph, not a document.
+pub const MAX_TEXT_CHARS: usize = 500;
 
 /// Checks one present value against its item; blank text or sets pass (the required rule
 /// handles them).
 fn problem(item: &Item, value: &Value) -> Option<Problem> {
+    if let Value::Text(s) = value
+        && s.chars().count() > MAX_TEXT_CHARS
+    {
+        return Some(Problem::TooLong);
+    }
     match (item.kind, value) {
         (ItemKind::Integer { min, max }, Value::Int(n)) => {
             let low = min.is_some_and(|m| *n < m);
@@ -576,6 +585,10 @@ impl Problem {
             Problem::Geo => (
                 format!("「{zh}」坐标超出范围（纬度 −90～90，经度 −180～180）"),
                 format!("{en} is out of range (latitude −90 to 90, longitude −180 to 180)"),
+            ),
+            Problem::TooLong => (
+                format!("「{zh}」最多 {MAX_TEXT_CHARS} 个字"),
+                format!("{en} takes at most {MAX_TEXT_CHARS} characters"),
             ),
         };
         ItemError {

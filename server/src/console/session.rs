@@ -186,6 +186,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
 pub async fn login(
     State(state): State<AppState>,
     lang: Lang,
+    from: crate::auth::ClientAddr,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -211,7 +212,7 @@ pub async fn login(
         device_id: None,
         device_name: None,
     };
-    match sign_in(&state, &req, "web").await {
+    match sign_in(&state, &req, "web", from.0).await {
         Ok(r) => {
             let max_age = (r.expires_at - chrono::Utc::now()).num_seconds().max(0);
             let cookie = format!(

@@ -160,6 +160,50 @@ impl Db {
         Ok(id)
     }
 
+    /// Activates or deactivates an account; deactivating deletes every token of its devices.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn set_active(&self, user_id: &str, active: bool) -> DbResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE users SET active = $1 WHERE id = $2")
+            .bind(i64::from(active))
+            .bind(user_id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        if !active {
+            delete_tokens(&mut tx, user_id).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Sets an account's password hash and ends every session of the account.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn set_password(&self, user_id: &str, hash: &str) -> DbResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash.to_string())
+            .bind(user_id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        delete_tokens(&mut tx, user_id).await?;
+        tx.commit().await
+    }
+
+    /// Ends one session (signing out).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn delete_token(&self, hash: &str) -> DbResult<()> {
+        sqlx::query("DELETE FROM tokens WHERE hash = $1")
+            .bind(hash.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// # Errors
     /// A database error.
     pub async fn store_token(&self, hash: &str, device_id: &str, expires_at: i64) -> DbResult<()> {
@@ -386,5 +430,16 @@ pub(crate) async fn bump_community(
             .execute(&mut *tx.tx)
             .await?;
     }
+    Ok(())
+}
+
+/// Deletes every token of a user's devices (inside the caller's transaction).
+async fn delete_tokens(tx: &mut WriteTx<'_>, user_id: &str) -> DbResult<()> {
+    sqlx::query(
+        "DELETE FROM tokens WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)",
+    )
+    .bind(user_id.to_string())
+    .execute(&mut *tx.tx)
+    .await?;
     Ok(())
 }

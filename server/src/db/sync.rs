@@ -328,14 +328,16 @@ impl Db {
                 }
                 continue;
             }
+            // An unknown person and one outside the caller's communities get the same answer:
+            // a worker cannot probe whether someone is registered, or where.
+            let not_yours = || {
+                Refusal::new(
+                    "out_of_scope",
+                    "此人不在您负责的社区 / this person is not in your communities".into(),
+                )
+            };
             let Some(row) = rows.get_mut(&m.person.to_string()) else {
-                results.push(rejected(
-                    m,
-                    Refusal::new(
-                        "unknown_person",
-                        format!("没有此人 / no person {} in this campaign", m.person),
-                    ),
-                ));
+                results.push(rejected(m, not_yours()));
                 continue;
             };
             let Some(ctx) = campaigns.get(&row.campaign_id) else {
@@ -387,16 +389,7 @@ impl Db {
                 {
                     reassigned = true;
                 } else {
-                    results.push(rejected(
-                        m,
-                        Refusal::new(
-                            "out_of_scope",
-                            format!(
-                                "社区 {} 未分配给您 / community {} is not assigned to you",
-                                row.community, row.community
-                            ),
-                        ),
-                    ));
+                    results.push(rejected(m, not_yours()));
                     continue;
                 }
             }

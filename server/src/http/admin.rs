@@ -11,7 +11,7 @@ use doorstep_shared::sync::Role;
 
 use super::auth::{Caller, hash_password};
 use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::service::{campaigns, roster};
+use crate::service::{accounts, campaigns, roster};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -25,6 +25,18 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/admin/campaigns/{year}/close", post(close_campaign))
         .route("/api/v1/admin/users", get(users).post(create_user))
+        .route(
+            "/api/v1/admin/users/{username}/deactivate",
+            post(deactivate),
+        )
+        .route(
+            "/api/v1/admin/users/{username}/reactivate",
+            post(reactivate),
+        )
+        .route(
+            "/api/v1/admin/users/{username}/password",
+            post(reset_password),
+        )
         .route("/api/v1/admin/assignments", get(assignments).put(assign))
         .route("/api/v1/admin/assignments/{community}", delete(unassign))
         .route("/api/v1/admin/devices", get(devices))
@@ -184,10 +196,15 @@ async fn create_user(
     ApiJson(u): ApiJson<NewUser>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&[Role::Admin])?;
-    if u.username.trim().is_empty() || u.password.len() < 8 {
+    if u.username.trim().is_empty()
+        || u.username.chars().count() > 64
+        || u.display_name.chars().count() > 50
+        || u.password.len() < 8
+        || u.password.len() > 256
+    {
         return Err(ApiError::unprocessable(
             "invalid_user",
-            "a user name and a password of at least 8 characters are needed",
+            "需要用户名（最多 64 字）、姓名（最多 50 字）和至少 8 位的密码 / a user name (at most 64 characters), a display name (at most 50) and a password of at least 8 characters are needed",
         ));
     }
     let area = u
@@ -211,6 +228,42 @@ async fn create_user(
             other => other.into(),
         })?;
     Ok(Json(serde_json::json!({ "id": id })))
+}
+
+async fn deactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require(&[Role::Admin])?;
+    accounts::set_active(&state, &username, false, &caller.0.user.username).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn reactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require(&[Role::Admin])?;
+    accounts::set_active(&state, &username, true, &caller.0.user.username).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct NewPassword {
+    password: String,
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    ApiJson(body): ApiJson<NewPassword>,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require(&[Role::Admin])?;
+    accounts::reset_password(&state, &username, &body.password, &caller.0.user.username).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize, Deserialize)]

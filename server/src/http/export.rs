@@ -192,11 +192,23 @@ pub async fn records_table(
 /// Never in practice (writing to memory).
 pub fn to_csv(t: &Table) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
-    w.write_record(&t.header)?;
+    w.write_record(t.header.iter().map(|c| inert(c).into_owned()))?;
     for r in &t.rows {
-        w.write_record(r)?;
+        w.write_record(r.iter().map(|c| inert(c).into_owned()))?;
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a carriage return
+/// first) is written as text, with a leading apostrophe, as OWASP advises for CSV exports. (XLSX
+/// cells are written as strings or numbers, never as formulas.)
+fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    let looks_like_number = cell.parse::<f64>().is_ok();
+    match cell.chars().next() {
+        Some('=' | '+' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        Some('-') if !looks_like_number => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
 }
 
 /// XLSX bytes with a bold header; numeric cells written as numbers.

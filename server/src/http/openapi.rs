@@ -25,6 +25,36 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ),
     (
         "post",
+        "/api/v1/auth/logout",
+        "End this session: the token is refused from now on",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/auth/password",
+        "Change one's own password (every session of the account ends)",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{username}/deactivate",
+        "Deactivate an account: every session ends, sign-in refused (admin)",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{username}/reactivate",
+        "Reactivate an account and lift a sign-in lockout (admin)",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{username}/password",
+        "Set a new password for an account (admin)",
+        true,
+    ),
+    (
+        "post",
         "/api/v1/sync/push",
         "Push a batch of mutations (idempotent, merged item by item)",
         true,

@@ -141,6 +141,16 @@ async fn review(
 ) -> ApiResult<Json<RecordState>> {
     caller.require(&[Role::Supervisor, Role::Admin])?;
     caller.visible(&state, &person).await?;
+    if body
+        .comment
+        .as_deref()
+        .is_some_and(|c| c.chars().count() > 500)
+    {
+        return Err(ApiError::unprocessable(
+            "comment_too_long",
+            "意见最多 500 个字 / a comment takes at most 500 characters",
+        ));
+    }
     if body.decision == Review::Returned
         && body.comment.as_deref().is_none_or(|c| c.trim().is_empty())
     {

@@ -38,21 +38,165 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Signs a user in on a device: the app (a `device_name` given) or a console browser.
+/// Failed sign-ins in a row before an account must wait.
+pub const MAX_FAILURES: u32 = 5;
+/// Failed sign-ins in a row before an address must wait (an office shares one address).
+pub const MAX_FAILURES_PER_ADDRESS: u32 = 20;
+/// How long it waits.
+pub const LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Failed sign-ins per account and per address, kept by the server process: after
+/// [`MAX_FAILURES`] in a row for an account (or [`MAX_FAILURES_PER_ADDRESS`] from an address),
+/// sign-in is refused for [`LOCKOUT`] (an admin lifts it earlier by
+/// reactivating the account or resetting its password).
+#[derive(Debug, Default)]
+pub struct Throttle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+}
+
+impl Throttle {
+    fn key_user(name: &str) -> String {
+        format!("u:{}", name.trim().to_lowercase())
+    }
+
+    fn key_addr(addr: Option<std::net::IpAddr>) -> Option<String> {
+        addr.map(|a| format!("a:{a}"))
+    }
+
+    /// Seconds left of a lockout on any of the keys.
+    fn locked(&self, keys: &[String]) -> Option<u64> {
+        let map = self.failures.lock().expect("throttle lock");
+        keys.iter()
+            .filter_map(|k| map.get(k).map(|v| (k, v)))
+            .filter(|(k, (n, _))| {
+                *n >= if k.starts_with("a:") {
+                    MAX_FAILURES_PER_ADDRESS
+                } else {
+                    MAX_FAILURES
+                }
+            })
+            .filter_map(|(_, (_, at))| LOCKOUT.checked_sub(at.elapsed()))
+            .map(|d| d.as_secs().max(1))
+            .max()
+    }
+
+    fn failed(&self, keys: &[String]) {
+        let mut map = self.failures.lock().expect("throttle lock");
+        for k in keys {
+            let e = map
+                .entry(k.clone())
+                .or_insert((0, std::time::Instant::now()));
+            if e.1.elapsed() > LOCKOUT {
+                *e = (0, std::time::Instant::now());
+            }
+            e.0 += 1;
+            e.1 = std::time::Instant::now();
+        }
+    }
+
+    fn succeeded(&self, keys: &[String]) {
+        let mut map = self.failures.lock().expect("throttle lock");
+        for k in keys {
+            map.remove(k);
+        }
+    }
+
+    /// Lifts an account's lockout.
+    pub fn lift(&self, username: &str) {
+        self.failures
+            .lock()
+            .expect("throttle lock")
+            .remove(&Self::key_user(username));
+    }
+}
+
+/// A hash of a password nobody has: an unknown user name costs the same work as a known one.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password("doorstep: no such user"))
+}
+
+/// Password checks run off the async threads, at most two at a time (Argon2 is deliberately
+/// slow; a burst of sign-ins must not stall pushes and pulls).
+async fn check_password(password: &str, hash: &str) -> bool {
+    static PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let Ok(_permit) = PERMITS.acquire().await else {
+        return false;
+    };
+    let (p, h) = (password.to_string(), hash.to_string());
+    tokio::task::spawn_blocking(move || verify_password(&p, &h))
+        .await
+        .unwrap_or(false)
+}
+
+/// Signs a user in on a device: the app (through the API) or a console browser. `from` is the
+/// caller's address, for throttling.
 ///
 /// # Errors
-/// 401 on a wrong user or password, or a revoked device.
-pub async fn sign_in(state: &AppState, req: &LoginRequest, kind: &str) -> ApiResult<LoginResponse> {
+/// 401 on a wrong user or password, or a revoked device; 429 while locked out.
+pub async fn sign_in(
+    state: &AppState,
+    req: &LoginRequest,
+    kind: &str,
+    from: Option<std::net::IpAddr>,
+) -> ApiResult<LoginResponse> {
+    let mut keys = vec![Throttle::key_user(&req.username)];
+    keys.extend(Throttle::key_addr(from));
+    if let Some(secs) = state.throttle.locked(&keys) {
+        let _ = state
+            .db
+            .audit(
+                Some(req.username.trim()),
+                "sign_in_locked",
+                &format!("from {from:?}"),
+            )
+            .await;
+        return Err(ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "登录失败次数过多，请 {} 分钟后再试，或请区残联管理员解锁 / too many failed sign-ins: try again in {} minutes, or ask the district admin to unlock the account",
+                secs.div_ceil(60),
+                secs.div_ceil(60)
+            ),
+        ));
+    }
+    if req.username.chars().count() > 64
+        || req.password.len() > 256
+        || req
+            .device_name
+            .as_deref()
+            .is_some_and(|n| n.chars().count() > 100)
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_credentials",
+            "用户名、密码或设备名过长 / user name, password or device name too long",
+        ));
+    }
     let user = state.db.user_by_name(req.username.trim()).await?;
+    let hash = user
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
+    let ok = check_password(&req.password, &hash).await;
     let user = match user {
-        Some(u) if u.active && verify_password(&req.password, &u.password_hash) => u,
-        _ => {
+        Some(u) if ok && u.active => u,
+        other => {
+            state.throttle.failed(&keys);
+            let _ = state
+                .db
+                .audit(
+                    other.as_ref().map(|u| u.username.as_str()),
+                    "sign_in_failed",
+                    &format!("from {from:?}"),
+                )
+                .await;
             return Err(ApiError::unauthorized(
                 "bad_credentials",
                 "wrong user name or password / 用户名或密码错误",
             ));
         }
     };
+    state.throttle.succeeded(&keys);
     let name = req.device_name.clone().unwrap_or_else(|| "browser".into());
     let device = state
         .db
@@ -76,6 +220,14 @@ pub async fn sign_in(state: &AppState, req: &LoginRequest, kind: &str) -> ApiRes
         .db
         .store_token(&token_hash(&token), &device, expires_at.timestamp_millis())
         .await?;
+    state
+        .db
+        .audit(
+            Some(&user.username),
+            "sign_in",
+            &format!("{kind} device {device} from {from:?}"),
+        )
+        .await?;
     let communities = match state.db.current_campaign().await? {
         Some(c) => state.db.assigned(&c.id.to_string(), &user.id).await?,
         None => Vec::new(),
@@ -92,4 +244,136 @@ pub async fn sign_in(state: &AppState, req: &LoginRequest, kind: &str) -> ApiRes
             communities,
         },
     })
+}
+
+/// The shortest password an account may have.
+pub const MIN_PASSWORD: usize = 8;
+
+fn check_new_password(password: &str) -> super::Result<()> {
+    if password.chars().count() < MIN_PASSWORD || password.len() > 256 {
+        return Err(super::Error::invalid(
+            "weak_password",
+            format!(
+                "密码至少 {MIN_PASSWORD} 个字符 / a password needs at least {MIN_PASSWORD} characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Deactivates or reactivates an account. Deactivating ends every session of the account at
+/// once (its tokens are deleted; a deactivated account cannot sign in); reactivating also lifts a
+/// sign-in lockout.
+///
+/// # Errors
+/// No such user, the last active admin, or a database error.
+pub async fn set_active(
+    state: &AppState,
+    username: &str,
+    active: bool,
+    by: &str,
+) -> super::Result<()> {
+    let user = state.db.user_by_name(username).await?.ok_or_else(|| {
+        super::Error::not_found(
+            "no_such_user",
+            format!("没有用户 {username} / no user {username}"),
+        )
+    })?;
+    if !active && user.role == doorstep_shared::sync::Role::Admin {
+        let admins = state
+            .db
+            .users()
+            .await?
+            .iter()
+            .filter(|u| u.role == doorstep_shared::sync::Role::Admin && u.active)
+            .count();
+        if admins <= 1 {
+            return Err(super::Error::conflict(
+                "last_admin",
+                "不能停用最后一个管理员 / the last active admin cannot be deactivated",
+            ));
+        }
+    }
+    state.db.set_active(&user.id, active).await?;
+    if active {
+        state.throttle.lift(username);
+    }
+    state
+        .db
+        .audit(
+            Some(by),
+            if active {
+                "account_reactivated"
+            } else {
+                "account_deactivated"
+            },
+            username,
+        )
+        .await?;
+    Ok(())
+}
+
+/// An admin sets a new password for an account (a worker who forgot theirs, a departed one):
+/// every session of the account ends; a lockout is lifted.
+///
+/// # Errors
+/// No such user, a weak password, or a database error.
+pub async fn reset_password(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    by: &str,
+) -> super::Result<()> {
+    check_new_password(password)?;
+    let user = state.db.user_by_name(username).await?.ok_or_else(|| {
+        super::Error::not_found(
+            "no_such_user",
+            format!("没有用户 {username} / no user {username}"),
+        )
+    })?;
+    let hash = hash_in_background(password).await;
+    state.db.set_password(&user.id, &hash).await?;
+    state.throttle.lift(username);
+    state.db.audit(Some(by), "password_reset", username).await?;
+    Ok(())
+}
+
+/// A user changes their own password (the old one confirms it is them); their other sessions end.
+///
+/// # Errors
+/// A wrong old password, a weak new one, or a database error.
+pub async fn change_password(
+    state: &AppState,
+    user_id: &str,
+    username: &str,
+    old: &str,
+    new: &str,
+) -> super::Result<()> {
+    check_new_password(new)?;
+    let user = state.db.user_by_name(username).await?.ok_or_else(|| {
+        super::Error::not_found(
+            "no_such_user",
+            format!("没有用户 {username} / no user {username}"),
+        )
+    })?;
+    if user.id != user_id || !check_password(old, &user.password_hash).await {
+        return Err(super::Error::invalid(
+            "bad_credentials",
+            "原密码不正确 / the current password is wrong",
+        ));
+    }
+    let hash = hash_in_background(new).await;
+    state.db.set_password(&user.id, &hash).await?;
+    state
+        .db
+        .audit(Some(username), "password_changed", username)
+        .await?;
+    Ok(())
+}
+
+async fn hash_in_background(password: &str) -> String {
+    let p = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&p))
+        .await
+        .unwrap_or_default()
 }

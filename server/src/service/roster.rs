@@ -19,7 +19,16 @@ pub async fn import(
     on_progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> Result<ImportOutcome> {
     let campaign = campaigns::for_reading(db, None).await?;
-    let entries = crate::roster::read_file(filename, bytes)
+    // Parsing is CPU work on untrusted input: off the async threads.
+    let (name, owned) = (filename.to_string(), bytes.to_vec());
+    let entries = tokio::task::spawn_blocking(move || crate::roster::read_file(&name, &owned))
+        .await
+        .map_err(|e| {
+            Error::invalid(
+                "roster_invalid",
+                format!("读取文件失败 / reading the file failed: {e}"),
+            )
+        })?
         .map_err(|e| Error::invalid("roster_invalid", e.to_string()))?;
     let persons: Vec<_> = entries
         .iter()

