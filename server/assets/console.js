@@ -25,7 +25,13 @@
   // ---------------------------------------------------------------- the API
 
   async function api(path, opts = {}) {
-    const init = { credentials: 'same-origin', method: opts.method || 'GET', headers: {} };
+    // The header tells the server this call comes from the console's own script (a form on
+    // another site cannot send it).
+    const init = {
+      credentials: 'same-origin',
+      method: opts.method || 'GET',
+      headers: { 'X-Doorstep-Console': '1' },
+    };
     if (opts.json !== undefined) {
       init.method = opts.method || 'POST';
       init.headers['Content-Type'] = 'application/json';
@@ -625,6 +631,7 @@
       const xhr = new XMLHttpRequest();
       xhr.open('POST', `/api/v1/admin/roster?filename=${encodeURIComponent(file.name)}`);
       xhr.withCredentials = true;
+      xhr.setRequestHeader('X-Doorstep-Console', '1');
       xhr.upload.addEventListener('progress', (e) => {
         if (e.lengthComputable) bar.value = Math.round((e.loaded * 100) / e.total);
       });

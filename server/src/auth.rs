@@ -2,8 +2,6 @@
 //! on every request, and the communities that caller may read and write. Used by the API's
 //! routes and the console's pages alike.
 
-use std::collections::HashSet;
-
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
@@ -18,6 +16,9 @@ use crate::state::AppState;
 
 /// The console's session cookie.
 pub const COOKIE: &str = "doorstep_token";
+
+/// The header the console's script sends with every API call that changes something.
+pub const CONSOLE_HEADER: &str = "x-doorstep-console";
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -102,7 +103,7 @@ impl Caller {
                 .assignment_history(&campaign.id.to_string(), &self.0.user.id)
                 .await?
         } else {
-            HashSet::new()
+            std::collections::HashMap::new()
         };
         Ok(Pusher {
             user_id: self.0.user.id.clone(),
@@ -145,6 +146,25 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let token = token_from(parts)
             .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first / 请先登录"))?;
+        // The console's cookie also reaches the API (its pages' script calls it). A form on
+        // another site could make the browser send that cookie, but not a custom header: an API
+        // request that changes something with the cookie must carry `X-Doorstep-Console`.
+        let by_cookie = !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION);
+        let safe = matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+        );
+        if by_cookie
+            && !safe
+            && parts.uri.path().starts_with("/api/")
+            && !parts.headers.contains_key(CONSOLE_HEADER)
+        {
+            return Err(ApiError::forbidden(
+                "跨站请求被拒绝 / a cross-site request with the console's cookie was refused",
+            ));
+        }
         let ctx = state.db.auth(&token_hash(&token)).await?.ok_or_else(|| {
             ApiError::unauthorized(
                 "invalid_token",

@@ -23,6 +23,10 @@ pub struct Cli {
     /// Where the embedded SQLite database lives.
     #[arg(long, env = "DOORSTEP_DATA_DIR", default_value = "data", global = true)]
     data_dir: PathBuf,
+    /// Mark the console's session cookie `Secure`: set it when the server is reached over https
+    /// (behind a TLS proxy).
+    #[arg(long, env = "DOORSTEP_SECURE_COOKIES", global = true)]
+    secure_cookies: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,6 +120,8 @@ enum Command {
         #[arg(long, env = "DOORSTEP_NEW_PASSWORD")]
         password: String,
     },
+    /// Check the audit trail's hash chain: exits non-zero when an entry was altered or removed.
+    AuditVerify,
     /// Assign a community to a worker.
     Assign { community: String, username: String },
     /// Take a community away from its worker (their phone drops it once its edits are in).
@@ -143,7 +149,8 @@ pub async fn main() -> anyhow::Result<()> {
 /// # Errors
 /// Whatever the command fails with.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::new(cli.database_url.clone(), cli.data_dir.clone());
+    let mut config = Config::new(cli.database_url.clone(), cli.data_dir.clone());
+    config.secure_cookies = cli.secure_cookies;
     match cli.command {
         Command::Serve { bind } => {
             let state = build(&config).await?;
@@ -406,6 +413,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .await?;
             println!("{community} → {username}");
+        }
+        Command::AuditVerify => {
+            let state = build(&config).await?;
+            let v = state.db.audit_verify().await?;
+            match v.broken_at {
+                None => println!("audit trail intact: {} entries", v.entries),
+                Some(seq) => anyhow::bail!(
+                    "审计记录在第 {seq} 条被改动或删除 / the audit trail is broken at entry {seq} ({} entries before it are intact)",
+                    v.entries
+                ),
+            }
         }
         Command::DeactivateUser { username } => {
             let state = build(&config).await?;

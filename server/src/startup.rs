@@ -15,6 +15,8 @@ pub struct Config {
     pub database_url: String,
     /// How long a sign-in lasts.
     pub token_ttl: chrono::Duration,
+    /// Mark the console's cookie `Secure` (serve behind https).
+    pub secure_cookies: bool,
 }
 
 impl Config {
@@ -24,6 +26,7 @@ impl Config {
         Self {
             database_url: format!("sqlite://{}", data_dir.join("doorstep.db").display()),
             token_ttl: chrono::Duration::days(30),
+            secure_cookies: false,
         }
     }
 
@@ -34,6 +37,7 @@ impl Config {
             Some(url) => Self {
                 database_url: url,
                 token_ttl: chrono::Duration::days(30),
+                secure_cookies: false,
             },
             None => Self::sqlite_in(&data_dir),
         }
@@ -52,7 +56,9 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(dir)?;
     }
     let db = Db::connect(&config.database_url).await?;
-    Ok(AppState::new(db, config.token_ttl))
+    let mut state = AppState::new(db, config.token_ttl);
+    state.secure_cookies = config.secure_cookies;
+    Ok(state)
 }
 
 /// Serves on a bound listener until the process ends.

@@ -18,6 +18,8 @@ pub struct AppState {
     pub changes: tokio::sync::broadcast::Sender<()>,
     /// Failed sign-ins per account and address.
     pub throttle: Arc<service::accounts::Throttle>,
+    /// The console's cookie carries `Secure` (the server is behind https).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -29,6 +31,7 @@ impl AppState {
             forms: Arc::default(),
             changes: tokio::sync::broadcast::channel(64).0,
             throttle: Arc::default(),
+            secure_cookies: false,
         }
     }
 

@@ -216,8 +216,9 @@ pub async fn login(
         Ok(r) => {
             let max_age = (r.expires_at - chrono::Utc::now()).num_seconds().max(0);
             let cookie = format!(
-                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}",
-                r.token
+                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+                r.token,
+                if state.secure_cookies { "; Secure" } else { "" }
             );
             (
                 StatusCode::SEE_OTHER,

@@ -359,6 +359,9 @@ impl Db {
         if prev.as_deref() == Some(user.id.as_str()) {
             return Ok(());
         }
+        if let Some(prev) = &prev {
+            close_history(&mut tx, campaign, community.as_str(), prev, now).await?;
+        }
         sqlx::query("DELETE FROM assignments WHERE campaign_id = $1 AND community = $2")
             .bind(campaign.to_string())
             .bind(community.to_string())
@@ -373,7 +376,7 @@ impl Db {
             .await?;
         sqlx::query(
             "INSERT INTO assignment_history (campaign_id, community, user_id, assigned_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (campaign_id, community, user_id) DO NOTHING",
+             ON CONFLICT (campaign_id, community, user_id) DO UPDATE SET until_at = NULL",
         )
         .bind(campaign.to_string())
         .bind(community.to_string())
@@ -392,6 +395,17 @@ impl Db {
     /// A community not assigned, or a database error.
     pub async fn unassign(&self, campaign: &str, community: &DivisionCode) -> DbResult<()> {
         let mut tx = self.write().await?;
+        let holder = sqlx::query(
+            "SELECT user_id FROM assignments WHERE campaign_id = $1 AND community = $2",
+        )
+        .bind(campaign.to_string())
+        .bind(community.to_string())
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        if let Some(h) = holder {
+            let user: String = h.try_get("user_id")?;
+            close_history(&mut tx, campaign, community.as_str(), &user, now_ms()).await?;
+        }
         let r = sqlx::query("DELETE FROM assignments WHERE campaign_id = $1 AND community = $2")
             .bind(campaign.to_string())
             .bind(community.to_string())
@@ -438,6 +452,26 @@ async fn delete_tokens(tx: &mut WriteTx<'_>, user_id: &str) -> DbResult<()> {
     sqlx::query(
         "DELETE FROM tokens WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)",
     )
+    .bind(user_id.to_string())
+    .execute(&mut *tx.tx)
+    .await?;
+    Ok(())
+}
+
+/// Notes when a community left a worker (their later edits there are new work, not late).
+async fn close_history(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    community: &str,
+    user_id: &str,
+    at: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE assignment_history SET until_at = $1 WHERE campaign_id = $2 AND community = $3 AND user_id = $4",
+    )
+    .bind(at)
+    .bind(campaign.to_string())
+    .bind(community.to_string())
     .bind(user_id.to_string())
     .execute(&mut *tx.tx)
     .await?;

@@ -12,6 +12,7 @@
 //! acknowledges it, so a power cut cannot roll back a push the device has already cleared.
 
 mod accounts;
+pub mod audit;
 mod campaigns;
 mod progress;
 mod records;
@@ -75,6 +76,7 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     write_lock: Mutex<()>,
+    audit_lock: Mutex<()>,
 }
 
 /// A write transaction holding the writers' lock until commit or drop.
@@ -175,6 +177,7 @@ impl Db {
             pool,
             backend,
             write_lock: Mutex::new(()),
+            audit_lock: Mutex::new(()),
         })
     }
 
@@ -260,19 +263,47 @@ impl Db {
         Ok(r.try_get::<i64, _>("n")? == 0)
     }
 
-    /// Records who did what (record views, exports, imports) without sensitive values.
+    /// Records who did what (sign-ins, record views, pulls, exports, imports, reviews, account
+    /// changes) without sensitive values, in the tamper-evident chain (see [`audit`]).
     ///
     /// # Errors
     /// A database error.
     pub async fn audit(&self, user: Option<&str>, action: &str, detail: &str) -> DbResult<()> {
-        sqlx::query("INSERT INTO audit (at, user_id, action, detail) VALUES ($1, $2, $3, $4)")
-            .bind(now_ms())
-            .bind(user.map(str::to_string))
-            .bind(action.to_string())
-            .bind(detail.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.audit_entry(&audit::Entry {
+            user: user.map(str::to_string),
+            device: None,
+            address: None,
+            action: action.to_string(),
+            detail: detail.to_string(),
+        })
+        .await
+    }
+
+    /// Appends one entry to the audit chain. On SQLite it waits its turn like any writer; on
+    /// PostgreSQL it takes the audit chain's own lock, so an audited read never queues behind a
+    /// push.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn audit_entry(&self, e: &audit::Entry) -> DbResult<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut tx = self.write().await?;
+                audit::append(&mut tx.tx, e).await?;
+                tx.commit().await
+            }
+            Backend::Postgres => {
+                let _guard = self.audit_lock.lock().await;
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK_KEY + 2)
+                    .execute(&mut *tx)
+                    .await?;
+                audit::append(&mut tx, e).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
     }
 
     /// Number of audit entries for an action (used by tests and the console).
@@ -280,7 +311,7 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn audit_count(&self, action: &str) -> DbResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit WHERE action = $1")
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE action = $1")
             .bind(action.to_string())
             .fetch_one(&self.pool)
             .await?;

@@ -37,7 +37,9 @@ pub struct Pusher {
     pub via_app: bool,
     pub scope: Scope,
     /// Communities once assigned to this worker in the campaign (late edits still accepted).
-    pub history: HashSet<String>,
+    /// Communities once assigned to this worker in the campaign, with when each left them
+    /// (`None`: still theirs, or given back): edits made before that are still accepted.
+    pub history: HashMap<String, Option<i64>>,
 }
 
 fn rejected(m: &Mutation, r: Refusal) -> MutationResult {
@@ -70,15 +72,17 @@ async fn history_in(
     tx: &mut super::WriteTx<'_>,
     campaign: &str,
     user_id: &str,
-) -> DbResult<HashSet<String>> {
-    sqlx::query("SELECT community FROM assignment_history WHERE campaign_id = $1 AND user_id = $2")
-        .bind(campaign.to_string())
-        .bind(user_id.to_string())
-        .fetch_all(&mut *tx.tx)
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get("community")?))
-        .collect()
+) -> DbResult<HashMap<String, Option<i64>>> {
+    sqlx::query(
+        "SELECT community, until_at FROM assignment_history WHERE campaign_id = $1 AND user_id = $2",
+    )
+    .bind(campaign.to_string())
+    .bind(user_id.to_string())
+    .fetch_all(&mut *tx.tx)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("community")?, r.try_get("until_at")?)))
+    .collect()
 }
 
 /// A late edit of last year's record corrects the prior values of this year's record carried
@@ -301,7 +305,7 @@ impl Db {
             rows.iter().map(|(k, r)| (k.clone(), r.counted())).collect();
         let mut changed: HashSet<String> = HashSet::new();
         // Assignment history of ended campaigns, loaded when first needed.
-        let mut histories: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut histories: HashMap<String, HashMap<String, Option<i64>>> = HashMap::new();
 
         // 3. Apply, in order.
         let mut results = Vec::with_capacity(mutations.len());
@@ -380,12 +384,20 @@ impl Db {
                 } else {
                     &pusher.history
                 };
-                let mine = |c: &str| pusher.scope.allows(c) || history.contains(c);
-                if history.contains(&row.community)
+                // Once this worker's: an edit made before the community was taken away is
+                // delivered (marked reassigned); new work after that is not accepted.
+                let edited_at = Writer::clamp(m.hlc, now);
+                let was_mine = |c: &str| {
+                    pusher.scope.allows(c)
+                        || history
+                            .get(c)
+                            .is_some_and(|until| until.is_none_or(|t| edited_at <= t))
+                };
+                if was_mine(&row.community)
                     || departed_from(&mut tx, &row.id)
                         .await?
                         .iter()
-                        .any(|c| mine(c))
+                        .any(|c| was_mine(c))
                 {
                     reassigned = true;
                 } else {
@@ -614,14 +626,16 @@ impl Db {
         &self,
         campaign: &str,
         user_id: &str,
-    ) -> DbResult<HashSet<String>> {
+    ) -> DbResult<HashMap<String, Option<i64>>> {
         let rows = sqlx::query(
-            "SELECT community FROM assignment_history WHERE campaign_id = $1 AND user_id = $2",
+            "SELECT community, until_at FROM assignment_history WHERE campaign_id = $1 AND user_id = $2",
         )
         .bind(campaign.to_string())
         .bind(user_id.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(r.try_get("community")?)).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("community")?, r.try_get("until_at")?)))
+            .collect()
     }
 }

@@ -40,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/assignments", get(assignments).put(assign))
         .route("/api/v1/admin/assignments/{community}", delete(unassign))
         .route("/api/v1/admin/devices", get(devices))
+        .route("/api/v1/admin/audit", get(audit))
+        .route("/api/v1/admin/audit/verify", get(audit_verify))
         .route("/api/v1/admin/devices/{id}/revoke", post(revoke))
 }
 
@@ -368,4 +370,91 @@ async fn revoke(
         .audit(Some(&caller.0.user.username), "revoke_device", &id)
         .await?;
     Ok(Json(serde_json::json!({ "revoked": id })))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+    /// `csv` for a download.
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// The audit trail, newest first, filtered by action and user; `?format=csv` downloads it.
+async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    caller.require(&[Role::Admin])?;
+    let rows = state
+        .db
+        .audit_entries(
+            q.action.as_deref().filter(|s| !s.is_empty()),
+            q.user.as_deref().filter(|s| !s.is_empty()),
+            q.limit.unwrap_or(500).clamp(1, 100_000),
+        )
+        .await?;
+    state
+        .db
+        .audit(
+            Some(&caller.0.user.username),
+            "audit_read",
+            &format!("{} entries", rows.len()),
+        )
+        .await?;
+    if q.format.as_deref() == Some("csv") {
+        let table = super::export::Table {
+            header: [
+                "序号", "时间", "用户", "设备", "地址", "操作", "详情", "哈希",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.seq.to_string(),
+                        chrono::DateTime::from_timestamp_millis(r.at)
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_default(),
+                        r.user.clone().unwrap_or_default(),
+                        r.device.clone().unwrap_or_default(),
+                        r.address.clone().unwrap_or_default(),
+                        r.action.clone(),
+                        r.detail.clone(),
+                        r.hash.clone(),
+                    ]
+                })
+                .collect(),
+        };
+        let bytes = super::export::to_csv(&table).map_err(|e| ApiError::internal(&e))?;
+        return Ok((
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit.csv\"",
+                ),
+            ],
+            bytes,
+        )
+            .into_response());
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// Checks the audit chain: how many entries, and the first broken one if any.
+async fn audit_verify(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<crate::db::audit::Verified>> {
+    caller.require(&[Role::Admin])?;
+    Ok(Json(state.db.audit_verify().await?))
 }

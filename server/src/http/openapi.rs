@@ -132,6 +132,18 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/api/v1/admin/devices", "Registered devices", true),
     (
         "get",
+        "/api/v1/admin/audit",
+        "The audit trail, newest first; ?action=&user=&limit=, ?format=csv (admin)",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/admin/audit/verify",
+        "Check the audit trail's hash chain (admin)",
+        true,
+    ),
+    (
+        "get",
         "/api/v1/admin/campaigns",
         "Every campaign with its state and figures",
         true,

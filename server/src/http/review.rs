@@ -122,6 +122,14 @@ async fn resolve(
             crate::db::DbError::Invalid(m) => ApiError::unprocessable("invalid_value", m),
             other => other.into(),
         })?;
+    state
+        .db
+        .audit(
+            Some(&caller.0.user.username),
+            "resolve_conflict",
+            &format!("{person} {item}"),
+        )
+        .await?;
     state.notify();
     Ok(Json(row.state()))
 }
@@ -175,6 +183,14 @@ async fn review(
             ),
             other => other.into(),
         })?;
+    state
+        .db
+        .audit(
+            Some(&caller.0.user.username),
+            "review",
+            &format!("{person} {:?}", row.review),
+        )
+        .await?;
     state.notify();
     Ok(Json(row.state()))
 }

@@ -104,6 +104,19 @@ async fn pull(
         .pull(&campaign.id.to_string(), &scope, cursor, limit)
         .await?;
     let next = u64::try_from(next).unwrap_or(q.cursor);
+    if q.cursor == 0 && !records.is_empty() {
+        // A download from the start is a bulk read of personal data.
+        state
+            .db
+            .audit_entry(&crate::db::audit::Entry {
+                user: Some(caller.0.user.username.clone()),
+                device: Some(caller.0.device_id.clone()),
+                address: None,
+                action: "pull".into(),
+                detail: format!("from cursor 0: {} records", records.len()),
+            })
+            .await?;
+    }
     let scope_list = match &scope {
         crate::db::Scope::Worker { communities, .. } => {
             let mut v: Vec<_> = communities

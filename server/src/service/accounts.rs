@@ -184,11 +184,17 @@ pub async fn sign_in(
             state.throttle.failed(&keys);
             let _ = state
                 .db
-                .audit(
-                    other.as_ref().map(|u| u.username.as_str()),
-                    "sign_in_failed",
-                    &format!("from {from:?}"),
-                )
+                .audit_entry(&crate::db::audit::Entry {
+                    user: other.as_ref().map(|u| u.username.clone()),
+                    device: None,
+                    address: from.map(|a| a.to_string()),
+                    action: "sign_in_failed".into(),
+                    detail: if other.is_some() {
+                        "wrong password or inactive account".into()
+                    } else {
+                        "unknown user name".into()
+                    },
+                })
                 .await;
             return Err(ApiError::unauthorized(
                 "bad_credentials",
@@ -215,18 +221,27 @@ pub async fn sign_in(
             other => other.into(),
         })?;
     let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-    let expires_at = chrono::Utc::now() + state.token_ttl;
+    // A console session (a shared office computer) lasts a working day; a phone's sign-in the
+    // configured time (it works offline for weeks).
+    let ttl = if kind == "web" {
+        chrono::Duration::hours(12).min(state.token_ttl)
+    } else {
+        state.token_ttl
+    };
+    let expires_at = chrono::Utc::now() + ttl;
     state
         .db
         .store_token(&token_hash(&token), &device, expires_at.timestamp_millis())
         .await?;
     state
         .db
-        .audit(
-            Some(&user.username),
-            "sign_in",
-            &format!("{kind} device {device} from {from:?}"),
-        )
+        .audit_entry(&crate::db::audit::Entry {
+            user: Some(user.username.clone()),
+            device: Some(device.clone()),
+            address: from.map(|a| a.to_string()),
+            action: "sign_in".into(),
+            detail: kind.into(),
+        })
         .await?;
     let communities = match state.db.current_campaign().await? {
         Some(c) => state.db.assigned(&c.id.to_string(), &user.id).await?,

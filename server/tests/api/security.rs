@@ -298,3 +298,174 @@ async fn unknown_and_out_of_scope_look_the_same(b: Backend) {
     assert_eq!(a.text().await.unwrap(), b2.text().await.unwrap());
 }
 both!(unknown_and_out_of_scope_look_the_same);
+
+/// The console's cookie opens the API for the console's own script only: a state-changing API
+/// call with the cookie but without the console's header (a form on another site) is refused.
+async fn the_cookie_cannot_be_ridden_from_another_site(b: Backend) {
+    let api = spawn(b).await;
+    let admin = api.login("admin").await;
+    let device = api.login("w001").await.device;
+    let path = api.url(&format!("/api/v1/admin/devices/{device}/revoke"));
+    let cookie = format!("doorstep_token={}", admin.token);
+    let r = api
+        .http
+        .post(&path)
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = api
+        .http
+        .post(&path)
+        .header("cookie", &cookie)
+        .header("x-doorstep-console", "1")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    // Reading with the cookie stays possible (the console's pages fetch figures).
+    let r = api
+        .http
+        .get(api.url("/api/v1/progress"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+both!(the_cookie_cannot_be_ridden_from_another_site);
+
+/// A former assignee delivers the edits they made before the community was taken away, and no
+/// new work after it.
+async fn a_former_assignee_delivers_old_edits_only(b: Backend) {
+    let api = spawn(b).await;
+    let admin = api.login("admin").await;
+    let w1 = api.login("w001").await;
+    let recs = api.pull_all(&w1).await;
+    let community = w1.login.account.communities[0].to_string();
+    let mine: Vec<_> = recs
+        .values()
+        .filter(|r| r.person.community.as_str() == community)
+        .cloned()
+        .collect();
+    let before = now() - 60_000;
+    let r = api
+        .http
+        .put(api.url("/api/v1/admin/assignments"))
+        .bearer_auth(&admin.token)
+        .json(&json!({"community": community, "username": "w002"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let after = now() + 1_000;
+    let r = api
+        .push(
+            &w1,
+            vec![
+                edit(&mine[0], &[("ethnicity", t("han"))], before),
+                edit(&mine[1], &[("ethnicity", t("han"))], after),
+            ],
+        )
+        .await;
+    assert_eq!(r.results[0].status, MutationStatus::Applied);
+    assert!(r.results[0].reassigned);
+    assert_eq!(
+        r.results[1].code.as_deref(),
+        Some("out_of_scope"),
+        "new work refused"
+    );
+}
+both!(a_former_assignee_delivers_old_edits_only);
+
+/// The audit trail records sign-ins (good and failed, with device and address), bulk pulls,
+/// reviews and account changes; it is a hash chain that finds an altered entry.
+async fn the_audit_trail_is_complete_and_tamper_evident(b: Backend) {
+    let api = spawn(b).await;
+    let _ = api.try_login("w001", "wrong-password", None).await;
+    let w = api.login("w001").await;
+    let recs = api.pull_all(&w).await;
+    let campaign = api.campaign().await;
+    let p = recs.values().next().unwrap();
+    api.push(
+        &w,
+        vec![crate::helpers::survey(
+            &campaign,
+            p,
+            doorstep_shared::Outcome::Phone,
+        )],
+    )
+    .await;
+    let sup = api.login("sup01").await;
+    let r = api
+        .post(
+            &sup,
+            &format!("/api/v1/records/{}/review", p.person.id),
+            json!({"decision": "approved"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        admin_post(&api, "/api/v1/admin/users/w002/deactivate", json!({})).await,
+        204
+    );
+    let admin = api.login("admin").await;
+    let list: serde_json::Value = api
+        .get(&admin, "/api/v1/admin/audit?limit=1000")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "sign_in",
+        "sign_in_failed",
+        "pull",
+        "review",
+        "account_deactivated",
+    ] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    let sign_in = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "sign_in")
+        .unwrap();
+    assert!(
+        sign_in["device"].is_string() && sign_in["address"].is_string(),
+        "{sign_in}"
+    );
+    let csv = api
+        .get(&admin, "/api/v1/admin/audit?format=csv&action=review")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("review") && !csv.contains("sign_in_failed"));
+    let v: serde_json::Value = api
+        .get(&admin, "/api/v1/admin/audit/verify")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(v["broken_at"].is_null(), "{v}");
+    assert!(v["entries"].as_i64().unwrap() >= 6);
+    // Someone with database access rewrites an entry: the chain finds it.
+    sqlx::query("UPDATE audit_log SET detail = 'nothing happened' WHERE action = 'review'")
+        .execute(api.server.state.db.pool())
+        .await
+        .unwrap();
+    let v = api.server.state.db.audit_verify().await.unwrap();
+    assert!(v.broken_at.is_some(), "{v:?}");
+}
+both!(the_audit_trail_is_complete_and_tamper_evident);
