@@ -104,9 +104,8 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         let mut prev = GENESIS.to_string();
-        let mut expected_seq = 1;
         let mut entries = 0;
-        for r in &rows {
+        for (expected_seq, r) in (1_i64..).zip(rows.iter()) {
             let seq: i64 = r.try_get("seq")?;
             let e = Entry {
                 user: r.try_get("user_name")?,
@@ -125,7 +124,6 @@ impl Db {
                 });
             }
             prev = hash;
-            expected_seq += 1;
             entries += 1;
         }
         Ok(Verified {
