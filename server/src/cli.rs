@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::service::{campaigns, roster};
 use crate::state::AppState;
-use crate::{Config, build, seed, serve};
+use crate::{Config, build, seed};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use doorstep_shared::DivisionCode;
@@ -120,6 +120,10 @@ enum Command {
         #[arg(long, env = "DOORSTEP_NEW_PASSWORD")]
         password: String,
     },
+    /// Write a consistent copy of the (SQLite) database to FILE while the server keeps serving.
+    Backup { file: PathBuf },
+    /// Restore a backup FILE into an empty data directory (then `serve`).
+    Restore { file: PathBuf },
     /// Check the audit trail's hash chain: exits non-zero when an entry was altered or removed.
     AuditVerify,
     /// Assign a community to a worker.
@@ -159,7 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {bind}"))?;
             println!("listening on http://{}", listener.local_addr()?);
-            serve(listener, state).await?;
+            crate::startup::serve_until_signal(listener, state).await?;
         }
         Command::Demo {
             bind,
@@ -202,7 +206,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .await
                         .with_context(|| format!("binding {bind}"))?;
                     println!("listening on http://{}", listener.local_addr()?);
-                    serve(listener, state).await?;
+                    crate::startup::serve_until_signal(listener, state).await?;
                 }
                 return Ok(());
             }
@@ -227,7 +231,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let addr = listener.local_addr()?;
                 println!("Console:  http://{addr}/console   API: http://{addr}/api/openapi.json");
                 println!("listening on http://{addr}");
-                serve(listener, state).await?;
+                crate::startup::serve_until_signal(listener, state).await?;
             }
         }
         Command::OpenCampaign {
@@ -413,6 +417,68 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .await?;
             println!("{community} → {username}");
+        }
+        Command::Backup { file } => {
+            let state = build(&config).await?;
+            let started = std::time::Instant::now();
+            state.db.backup_to(&file).await?;
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            state
+                .db
+                .audit(Some("cli"), "backup", &file.display().to_string())
+                .await?;
+            println!(
+                "backup written to {} ({:.1} MB in {:.1} s)",
+                file.display(),
+                size as f64 / 1_048_576.0,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Restore { file } => {
+            if cli.database_url.is_some() {
+                anyhow::bail!(
+                    "restore 用于内置 SQLite；PostgreSQL 请用 pg_restore / restore is for the embedded SQLite database; use pg_restore for PostgreSQL (docs/deploy.md)"
+                );
+            }
+            let db = cli.data_dir.join("doorstep.db");
+            if db.exists() {
+                anyhow::bail!(
+                    "{} 已有数据库，未覆盖；请恢复到一个空的数据目录 / {} holds a database: restore into an empty data directory (--data-dir), nothing was overwritten",
+                    cli.data_dir.display(),
+                    cli.data_dir.display()
+                );
+            }
+            std::fs::create_dir_all(&cli.data_dir)?;
+            std::fs::copy(&file, &db).with_context(|| format!("copying {}", file.display()))?;
+            let state = match build(&config).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&db);
+                    anyhow::bail!(
+                        "{} 不是可用的备份 / {} is not a usable backup: {e}",
+                        file.display(),
+                        file.display()
+                    );
+                }
+            };
+            if !state.db.integrity_ok().await? {
+                state.db.pool().close().await;
+                let _ = std::fs::remove_file(&db);
+                anyhow::bail!(
+                    "备份文件已损坏 / the backup failed its integrity check; nothing restored"
+                );
+            }
+            let campaigns = campaigns::list(&state.db).await?;
+            println!("restored into {}:", db.display());
+            for c in campaigns {
+                println!(
+                    "  {} {} persons {} done {}",
+                    c.campaign.campaign.year,
+                    c.campaign.state.key(),
+                    c.figures.roster,
+                    c.figures.done
+                );
+            }
         }
         Command::AuditVerify => {
             let state = build(&config).await?;

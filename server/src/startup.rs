@@ -61,6 +61,48 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
+/// Serves until SIGTERM or Ctrl-C, then shuts down gracefully: stops accepting, lets the
+/// requests in flight finish (a push either commits and is answered, or never started), and
+/// closes the database cleanly. What `doorstep-server serve` runs.
+///
+/// # Errors
+/// An IO error of the listener.
+pub async fn serve_until_signal(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    let db = state.db.clone();
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("requests finished; closing the database");
+    db.pool().close().await;
+    println!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    println!("shutting down: finishing the requests in flight…");
+}
+
 /// Serves on a bound listener until the process ends.
 ///
 /// # Errors

@@ -94,6 +94,27 @@ impl ServerProcess {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, as systemd or an operator stops the service, then waits up to `wait` for the
+    /// process to exit; returns whether it exited successfully in time.
+    ///
+    /// # Errors
+    /// The signal cannot be sent.
+    pub fn terminate(&mut self, wait: std::time::Duration) -> anyhow::Result<bool> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("kill -TERM")?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        let started = std::time::Instant::now();
+        while started.elapsed() < wait {
+            if let Some(code) = self.child.try_wait()? {
+                return Ok(code.success());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(false)
+    }
+
     /// Starts the same server again on the same database and the same port.
     ///
     /// # Errors

@@ -223,6 +223,46 @@ impl Db {
         })
     }
 
+    /// Writes a consistent copy of the SQLite database to `path` while the server keeps serving
+    /// (`VACUUM INTO`: one read transaction, a compact file). PostgreSQL is backed up with
+    /// `pg_dump` (see docs/deploy.md).
+    ///
+    /// # Errors
+    /// A PostgreSQL database, an existing file at `path`, or a database error.
+    pub async fn backup_to(&self, path: &std::path::Path) -> DbResult<()> {
+        if self.backend == Backend::Postgres {
+            return Err(DbError::Invalid(
+                "PostgreSQL 请用 pg_dump 备份 / back PostgreSQL up with pg_dump -Fc (docs/deploy.md)".into(),
+            ));
+        }
+        if path.exists() {
+            return Err(DbError::Invalid(format!(
+                "{} 已存在，未覆盖 / {} exists already; nothing overwritten",
+                path.display(),
+                path.display()
+            )));
+        }
+        let target = path.to_string_lossy().replace('\'', "''");
+        sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM INTO '{target}'")))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Checks a database file's integrity (`PRAGMA integrity_check`).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn integrity_ok(&self) -> DbResult<bool> {
+        if self.backend == Backend::Postgres {
+            return Ok(true);
+        }
+        let r = sqlx::query("PRAGMA integrity_check")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.try_get::<String, _>(0)? == "ok")
+    }
+
     /// A setting of the database itself (see the `settings` table).
     ///
     /// # Errors
@@ -279,18 +319,21 @@ impl Db {
         .await
     }
 
-    /// Appends one entry to the audit chain. On SQLite it waits its turn like any writer; on
-    /// PostgreSQL it takes the audit chain's own lock, so an audited read never queues behind a
-    /// push.
+    /// Appends one entry to the audit chain, under a lock of its own: SQLite's (one writer at a
+    /// time, but not behind this process's queue of pushes), or on PostgreSQL an advisory lock
+    /// apart from the writers' — an audited read never queues behind the pushes.
     ///
     /// # Errors
     /// A database error.
     pub async fn audit_entry(&self, e: &audit::Entry) -> DbResult<()> {
         match self.backend {
             Backend::Sqlite => {
-                let mut tx = self.write().await?;
-                audit::append(&mut tx.tx, e).await?;
-                tx.commit().await
+                // SQLite's own lock orders the chain; not the writers' queue in this process,
+                // so a sign-in or a record view waits for one push at most, not for all queued.
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                audit::append(&mut tx, e).await?;
+                tx.commit().await?;
+                Ok(())
             }
             Backend::Postgres => {
                 let _guard = self.audit_lock.lock().await;

@@ -411,6 +411,7 @@ async fn readers_never_queue_behind_writers(b: Backend) {
     let admin = api.login("admin").await;
     let recs: Vec<_> = api.pull_all(&admin).await.into_values().collect();
     let recs = std::sync::Arc::new(recs);
+    let reader = api.login("sup01").await;
     let mut pushers = Vec::new();
     for k in 0..40usize {
         let api = api.clone();
@@ -442,7 +443,6 @@ async fn readers_never_queue_behind_writers(b: Backend) {
             resp.status().as_u16()
         }));
     }
-    let reader = api.login("sup01").await;
     let mut lat = Vec::new();
     let mut errors = Vec::new();
     let started = Instant::now();
@@ -459,6 +459,11 @@ async fn readers_never_queue_behind_writers(b: Backend) {
     for p in pushers {
         push_status.push(p.await.unwrap());
     }
+    assert!(
+        lat.len() >= 10,
+        "the reader read while the pushes ran: {} reads",
+        lat.len()
+    );
     lat.sort();
     let p = |q: f64| lat[((lat.len() as f64 - 1.0) * q) as usize];
     println!(
