@@ -716,6 +716,16 @@
     });
   }
 
+  /** The keyed-in record: the outcome, its note or date when given, final. */
+  function keyedChanges(change, outcome) {
+    const changes = { outcome: change('outcome', outcome), status: change('status', 'final') };
+    const note = $('#keyed-note').value.trim();
+    const date = $('#keyed-date').value;
+    if (note) changes.outcome_note = change('outcome_note', note);
+    if (date && outcome === 'deregistered') changes.deregistered_on = change('deregistered_on', date);
+    return changes;
+  }
+
   function keyedEntry() {
     const community = $('#keyed-community');
     const search = $('#keyed-search');
@@ -770,7 +780,7 @@
                 person,
                 base_version: st.version,
                 hlc: { wall: Date.now(), counter: 0 },
-                changes: { outcome: change('outcome', outcome), status: change('status', 'final') },
+                changes: keyedChanges(change, outcome),
               },
             ],
           },

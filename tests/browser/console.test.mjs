@@ -37,8 +37,13 @@ async function surveySome(lib, api, worker, n, { code } = {}) {
     .filter((r) => !code || r.person.community === code)
     .filter((r) => r.answers.status !== 'final')
     .slice(0, n);
+  const form = await api.get(worker, `/api/v1/forms/${worker.campaign.form_version}`);
   const mutations = records.map((r, i) =>
-    lib.edit(r, { outcome: mix[i % mix.length], status: 'final' }, Date.now() - 1000 * (n - i)),
+    lib.edit(
+      r,
+      lib.complete(form, worker.campaign, r.person, mix[i % mix.length]),
+      Date.now() - 1000 * (n - i),
+    ),
   );
   const res = await api.push(worker, mutations);
   for (const r of res.results) lib.assertEqual(r.status, 'applied', 'a survey push is applied');
@@ -93,7 +98,10 @@ export const tests = {
     const person = [...worker.records.values()].find(
       (r) => r.person.community === code && r.answers.status !== 'final',
     );
-    const res = await api.push(worker, [lib.edit(person, { outcome: 'home_visit', status: 'final' })]);
+    const form = await api.get(worker, `/api/v1/forms/${worker.campaign.form_version}`);
+    const res = await api.push(worker, [
+      lib.edit(person, lib.complete(form, worker.campaign, person.person, 'home_visit')),
+    ]);
     lib.assertEqual(res.results[0].status, 'applied', 'the push is applied');
 
     // The overview's row, totals and the community page move without a reload.
@@ -134,7 +142,7 @@ export const tests = {
     const second = [...worker.records.values()].find(
       (r) => r.person.community === code && r.answers.status !== 'final' && r.person.id !== person.person.id,
     );
-    await api.push(worker, [lib.edit(second, { outcome: 'phone', status: 'final' })]);
+    await api.push(worker, [lib.edit(second, lib.complete(form, worker.campaign, second.person, 'phone'))]);
     await overview.waitForFunction(
       ([sel, n]) => document.querySelector(sel)?.textContent.trim() === String(n),
       [`${row} [data-k="done"]`, before + 2],
@@ -258,17 +266,17 @@ export const tests = {
 
     // A conflict on the outcome resolved with a typed (chosen) value.
     const p2 = [...phoneA.records.values()].find((r) => r.person.community === code && r.person.id !== id);
-    await api.push(phoneA, [lib.edit(p2, { outcome: 'home_visit', status: 'final' }, Date.now() - 60000)]);
-    await api.push(phoneB, [lib.edit(phoneB.records.get(p2.person.id), { outcome: 'away', status: 'final' })]);
+    await api.push(phoneA, [lib.edit(p2, { outcome: 'not_found', status: 'final' }, Date.now() - 60000)]);
+    await api.push(phoneB, [lib.edit(phoneB.records.get(p2.person.id), { outcome: 'registered_only', status: 'final' })]);
     await page.goto(`${server.url}/console/conflicts`);
     const card2 = page.locator(`article.conflict[data-person="${p2.person.id}"][data-item="outcome"]`);
-    await card2.locator('.typed select.input').selectOption('phone');
+    await card2.locator('.typed select.input').selectOption('away');
     await card2.locator('button.adopt-typed').click();
     await card2.waitFor({ state: 'detached', timeout: 5000 }).catch(async (e) => {
       throw new Error(`${e.message}\nmessage: ${await card2.locator('.msg').last().textContent()}`);
     });
     await api.pull(phoneA);
-    lib.assertEqual(phoneA.records.get(p2.person.id).answers.outcome, 'phone', 'the typed value synced back');
+    lib.assertEqual(phoneA.records.get(p2.person.id).answers.outcome, 'away', 'the typed value synced back');
     noJsErrors(lib, page, 'the conflicts page');
   },
 
@@ -499,16 +507,17 @@ export const tests = {
       person.person,
     );
     await page.selectOption('#keyed-person', person.person);
-    await page.selectOption('#keyed-outcome', 'phone');
+    await page.selectOption('#keyed-outcome', 'away');
+    await page.fill('#keyed-note', '在长沙务工');
     await page.click('#keyed-form button[type="submit"]');
     await page.waitForFunction(() => document.querySelector('#keyed-status')?.textContent.startsWith('已提交'));
     const after = await api.progress(admin);
     const row = after.communities.find((c) => c.code === target.code);
     lib.assertEqual(row.figures.done, rowBefore.figures.done + 1, 'the keyed-in record is done');
-    lib.assertEqual(row.figures.outcomes[1], rowBefore.figures.outcomes[1] + 1, 'as a phone survey');
+    lib.assertEqual(row.figures.outcomes[5], rowBefore.figures.outcomes[5] + 1, 'as away');
     lib.assertEqual(after.total.via_app, before.total.via_app, 'not counted as APP');
     const line = (await api.get(admin, `/api/v1/records?community=${target.code}`)).find((l) => l.person === person.person);
-    lib.assertEqual([line.outcome, line.status, line.updated_by], ['phone', 'final', 'admin'], 'final, by the admin');
+    lib.assertEqual([line.outcome, line.status, line.updated_by], ['away', 'final', 'admin'], 'final, by the admin');
     noJsErrors(lib, page, 'the admin page');
     await page.evaluate(() => window.scrollTo(0, 0));
     await lib.screenshot(page, 'console-admin', { fullPage: false });

@@ -72,8 +72,8 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
             h2 { (l.t("录入纸质记录", "Key in paper records")) }
             p.muted {
                 (l.t(
-                    "为纸质调查表录入调查结果并提交。网页录入不计入 APP 采集比例。",
-                    "Enter the outcome of a paper questionnaire and submit it. Entries made here do not count as APP collection.",
+                    "为未能调查的人员录入纸质记录的调查结果（附去向说明或注销日期）并提交；问卷请在 APP 上填写。网页录入不计入 APP 采集比例。",
+                    "Enter the outcome of a person who could not be surveyed, from a paper record, with the note or date it needs. Entries made here do not count as APP collection.",
                 ))
             }
             form id="keyed-form" {
@@ -98,10 +98,19 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                     (l.t("调查结果", "Outcome"))
                     select id="keyed-outcome" required {
                         option value="" { (l.t("请选择", "Choose")) }
-                        @for o in Outcome::ALL {
+                        // A questionnaire is entered on the app; here the outcomes without one.
+                        @for o in Outcome::ALL.into_iter().filter(|o| !o.has_questionnaire()) {
                             option value=(o.key()) { (outcome_label(l, o)) }
                         }
                     }
+                }
+                label {
+                    (l.t("情况说明（已搬迁、外出必填去向）", "Note (where to, for moved and away)"))
+                    input id="keyed-note" type="text" maxlength="500";
+                }
+                label {
+                    (l.t("注销日期（注销必填）", "Deregistered on (for 注销)"))
+                    input id="keyed-date" type="date";
                 }
                 button.primary type="submit" { (l.t("提交（最终）", "Submit as final")) }
                 span id="keyed-status" role="status" {}
