@@ -183,6 +183,20 @@ impl Client {
         Ok(form)
     }
 
+    /// `POST /api/v1/auth/logout`: ends this session on the server too.
+    ///
+    /// # Errors
+    /// The server cannot be reached, or refuses.
+    pub async fn logout(&self) -> Result<()> {
+        let rb = self.http.post(self.url("api/v1/auth/logout")?);
+        let resp = send(self.authed(rb)?).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(AppError::Protocol(format!("logout: {}", resp.status())))
+        }
+    }
+
     /// `GET /api/v1/progress` (supervisors).
     ///
     /// # Errors

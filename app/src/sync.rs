@@ -119,11 +119,18 @@ impl SyncEngine {
         Ok(account)
     }
 
-    /// Forgets the token; records and unsent edits stay on the device.
+    /// Forgets the token; records and unsent edits stay on the device. When the server can be
+    /// reached the session ends there too (the token is refused from then on); offline, the
+    /// token is forgotten here and expires on the server.
     ///
     /// # Errors
     /// A storage error.
     pub async fn sign_out(&self, store: &Store) -> Result<()> {
+        if let Ok(client) = self.client(store).await
+            && let Err(e) = client.logout().await
+        {
+            warn!(error = %e, "the server could not be told of the sign-out");
+        }
         db(store, Store::clear_token).await
     }
 

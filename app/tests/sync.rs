@@ -228,3 +228,25 @@ async fn a_supervisor_caches_progress_for_offline_viewing() {
     assert!(r.dropped_communities.is_empty());
     assert_eq!(s.communities().unwrap().len(), report.communities.len());
 }
+
+#[tokio::test]
+async fn signing_out_ends_the_session_on_the_server() {
+    let srv = demo_server(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir, "out.db");
+    let engine = SyncEngine::new();
+    engine
+        .login(&store, &srv.url, "w001", DEMO_PASSWORD, "test phone")
+        .await
+        .unwrap();
+    let token = store.session().unwrap().unwrap().token.unwrap();
+    engine.sign_out(&store).await.unwrap();
+    assert!(store.session().unwrap().unwrap().token.is_none());
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/sync/pull", srv.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the old token is refused by the server");
+}
