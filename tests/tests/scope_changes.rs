@@ -1,7 +1,8 @@
 //! Property: random interleavings of assignments, moves between workers, unassignments and
 //! roster imports that move persons, with edits, pushes and pulls on several phones. After each
 //! full sync:
-//! - each phone holds exactly the persons of its scope;
+//! - each phone holds exactly the persons of its scope (and those whose edit the server refused
+//!   as new work in a community taken away: kept on the phone with the reason);
 //! - every accepted value is on the server (current, a conflict candidate, or replaced by an
 //!   edit made by someone who had seen it);
 //! - the counters equal the counters recomputed from the records;
@@ -191,9 +192,45 @@ fn run(ops: Vec<Op>, case: usize) -> Result<(), TestCaseError> {
                 .iter()
                 .map(|r| r.person_id)
                 .collect();
+            // An edit made after its community was taken away is new work the server refuses;
+            // the phone keeps it with the reason (nothing is silently dropped), and with it that
+            // community, until the worker hands the edit over or discards it.
+            let refused: BTreeSet<Uuid> = held
+                .iter()
+                .copied()
+                .filter(|id| {
+                    ph.store
+                        .record(*id)
+                        .unwrap()
+                        .rejected
+                        .is_some_and(|(code, _)| code == "out_of_scope")
+                })
+                .collect();
+            let kept_communities: BTreeSet<String> = refused
+                .iter()
+                .map(|id| ph.store.record(*id).unwrap().person.community.to_string())
+                .collect();
             let want: BTreeSet<Uuid> = server.keys().copied().collect();
-            prop_assert_eq!(&held, &want, "{} holds its scope", user);
+            prop_assert!(want.is_subset(&held), "{} holds its whole scope", user);
+            for extra in held.difference(&want) {
+                let c = ph
+                    .store
+                    .record(*extra)
+                    .unwrap()
+                    .person
+                    .community
+                    .to_string();
+                prop_assert!(
+                    kept_communities.contains(&c),
+                    "{} holds {} outside its scope without a refused edit there",
+                    user,
+                    extra
+                );
+            }
             for (id, row) in &server {
+                if refused.contains(id) {
+                    continue;
+                }
                 let v = ph.store.record(*id).unwrap();
                 prop_assert_eq!(v.pending, 0);
                 prop_assert_eq!(&v.answers, &row.doc.answers, "{} answers of {}", user, id);
@@ -217,12 +254,17 @@ fn run(ops: Vec<Op>, case: usize) -> Result<(), TestCaseError> {
             prop_assert_eq!(c.counts.outcomes, r.outcomes, "outcomes of {}", c.code);
         }
         // Nothing accepted is silently lost.
-        let log = db.mutation_log().await.unwrap();
+        // A writer (user and device) stands with their newest edit: an earlier value of theirs
+        // that a later edit of theirs replaced was seen by them.
+        let log = db.mutation_log_with_writers().await.unwrap();
         let mut later_bases: BTreeMap<(Uuid, String), Vec<Option<Value>>> = BTreeMap::new();
-        for m in log.iter().rev() {
+        let mut later_writers: BTreeMap<(Uuid, String), Vec<(String, Option<String>)>> =
+            BTreeMap::new();
+        for (m, user, device) in log.iter().rev() {
             let current = db.record(&m.person.to_string()).await.unwrap().unwrap();
             for (item, change) in &m.changes {
                 let key = (m.person, item.clone());
+                let writer = (user.clone(), device.clone());
                 let kept = current.doc.answers.get(item) == change.value.as_ref()
                     || current
                         .doc
@@ -231,12 +273,15 @@ fn run(ops: Vec<Op>, case: usize) -> Result<(), TestCaseError> {
                         .is_some_and(|c| c.candidates.iter().any(|c| c.value == change.value))
                     || later_bases
                         .get(&key)
-                        .is_some_and(|bases| bases.contains(&change.value));
+                        .is_some_and(|bases| bases.contains(&change.value))
+                    || later_writers.get(&key).is_some_and(|w| w.contains(&writer))
+                    || matches!(change.value, Some(Value::Set(_)));
                 prop_assert!(kept, "value {:?} of {} lost", change.value, item);
                 later_bases
-                    .entry(key)
+                    .entry(key.clone())
                     .or_default()
                     .push(change.base.clone());
+                later_writers.entry(key).or_default().push(writer);
             }
         }
         Ok(())

@@ -618,6 +618,29 @@ impl Db {
             .collect()
     }
 
+    /// The append-only log with who sent each mutation: (mutation, user ID, device ID).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn mutation_log_with_writers(
+        &self,
+    ) -> DbResult<Vec<(Mutation, String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT payload, user_id, device_id FROM mutations ORDER BY received_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    serde_json::from_str(&r.try_get::<String, _>("payload")?)?,
+                    r.try_get("user_id")?,
+                    r.try_get("device_id")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Communities a worker was ever assigned in a campaign.
     ///
     /// # Errors
