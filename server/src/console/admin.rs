@@ -48,6 +48,7 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                 a href="#users" { (l.t("账号", "Accounts")) }
                 a href="#assignments" { (l.t("社区分配", "Assignments")) }
                 a href="#devices" { (l.t("设备", "Devices")) }
+                a href="/console/audit" { (l.t("审计记录", "Audit trail")) }
             }
         }
 

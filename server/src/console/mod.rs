@@ -16,6 +16,7 @@
 
 mod admin;
 mod assets;
+mod audit;
 mod campaigns;
 mod conflicts;
 mod exports;
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/conflicts", get(conflicts::page))
         .route("/console/admin", get(admin::page))
         .route("/console/campaigns", get(campaigns::page))
+        .route("/console/audit", get(audit::page))
         .route("/console/record/{person}", get(campaigns::record))
         .route("/console/exports", get(exports::page))
         .route(

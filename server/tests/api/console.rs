@@ -353,3 +353,30 @@ async fn the_event_stream_ticks_once_per_burst_of_changes() {
     read_until(&mut r, &mut more, "event: change").await;
     assert_eq!(seen.matches("event: change").count(), 1, "{seen}");
 }
+
+/// The admin's audit page: the trail with its chain check, filters, a CSV link; nobody else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_reads_the_audit_trail_in_the_console() {
+    let api = spawn(doorstep_server::testing::Backend::Sqlite).await;
+    let admin = sign_in(&api, "admin").await;
+    let _ = api.try_login("w001", "wrong-password", None).await;
+    let r = get(&api, Some(&admin), "/console/audit").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("data-intact=\"true\""),
+        "the chain checks out"
+    );
+    assert!(html.contains("data-action=\"sign_in_failed\""));
+    assert!(html.contains("data-action=\"sign_in\""));
+    let r = get(&api, Some(&admin), "/console/audit?action=sign_in_failed").await;
+    let html = r.text().await.unwrap();
+    assert!(html.contains("data-action=\"sign_in_failed\""));
+    assert!(!html.contains("data-action=\"sign_in\""), "filtered");
+    assert!(html.contains("format=csv"));
+    let sup = sign_in(&api, "sup01").await;
+    assert_eq!(
+        get(&api, Some(&sup), "/console/audit").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
