@@ -77,107 +77,6 @@ async function untilText(lib, page, id, want, what) {
   });
 }
 
-// --- The form's relevance rules, as far as this test needs them (shared/src/form.rs) ---
-
-function ageOn(residentId, onIso) {
-  const b = residentId.slice(6, 14);
-  const [y, m, d] = [Number(b.slice(0, 4)), Number(b.slice(4, 6)), Number(b.slice(6, 8))];
-  const [oy, om, od] = onIso.split('-').map(Number);
-  let age = oy - y;
-  if (om < m || (om === m && od < d)) age -= 1;
-  return Math.max(age, 0);
-}
-
-function holds(cond, answers, ctx) {
-  const [[kind, arg]] = Object.entries(cond);
-  switch (kind) {
-    case 'outcome_in':
-      return arg.includes(answers.outcome);
-    case 'age_between':
-      return ctx.age >= arg[0] && ctx.age <= arg[1];
-    case 'category_in':
-      return arg.includes(ctx.category);
-    case 'level_at_most':
-      return ctx.level <= arg;
-    case 'equals':
-      return JSON.stringify(answers[arg.item]) === JSON.stringify(arg.value);
-    case 'contains':
-      return Array.isArray(answers[arg.item]) && answers[arg.item].includes(arg.option);
-    case 'answered':
-      return answers[arg] !== undefined && answers[arg] !== '';
-    case 'all':
-      return arg.every((c) => holds(c, answers, ctx));
-    case 'any':
-      return arg.some((c) => holds(c, answers, ctx));
-    case 'not':
-      return !holds(arg, answers, ctx);
-    default:
-      throw new Error(`unknown condition ${kind}`);
-  }
-}
-
-/** A plausible answer for an item of this kind (null: leave it). */
-function answerFor(item, person) {
-  switch (item.kind.type) {
-    case 'single':
-      return item.options[0].key;
-    case 'multi':
-      return [item.options[0].key];
-    case 'yes_no':
-      return false;
-    case 'integer':
-      return Math.max(item.kind.min ?? 3, Math.min(3, item.kind.max ?? 3));
-    case 'date':
-      return '2021-03-02';
-    case 'phone':
-      return person.phone || '13800138000';
-    case 'text':
-      return '已核实';
-    default:
-      return null;
-  }
-}
-
-/** Every relevant item of a home visit answered (repeated until relevance settles). */
-function completeHomeVisit(form, person, ctx) {
-  const answers = { outcome: 'home_visit', visit_at: '2026-03-02 09:30' };
-  for (let round = 0; round < 5; round++) {
-    let added = false;
-    for (const section of form.sections) {
-      if (section.items.some((i) => i.key === 'outcome')) continue;
-      if (section.relevant && !holds(section.relevant, answers, ctx)) continue;
-      for (const item of section.items) {
-        if (item.relevant && !holds(item.relevant, answers, ctx)) continue;
-        if (answers[item.key] !== undefined) continue;
-        const v = answerFor(item, person);
-        if (v === null) continue;
-        answers[item.key] = v;
-        added = true;
-      }
-    }
-    if (!added) break;
-  }
-  // Drop what became irrelevant as later answers came in.
-  for (const section of form.sections) {
-    for (const item of section.items) {
-      if (['outcome', 'visit_at'].includes(item.key) || answers[item.key] === undefined) continue;
-      const sectionOn = !section.relevant || holds(section.relevant, answers, ctx);
-      const itemOn = !item.relevant || holds(item.relevant, answers, ctx);
-      if (!sectionOn || !itemOn) delete answers[item.key];
-    }
-  }
-  return { ...answers, status: 'final' };
-}
-
-function personCtx(person, campaign) {
-  const cert = String(person.certificate);
-  return {
-    age: ageOn(person.resident_id, campaign.starts),
-    category: Number(cert[18]),
-    level: Number(cert[19]),
-  };
-}
-
 export default async function carry(lib, t) {
   const procs = {};
   let page;
@@ -220,15 +119,15 @@ async function run(lib, t, procs, onPage) {
   const nextStarts = `${next}${campaign.starts.slice(4)}`;
   const candidates = pulled.records.filter((r) => {
     if (r.answers.outcome !== undefined) return false;
-    const c = personCtx(r.person, campaign);
-    const cn = personCtx(r.person, { starts: nextStarts });
+    const c = lib.personContext(r.person, campaign);
+    const cn = lib.personContext(r.person, { starts: nextStarts });
     // An adult both years, without the care section or the nursing subsidy: the plainest form.
     return c.age >= 20 && cn.age <= 55 && ![5, 6].includes(c.category) && c.level >= 3;
   });
   lib.assert(candidates.length > 0, 'w001 has an adult with a plain form to survey');
   const rec = candidates[0];
   const person = rec.person;
-  const answers = completeHomeVisit(form, person, personCtx(person, campaign));
+  const answers = lib.complete(form, campaign, person, 'home_visit');
   lib.assertEqual(answers.marital_status, 'unmarried', 'last year: unmarried (the first option)');
   lib.assertEqual(answers.ethnicity, 'han', 'last year: Han');
   const pushed = await api.push(w, [lib.edit(rec, answers)]);

@@ -348,6 +348,16 @@ function holds(cond, answers, ctx) {
   }
 }
 
+/** What relevance rules read of a person: age on the campaign's start, category, level. */
+export function personContext(person, campaign) {
+  const cert = String(person.certificate);
+  return {
+    age: ageOn(person.resident_id, campaign.starts),
+    category: Number(cert[18]),
+    level: Number(cert[19]),
+  };
+}
+
 function answerFor(item, person) {
   switch (item.kind.type) {
     case 'single':
@@ -375,12 +385,7 @@ function answerFor(item, person) {
  * needs), as a worker's phone would send them.
  */
 export function complete(form, campaign, person, outcome) {
-  const cert = String(person.certificate);
-  const ctx = {
-    age: ageOn(person.resident_id, campaign.starts),
-    category: Number(cert[18]),
-    level: Number(cert[19]),
-  };
+  const ctx = personContext(person, campaign);
   const answers = { outcome };
   for (let round = 0; round < 5; round++) {
     let added = false;

@@ -429,3 +429,51 @@ impl Field {
         Ok(())
     }
 }
+
+/// Nothing accepted is silently lost: every value in the mutation log is the record's current
+/// value, a candidate of an open conflict, the base of a later edit (someone saw it and changed
+/// it), or an earlier value of a writer (user and device) who edited the item again later (their
+/// newest stands). Set values merge and are not checked. Returns the first lost value.
+///
+/// # Errors
+/// A description of the lost value.
+pub async fn check_nothing_lost(db: &doorstep_server::db::Db) -> Result<(), String> {
+    let log = db
+        .mutation_log_with_writers()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut later_bases: BTreeMap<(Uuid, String), Vec<Option<Value>>> = BTreeMap::new();
+    let mut later_writers: BTreeMap<(Uuid, String), Vec<(String, Option<String>)>> =
+        BTreeMap::new();
+    for (m, user, device) in log.iter().rev() {
+        let current = db
+            .record(&m.person.to_string())
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no record {}", m.person))?;
+        for (item, change) in &m.changes {
+            let key = (m.person, item.clone());
+            let writer = (user.clone(), device.clone());
+            let kept = current.doc.answers.get(item) == change.value.as_ref()
+                || current
+                    .doc
+                    .conflicts
+                    .get(item)
+                    .is_some_and(|c| c.candidates.iter().any(|c| c.value == change.value))
+                || later_bases
+                    .get(&key)
+                    .is_some_and(|bases| bases.contains(&change.value))
+                || later_writers.get(&key).is_some_and(|w| w.contains(&writer))
+                || matches!(change.value, Some(Value::Set(_)));
+            if !kept {
+                return Err(format!("value {:?} of {item} lost", change.value));
+            }
+            later_bases
+                .entry(key.clone())
+                .or_default()
+                .push(change.base.clone());
+            later_writers.entry(key).or_default().push(writer);
+        }
+    }
+    Ok(())
+}

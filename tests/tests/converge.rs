@@ -2,8 +2,6 @@
 //! accepted value is ever silently lost: each is current, kept in an open conflict, or was
 //! replaced by a later edit made by someone who had seen it.
 
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -121,35 +119,8 @@ fn run(ops: Vec<Op>, case: usize) -> Result<(), TestCaseError> {
             }
         }
         // Nothing silently lost.
-        // A writer (user and device) stands with their newest edit: an earlier value of theirs
-        // that a later edit of theirs replaced was seen by them.
-        let log = db.mutation_log_with_writers().await.unwrap();
-        let mut later_bases: BTreeMap<(Uuid, String), Vec<Option<Value>>> = BTreeMap::new();
-        let mut later_writers: BTreeMap<(Uuid, String), Vec<(String, Option<String>)>> =
-            BTreeMap::new();
-        for (m, user, device) in log.iter().rev() {
-            let current = db.record(&m.person.to_string()).await.unwrap().unwrap();
-            for (item, change) in &m.changes {
-                let key = (m.person, item.clone());
-                let writer = (user.clone(), device.clone());
-                let kept = current.doc.answers.get(item) == change.value.as_ref()
-                    || current
-                        .doc
-                        .conflicts
-                        .get(item)
-                        .is_some_and(|c| c.candidates.iter().any(|c| c.value == change.value))
-                    || later_bases
-                        .get(&key)
-                        .is_some_and(|bases| bases.contains(&change.value))
-                    || later_writers.get(&key).is_some_and(|w| w.contains(&writer))
-                    || matches!(change.value, Some(Value::Set(_)));
-                prop_assert!(kept, "value {:?} of {} lost", change.value, item);
-                later_bases
-                    .entry(key.clone())
-                    .or_default()
-                    .push(change.base.clone());
-                later_writers.entry(key).or_default().push(writer);
-            }
+        if let Err(lost) = doorstep_tests::field::check_nothing_lost(db).await {
+            prop_assert!(false, "{}", lost);
         }
         Ok(())
     })
