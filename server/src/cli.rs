@@ -499,7 +499,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ReactivateUser { username } => {
             let state = build(&config).await?;
             crate::service::accounts::set_active(&state, &username, true, "cli").await?;
-            println!("{username} reactivated");
+            println!(
+                "{username} reactivated. A sign-in lockout lives in the running server: it ends by \
+                 itself after 15 minutes, or at once when an admin reactivates the account in the \
+                 console or the API"
+            );
         }
         Command::SetPassword { username, password } => {
             let state = build(&config).await?;
