@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo test --workspace --all-targets
+cargo test --workspace --all-targets --no-fail-fast
 if [ -f tests/browser/run.mjs ]; then
   cargo build -p doorstep-server -p doorstep-app
   node tests/browser/run.mjs
