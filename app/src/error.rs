@@ -51,6 +51,17 @@ pub enum AppError {
         "尚未下载调查表，请先登录并同步 / The questionnaire has not been downloaded yet: sign in and sync first"
     )]
     NotSynced,
+    /// The record is approved: it is final, and only a supervisor's return opens it again
+    /// (the server refuses such an edit with `record_approved` too).
+    #[error(
+        "此记录已审核通过，不能再修改；如需更正，请联系督导员退回 / This record is approved and can no longer be changed: ask your supervisor to return it"
+    )]
+    RecordApproved(uuid::Uuid),
+    /// The first sign-in could not reach the server: nothing is on the phone yet.
+    #[error(
+        "无法连接服务器，首次登录需要网络，请检查服务器地址和网络后重试 / Server unreachable: the first sign-in needs the network, check the server address and the network and try again"
+    )]
+    FirstSignInUnreachable(String),
 
     // ---- signing in and syncing ----
     #[error("尚未登录，请先登录 / Not signed in: please sign in")]

@@ -17,6 +17,8 @@ pub mod error;
 pub mod keyfile;
 pub mod model;
 pub mod outbox;
+pub mod platform;
+pub mod scratch;
 pub mod store;
 pub mod sync;
 pub mod ui;

@@ -119,6 +119,9 @@ pub struct PersonRow {
     pub conflicts: usize,
     pub pending: usize,
     pub rejected: bool,
+    /// Answers given on the person's screen and not yet saved (kept on the device, see
+    /// `scratch.rs`).
+    pub unsaved: bool,
 }
 
 /// A community as the device sees it (server state + pending edits).

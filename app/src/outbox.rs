@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use doorstep_shared::carry;
-use doorstep_shared::domain::{Campaign, STATUS, Status, status_of};
+use doorstep_shared::domain::{Campaign, Review, STATUS, Status, status_of};
 use doorstep_shared::form::{FormContext, FormDefinition, Strictness};
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::{Change, ItemOutcome};
@@ -443,6 +443,9 @@ fn save_edit_tx(
     finalize: bool,
 ) -> Result<(SaveResult, bool)> {
     let rec = load_record(tx, person_id)?.ok_or(AppError::UnknownPerson(person_id))?;
+    if rec.review == Review::Approved {
+        return Err(AppError::RecordApproved(person_id));
+    }
     let form: FormDefinition = get_meta(tx, key::FORM)?.ok_or(AppError::NotSynced)?;
     let campaign: Campaign = get_meta(tx, key::CAMPAIGN)?.ok_or(AppError::NotSynced)?;
     let rows = load_outbox(tx, Some(person_id))?;

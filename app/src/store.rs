@@ -103,6 +103,15 @@ pub const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE records ADD COLUMN prior TEXT;
     ",
+    // 3: the answers being given on a person's screen, kept as each one is given (see
+    // `scratch.rs`); `stamp` orders the writes, `{}` once they are saved.
+    r"
+    CREATE TABLE scratch (
+        person_id TEXT PRIMARY KEY,
+        edits TEXT NOT NULL,
+        stamp INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// Keys of the `meta` table.
@@ -533,7 +542,7 @@ impl Store {
                     });
                 }
                 tx.execute_batch(
-                    "DELETE FROM records; DELETE FROM sync_log;
+                    "DELETE FROM records; DELETE FROM sync_log; DELETE FROM scratch;
                      DELETE FROM meta WHERE key NOT IN ('hlc', 'form', 'community_names');",
                 )?;
             }
@@ -646,6 +655,10 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM records WHERE person_id NOT IN (SELECT person_id FROM outbox)",
+                [],
+            )?;
+            tx.execute(
+                "DELETE FROM scratch WHERE person_id NOT IN (SELECT person_id FROM records)",
                 [],
             )?;
             tx.execute(

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use doorstep_shared::sync::{Account, PROTOCOL_VERSION, PushRequest};
+use doorstep_shared::sync::{Account, LoginResponse, PROTOCOL_VERSION, PushRequest};
 use tracing::{info, warn};
 
 use crate::client::{Client, Timeouts, normalize_url};
@@ -69,6 +69,24 @@ where
         .map_err(|e| AppError::Storage(format!("background task failed: {e}")))?
 }
 
+/// An account the server accepted on a first sign-in, not stored yet (no store exists before
+/// the PIN is chosen).
+#[derive(Clone)]
+pub struct PendingSignIn {
+    url: String,
+    username: String,
+    login: LoginResponse,
+}
+
+impl std::fmt::Debug for PendingSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignIn")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SyncEngine {
     #[must_use]
     pub fn new() -> Self {
@@ -115,6 +133,56 @@ impl SyncEngine {
             .await?;
         let account = login.account.clone();
         db(store, move |s| s.save_login(&url, &username, &login)).await?;
+        info!(role = account.role.key(), "signed in");
+        Ok(account)
+    }
+
+    /// A first sign-in's account check, before any store exists: the server checks the
+    /// password (and registers the device) while the worker is still on the account step, so a
+    /// wrong password never costs them the PIN they would have typed. The answer is kept in
+    /// memory until [`SyncEngine::finish_first_sign_in`] stores it in the new store.
+    ///
+    /// # Errors
+    /// [`AppError::InvalidServerUrl`], [`AppError::BadCredentials`],
+    /// [`AppError::FirstSignInUnreachable`] (nothing is on the phone yet), …
+    pub async fn check_account(
+        &self,
+        server_url: &str,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<PendingSignIn> {
+        let url = normalize_url(server_url)?;
+        let username = username.trim().to_string();
+        let client = Client::with_timeouts(&url, self.options.timeouts)?;
+        let login = client
+            .login(&username, password, None, device_name)
+            .await
+            .map_err(|e| match e {
+                AppError::Unreachable(m) => AppError::FirstSignInUnreachable(m),
+                e => e,
+            })?;
+        Ok(PendingSignIn {
+            url,
+            username,
+            login,
+        })
+    }
+
+    /// Stores a checked account ([`SyncEngine::check_account`]) in a new store.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub async fn finish_first_sign_in(
+        &self,
+        store: &Store,
+        pending: PendingSignIn,
+    ) -> Result<Account> {
+        let account = pending.login.account.clone();
+        db(store, move |s| {
+            s.save_login(&pending.url, &pending.username, &pending.login)
+        })
+        .await?;
         info!(role = account.role.key(), "signed in");
         Ok(account)
     }

@@ -10,7 +10,7 @@ use doorstep_shared::domain::{
 use doorstep_shared::form::{FormContext, FormDefinition};
 use doorstep_shared::ids::mask_id;
 use doorstep_shared::merge::ItemOutcome;
-use doorstep_shared::place::DivisionCode;
+use doorstep_shared::place::{DivisionCode, walking_order};
 use doorstep_shared::progress::Rate;
 use doorstep_shared::sync::RecordState;
 use rusqlite::Connection;
@@ -95,9 +95,9 @@ fn load_views(c: &Connection, community: Option<&str>) -> Result<Vec<RecordView>
         .collect())
 }
 
-/// Whether a record matches the search text: a name substring, or a resident ID or certificate
-/// number prefix (case-insensitive `x`), or the last digits of the resident ID (4–6 of them,
-/// as the masked ID shows).
+/// Whether a record matches the search text: a name substring; a resident ID or certificate
+/// number prefix (case-insensitive `x`, spaces ignored); the last digits (4–6) of either, as
+/// the masked numbers on the card show them; or a masked number as shown (`430503****1143`).
 fn matches_search(v: &RecordView, q: &str) -> bool {
     let q = q.trim();
     if q.is_empty() {
@@ -106,13 +106,34 @@ fn matches_search(v: &RecordView, q: &str) -> bool {
     if v.person.name.contains(q) {
         return true;
     }
-    let upper = q.to_ascii_uppercase();
-    let id = v.person.resident_id.as_str();
-    let is_id_like = upper.bytes().all(|b| b.is_ascii_digit() || b == b'X');
-    is_id_like
-        && (id.starts_with(&upper)
-            || v.person.certificate.to_string().starts_with(&upper)
-            || ((4..=6).contains(&upper.len()) && id.ends_with(&upper)))
+    let upper: String = q
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if !upper
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'X' || b == b'*')
+    {
+        return false;
+    }
+    let id = v.person.resident_id.as_str().to_string();
+    let certificate = v.person.certificate.to_string();
+    [id, certificate].iter().any(|n| {
+        if let Some(star) = upper.find('*') {
+            // A masked number: what is shown before and after the stars.
+            let head = &upper[..star];
+            let tail = upper
+                .trim_start_matches(|c| c != '*')
+                .trim_start_matches('*');
+            !tail.contains('*')
+                && head.len() + tail.len() >= 8
+                && n.starts_with(head)
+                && n.ends_with(tail)
+        } else {
+            n.starts_with(&upper) || ((4..=6).contains(&upper.len()) && n.ends_with(&upper))
+        }
+    })
 }
 
 fn row_of(v: &RecordView) -> PersonRow {
@@ -130,6 +151,7 @@ fn row_of(v: &RecordView) -> PersonRow {
         conflicts: v.conflicts.len(),
         pending: v.pending,
         rejected: v.rejected.is_some(),
+        unsaved: false,
     }
 }
 
@@ -151,7 +173,7 @@ impl Store {
 
     /// The person list: of one community (or all), passing `filter`, matching `search` (a
     /// name substring, an ID or certificate prefix, or the last 4–6 ID digits; blank matches
-    /// all). Ordered by address, then name. IDs are masked.
+    /// all). In walking order of the address ([`walking_order`]), then by name. IDs are masked.
     ///
     /// # Errors
     /// A storage error.
@@ -163,12 +185,21 @@ impl Store {
     ) -> Result<Vec<PersonRow>> {
         self.read(|c| {
             let views = load_views(c, community.map(DivisionCode::as_str))?;
+            let unsaved: std::collections::HashSet<String> = c
+                .prepare("SELECT person_id FROM scratch WHERE edits <> '{}'")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             let mut rows: Vec<PersonRow> = views
                 .iter()
                 .filter(|v| filter.matches(v) && matches_search(v, search))
-                .map(row_of)
+                .map(|v| PersonRow {
+                    unsaved: unsaved.contains(&v.person.id.to_string()),
+                    ..row_of(v)
+                })
                 .collect();
-            rows.sort_by(|a, b| a.address.cmp(&b.address).then_with(|| a.name.cmp(&b.name)));
+            rows.sort_by(|a, b| {
+                walking_order(&a.address, &b.address).then_with(|| a.name.cmp(&b.name))
+            });
             Ok(rows)
         })
     }

@@ -7,8 +7,26 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Person;
 use crate::form::{FormContext, FormDefinition};
-use crate::value::Answers;
+use crate::value::{Answers, Value};
+
+/// What the roster already says about questionnaire items, offered to the worker when the
+/// questionnaire opens (to confirm or change, never saved unseen): the phone number, and the
+/// two subsidies the roster records. A blank roster phone offers nothing.
+#[must_use]
+pub fn from_roster(person: &Person) -> Answers {
+    let mut a = Answers::new();
+    if !person.phone.trim().is_empty() {
+        a.insert("phone".into(), Value::text(person.phone.trim()));
+    }
+    a.insert(
+        "nursing_subsidy".into(),
+        Value::Bool(person.nursing_subsidy),
+    );
+    a.insert("living_subsidy".into(), Value::Bool(person.living_subsidy));
+    a
+}
 
 /// Last year's answers that carry into a record of `form`: the items of sections whose `carry`
 /// is not `false` and that `form` still has.
@@ -177,5 +195,27 @@ mod tests {
         assert_eq!(d["ethnicity"], ItemChange::Unchanged);
         assert_eq!(d["income_level"], ItemChange::Open);
         assert!(confirm_section(&form, "outcome", &prior, &now, &ctx).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod roster_tests {
+    use super::*;
+    use crate::demo::generate;
+
+    #[test]
+    fn roster_facts_are_valid_answers_of_the_form() {
+        let form = FormDefinition::dynamic_update_2021();
+        let d = generate(7, uuid::Uuid::nil());
+        for p in d.persons.iter().take(200) {
+            let a = from_roster(p);
+            assert_eq!(
+                a.get("nursing_subsidy"),
+                Some(&Value::Bool(p.nursing_subsidy))
+            );
+            for (k, v) in &a {
+                form.check_value(k, v).unwrap();
+            }
+        }
     }
 }

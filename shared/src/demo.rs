@@ -449,6 +449,10 @@ pub fn fill_questionnaire(
                 for _ in 0..n {
                     set.insert(item.options[rng.index(item.options.len())].key.clone());
                 }
+                // An option that excludes the others ("无需求") stands alone or not at all.
+                if set.len() > 1 {
+                    set.retain(|k| item.option(k).is_none_or(|c| !c.exclusive));
+                }
                 Value::Set(set)
             }
             ItemKind::Phone => Value::text(person.phone.clone()),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -118,6 +118,27 @@ pub struct Campaign {
     pub starts: NaiveDate,
     pub ends: NaiveDate,
     pub form_version: String,
+}
+
+/// The one time-zone rule: a campaign's times are recorded and shown in China Standard Time
+/// (UTC+8 all year, the zone of every district: Asia/Shanghai), whatever the phone's or the
+/// server's own zone. The visit time, the app's sync times, the console and the exports all
+/// follow it.
+#[must_use]
+pub fn campaign_zone() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("UTC+8 is a valid offset"))
+}
+
+/// An instant in the campaign's zone.
+#[must_use]
+pub fn campaign_time(t: DateTime<Utc>) -> DateTime<FixedOffset> {
+    t.with_timezone(&campaign_zone())
+}
+
+/// The visit time as the questionnaire records it (`YYYY-MM-DD HH:MM`, campaign time).
+#[must_use]
+pub fn visit_time_label(t: DateTime<Utc>) -> String {
+    campaign_time(t).format("%Y-%m-%d %H:%M").to_string()
 }
 
 impl Campaign {
@@ -346,5 +367,22 @@ mod tests {
         assert_eq!(final_outcome(&a, Review::Pending), Some(Outcome::Phone));
         assert_eq!(final_outcome(&a, Review::Approved), Some(Outcome::Phone));
         assert_eq!(final_outcome(&a, Review::Returned), None);
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::*;
+
+    #[test]
+    fn times_are_china_time_whatever_the_device_zone() {
+        let t = DateTime::parse_from_rfc3339("2021-06-01T07:40:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(visit_time_label(t), "2021-06-01 15:40");
+        let late = DateTime::parse_from_rfc3339("2021-06-01T16:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(visit_time_label(late), "2021-06-02 00:30");
     }
 }

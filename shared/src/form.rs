@@ -79,6 +79,8 @@ pub struct Item {
     pub options: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help_zh: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help_en: Option<String>,
 }
 
 impl Item {
@@ -101,6 +103,10 @@ pub struct Choice {
     pub key: String,
     pub label_zh: String,
     pub label_en: String,
+    /// An option that excludes every other of a multi-choice item ("无需求", "未获得"): chosen
+    /// together with another, the answer contradicts itself and is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
 }
 
 /// What an item takes, and so which [`Value`] its answer must be.
@@ -480,11 +486,16 @@ pub fn is_valid_phone(s: &str) -> bool {
 enum Problem {
     Type,
     Options(Vec<String>),
-    Range { min: Option<i64>, max: Option<i64> },
+    Range {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
     Date,
     Phone,
     Geo,
     TooLong,
+    /// An exclusive option chosen together with others.
+    Exclusive(String),
 }
 
 /// The longest text answer (a note, an address, "其他" text): a paragraph, not a document.
@@ -530,7 +541,13 @@ fn problem(item: &Item, value: &Value) -> Option<Problem> {
                 .filter(|k| item.option(k).is_none())
                 .cloned()
                 .collect();
-            (!unknown.is_empty()).then_some(Problem::Options(unknown))
+            if !unknown.is_empty() {
+                return Some(Problem::Options(unknown));
+            }
+            set.iter()
+                .filter_map(|k| item.option(k))
+                .find(|c| c.exclusive && set.len() > 1)
+                .map(|c| Problem::Exclusive(c.key.clone()))
         }
         _ => Some(Problem::Type),
     }
@@ -586,6 +603,15 @@ impl Problem {
                 format!("「{zh}」坐标超出范围（纬度 −90～90，经度 −180～180）"),
                 format!("{en} is out of range (latitude −90 to 90, longitude −180 to 180)"),
             ),
+            Problem::Exclusive(key) => {
+                let (czh, cen) = item
+                    .option(&key)
+                    .map_or((key.as_str(), key.as_str()), |c| (&c.label_zh, &c.label_en));
+                (
+                    format!("「{zh}」选了“{czh}”，不能再选其他选项"),
+                    format!("{en}: \"{cen}\" cannot be chosen together with other options"),
+                )
+            }
             Problem::TooLong => (
                 format!("「{zh}」最多 {MAX_TEXT_CHARS} 个字"),
                 format!("{en} takes at most {MAX_TEXT_CHARS} characters"),
@@ -2079,6 +2105,7 @@ mod tests {
             relevant: None,
             options: vec![],
             help_zh: None,
+            help_en: None,
         };
         let msg = |i: &Item, n| problem(i, &Value::Int(n)).map(|p| p.error(i).message_en);
         assert_eq!(
@@ -2252,5 +2279,69 @@ mod tests {
         );
         // Pruning is idempotent and leaves nothing for validation to complain about but gaps.
         assert_eq!(f.prune(&pruned, &c), pruned);
+    }
+}
+
+#[cfg(test)]
+mod exclusive_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn set(keys: &[&str]) -> Value {
+        Value::Set(
+            keys.iter()
+                .map(|k| (*k).to_string())
+                .collect::<BTreeSet<_>>(),
+        )
+    }
+
+    #[test]
+    fn an_exclusive_option_stands_alone() {
+        let form = FormDefinition::dynamic_update_2021();
+        let err = form
+            .check_change(
+                "training_wanted",
+                Some(&set(&["none", "vocational_skills"])),
+            )
+            .unwrap_err();
+        assert_eq!(err.item, "training_wanted");
+        assert!(err.message_zh.contains("无需求"), "{}", err.message_zh);
+        assert!(err.message_en.contains("cannot be chosen together"));
+        assert!(
+            form.check_change("training_wanted", Some(&set(&["none"])))
+                .is_ok()
+        );
+        assert!(
+            form.check_change(
+                "training_wanted",
+                Some(&set(&["vocational_skills", "entrepreneurship"]))
+            )
+            .is_ok()
+        );
+        // Every "none" of a multi-choice item excludes the others; no other option does.
+        for item in form.sections.iter().flat_map(|s| &s.items) {
+            for c in &item.options {
+                assert_eq!(
+                    c.exclusive,
+                    item.kind == ItemKind::Multi && c.key == "none",
+                    "{}.{}",
+                    item.key,
+                    c.key
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_help_text_has_its_english() {
+        let form = FormDefinition::dynamic_update_2021();
+        for item in form.sections.iter().flat_map(|s| &s.items) {
+            assert_eq!(
+                item.help_zh.is_some(),
+                item.help_en.is_some(),
+                "{}",
+                item.key
+            );
+        }
     }
 }

@@ -133,3 +133,73 @@ mod tests {
         assert!(DivisionCode::parse("4305030020a5").is_err());
     }
 }
+
+/// The order a worker walks a community in: addresses compared with their numbers as numbers
+/// ("1栋2号" before "10栋", "11栋9号" before "11栋51号"), the text between them as text.
+#[must_use]
+pub fn walking_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn runs(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut digits = None;
+        for (i, c) in s.char_indices() {
+            let d = c.is_ascii_digit();
+            if digits.is_some_and(|was| was != d) {
+                out.push((digits.unwrap_or(false), &s[start..i]));
+                start = i;
+            }
+            digits = Some(d);
+        }
+        if let Some(d) = digits {
+            out.push((d, &s[start..]));
+        }
+        out
+    }
+    let (ra, rb) = (runs(a), runs(b));
+    for (x, y) in ra.iter().zip(&rb) {
+        let ord = match (x, y) {
+            ((true, n), (true, m)) => {
+                let (n, m) = (n.trim_start_matches('0'), m.trim_start_matches('0'));
+                n.len().cmp(&m.len()).then_with(|| n.cmp(m))
+            }
+            ((_, s), (_, t)) => s.cmp(t),
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    ra.len().cmp(&rb.len()).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod walking_tests {
+    use super::walking_order;
+
+    #[test]
+    fn addresses_sort_in_walking_order() {
+        let mut v = vec![
+            "新华路10栋1号",
+            "新华路1栋2号",
+            "新华路11栋51号",
+            "新华路11栋9号",
+            "新华路2栋",
+            "新华路1栋10号",
+            "新华路1栋",
+            "建设街3号",
+        ];
+        v.sort_by(|a, b| walking_order(a, b));
+        assert_eq!(
+            v,
+            [
+                "建设街3号",
+                "新华路1栋",
+                "新华路1栋2号",
+                "新华路1栋10号",
+                "新华路2栋",
+                "新华路10栋1号",
+                "新华路11栋9号",
+                "新华路11栋51号",
+            ]
+        );
+    }
+}

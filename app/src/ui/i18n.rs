@@ -4,7 +4,7 @@
 //! functions. The questionnaire brings its own labels (`label_zh` / `label_en`), and every
 //! [`AppError`] is already written `中文 / English`: [`error_text`] picks one half.
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use doorstep_shared::carry::ItemChange;
 use doorstep_shared::domain::{Outcome, Review, Status};
 use doorstep_shared::sync::Role;
@@ -241,6 +241,15 @@ pub const CONFLICT_BADGE: Tr = tr("有冲突", "Conflict");
 pub const UNSENT_BADGE: Tr = tr("未上传", "Unsent");
 pub const REJECTED_BADGE: Tr = tr("被拒绝", "Refused");
 pub const NOT_YET_BADGE: Tr = tr("未调查", "Not yet");
+pub const UNSAVED_BADGE: Tr = tr("有未保存的输入", "Unsaved answers");
+pub const RESTORED_INPUT: Tr = tr(
+    "已恢复上次未保存的输入（保存在本机）。请继续填写，然后保存草稿或提交。",
+    "Your unsaved answers from last time are back (kept on this phone). Go on, then save a draft or submit.",
+);
+pub const APPROVED_LOCKED: Tr = tr(
+    "此记录已审核通过，不能再修改。如需更正，请联系督导员退回。",
+    "This record is approved and can no longer be changed. To correct it, ask your supervisor to return it.",
+);
 
 // ---- one person ----
 pub const ROSTER_FACTS: Tr = tr("底册信息", "Roster facts");
@@ -392,11 +401,16 @@ pub fn role_label(lang: Lang, r: Role) -> &'static str {
     }
 }
 
-/// A moment in the phone's local time, `MM-DD HH:MM` (with the year when not this year).
+/// A moment in the campaign's zone (China time, as the console shows it), `MM-DD HH:MM` (with
+/// the year when not this year).
 #[must_use]
 pub fn time_label(t: DateTime<Utc>) -> String {
-    let local = t.with_timezone(&Local);
-    if local.format("%Y").to_string() == Local::now().format("%Y").to_string() {
+    let local = doorstep_shared::domain::campaign_time(t);
+    if local.format("%Y").to_string()
+        == doorstep_shared::domain::campaign_time(Utc::now())
+            .format("%Y")
+            .to_string()
+    {
         local.format("%m-%d %H:%M").to_string()
     } else {
         local.format("%Y-%m-%d %H:%M").to_string()

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::model::Filter;
 
 pub mod components;
+pub mod drive;
 pub mod i18n;
 pub mod liveview;
 pub mod services;
@@ -124,7 +125,9 @@ impl AppCtx {
     pub fn reset(&self, to: Screen) {
         let mut back = self.back_stack;
         let mut screen = self.screen;
+        let mut flash = self.flash;
         back.write().clear();
+        flash.set(None);
         screen.set(to);
     }
 
@@ -218,6 +221,13 @@ pub fn App() -> Element {
         })
     });
 
+    // The native test's scripted walk, when one was given.
+    use_hook(|| {
+        if let Some(steps) = services.config().drive.clone() {
+            spawn(drive::run(steps));
+        }
+    });
+
     let screen = ctx.screen.read().clone();
     let lang = ctx.lang();
     let embed_css = services.config().embed_css;
@@ -290,6 +300,8 @@ input:focus,select:focus{outline:none;border-color:#0d5bb5}
 .err{color:#c62828;font-weight:600;margin-top:6px}
 .help{color:#5f6b76;font-size:15px}
 .banner{padding:12px 14px;border-radius:12px;margin:0 0 12px;font-weight:600}
+.notice{position:sticky;top:64px;z-index:6;box-shadow:0 2px 8px rgba(0,0,0,.15)}
+fieldset.plain{border:0;margin:0;padding:0;min-width:0}
 .banner.ok{background:#e6f4ea;color:#1b5e20}
 .banner.warn{background:#fff6dc;color:#7a5b00}
 .banner.error{background:#fdecec;color:#b71c1c}

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use doorstep_shared::domain::Campaign;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::sync::Account;
@@ -30,8 +30,9 @@ use uuid::Uuid;
 use crate::error::{AppError, Result};
 use crate::keyfile::KdfParams;
 use crate::model::{ProgressReport, RecordView, SaveResult, SyncReport};
+use crate::scratch::{Edits, next_stamp};
 use crate::store::Store;
-use crate::sync::SyncEngine;
+use crate::sync::{PendingSignIn, SyncEngine};
 use crate::ui::i18n::Lang;
 
 /// Where a platform's position comes from (GPS on a phone); `None` where there is none.
@@ -56,6 +57,12 @@ pub struct Config {
     pub embed_css: bool,
     /// The platform's position, if it has one.
     pub position: Option<PositionSource>,
+    /// Ask the webview for the position (`navigator.geolocation`): the native renderer on a
+    /// phone, where the platform asks the worker once for the permission.
+    pub webview_position: bool,
+    /// A scripted walk to run in the window, then exit (the native-renderer test; see
+    /// `ui::drive`).
+    pub drive: Option<Vec<crate::ui::drive::Step>>,
 }
 
 impl Config {
@@ -71,6 +78,8 @@ impl Config {
             device_name: "Doorstep".into(),
             embed_css: false,
             position: None,
+            webview_position: false,
+            drive: None,
         }
     }
 }
@@ -117,6 +126,7 @@ pub struct Services {
     shared: watch::Sender<Shared>,
     kick: Notify,
     lang: Mutex<Lang>,
+    position_refused: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Services {
@@ -133,6 +143,8 @@ pub struct PersonData {
     pub view: RecordView,
     pub form: Arc<FormDefinition>,
     pub campaign: Campaign,
+    /// Answers given on the screen earlier and not saved yet (see `scratch.rs`).
+    pub scratch: Edits,
 }
 
 /// The file of the store in a data directory.
@@ -162,6 +174,7 @@ impl Services {
             shared: watch::Sender::new(Shared::default()),
             kick: Notify::new(),
             lang: Mutex::new(Lang::default()),
+            position_refused: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -249,7 +262,22 @@ impl Services {
     /// Whether the platform can give a position at all.
     #[must_use]
     pub fn has_position(&self) -> bool {
-        self.config.position.is_some()
+        self.config.position.is_some() || (self.config.webview_position && !self.position_refused())
+    }
+
+    /// Whether the worker refused the position permission (asked once per start; the visit
+    /// is saved without a position and the screen says why).
+    #[must_use]
+    pub fn position_refused(&self) -> bool {
+        self.position_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that the position permission was refused.
+    pub fn refuse_position(&self) {
+        self.position_refused
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.changed();
     }
 
     /// Runs `f` on the open store off the async threads.
@@ -276,22 +304,30 @@ impl Services {
         Ok(())
     }
 
-    /// The first sign-in: creates the encrypted store protected by `pin`, signs in (which
-    /// registers the device) and downloads the roster and the questionnaire. When the sign-in
-    /// fails the new store is removed again, so the next try starts clean. A failed first
-    /// download is not an error here: the home screen shows it and the sync retries.
+    /// The first sign-in's account step: checks the account with the server before the PIN
+    /// is asked for (see [`SyncEngine::check_account`]).
     ///
     /// # Errors
-    /// [`AppError::PinTooShort`], [`AppError::InvalidServerUrl`], [`AppError::BadCredentials`],
-    /// [`AppError::Unreachable`], [`AppError::StoreExists`]…
-    pub async fn first_sign_in(
+    /// As [`SyncEngine::check_account`].
+    pub async fn check_account(
         &self,
         server_url: String,
         username: String,
         password: String,
-        pin: String,
-    ) -> Result<Account> {
-        crate::client::normalize_url(&server_url)?;
+    ) -> Result<PendingSignIn> {
+        self.engine
+            .check_account(&server_url, &username, &password, &self.config.device_name)
+            .await
+    }
+
+    /// The first sign-in's PIN step: creates the encrypted store protected by `pin`, stores
+    /// the checked account in it and downloads the roster and the questionnaire (a failed
+    /// download is shown on the home screen and retried, not an error here). When storing
+    /// fails the new store is removed again.
+    ///
+    /// # Errors
+    /// [`AppError::PinTooShort`], [`AppError::StoreExists`], a storage error.
+    pub async fn create_store(&self, pending: PendingSignIn, pin: String) -> Result<Account> {
         let path = self.store_path();
         let dir = self.config.data_dir.clone();
         let kdf = self.config.kdf;
@@ -300,17 +336,7 @@ impl Services {
             Store::create(&path, &pin, kdf)
         })
         .await?;
-        let login = self
-            .engine
-            .login(
-                &store,
-                &server_url,
-                &username,
-                &password,
-                &self.config.device_name,
-            )
-            .await;
-        match login {
+        match self.engine.finish_first_sign_in(&store, pending).await {
             Ok(account) => {
                 self.install_store(store);
                 let _ = self.sync_now(false).await;
@@ -421,14 +447,46 @@ impl Services {
         changes: BTreeMap<String, Option<Value>>,
         finalize: bool,
     ) -> Result<SaveResult> {
+        self.save_with(person, move |s| s.save_edit(person, changes, finalize))
+            .await
+    }
+
+    /// Saves the screen's edits through `f` (a draft, a submission, a confirmed section);
+    /// once they are saved (or turn out to change nothing) the screen's unsaved input is
+    /// cleared, with a stamp newer than every answer written before.
+    ///
+    /// # Errors
+    /// `f`'s error.
+    pub async fn save_with<F>(&self, person: Uuid, f: F) -> Result<SaveResult>
+    where
+        F: FnOnce(&Store) -> Result<SaveResult> + Send + 'static,
+    {
+        let stamp = next_stamp();
         let result = self
-            .read(move |s| s.save_edit(person, changes, finalize))
+            .read(move |s| {
+                let r = f(s)?;
+                if matches!(r, SaveResult::Saved { .. } | SaveResult::Unchanged) {
+                    s.put_scratch(person, stamp, &Edits::new())?;
+                }
+                Ok(r)
+            })
             .await?;
         if matches!(result, SaveResult::Saved { .. }) {
             self.changed();
             self.kick.notify_one();
         }
         Ok(result)
+    }
+
+    /// Keeps the screen's unsaved edits of a person on the device, as each answer is given.
+    /// The stamp is taken now, so writes that finish out of order keep the newest.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub async fn keep_scratch(&self, person: Uuid, edits: Edits) -> Result<()> {
+        let stamp = next_stamp();
+        self.read(move |s| s.put_scratch(person, stamp, &edits))
+            .await
     }
 
     /// Runs a store write that changes what screens show, then tells them.
@@ -455,10 +513,12 @@ impl Services {
             let view = s.record(id)?;
             let form = s.form()?.ok_or(AppError::NotSynced)?;
             let campaign = s.campaign()?.ok_or(AppError::NotSynced)?;
+            let scratch = s.scratch(id)?;
             Ok(PersonData {
                 view,
                 form: Arc::new(form),
                 campaign,
+                scratch,
             })
         })
         .await
@@ -513,8 +573,9 @@ impl Services {
     }
 }
 
-/// The local time now, as the visit time is recorded (`YYYY-MM-DD HH:MM`).
+/// Now, as the visit time is recorded (`YYYY-MM-DD HH:MM` in the campaign's zone, see
+/// [`doorstep_shared::domain::campaign_zone`]; never the phone's own zone).
 #[must_use]
 pub fn now_label() -> String {
-    Local::now().format("%Y-%m-%d %H:%M").to_string()
+    doorstep_shared::domain::visit_time_label(Utc::now())
 }

@@ -1,7 +1,7 @@
 //! The page shell (head, navigation, sign-out), error pages, and formatting shared by the pages.
 
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, FixedOffset};
+use chrono::DateTime;
 use maud::{DOCTYPE, Markup, html};
 
 use doorstep_shared::Outcome;
@@ -138,17 +138,16 @@ pub fn bp(b: Option<u64>) -> String {
     doorstep_shared::progress::format_bp(b)
 }
 
-/// China Standard Time, in which the district works.
-fn cst() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8")
-}
-
 /// `MM-DD HH:MM` in China time, or `—`.
 #[must_use]
 pub fn time(ms: Option<i64>) -> String {
     ms.and_then(DateTime::from_timestamp_millis).map_or_else(
         || "—".into(),
-        |t| t.with_timezone(&cst()).format("%m-%d %H:%M").to_string(),
+        |t| {
+            doorstep_shared::domain::campaign_time(t)
+                .format("%m-%d %H:%M")
+                .to_string()
+        },
     )
 }
 

@@ -73,7 +73,9 @@ impl ProgressDelta {
                 current.insert(r.try_get("community")?, counts_from(&r)?);
             }
         }
-        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let day = doorstep_shared::domain::campaign_time(chrono::Utc::now())
+            .format("%Y-%m-%d")
+            .to_string();
         for (community, (shifts, at)) in self.by_community {
             let mut c = current
                 .remove(&community)

@@ -67,7 +67,10 @@ fn row(p: &CommunityProgress, expected_by_today: u64) -> Row {
 /// A database error.
 pub async fn compute(db: &Db, campaign: &Campaign, scope: &Scope) -> Result<(Progress, Counts)> {
     let communities = db.progress(&campaign.id.to_string(), scope).await?;
-    let share = elapsed_share(campaign, chrono::Utc::now().date_naive());
+    let share = elapsed_share(
+        campaign,
+        doorstep_shared::domain::campaign_time(chrono::Utc::now()).date_naive(),
+    );
     let total: Counts = communities.iter().map(|c| &c.counts).sum();
     let community_rows: Vec<Row> = communities
         .iter()

@@ -82,7 +82,7 @@ pub fn Notice() -> Element {
     let lang = ctx.lang();
     match flash {
         Some(f) => rsx! {
-            div { class: f.tone.class(), role: "status", "data-testid": "notice", {f.text.get(lang).to_string()} }
+            div { class: "{f.tone.class()} notice", role: "status", "data-testid": "notice", {f.text.get(lang).to_string()} }
         },
         None => rsx! {},
     }

@@ -1,6 +1,11 @@
 //! One questionnaire item as the control that fits its kind: text, number, date and phone
 //! inputs, yes/no buttons, single-choice buttons (a select for long lists), multi-choice
 //! checkboxes, a GPS point.
+//!
+//! Typed inputs are uncontrolled (`initial_value`): the page keeps what is typed and sends each
+//! change; the app never writes a value back into a field being typed in, which over a slow
+//! link would overwrite the keys typed meanwhile. A screen that replaces values from outside
+//! (a saved edit, "same as last year") re-creates its fields with a new key.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -94,7 +99,7 @@ pub fn ItemField(
     let control = control(lang, &item, value.as_ref(), on_change, &ctx.services);
     let help = match lang {
         Lang::Zh => item.help_zh.clone(),
-        Lang::En => None,
+        Lang::En => item.help_en.clone().or_else(|| item.help_zh.clone()),
     };
     let invalid = error.is_some();
     rsx! {
@@ -148,7 +153,7 @@ fn control(
             rsx! {
                 input {
                     r#type: "text",
-                    value: "{v}",
+                    initial_value: "{v}",
                     "data-testid": "{testid}",
                     oninput: move |e: FormEvent| on_change.call(text_value(e.value())),
                 }
@@ -161,7 +166,7 @@ fn control(
                     r#type: "tel",
                     inputmode: "tel",
                     autocomplete: "off",
-                    value: "{v}",
+                    initial_value: "{v}",
                     "data-testid": "{testid}",
                     oninput: move |e: FormEvent| on_change.call(text_value(e.value().trim().to_string())),
                 }
@@ -172,7 +177,7 @@ fn control(
             rsx! {
                 input {
                     r#type: "date",
-                    value: "{v}",
+                    initial_value: "{v}",
                     "data-testid": "{testid}",
                     oninput: move |e: FormEvent| on_change.call(text_value(e.value())),
                 }
@@ -188,7 +193,7 @@ fn control(
                     inputmode: "numeric",
                     min: "{min}",
                     max: "{max}",
-                    value: "{v}",
+                    initial_value: "{v}",
                     "data-testid": "{testid}",
                     oninput: move |e: FormEvent| on_change.call(integer_value(&e.value())),
                 }

@@ -1,6 +1,7 @@
 //! Widgets shared by the screens.
 
 mod bars;
+pub mod geo;
 mod item_field;
 mod outcome_picker;
 mod sync_panel;

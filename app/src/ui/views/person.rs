@@ -13,13 +13,12 @@ use doorstep_shared::value::{Answers, Value};
 use uuid::Uuid;
 
 use crate::model::SaveResult;
+use crate::scratch::Edits;
+use crate::ui::components::geo::{self, WebPosition};
 use crate::ui::components::{ItemField, OutcomePicker};
 use crate::ui::i18n::{self, Lang, Text};
 use crate::ui::services::{PersonData, now_label};
 use crate::ui::{Tone, use_app};
-
-/// The edits of this visit: item → new value (`None` clears it).
-type Edits = BTreeMap<String, Option<Value>>;
 
 /// The answers as the worker sees them now: the record with this visit's edits on top.
 fn with_edits(base: &Answers, edits: &Edits) -> Answers {
@@ -48,6 +47,22 @@ pub fn PersonScreen(id: Uuid) -> Element {
     let touched = use_signal(Edits::new);
     let errors = use_signal(Vec::<ItemError>::new);
     let busy = use_signal(|| false);
+    let generation = use_signal(|| 0u64);
+    // Answers given here before and not saved (a reload, back, a killed app) come back first.
+    let mut restored = use_signal(|| false);
+    let c = ctx.clone();
+    use_effect(move || {
+        if let Some(Ok(d)) = &*data.read()
+            && !*restored.peek()
+        {
+            let mut touched = touched;
+            if !d.scratch.is_empty() && touched.peek().is_empty() {
+                touched.set(d.scratch.clone());
+                c.notify(Tone::Warn, i18n::RESTORED_INPUT);
+            }
+            restored.set(true);
+        }
+    });
 
     let loaded = data.read().clone();
     match loaded {
@@ -55,7 +70,8 @@ pub fn PersonScreen(id: Uuid) -> Element {
         Some(Err(e)) => {
             rsx! { p { class: "banner error", role: "alert", {i18n::error_text(lang, &e)} } }
         }
-        Some(Ok(d)) => rsx! { PersonForm { data: d, touched, errors, busy } },
+        Some(Ok(_)) if !restored() => rsx! { p { class: "muted", "…" } },
+        Some(Ok(d)) => rsx! { PersonForm { data: d, touched, errors, busy, generation } },
     }
 }
 
@@ -65,6 +81,7 @@ fn PersonForm(
     touched: Signal<Edits>,
     errors: Signal<Vec<ItemError>>,
     busy: Signal<bool>,
+    generation: Signal<u64>,
 ) -> Element {
     let ctx = use_app();
     let lang = ctx.lang();
@@ -97,28 +114,48 @@ fn PersonForm(
             .map(|e| lang.pick(&e.message_zh, &e.message_en).to_string())
     };
 
-    // Recording an answer: the edit, and the item's old error goes.
+    // Recording an answer: the edit, kept on the device at once; the item's old error goes.
+    let services = ctx.services.clone();
+    let keep = use_callback(move |edits: Edits| {
+        let services = services.clone();
+        spawn(async move {
+            if let Err(e) = services.keep_scratch(id, edits).await {
+                tracing::warn!(error = %e, "unsaved answers not kept");
+            }
+        });
+    });
     let set = move |key: String, v: Option<Value>| {
         let mut touched = touched;
         let mut errors = errors;
         errors.write().retain(|e| e.item != key);
         touched.write().insert(key, v);
+        keep.call(touched());
     };
+    let locked = d.view.review == Review::Approved;
 
     // The outcome; a home visit records its time (and position where the platform has one).
     let view_answers = d.view.answers.clone();
     let services = ctx.services.clone();
+    let from_roster = carry::from_roster(&person);
     let pick = move |o: Outcome| {
         let mut touched = touched;
         let mut errors = errors;
         errors.write().retain(|e| e.item != OUTCOME);
         let mut t = touched.write();
         t.insert(OUTCOME.into(), Some(Value::text(o.key())));
+        let has = |t: &Edits, k: &str| {
+            t.get(k)
+                .map_or_else(|| view_answers.contains_key(k), Option::is_some)
+        };
+        // What the roster already knows (phone, subsidies) is offered, to confirm or change.
+        if o.has_questionnaire() {
+            for (k, v) in &from_roster {
+                if !has(&t, k) {
+                    t.insert(k.clone(), Some(v.clone()));
+                }
+            }
+        }
         if o == Outcome::HomeVisit {
-            let has = |t: &Edits, k: &str| {
-                t.get(k)
-                    .map_or_else(|| view_answers.contains_key(k), Option::is_some)
-            };
             if !has(&t, VISIT_AT) {
                 t.insert(VISIT_AT.into(), Some(Value::text(now_label())));
             }
@@ -127,6 +164,29 @@ fn PersonForm(
             {
                 t.insert(VISIT_GEO.into(), Some(Value::Geo(p)));
             }
+        }
+        let ask_webview = o == Outcome::HomeVisit
+            && !has(&t, VISIT_GEO)
+            && services.config().webview_position
+            && !services.position_refused();
+        let now = t.clone();
+        drop(t);
+        keep.call(now);
+        if ask_webview {
+            let services = services.clone();
+            spawn(async move {
+                match geo::ask_webview().await {
+                    WebPosition::At(p) => {
+                        let mut touched = touched;
+                        touched
+                            .write()
+                            .insert(VISIT_GEO.into(), Some(Value::Geo(p)));
+                        keep.call(touched());
+                    }
+                    WebPosition::Refused => services.refuse_position(),
+                    WebPosition::Unavailable => {}
+                }
+            });
         }
     };
 
@@ -151,6 +211,7 @@ fn PersonForm(
                 Ok(SaveResult::Saved { .. }) => {
                     touched.set(Edits::new());
                     errors.set(Vec::new());
+                    *generation.write() += 1;
                     if finalize {
                         c.notify(
                             Tone::Ok,
@@ -169,6 +230,7 @@ fn PersonForm(
                 Ok(SaveResult::Unchanged) => c.notify(Tone::Warn, i18n::UNCHANGED),
                 Ok(SaveResult::Invalid(list)) => {
                     c.clear_notice();
+                    show_first(&list);
                     errors.set(list);
                 }
                 Err(e) => c.notify(Tone::Error, &e),
@@ -197,18 +259,20 @@ fn PersonForm(
         spawn(async move {
             let result = c
                 .services
-                .write(move |s| s.confirm_section_with(id, &section, edits))
+                .save_with(id, move |s| s.confirm_section_with(id, &section, edits))
                 .await;
             busy.set(false);
             match result {
                 Ok(SaveResult::Saved { .. }) => {
                     touched.set(Edits::new());
                     errors.set(Vec::new());
+                    *generation.write() += 1;
                     c.notify(Tone::Ok, i18n::CONFIRMED_SECTION);
                 }
                 Ok(SaveResult::Unchanged) => c.notify(Tone::Warn, i18n::UNCHANGED),
                 Ok(SaveResult::Invalid(list)) => {
                     c.clear_notice();
+                    show_first(&list);
                     errors.set(list);
                 }
                 Err(e) => c.notify(Tone::Error, &e),
@@ -290,10 +354,15 @@ fn PersonForm(
         .collect();
     let conflicts = d.view.conflicts.clone();
     let busy_now = busy();
+    let generation_now = generation();
 
     rsx! {
         Facts { data: d.clone() }
-        section { class: "card", "data-testid": "outcome",
+        if locked {
+            p { class: "banner ok", "data-testid": "approved-locked", {lang.t(i18n::APPROVED_LOCKED)} }
+        }
+        fieldset { class: "plain", disabled: locked, "data-testid": "record-fields",
+        section { class: "card", id: "item-outcome", "data-testid": "outcome",
             h2 { {lang.t(i18n::OUTCOME_FIRST)} }
             p { class: "muted", {lang.t(i18n::OUTCOME_HINT)} }
             OutcomePicker { selected: outcome, on_pick: pick }
@@ -321,7 +390,7 @@ fn PersonForm(
             }
             for item in detail_items {
                 ItemField {
-                    key: "{item.key}",
+                    key: "{item.key}-{generation_now}",
                     value: answers.get(&item.key).cloned(),
                     error: error_of(&item.key),
                     conflict: conflicts.contains_key(&item.key),
@@ -363,7 +432,7 @@ fn PersonForm(
                         }
                         for item in items {
                             ItemField {
-                                key: "{item.key}",
+                                key: "{item.key}-{generation_now}",
                                 value: answers.get(&item.key).cloned(),
                                 error: error_of(&item.key),
                                 conflict: conflicts.contains_key(&item.key),
@@ -380,6 +449,7 @@ fn PersonForm(
                 }
             }
         }
+        }
         if !error_list.is_empty() {
             section { class: "banner error", role: "alert", "data-testid": "errors",
                 p { {lang.t(i18n::FIX_BELOW)} }
@@ -390,9 +460,10 @@ fn PersonForm(
                 }
             }
         }
-        if d.view.status == Status::Final && d.view.review != Review::Returned {
+        if d.view.status == Status::Final && d.view.review == Review::Pending {
             button { class: "btn link", "data-testid": "reopen", onclick: reopen, {lang.t(i18n::REOPEN)} }
         }
+        if !locked {
         div { class: "actions",
             button {
                 class: "btn",
@@ -409,6 +480,20 @@ fn PersonForm(
                 {lang.t(i18n::FINALIZE)}
             }
         }
+        }
+    }
+}
+
+/// Brings the first item that needs the worker into view (the outcome, or a questionnaire
+/// item), where its message is.
+fn show_first(errors: &[ItemError]) {
+    if let Some(e) = errors.first() {
+        let id = format!("item-{}", e.item);
+        let js = format!(
+            "const el = document.getElementById({}); if (el) {{ el.scrollIntoView({{block: 'center'}}); const f = el.querySelector('input,select,button'); if (f) f.focus({{preventScroll: true}}); }}",
+            serde_json::to_string(&id).unwrap_or_default()
+        );
+        let _ = document::eval(&js);
     }
 }
 

@@ -173,5 +173,8 @@ fn badges(lang: Lang, row: &PersonRow, outcome: Option<&'static str>) -> Element
         if row.rejected {
             span { class: "badge rejected", {lang.t(i18n::REJECTED_BADGE)} }
         }
+        if row.unsaved {
+            span { class: "badge unsent", "data-testid": "unsaved-{row.person_id}", {lang.t(i18n::UNSAVED_BADGE)} }
+        }
     }
 }

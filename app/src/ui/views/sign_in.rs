@@ -4,10 +4,12 @@ use dioxus::prelude::*;
 
 use crate::error::AppError;
 use crate::store::MIN_PIN_LEN;
+use crate::sync::PendingSignIn;
 use crate::ui::i18n::{self, Text};
 use crate::ui::{Screen, use_app};
 
-/// First sign-in, in two steps: the account, then the PIN that encrypts the store.
+/// First sign-in, in two steps: the account (checked with the server at once), then the PIN
+/// that encrypts the store.
 #[component]
 pub fn SignIn() -> Element {
     let ctx = use_app();
@@ -20,14 +22,35 @@ pub fn SignIn() -> Element {
     let mut pin2 = use_signal(String::new);
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<Text>);
+    let mut checked = use_signal(|| None::<PendingSignIn>);
 
+    let c = ctx.clone();
     let next = move |_| {
+        if busy() {
+            return;
+        }
         if server().trim().is_empty() || username().trim().is_empty() || password().is_empty() {
             error.set(Some(i18n::FILL_ALL.into()));
-        } else {
-            error.set(None);
-            step.set(2);
+            return;
         }
+        error.set(None);
+        busy.set(true);
+        let c = c.clone();
+        spawn(async move {
+            let result = c
+                .services
+                .check_account(server(), username(), password())
+                .await;
+            busy.set(false);
+            match result {
+                Ok(p) => {
+                    password.set(String::new());
+                    checked.set(Some(p));
+                    step.set(2);
+                }
+                Err(e) => error.set(Some((&e).into())),
+            }
+        });
     };
     let c = ctx.clone();
     let finish = move |_| {
@@ -39,27 +62,19 @@ pub fn SignIn() -> Element {
             error.set(Some(i18n::PIN_MISMATCH.into()));
             return;
         }
+        let Some(pending) = checked() else {
+            step.set(1);
+            return;
+        };
         error.set(None);
         busy.set(true);
         let c = c.clone();
         spawn(async move {
-            let result = c
-                .services
-                .first_sign_in(server(), username(), password(), pin())
-                .await;
+            let result = c.services.create_store(pending, pin()).await;
             busy.set(false);
             match result {
-                Ok(_) => {
-                    password.set(String::new());
-                    c.reset(Screen::Home);
-                }
-                Err(e) => {
-                    // An account or network problem: back to the account step.
-                    if !matches!(e, AppError::PinTooShort(_)) {
-                        step.set(1);
-                    }
-                    error.set(Some((&e).into()));
-                }
+                Ok(_) => c.reset(Screen::Home),
+                Err(e) => error.set(Some((&e).into())),
             }
         });
     };
@@ -101,7 +116,10 @@ pub fn SignIn() -> Element {
                 if let Some(e) = error() {
                     p { class: "banner error", role: "alert", "data-testid": "sign-in-error", {e.get(lang).to_string()} }
                 }
-                button { class: "btn primary", "data-testid": "next", onclick: next, {lang.t(i18n::NEXT)} }
+                if busy() {
+                    p { class: "banner warn", role: "status", {lang.t(i18n::SIGNING_IN)} }
+                }
+                button { class: "btn primary", disabled: busy(), "data-testid": "next", onclick: next, {lang.t(i18n::NEXT)} }
             } else {
                 h2 { {lang.t(i18n::CHOOSE_PIN)} }
                 p { {lang.t(i18n::CHOOSE_PIN_INTRO)} }
