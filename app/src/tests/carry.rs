@@ -207,7 +207,9 @@ fn an_older_store_gains_the_prior_column() {
     // The store as the first schema left it.
     f.store
         .read(|c| {
-            c.execute_batch("ALTER TABLE records DROP COLUMN prior; PRAGMA user_version = 1;")?;
+            c.execute_batch(
+                "DROP TABLE scratch; ALTER TABLE records DROP COLUMN prior; PRAGMA user_version = 1;",
+            )?;
             Ok(())
         })
         .unwrap();

@@ -939,3 +939,94 @@ fn a_new_campaign_starts_from_scratch_but_keeps_unsent_records() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].person_id, p);
 }
+
+// ---- answers kept as they are given (scratch) ----
+
+#[test]
+fn unsaved_answers_survive_a_reopened_store_and_late_writes_lose() {
+    let f = fx();
+    let p = f.person(0).id;
+    let edits = |v: &str| -> crate::scratch::Edits {
+        [("outcome_note".to_string(), Some(Value::text(v)))].into()
+    };
+    let early = crate::scratch::next_stamp();
+    let later = crate::scratch::next_stamp();
+    assert!(later > early);
+    f.store.put_scratch(p, later, &edits("外出务工")).unwrap();
+    // A write that started earlier but lands later does not replace the newer one.
+    f.store.put_scratch(p, early, &edits("外")).unwrap();
+    assert_eq!(f.store.scratch(p).unwrap(), edits("外出务工"));
+    assert!(f.store.persons_with_scratch().unwrap().contains(&p));
+    assert!(
+        f.store
+            .persons(None, crate::Filter::All, "")
+            .unwrap()
+            .iter()
+            .any(|r| r.person_id == p && r.unsaved)
+    );
+    // The app is killed and started again: the answers are still there.
+    let path = f.path.clone();
+    drop(f.store);
+    let store = Store::open(&path, PIN).unwrap();
+    assert_eq!(store.scratch(p).unwrap(), edits("外出务工"));
+    // Saved: cleared with a newer stamp; an older keystroke's write cannot bring it back.
+    let saved = crate::scratch::next_stamp();
+    store
+        .put_scratch(p, saved, &crate::scratch::Edits::new())
+        .unwrap();
+    store.put_scratch(p, later, &edits("外出务工")).unwrap();
+    assert!(store.scratch(p).unwrap().is_empty());
+    assert!(store.persons_with_scratch().unwrap().is_empty());
+    let _keep = f.dir;
+}
+
+#[test]
+fn an_approved_record_cannot_be_edited_on_the_device() {
+    let f = fx();
+    let p = f.person(1).id;
+    f.store
+        .read(|c| {
+            c.execute(
+                "UPDATE records SET review = 'approved' WHERE person_id = ?1",
+                [p.to_string()],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let r = f.store.save_edit(
+        p,
+        [("outcome_note".to_string(), Some(Value::text("x")))].into(),
+        false,
+    );
+    assert_eq!(r, Err(AppError::RecordApproved(p)));
+    assert_eq!(f.store.unsent_count().unwrap(), 0);
+}
+
+#[test]
+fn the_list_is_in_walking_order_and_a_shown_certificate_finds_its_person() {
+    let f = fx();
+    let rows = f.store.persons(None, crate::Filter::All, "").unwrap();
+    for w in rows.windows(2) {
+        assert_ne!(
+            doorstep_shared::place::walking_order(&w[0].address, &w[1].address),
+            std::cmp::Ordering::Greater,
+            "{} before {}",
+            w[0].address,
+            w[1].address
+        );
+    }
+    let person = f.person(2);
+    let cert = person.certificate.to_string();
+    for q in [
+        cert.clone(),
+        person.certificate.masked(),
+        cert[cert.len() - 4..].to_string(),
+    ] {
+        let hits = f.store.persons(None, crate::Filter::All, &q).unwrap();
+        assert!(
+            hits.iter().any(|r| r.person_id == person.id),
+            "{q} finds {}",
+            person.name
+        );
+    }
+}
