@@ -137,6 +137,12 @@ fn PersonForm(
     let view_answers = d.view.answers.clone();
     let services = ctx.services.clone();
     let from_roster = carry::from_roster(&person);
+    let prior_keys: BTreeSet<String> = d
+        .view
+        .prior
+        .as_ref()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
     let pick = move |o: Outcome| {
         let mut touched = touched;
         let mut errors = errors;
@@ -147,10 +153,11 @@ fn PersonForm(
             t.get(k)
                 .map_or_else(|| view_answers.contains_key(k), Option::is_some)
         };
-        // What the roster already knows (phone, subsidies) is offered, to confirm or change.
+        // What the roster already knows (phone, subsidies) is offered, to confirm or change,
+        // where neither this year's record nor last year's has a value.
         if o.has_questionnaire() {
             for (k, v) in &from_roster {
-                if !has(&t, k) {
+                if !has(&t, k) && !prior_keys.contains(k) {
                     t.insert(k.clone(), Some(v.clone()));
                 }
             }
