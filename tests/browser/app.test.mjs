@@ -3,80 +3,11 @@
 // then two records while the server is down (unsent: 2), the server back on the same port and
 // data, sync, and the community's progress moving on the server (API) and on the home screen.
 // Screenshots: artifacts/screenshots/app-*.png.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const PIN = '246810';
-
-function appBinary(lib) {
-  const dir = process.env.CARGO_TARGET_DIR || path.join(lib.ROOT, 'target');
-  for (const profile of ['debug', 'release']) {
-    const p = path.join(dir, profile, 'doorstep');
-    if (existsSync(p)) return p;
-  }
-  throw new Error('no doorstep binary: run `cargo build -p doorstep-app` first');
-}
-
-/** Starts a process that prints `listening on http://ADDR`; resolves with { proc, url, output }. */
-function startListening(bin, args, what) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(bin, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
-    });
-    let out = '';
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (!settled) {
-        settled = true;
-        proc.kill('SIGKILL');
-        reject(new Error(`${what} did not start:\n${out}`));
-      }
-    }, 120000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/[^\s]+)/);
-      if (m && !settled) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ proc, url: m[1], output: () => out });
-      }
-    });
-    proc.stderr.on('data', (d) => {
-      out += d;
-    });
-    proc.on('exit', (code, signal) => {
-      if (!settled) {
-        settled = true;
-        clearTimeout(timer);
-        reject(new Error(`${what} exited (${code ?? signal}):\n${out}`));
-      }
-    });
-  });
-}
-
-async function stop(lib, p) {
-  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
-  p.proc.kill('SIGTERM');
-  await lib
-    .waitFor(() => p.proc.exitCode !== null || p.proc.signalCode !== null, { timeout: 10000, what: 'a process to stop' })
-    .catch(() => p.proc.kill('SIGKILL'));
-}
-
-async function testText(page, id) {
-  return ((await page.getByTestId(id).first().textContent()) ?? '').trim();
-}
-
-/** Waits until the element with this test id shows exactly `want`. */
-async function untilText(lib, page, id, want, what) {
-  await lib.waitFor(async () => (await testText(page, id)) === String(want), {
-    timeout: 20000,
-    what: `${what} (${id} = ${want}, now ${await testText(page, id).catch(() => '?')})`,
-  });
-}
 
 /** Answers one item the way a worker would: "no", the first option, a plausible value. */
 async function answer(page, key) {
@@ -145,7 +76,7 @@ async function findAndOpen(lib, page, nth) {
   lib.assert(rows.every((n) => n.includes(name)), `only persons named ${name} are listed`);
   await page.locator('.item-row', { hasText: name }).first().click();
   await page.getByTestId('outcome-home_visit').waitFor();
-  lib.assertEqual((await testText(page, 'person-name')), name, 'the record opened');
+  lib.assertEqual((await lib.testText(page, 'person-name')), name, 'the record opened');
   return name;
 }
 
@@ -175,22 +106,22 @@ export default async function app(lib, t) {
 
 async function run(lib, t, procs, onPage) {
   const serverBin = lib.serverBinary();
-  const appBin = appBinary(lib);
+  const appBin = lib.appBinary();
   const serverDir = await mkdtemp(path.join(tmpdir(), 'doorstep-app-server-'));
   const appDir = await mkdtemp(path.join(tmpdir(), 'doorstep-app-data-'));
   t.defer(() => rm(serverDir, { recursive: true, force: true }));
   t.defer(() => rm(appDir, { recursive: true, force: true }));
 
-  let server = await startListening(serverBin, ['--data-dir', serverDir, 'demo', '--bind', '127.0.0.1:0'], 'the server');
-  t.defer(() => stop(lib, server));
+  let server = await lib.startListening(serverBin, ['--data-dir', serverDir, 'demo', '--bind', '127.0.0.1:0'], 'the server');
+  t.defer(() => lib.stopProcess(server));
   procs.server = server;
   const port = new URL(server.url).port;
-  const appProc = await startListening(
+  const appProc = await lib.startListening(
     appBin,
     ['--data-dir', appDir, '--bind', '127.0.0.1:0', '--server', server.url],
     'the app',
   );
-  t.defer(() => stop(lib, appProc));
+  t.defer(() => lib.stopProcess(appProc));
   procs.app = appProc;
   const api = new lib.Api(server.url);
   const admin = await api.login('admin');
@@ -215,12 +146,12 @@ async function run(lib, t, procs, onPage) {
 
   // Home: the worker's communities with progress, nothing unsent.
   await page.locator('[data-testid^="community-"]').first().waitFor({ timeout: 30000 });
-  await untilText(lib, page, 'unsent-count', 0, 'nothing unsent after sign-in');
+  await lib.untilText(page, 'unsent-count', 0, 'nothing unsent after sign-in');
   const card = page.locator('[data-testid^="community-"]').first();
   const code = (await card.getAttribute('data-testid')).slice('community-'.length);
   const doneBefore = await serverDone(api, admin, code);
-  const total = Number((await testText(page, `done-${code}`)).split('/')[1]);
-  lib.assertEqual(await testText(page, `done-${code}`), `${doneBefore} / ${total}`, 'home shows the community progress');
+  const total = Number((await lib.testText(page, `done-${code}`)).split('/')[1]);
+  lib.assertEqual(await lib.testText(page, `done-${code}`), `${doneBefore} / ${total}`, 'home shows the community progress');
   await lib.screenshot(page, 'app-3-home');
 
   // Find a person by search and record a home visit with the questionnaire.
@@ -230,8 +161,8 @@ async function run(lib, t, procs, onPage) {
   await lib.screenshot(page, 'app-4-person');
   await page.getByTestId('outcome-home_visit').click();
   await page.getByTestId('questionnaire').waitFor();
-  lib.assert((await testText(page, 'no-position')).includes('无法获取位置'), 'a browser has no position: said plainly');
-  lib.assert(/\d{4}-\d{2}-\d{2} \d{2}:\d{2}/.test(await testText(page, 'visit-time')), 'the visit time is recorded');
+  lib.assert((await lib.testText(page, 'no-position')).includes('无法获取位置'), 'a browser has no position: said plainly');
+  lib.assert(/\d{4}-\d{2}-\d{2} \d{2}:\d{2}/.test(await lib.testText(page, 'visit-time')), 'the visit time is recorded');
   await lib.screenshot(page, 'app-5-questionnaire');
   await submitAnsweringRequired(lib, page, async (keys) => {
     lib.assert(keys.includes('ethnicity'), 'a missing required item is named');
@@ -239,19 +170,19 @@ async function run(lib, t, procs, onPage) {
     await page.getByTestId('errors').scrollIntoViewIfNeeded();
     await lib.screenshot(page, 'app-6-validation', { fullPage: false });
   });
-  lib.assert((await testText(page, 'notice')).includes(`已提交：${first}`), 'the submission is confirmed');
+  lib.assert((await lib.testText(page, 'notice')).includes(`已提交：${first}`), 'the submission is confirmed');
   await lib.screenshot(page, 'app-7-submitted');
 
   // Sent as soon as the server answers (the background sync after saving).
   await page.getByTestId('back').click();
-  await untilText(lib, page, 'unsent-count', 0, 'the first record sent automatically');
+  await lib.untilText(page, 'unsent-count', 0, 'the first record sent automatically');
   await lib.waitFor(async () => (await serverDone(api, admin, code)) === doneBefore + 1, {
     timeout: 20000,
     what: 'the server to count the first record',
   });
 
   // The server goes away: two more records, kept on the phone as unsent.
-  await stop(lib, server);
+  await lib.stopProcess(server);
   await card.click();
   await page.getByTestId('person-list').waitFor();
   await findAndOpen(lib, page, 0);
@@ -264,16 +195,16 @@ async function run(lib, t, procs, onPage) {
   await page.getByTestId('item-outcome_note').fill('在广东务工，春节回来');
   await submitAnsweringRequired(lib, page);
   await page.getByTestId('back').click();
-  await untilText(lib, page, 'unsent-count', 2, 'two records unsent while offline');
-  lib.assertEqual(await testText(page, `done-${code}`), `${doneBefore + 3} / ${total}`, 'the phone counts its own records');
+  await lib.untilText(page, 'unsent-count', 2, 'two records unsent while offline');
+  lib.assertEqual(await lib.testText(page, `done-${code}`), `${doneBefore + 3} / ${total}`, 'the phone counts its own records');
   await page.getByTestId('sync').click();
   await lib.waitFor(async () => (await page.getByTestId('sync-error').count()) > 0, { what: 'the sync error' });
-  lib.assert((await testText(page, 'sync-error')).includes('无法连接服务器'), 'the sync error is in plain words');
-  await untilText(lib, page, 'unsent-count', 2, 'still unsent');
+  lib.assert((await lib.testText(page, 'sync-error')).includes('无法连接服务器'), 'the sync error is in plain words');
+  await lib.untilText(page, 'unsent-count', 2, 'still unsent');
   await lib.screenshot(page, 'app-8-offline-unsent');
 
   // The server is back on the same data and port: sync, and the progress moves.
-  server = await startListening(
+  server = await lib.startListening(
     serverBin,
     ['--data-dir', serverDir, 'serve', '--bind', `127.0.0.1:${port}`],
     'the server (restart)',
@@ -281,12 +212,12 @@ async function run(lib, t, procs, onPage) {
   procs.server = server;
   lib.assertEqual(new URL(server.url).port, port, 'the server is back on its port');
   await page.getByTestId('sync').click();
-  await untilText(lib, page, 'unsent-count', 0, 'everything sent');
+  await lib.untilText(page, 'unsent-count', 0, 'everything sent');
   await page.getByTestId('sync-report').waitFor();
   const doneAfter = await serverDone(api, admin, code);
   lib.assertEqual(doneAfter, doneBefore + 3, "the server's progress for the community");
-  await untilText(lib, page, `done-${code}`, `${doneAfter} / ${total}`, 'the home progress');
-  await lib.waitFor(async () => (await testText(page, `server-done-${code}`)).includes(`${doneAfter} / ${total}`), {
+  await lib.untilText(page, `done-${code}`, `${doneAfter} / ${total}`, 'the home progress');
+  await lib.waitFor(async () => (await lib.testText(page, `server-done-${code}`)).includes(`${doneAfter} / ${total}`), {
     what: "the server's confirmed figure on the home screen",
   });
   lib.assertEqual(
@@ -298,6 +229,6 @@ async function run(lib, t, procs, onPage) {
 
   // English is a tap away.
   await page.getByTestId('lang').click();
-  await lib.waitFor(async () => (await testText(page, 'sync')) === 'Sync now', { what: 'English' });
+  await lib.waitFor(async () => (await lib.testText(page, 'sync')) === 'Sync now', { what: 'English' });
   await lib.screenshot(page, 'app-10-english');
 }

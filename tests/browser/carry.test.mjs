@@ -2,80 +2,13 @@
 // from it with the CLI, then the worker app in Chromium shows last year's values, confirms a
 // section with one tap ("与去年相同"), changes one item, saves and syncs; the console's record page
 // lists what changed since last year. Screenshots: artifacts/screenshots/carry-*.png.
-import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
 const PIN = '246810';
-
-function appBinary(lib) {
-  const dir = process.env.CARGO_TARGET_DIR || path.join(lib.ROOT, 'target');
-  for (const profile of ['debug', 'release']) {
-    const p = path.join(dir, profile, 'doorstep');
-    if (existsSync(p)) return p;
-  }
-  throw new Error('no doorstep binary: run `cargo build -p doorstep-app` first');
-}
-
-/** Starts a process that prints `listening on http://ADDR`; resolves with { proc, url, output }. */
-function startListening(bin, args, what) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(bin, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
-    });
-    let out = '';
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (!settled) {
-        settled = true;
-        proc.kill('SIGKILL');
-        reject(new Error(`${what} did not start:\n${out}`));
-      }
-    }, 120000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/[^\s]+)/);
-      if (m && !settled) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ proc, url: m[1], output: () => out });
-      }
-    });
-    proc.stderr.on('data', (d) => {
-      out += d;
-    });
-    proc.on('exit', (code, signal) => {
-      if (!settled) {
-        settled = true;
-        clearTimeout(timer);
-        reject(new Error(`${what} exited (${code ?? signal}):\n${out}`));
-      }
-    });
-  });
-}
-
-async function stop(lib, p) {
-  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
-  p.proc.kill('SIGTERM');
-  await lib
-    .waitFor(() => p.proc.exitCode !== null || p.proc.signalCode !== null, { timeout: 10000, what: 'a process to stop' })
-    .catch(() => p.proc.kill('SIGKILL'));
-}
-
-async function testText(page, id) {
-  return ((await page.getByTestId(id).first().textContent()) ?? '').trim();
-}
-
-async function untilText(lib, page, id, want, what) {
-  await lib.waitFor(async () => (await testText(page, id)) === String(want), {
-    timeout: 20000,
-    what: `${what} (${id} = ${want}, now ${await testText(page, id).catch(() => '?')})`,
-  });
-}
 
 export default async function carry(lib, t) {
   const procs = {};
@@ -95,14 +28,14 @@ export default async function carry(lib, t) {
 
 async function run(lib, t, procs, onPage) {
   const serverBin = lib.serverBinary();
-  const appBin = appBinary(lib);
+  const appBin = lib.appBinary();
   const serverDir = await mkdtemp(path.join(tmpdir(), 'doorstep-carry-server-'));
   const appDir = await mkdtemp(path.join(tmpdir(), 'doorstep-carry-app-'));
   t.defer(() => rm(serverDir, { recursive: true, force: true }));
   t.defer(() => rm(appDir, { recursive: true, force: true }));
 
-  const server = await startListening(serverBin, ['--data-dir', serverDir, 'demo', '--bind', '127.0.0.1:0'], 'the server');
-  t.defer(() => stop(lib, server));
+  const server = await lib.startListening(serverBin, ['--data-dir', serverDir, 'demo', '--bind', '127.0.0.1:0'], 'the server');
+  t.defer(() => lib.stopProcess(server));
   procs.server = server;
   const api = new lib.Api(server.url);
   const admin = await api.login('admin');
@@ -157,12 +90,12 @@ async function run(lib, t, procs, onPage) {
   lib.assertEqual(carried.answers.outcome, undefined, 'the answers start empty');
 
   // The worker app: sign in, the new year in the header, the carried person.
-  const appProc = await startListening(
+  const appProc = await lib.startListening(
     appBin,
     ['--data-dir', appDir, '--bind', '127.0.0.1:0', '--server', server.url],
     'the app',
   );
-  t.defer(() => stop(lib, appProc));
+  t.defer(() => lib.stopProcess(appProc));
   procs.app = appProc;
   const browser = await t.browser();
   const page = await browser.newPage();
@@ -177,8 +110,8 @@ async function run(lib, t, procs, onPage) {
   await page.getByTestId('pin2').fill(PIN);
   await page.getByTestId('finish-sign-in').click();
   await page.getByTestId(`community-${carried.person.community}`).waitFor({ timeout: 30000 });
-  await untilText(lib, page, 'unsent-count', 0, 'nothing unsent after sign-in');
-  await untilText(lib, page, 'campaign-year', `${next}年度 · 大祥区`, 'the header names the new year');
+  await lib.untilText(page, 'unsent-count', 0, 'nothing unsent after sign-in');
+  await lib.untilText(page, 'campaign-year', `${next}年度 · 大祥区`, 'the header names the new year');
   await lib.screenshot(page, 'carry-1-home');
 
   await page.getByTestId(`community-${carried.person.community}`).click();
@@ -186,16 +119,16 @@ async function run(lib, t, procs, onPage) {
   await page.getByTestId('search').fill(person.name);
   await page.getByTestId(`person-${carried.person.id}`).click();
   await page.getByTestId('outcome-home_visit').waitFor();
-  lib.assertEqual(await testText(page, 'person-name'), person.name, 'the carried record opened');
+  lib.assertEqual(await lib.testText(page, 'person-name'), person.name, 'the carried record opened');
   await page.getByTestId('outcome-home_visit').click();
   await page.getByTestId('questionnaire').waitFor();
 
   // Last year's values beside the items; nothing confirmed yet.
   const basic = page.locator('[data-section="basic"]');
   await basic.waitFor();
-  const prior = await testText(page, 'prior-marital_status');
+  const prior = await lib.testText(page, 'prior-marital_status');
   lib.assert(prior.includes('去年') && prior.includes('未婚'), `last year's marital status is shown (${prior})`);
-  lib.assert((await testText(page, 'prior-ethnicity')).includes('汉'), "last year's ethnicity is shown");
+  lib.assert((await lib.testText(page, 'prior-ethnicity')).includes('汉'), "last year's ethnicity is shown");
   lib.assertEqual(await page.getByTestId('section-unchanged-basic').count(), 0, 'the section is not confirmed yet');
   lib.assertEqual(
     await page.getByTestId('item-marital_status-unmarried').getAttribute('aria-pressed'),
@@ -207,7 +140,7 @@ async function run(lib, t, procs, onPage) {
   // One tap: the section as last year.
   await page.getByTestId('confirm-section-basic').click();
   await page.getByTestId('section-unchanged-basic').waitFor();
-  lib.assert((await testText(page, 'notice')).includes('已按去年填写本部分'), 'the confirmation is said');
+  lib.assert((await lib.testText(page, 'notice')).includes('已按去年填写本部分'), 'the confirmation is said');
   lib.assertEqual(
     await page.getByTestId('item-marital_status-unmarried').getAttribute('aria-pressed'),
     'true',
@@ -239,12 +172,12 @@ async function run(lib, t, procs, onPage) {
 
   // Saved as a draft, sent.
   await page.getByTestId('save-draft').click();
-  await lib.waitFor(async () => (await testText(page, 'notice')).includes('草稿已保存'), { what: 'the draft to be saved' });
+  await lib.waitFor(async () => (await lib.testText(page, 'notice')).includes('草稿已保存'), { what: 'the draft to be saved' });
   await page.getByTestId('back').click();
   await page.getByTestId('person-list').waitFor();
   await page.getByTestId('back').click();
   await page.getByTestId('sync').click();
-  await untilText(lib, page, 'unsent-count', 0, 'everything sent');
+  await lib.untilText(page, 'unsent-count', 0, 'everything sent');
   const onServer = await lib.waitFor(
     async () => {
       const r = (await api.pull(w2)).find((x) => x.person.id === carried.person.id);

@@ -414,3 +414,74 @@ export function complete(form, campaign, person, outcome) {
   }
   return { ...answers, status: 'final' };
 }
+
+// ---- the worker app process ----
+
+/** The worker app binary (`doorstep`, the default liveview build). */
+export function appBinary() {
+  const dir = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target');
+  for (const profile of ['debug', 'release']) {
+    const p = path.join(dir, profile, 'doorstep');
+    if (existsSync(p)) return p;
+  }
+  throw new Error('no doorstep binary: run `cargo build -p doorstep-app` first');
+}
+
+/** Starts a process that prints `listening on http://ADDR`; resolves with { proc, url, output }. */
+export function startListening(bin, args, what) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(bin, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    });
+    let out = '';
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (!settled) {
+        settled = true;
+        proc.kill('SIGKILL');
+        reject(new Error(`${what} did not start:\n${out}`));
+      }
+    }, 120000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[^\s]+)/);
+      if (m && !settled) {
+        settled = true;
+        clearTimeout(timer);
+        resolve({ proc, url: m[1], output: () => out });
+      }
+    });
+    proc.stderr.on('data', (d) => {
+      out += d;
+    });
+    proc.on('exit', (code, signal) => {
+      if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        reject(new Error(`${what} exited (${code ?? signal}):\n${out}`));
+      }
+    });
+  });
+}
+
+/** Stops a process started by startListening (SIGTERM, then SIGKILL). */
+export async function stopProcess(p) {
+  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+  p.proc.kill('SIGTERM');
+  await waitFor(() => p.proc.exitCode !== null || p.proc.signalCode !== null, { timeout: 10000, what: 'a process to stop' })
+    .catch(() => p.proc.kill('SIGKILL'));
+}
+
+/** The trimmed text of the first element with this test id. */
+export async function testText(page, id) {
+  return ((await page.getByTestId(id).first().textContent()) ?? '').trim();
+}
+
+/** Waits until the element with this test id shows exactly `want`. */
+export async function untilText(page, id, want, what) {
+  await waitFor(async () => (await testText(page, id)) === String(want), {
+    timeout: 20000,
+    what: `${what} (${id} = ${want}, now ${await testText(page, id).catch(() => '?')})`,
+  });
+}
