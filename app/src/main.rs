@@ -12,13 +12,18 @@
 //!   `listening on http://ADDR/?k=SECRET` once bound; only a browser given that address (its
 //!   per-start secret) may open it.
 
+#[cfg(not(feature = "mobile"))]
 use std::path::PathBuf;
+#[cfg(not(feature = "mobile"))]
 use std::time::Duration;
 
+#[cfg(not(feature = "mobile"))]
 use anyhow::Context;
+#[cfg(not(feature = "mobile"))]
 use clap::Parser;
 use doorstep_app::ui::services::{Config, Services};
 
+#[cfg(not(feature = "mobile"))]
 #[derive(Parser, Debug)]
 #[command(
     name = "doorstep",
@@ -47,6 +52,7 @@ struct Cli {
     drive: Option<PathBuf>,
 }
 
+#[cfg(not(feature = "mobile"))]
 fn config(cli: &Cli) -> Config {
     let dir = cli
         .data_dir
