@@ -449,6 +449,10 @@ pub fn fill_questionnaire(
                 for _ in 0..n {
                     set.insert(item.options[rng.index(item.options.len())].key.clone());
                 }
+                // A "无" option excludes the others: drawn with them, it is dropped.
+                if set.len() > 1 {
+                    set.retain(|k| !item.option(k).is_some_and(|c| c.exclusive));
+                }
                 Value::Set(set)
             }
             ItemKind::Phone => Value::text(person.phone.clone()),

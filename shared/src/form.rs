@@ -16,7 +16,9 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::Check;
 use crate::domain::{Campaign, OUTCOME, Outcome, Person, STATUS, Status, outcome_of};
+use crate::official::{Code, OfficialForm, OfficialItem};
 use crate::ids::{Category, CertificateNumber, Level, ResidentId};
 use crate::value::{Answers, Value};
 
@@ -30,7 +32,14 @@ pub struct FormDefinition {
     pub version: String,
     pub title_zh: String,
     pub title_en: String,
+    /// The official form this one maps to (动态1表) and its numbering year; with it, every item
+    /// names its official item and every option its code, or says that it is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub official: Option<OfficialForm>,
     pub sections: Vec<Section>,
+    /// Soft consistency checks (warnings, never blocking): see [`crate::checks`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
 }
 
 /// A titled group of items, with an optional condition that gates all of them.
@@ -66,6 +75,9 @@ pub struct Item {
     pub label_zh: String,
     pub label_en: String,
     pub kind: ItemKind,
+    /// The official item this is (`R3`), or unknown; see [`crate::official`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub official: Option<OfficialItem>,
     #[serde(default)]
     pub required: bool,
     /// Required (when relevant) only while this condition holds: the facts an outcome needs,
@@ -101,6 +113,12 @@ pub struct Choice {
     pub key: String,
     pub label_zh: String,
     pub label_en: String,
+    /// The official code of the option for the form's year, or unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Code>,
+    /// A "无"-type option of a multi choice: chosen, it excludes every other option.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
 }
 
 /// What an item takes, and so which [`Value`] its answer must be.
@@ -412,6 +430,10 @@ pub enum FormError {
     InvalidCondition { at: String, reason: String },
     #[error("item \"outcome\": {0}")]
     OutcomeItem(String),
+    #[error("official codes: {0}")]
+    Official(String),
+    #[error("check {at}: {reason}")]
+    InvalidCheck { at: String, reason: String },
 }
 
 /// Keys that belong to the record, not to the questionnaire: kept by pruning, not validated.
@@ -485,6 +507,8 @@ enum Problem {
     Phone,
     Geo,
     TooLong,
+    /// An exclusive option chosen with others: its wording in Chinese and English.
+    Exclusive(String, String),
 }
 
 /// The longest text answer (a note, an address, "其他" text): a paragraph, not a document.
@@ -530,7 +554,13 @@ fn problem(item: &Item, value: &Value) -> Option<Problem> {
                 .filter(|k| item.option(k).is_none())
                 .cloned()
                 .collect();
-            (!unknown.is_empty()).then_some(Problem::Options(unknown))
+            if !unknown.is_empty() {
+                return Some(Problem::Options(unknown));
+            }
+            item.options
+                .iter()
+                .find(|c| c.exclusive && set.contains(&c.key) && set.len() > 1)
+                .map(|c| Problem::Exclusive(c.label_zh.clone(), c.label_en.clone()))
         }
         _ => Some(Problem::Type),
     }
@@ -585,6 +615,10 @@ impl Problem {
             Problem::Geo => (
                 format!("「{zh}」坐标超出范围（纬度 −90～90，经度 −180～180）"),
                 format!("{en} is out of range (latitude −90 to 90, longitude −180 to 180)"),
+            ),
+            Problem::Exclusive(opt_zh, opt_en) => (
+                format!("「{zh}」选了“{opt_zh}”就不能再选其他选项"),
+                format!("{en}: \"{opt_en}\" excludes every other option"),
             ),
             Problem::TooLong => (
                 format!("「{zh}」最多 {MAX_TEXT_CHARS} 个字"),
@@ -687,6 +721,31 @@ impl FormDefinition {
                 }
                 earlier.insert(&item.key, item);
             }
+        }
+        check_official(self)?;
+        self.check_checks(&all)
+    }
+
+    /// Soft checks: unique snake_case keys, messages in both languages, items of this form,
+    /// well-formed conditions (which may refer to any item).
+    fn check_checks(&self, all: &HashMap<&str, &Item>) -> Result<(), FormError> {
+        let mut keys = BTreeSet::new();
+        for c in &self.checks {
+            check_key(&c.key)?;
+            let invalid = |reason: &str| FormError::InvalidCheck {
+                at: c.key.clone(),
+                reason: reason.to_string(),
+            };
+            if !keys.insert(c.key.as_str()) {
+                return Err(FormError::DuplicateKey(c.key.clone()));
+            }
+            if c.message_zh.trim().is_empty() || c.message_en.trim().is_empty() {
+                return Err(invalid("a message is empty"));
+            }
+            if c.items.is_empty() || c.items.iter().any(|i| !all.contains_key(i.as_str())) {
+                return Err(invalid("items must list items of the form"));
+            }
+            check_condition(&c.when, &format!("check {}", c.key), all, all)?;
         }
         Ok(())
     }
@@ -876,6 +935,53 @@ fn check_item(item: &Item) -> Result<(), FormError> {
                 "option {} of item {}",
                 choice.key, item.key
             )));
+        }
+    }
+    Ok(())
+}
+
+/// With an official form named, every item names its official item (or `unknown`) and every
+/// option its code (or `unknown`); known item numbers are unique, and so are an item's known
+/// option codes. Without one, no item or option carries official codes. Only a multi choice
+/// has exclusive options.
+fn check_official(form: &FormDefinition) -> Result<(), FormError> {
+    let err = |m: String| Err(FormError::Official(m));
+    let mut numbers = BTreeSet::new();
+    for item in form.items() {
+        if item.options.iter().any(|c| c.exclusive) && item.kind != ItemKind::Multi {
+            return err(format!("item {:?}: only a multi choice has exclusive options", item.key));
+        }
+        if form.official.is_none() {
+            if item.official.is_some() || item.options.iter().any(|c| c.code.is_some()) {
+                return err(format!(
+                    "item {:?} has official codes but the form names no official form",
+                    item.key
+                ));
+            }
+            continue;
+        }
+        let Some(official) = &item.official else {
+            return err(format!("item {:?} has no official item (write \"unknown\")", item.key));
+        };
+        if let Some(r) = official.item.known()
+            && !numbers.insert(r)
+        {
+            return err(format!("official item {r} is given to more than one item"));
+        }
+        let mut codes = BTreeSet::new();
+        for c in &item.options {
+            match &c.code {
+                None => {
+                    return err(format!(
+                        "option {:?} of item {:?} has no code (write \"unknown\")",
+                        c.key, item.key
+                    ));
+                }
+                Some(Code::Known(code)) if !codes.insert(code.as_str()) => {
+                    return err(format!("item {:?} gives code {code} twice", item.key));
+                }
+                Some(_) => {}
+            }
         }
     }
     Ok(())
@@ -2077,6 +2183,7 @@ mod tests {
             required: false,
             required_when: None,
             relevant: None,
+            official: None,
             options: vec![],
             help_zh: None,
         };
@@ -2253,4 +2360,71 @@ mod tests {
         // Pruning is idempotent and leaves nothing for validation to complain about but gaps.
         assert_eq!(f.prune(&pruned, &c), pruned);
     }
+
+    #[test]
+    fn a_none_option_excludes_the_others() {
+        let form = FormDefinition::dynamic_update_2021();
+        let set = |keys: &[&str]| {
+            Value::Set(keys.iter().map(|k| (*k).to_string()).collect::<BTreeSet<_>>())
+        };
+        assert!(form.check_value("rehab_needs", &set(&["none"])).is_ok());
+        assert!(form.check_value("rehab_needs", &set(&["training", "device"])).is_ok());
+        let e = form
+            .check_value("rehab_needs", &set(&["none", "device"]))
+            .unwrap_err();
+        assert_eq!(e.message_zh, "「康复服务需求」选了“无需求”就不能再选其他选项");
+        assert_eq!(
+            e.message_en,
+            "Rehabilitation needs: \"None\" excludes every other option"
+        );
+        // Every multi choice with a "none" option has it exclusive, and only those.
+        for item in form.items() {
+            for c in &item.options {
+                let none_of_multi = item.kind == ItemKind::Multi && c.key == "none";
+                assert_eq!(c.exclusive, none_of_multi, "{}.{}", item.key, c.key);
+            }
+        }
+    }
+
+    #[test]
+    fn employee_and_resident_schemes_cannot_both_be_recorded() {
+        // Official rules R22 养老 ⇒ R23 = 否 and R22 医疗 ⇒ R25 = 否: here the schemes are options
+        // of one single choice, so a record can never hold both.
+        let form = FormDefinition::dynamic_update_2021();
+        for key in ["pension", "medical_insurance"] {
+            let item = form.item(key).unwrap();
+            assert_eq!(item.kind, ItemKind::Single);
+            assert!(item.option("employee_scheme").is_some());
+            assert!(item.option("resident_scheme").is_some());
+            let both = Value::Set(
+                ["employee_scheme", "resident_scheme"]
+                    .iter()
+                    .map(|k| (*k).to_string())
+                    .collect(),
+            );
+            assert!(form.check_value(key, &both).is_err());
+        }
+    }
+
+    #[test]
+    fn official_codes_are_all_or_nothing_and_unique() {
+        let json = DYNAMIC_UPDATE_2021;
+        // An option without its code (neither a code nor "unknown") is refused.
+        let no_code = json.replacen(r#""label_en": "Agricultural", "code": "1""#, r#""label_en": "Agricultural""#, 1);
+        assert!(matches!(FormDefinition::parse_json(&no_code), Err(FormError::Official(_))));
+        // Two options with one code.
+        let twice = json.replacen(r#""code": "2""#, r#""code": "1""#, 1);
+        assert!(matches!(FormDefinition::parse_json(&twice), Err(FormError::Official(_))));
+        // One R-number for two items.
+        let dup = json.replacen(r#""item": "R31""#, r#""item": "R3""#, 1);
+        assert!(matches!(FormDefinition::parse_json(&dup), Err(FormError::Official(_))));
+        // A check about an item the form does not have.
+        let bad = json.replacen(r#""items": ["nursing_subsidy"]"#, r#""items": ["nursing"]"#, 1);
+        assert!(matches!(FormDefinition::parse_json(&bad), Err(FormError::InvalidCheck { .. })));
+        // The annotations survive a round trip through the stored JSON.
+        let form = FormDefinition::dynamic_update_2021();
+        let back = FormDefinition::parse_json(&serde_json::to_string(&form).unwrap()).unwrap();
+        assert_eq!(back, form);
+    }
+
 }
