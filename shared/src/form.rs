@@ -253,6 +253,20 @@ impl Item {
     pub fn option(&self, key: &str) -> Option<&Choice> {
         self.options.iter().find(|c| c.key == key)
     }
+
+    /// A multi choice's set after ticking or unticking `key`: ticking an exclusive ("无") option
+    /// clears the others, ticking another clears the exclusive ones.
+    #[must_use]
+    pub fn toggle(&self, current: &BTreeSet<String>, key: &str) -> BTreeSet<String> {
+        let mut next = current.clone();
+        if next.remove(key) {
+            return next;
+        }
+        let exclusive = self.option(key).is_some_and(|c| c.exclusive);
+        next.retain(|k| !exclusive && !self.option(k).is_some_and(|c| c.exclusive));
+        next.insert(key.to_string());
+        next
+    }
 }
 
 /// When a section or item applies. JSON is externally tagged, e.g. `{"outcome_in":["phone"]}`,
@@ -2425,6 +2439,18 @@ mod tests {
         let form = FormDefinition::dynamic_update_2021();
         let back = FormDefinition::parse_json(&serde_json::to_string(&form).unwrap()).unwrap();
         assert_eq!(back, form);
+    }
+
+
+    #[test]
+    fn ticking_none_clears_the_others_and_back() {
+        let form = FormDefinition::dynamic_update_2021();
+        let item = form.item("rehab_needs").unwrap();
+        let s = |keys: &[&str]| keys.iter().map(|k| (*k).to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(item.toggle(&s(&["training", "device"]), "none"), s(&["none"]));
+        assert_eq!(item.toggle(&s(&["none"]), "device"), s(&["device"]));
+        assert_eq!(item.toggle(&s(&["device"]), "training"), s(&["device", "training"]));
+        assert_eq!(item.toggle(&s(&["device", "training"]), "device"), s(&["training"]));
     }
 
 }
