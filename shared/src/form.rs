@@ -528,6 +528,17 @@ enum Problem {
 /// The longest text answer (a note, an address, "其他" text): a paragraph, not a document.
 pub const MAX_TEXT_CHARS: usize = 500;
 
+/// A "无" option chosen with others. Checked where a value enters a record
+/// ([`FormDefinition::check_value`]), not on a whole record: two writers' sets merged item by
+/// item may still hold both, and such a record is not refused for it (see `docs/handover.md`).
+fn exclusive_problem(item: &Item, value: &Value) -> Option<Problem> {
+    let set = value.as_set()?;
+    item.options
+        .iter()
+        .find(|c| c.exclusive && set.contains(&c.key) && set.len() > 1)
+        .map(|c| Problem::Exclusive(c.label_zh.clone(), c.label_en.clone()))
+}
+
 /// Checks one present value against its item; blank text or sets pass (the required rule
 /// handles them).
 fn problem(item: &Item, value: &Value) -> Option<Problem> {
@@ -568,13 +579,7 @@ fn problem(item: &Item, value: &Value) -> Option<Problem> {
                 .filter(|k| item.option(k).is_none())
                 .cloned()
                 .collect();
-            if !unknown.is_empty() {
-                return Some(Problem::Options(unknown));
-            }
-            item.options
-                .iter()
-                .find(|c| c.exclusive && set.contains(&c.key) && set.len() > 1)
-                .map(|c| Problem::Exclusive(c.label_zh.clone(), c.label_en.clone()))
+            (!unknown.is_empty()).then_some(Problem::Options(unknown))
         }
         _ => Some(Problem::Type),
     }
@@ -810,13 +815,14 @@ impl FormDefinition {
     }
 
     /// Checks one value against its item, whatever the item's relevance: the shape, the option
-    /// keys, the range. Used where values arrive one by one (a sync push).
+    /// keys, the range, a "无" option chosen alone. Used where values arrive one by one (a sync
+    /// push).
     ///
     /// # Errors
     /// An unknown item, or the value's problem, with messages in Chinese and English.
     pub fn check_value(&self, key: &str, value: &Value) -> Result<(), ItemError> {
         let item = self.item(key).ok_or_else(|| unknown_item_error(key))?;
-        match problem(item, value) {
+        match problem(item, value).or_else(|| exclusive_problem(item, value)) {
             Some(p) => Err(p.error(item)),
             None => Ok(()),
         }
