@@ -502,9 +502,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CodedExport { file, area, year } => {
             let state = build(&config).await?;
-            let ext = file.extension().and_then(|e| e.to_str()).unwrap_or_default();
+            let ext = file
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default();
             if !matches!(ext, "xlsx" | "csv") {
-                anyhow::bail!("文件名应以 .xlsx 或 .csv 结尾 / the file name must end in .xlsx or .csv");
+                anyhow::bail!(
+                    "文件名应以 .xlsx 或 .csv 结尾 / the file name must end in .xlsx or .csv"
+                );
             }
             let table = crate::service::handover::coded_table(
                 &state,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 
-use crate::service::handover::{ChecklistPage, Checklist, beijing};
+use crate::service::handover::{Checklist, ChecklistPage, beijing};
 
 /// The setting naming the font file.
 pub const FONT_SETTING: &str = "DOORSTEP_PDF_FONT";
@@ -153,12 +153,20 @@ fn layout(face: &ttf_parser::Face<'_>, title: &str, numbering: &str, p: &Checkli
         });
     };
     text(LEFT, 806.0, 11.0, title);
-    text(LEFT, 790.0, 8.0, &format!("{numbering} · 录入国家系统核对单"));
+    text(
+        LEFT,
+        790.0,
+        8.0,
+        &format!("{numbering} · 录入国家系统核对单"),
+    );
     text(
         LEFT,
         770.0,
         10.0,
-        &format!("姓名：{}    残疾人证号：{}    身份证号：{}", p.name, p.certificate, p.resident_id),
+        &format!(
+            "姓名：{}    残疾人证号：{}    身份证号：{}",
+            p.name, p.certificate, p.resident_id
+        ),
     );
     text(
         LEFT,
@@ -170,7 +178,10 @@ fn layout(face: &ttf_parser::Face<'_>, title: &str, numbering: &str, p: &Checkli
         ),
     );
     let top = 736.0;
-    for (i, h) in ["编号", "指标", "回答", "代码", "与去年比", "已录"].iter().enumerate() {
+    for (i, h) in ["编号", "指标", "回答", "代码", "与去年比", "已录"]
+        .iter()
+        .enumerate()
+    {
         text(COLS[i].0, top, 8.0, h);
     }
     let bottom = 70.0;
@@ -190,9 +201,7 @@ fn layout(face: &ttf_parser::Face<'_>, title: &str, numbering: &str, p: &Checkli
             .collect()
     };
     let height = |rows: &[[Vec<String>; 5]], size: f32| -> f32 {
-        rows.iter()
-            .map(|r| row_height(r, size))
-            .sum::<f32>()
+        rows.iter().map(|r| row_height(r, size)).sum::<f32>()
     };
     let mut size = 9.0;
     let mut rows = cells(size);
@@ -302,8 +311,8 @@ pub fn checklist_pdf(checklist: &Checklist, font: &FontFile) -> Result<Vec<u8>, 
         .collect();
     let subset = subsetter::subset(&font.data, font.index, &remapper)
         .map_err(|e| PdfError::BadFont(format!("{e:?}")))?;
-    let sub_face = ttf_parser::RawFace::parse(&subset, 0)
-        .map_err(|e| PdfError::BadFont(e.to_string()))?;
+    let sub_face =
+        ttf_parser::RawFace::parse(&subset, 0).map_err(|e| PdfError::BadFont(e.to_string()))?;
     let cff = sub_face.table(ttf_parser::Tag::from_bytes(b"CFF "));
     let program = deflate(cff.unwrap_or(&subset));
 
@@ -362,7 +371,11 @@ pub fn checklist_pdf(checklist: &Checklist, font: &FontFile) -> Result<Vec<u8>, 
     let widths: Vec<f32> = remapper
         .remapped_gids()
         .map(|old| {
-            f32::from(face.glyph_hor_advance(ttf_parser::GlyphId(old)).unwrap_or(0)) * 1000.0 / upem
+            f32::from(
+                face.glyph_hor_advance(ttf_parser::GlyphId(old))
+                    .unwrap_or(0),
+            ) * 1000.0
+                / upem
         })
         .collect();
     let mut cid_font = pdf.cid_font(cid);

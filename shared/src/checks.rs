@@ -67,11 +67,8 @@ mod tests {
     use crate::value::Value;
 
     fn ctx(level: u8) -> FormContext {
-        let id = ResidentId::from_parts(
-            "430503",
-            NaiveDate::from_ymd_opt(1980, 3, 15).unwrap(),
-            11,
-        );
+        let id =
+            ResidentId::from_parts("430503", NaiveDate::from_ymd_opt(1980, 3, 15).unwrap(), 11);
         let cert = CertificateNumber::new(id, Category::Physical, Level::new(level).unwrap());
         FormContext::new(cert, NaiveDate::from_ymd_opt(2021, 6, 1).unwrap())
     }
@@ -105,7 +102,10 @@ mod tests {
     fn a_severe_person_without_the_nursing_subsidy_is_asked_to_confirm() {
         let form = FormDefinition::dynamic_update_2021();
         let a = surveyed(&[("nursing_subsidy", Value::Bool(false))]);
-        assert_eq!(keys(&warnings(&form, &a, &ctx(1))), ["nursing_subsidy_for_severe"]);
+        assert_eq!(
+            keys(&warnings(&form, &a, &ctx(1))),
+            ["nursing_subsidy_for_severe"]
+        );
         let yes = surveyed(&[("nursing_subsidy", Value::Bool(true))]);
         assert!(warnings(&form, &yes, &ctx(1)).is_empty());
         // Level 3: the item does not apply, so a stale "no" left in the answers never warns.

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::Check;
 use crate::domain::{Campaign, OUTCOME, Outcome, Person, STATUS, Status, outcome_of};
-use crate::official::{Code, OfficialForm, OfficialItem};
 use crate::ids::{Category, CertificateNumber, Level, ResidentId};
+use crate::official::{Code, OfficialForm, OfficialItem};
 use crate::value::{Answers, Value};
 
 /// The embedded 2021 dynamic-update form (动态1表).
@@ -516,7 +516,10 @@ pub fn is_valid_phone(s: &str) -> bool {
 enum Problem {
     Type,
     Options(Vec<String>),
-    Range { min: Option<i64>, max: Option<i64> },
+    Range {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
     Date,
     Phone,
     Geo,
@@ -969,7 +972,10 @@ fn check_official(form: &FormDefinition) -> Result<(), FormError> {
     let mut numbers = BTreeSet::new();
     for item in form.items() {
         if item.options.iter().any(|c| c.exclusive) && item.kind != ItemKind::Multi {
-            return err(format!("item {:?}: only a multi choice has exclusive options", item.key));
+            return err(format!(
+                "item {:?}: only a multi choice has exclusive options",
+                item.key
+            ));
         }
         if form.official.is_none() {
             if item.official.is_some() || item.options.iter().any(|c| c.code.is_some()) {
@@ -981,7 +987,10 @@ fn check_official(form: &FormDefinition) -> Result<(), FormError> {
             continue;
         }
         let Some(official) = &item.official else {
-            return err(format!("item {:?} has no official item (write \"unknown\")", item.key));
+            return err(format!(
+                "item {:?} has no official item (write \"unknown\")",
+                item.key
+            ));
         };
         if let Some(r) = official.item.known()
             && !numbers.insert(r)
@@ -2385,14 +2394,24 @@ mod tests {
     fn a_none_option_excludes_the_others() {
         let form = FormDefinition::dynamic_update_2021();
         let set = |keys: &[&str]| {
-            Value::Set(keys.iter().map(|k| (*k).to_string()).collect::<BTreeSet<_>>())
+            Value::Set(
+                keys.iter()
+                    .map(|k| (*k).to_string())
+                    .collect::<BTreeSet<_>>(),
+            )
         };
         assert!(form.check_value("rehab_needs", &set(&["none"])).is_ok());
-        assert!(form.check_value("rehab_needs", &set(&["training", "device"])).is_ok());
+        assert!(
+            form.check_value("rehab_needs", &set(&["training", "device"]))
+                .is_ok()
+        );
         let e = form
             .check_value("rehab_needs", &set(&["none", "device"]))
             .unwrap_err();
-        assert_eq!(e.message_zh, "「康复服务需求」选了“无需求”就不能再选其他选项");
+        assert_eq!(
+            e.message_zh,
+            "「康复服务需求」选了“无需求”就不能再选其他选项"
+        );
         assert_eq!(
             e.message_en,
             "Rehabilitation needs: \"None\" excludes every other option"
@@ -2430,33 +2449,64 @@ mod tests {
     fn official_codes_are_all_or_nothing_and_unique() {
         let json = DYNAMIC_UPDATE_2021;
         // An option without its code (neither a code nor "unknown") is refused.
-        let no_code = json.replacen(r#""label_en": "Agricultural", "code": "1""#, r#""label_en": "Agricultural""#, 1);
-        assert!(matches!(FormDefinition::parse_json(&no_code), Err(FormError::Official(_))));
+        let no_code = json.replacen(
+            r#""label_en": "Agricultural", "code": "1""#,
+            r#""label_en": "Agricultural""#,
+            1,
+        );
+        assert!(matches!(
+            FormDefinition::parse_json(&no_code),
+            Err(FormError::Official(_))
+        ));
         // Two options with one code.
         let twice = json.replacen(r#""code": "2""#, r#""code": "1""#, 1);
-        assert!(matches!(FormDefinition::parse_json(&twice), Err(FormError::Official(_))));
+        assert!(matches!(
+            FormDefinition::parse_json(&twice),
+            Err(FormError::Official(_))
+        ));
         // One R-number for two items.
         let dup = json.replacen(r#""item": "R31""#, r#""item": "R3""#, 1);
-        assert!(matches!(FormDefinition::parse_json(&dup), Err(FormError::Official(_))));
+        assert!(matches!(
+            FormDefinition::parse_json(&dup),
+            Err(FormError::Official(_))
+        ));
         // A check about an item the form does not have.
-        let bad = json.replacen(r#""items": ["nursing_subsidy"]"#, r#""items": ["nursing"]"#, 1);
-        assert!(matches!(FormDefinition::parse_json(&bad), Err(FormError::InvalidCheck { .. })));
+        let bad = json.replacen(
+            r#""items": ["nursing_subsidy"]"#,
+            r#""items": ["nursing"]"#,
+            1,
+        );
+        assert!(matches!(
+            FormDefinition::parse_json(&bad),
+            Err(FormError::InvalidCheck { .. })
+        ));
         // The annotations survive a round trip through the stored JSON.
         let form = FormDefinition::dynamic_update_2021();
         let back = FormDefinition::parse_json(&serde_json::to_string(&form).unwrap()).unwrap();
         assert_eq!(back, form);
     }
 
-
     #[test]
     fn ticking_none_clears_the_others_and_back() {
         let form = FormDefinition::dynamic_update_2021();
         let item = form.item("rehab_needs").unwrap();
-        let s = |keys: &[&str]| keys.iter().map(|k| (*k).to_string()).collect::<BTreeSet<_>>();
-        assert_eq!(item.toggle(&s(&["training", "device"]), "none"), s(&["none"]));
+        let s = |keys: &[&str]| {
+            keys.iter()
+                .map(|k| (*k).to_string())
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(
+            item.toggle(&s(&["training", "device"]), "none"),
+            s(&["none"])
+        );
         assert_eq!(item.toggle(&s(&["none"]), "device"), s(&["device"]));
-        assert_eq!(item.toggle(&s(&["device"]), "training"), s(&["device", "training"]));
-        assert_eq!(item.toggle(&s(&["device", "training"]), "device"), s(&["training"]));
+        assert_eq!(
+            item.toggle(&s(&["device"]), "training"),
+            s(&["device", "training"])
+        );
+        assert_eq!(
+            item.toggle(&s(&["device", "training"]), "device"),
+            s(&["training"])
+        );
     }
-
 }

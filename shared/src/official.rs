@@ -154,7 +154,10 @@ pub fn option_cell(item: &Item, option: &str) -> String {
 /// A yes/no answer as an export writes it: the form's official yes/no code, or 是/否.
 #[must_use]
 pub fn yes_no_cell(form: &FormDefinition, yes: bool) -> String {
-    let code = form.official.as_ref().map(|o| if yes { &o.yes } else { &o.no });
+    let code = form
+        .official
+        .as_ref()
+        .map(|o| if yes { &o.yes } else { &o.no });
     match code.and_then(Code::known) {
         Some(c) => c.to_string(),
         None if yes => "是".into(),
@@ -196,7 +199,9 @@ pub fn columns(form: &FormDefinition) -> Vec<Column> {
                     kind: ColumnKind::Option(c.key.clone()),
                     header: format!(
                         "{number}-{} {wording}：{}",
-                        c.code.as_ref().map_or_else(|| "?".into(), ToString::to_string),
+                        c.code
+                            .as_ref()
+                            .map_or_else(|| "?".into(), ToString::to_string),
                         c.label_zh
                     ),
                 });
@@ -289,13 +294,18 @@ mod tests {
 
     /// 41 years old, physical, level 3.
     fn adult() -> FormContext {
-        let id = ResidentId::from_parts("430503", NaiveDate::from_ymd_opt(1980, 3, 15).unwrap(), 11);
+        let id =
+            ResidentId::from_parts("430503", NaiveDate::from_ymd_opt(1980, 3, 15).unwrap(), 11);
         let cert = CertificateNumber::new(id, Category::Physical, Level::new(3).unwrap());
         FormContext::new(cert, NaiveDate::from_ymd_opt(2021, 6, 1).unwrap())
     }
 
     fn set(keys: &[&str]) -> Value {
-        Value::Set(keys.iter().map(|s| (*s).to_string()).collect::<BTreeSet<_>>())
+        Value::Set(
+            keys.iter()
+                .map(|s| (*s).to_string())
+                .collect::<BTreeSet<_>>(),
+        )
     }
 
     #[test]
@@ -308,10 +318,16 @@ mod tests {
         assert_eq!(code("hukou_type", "non_agricultural"), "2");
         assert_eq!(code("education_level", "senior_secondary"), "4");
         // 本科 (6) and 研究生 (7) are one option here: no code is made up for it.
-        assert_eq!(code("education_level", "bachelor_or_above"), "?大学本科及以上");
+        assert_eq!(
+            code("education_level", "bachelor_or_above"),
+            "?大学本科及以上"
+        );
         assert_eq!(code("employment_form", "quota"), "1");
         assert_eq!(code("employment_form", "centralized"), "2");
-        assert_eq!(code("employment_form", "public_welfare_post"), "?公益性岗位就业");
+        assert_eq!(
+            code("employment_form", "public_welfare_post"),
+            "?公益性岗位就业"
+        );
         assert_eq!(code("not_working_reason", "unable_to_work"), "5");
         assert_eq!(code("rehab_needs", "none"), "6");
         assert_eq!(item_number(form.item("family_doctor").unwrap()), "R31");
@@ -365,13 +381,7 @@ mod tests {
         let mut prior = Answers::new();
         prior.insert("hukou_type".into(), Value::text("agricultural"));
         prior.insert("family_doctor".into(), Value::Bool(true));
-        let cells = row(
-            &form,
-            &cols,
-            &a,
-            Some(&prior),
-            &adult(),
-        );
+        let cells = row(&form, &cols, &a, Some(&prior), &adult());
         let cell = |item: &str, kind: ColumnKind| {
             let i = cols
                 .iter()
@@ -385,8 +395,14 @@ mod tests {
         assert_eq!(cell("family_doctor", ColumnKind::Changed), "0");
         assert_eq!(cell("not_working_reason", ColumnKind::Answer), "2");
         assert_eq!(cell("employment_form", ColumnKind::Answer), "");
-        assert_eq!(cell("rehab_needs", ColumnKind::Option("training".into())), "1");
-        assert_eq!(cell("rehab_needs", ColumnKind::Option("device".into())), "1");
+        assert_eq!(
+            cell("rehab_needs", ColumnKind::Option("training".into())),
+            "1"
+        );
+        assert_eq!(
+            cell("rehab_needs", ColumnKind::Option("device".into())),
+            "1"
+        );
         assert_eq!(cell("rehab_needs", ColumnKind::Option("none".into())), "0");
         // Unanswered: blank, option columns too.
         assert_eq!(cell("culture_needs", ColumnKind::Option("none".into())), "");

@@ -80,8 +80,13 @@ pub async fn page(
             body,
         ));
     };
-    let list = handover::checklist(&state, Who::Caller(&s.caller), q.year, Some(&area), None).await?;
-    let name = state.db.place_name(&area).await?.unwrap_or_else(|| area.clone());
+    let list =
+        handover::checklist(&state, Who::Caller(&s.caller), q.year, Some(&area), None).await?;
+    let name = state
+        .db
+        .place_name(&area)
+        .await?
+        .unwrap_or_else(|| area.clone());
     let keyed = list.pages.iter().filter(|p| p.keyed.is_some()).count();
     let body = html! {
         div.title-row {

@@ -82,8 +82,13 @@ async fn file(
         .into_response()),
         "checklist.pdf" => {
             // The font first: without one, say so before reading (and auditing) any record.
-            let font = FontFile::load()
-                .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "no_font", e.to_string()))?;
+            let font = FontFile::load().map_err(|e| {
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "no_font",
+                    e.to_string(),
+                )
+            })?;
             let list = handover::checklist(&state, who, q.year, area, q.person.as_deref()).await?;
             let bytes = tokio::task::spawn_blocking(move || checklist_pdf(&list, &font))
                 .await

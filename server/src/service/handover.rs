@@ -127,7 +127,10 @@ async fn select(
     let mut codes: Vec<String> = rows.iter().map(|r| r.community.clone()).collect();
     codes.sort();
     codes.dedup();
-    let mut streets: Vec<String> = codes.iter().map(|c| c[..9.min(c.len())].to_string()).collect();
+    let mut streets: Vec<String> = codes
+        .iter()
+        .map(|c| c[..9.min(c.len())].to_string())
+        .collect();
     streets.dedup();
     codes.extend(streets);
     let names = state.db.place_names(&codes).await?.into_iter().collect();
@@ -147,7 +150,10 @@ async fn select(
 
 fn ids(r: &RecordRow, full: bool) -> (String, String) {
     if full {
-        (r.person.certificate.to_string(), r.person.resident_id.to_string())
+        (
+            r.person.certificate.to_string(),
+            r.person.resident_id.to_string(),
+        )
     } else {
         (r.person.certificate.masked(), r.person.resident_id.masked())
     }
@@ -263,7 +269,11 @@ pub async fn coded_table(
                 "handover {} ({} rows, {})",
                 area.unwrap_or("all"),
                 table.rows.len(),
-                if sel.full_ids { "full IDs" } else { "masked IDs" }
+                if sel.full_ids {
+                    "full IDs"
+                } else {
+                    "masked IDs"
+                }
             ),
         )
         .await?;
@@ -333,12 +343,15 @@ fn page(
         .map(|item| {
             let value = kept.get(&item.key);
             let answer = value.map_or(String::new(), |v| match v {
-                doorstep_shared::Value::Text(k) if item.kind == ItemKind::Single => {
-                    item.option(k).map_or_else(|| k.clone(), |c| c.label_zh.clone())
-                }
+                doorstep_shared::Value::Text(k) if item.kind == ItemKind::Single => item
+                    .option(k)
+                    .map_or_else(|| k.clone(), |c| c.label_zh.clone()),
                 doorstep_shared::Value::Set(s) => s
                     .iter()
-                    .map(|k| item.option(k).map_or_else(|| k.clone(), |c| c.label_zh.clone()))
+                    .map(|k| {
+                        item.option(k)
+                            .map_or_else(|| k.clone(), |c| c.label_zh.clone())
+                    })
                     .collect::<Vec<_>>()
                     .join("、"),
                 doorstep_shared::Value::Bool(b) => if *b { "是" } else { "否" }.to_string(),
