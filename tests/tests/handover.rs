@@ -217,6 +217,21 @@ async fn handover(b: Backend) {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&pdf));
     let doc = lopdf::Document::load_mem(&pdf).expect("the PDF opens");
     assert_eq!(doc.get_pages().len(), persons.len());
+    // Its text reads back through the embedded font's Unicode map: the first page is the first
+    // person's (records come in community order, then by person ID).
+    let mut ids: Vec<_> = persons.iter().map(|r| r.person.id.to_string()).collect();
+    ids.sort();
+    let first_name = &persons
+        .iter()
+        .find(|r| r.person.id.to_string() == ids[0])
+        .unwrap()
+        .person
+        .name;
+    let page_one = doc.extract_text(&[1]).expect("text of page 1");
+    assert!(
+        page_one.contains(first_name.as_str()) && page_one.contains("录入国家系统核对单"),
+        "{page_one}"
+    );
     println!(
         "checklist PDF: {} pages, {} bytes",
         persons.len(),
