@@ -161,6 +161,7 @@ fn ids(r: &RecordRow, full: bool) -> (String, String) {
 
 fn record_state(r: &RecordRow) -> &'static str {
     match (status_of(&r.doc.answers), r.review) {
+        (Status::Draft, _) if outcome_of(&r.doc.answers).is_none() => "未调查",
         (Status::Draft, _) => "草稿",
         (Status::Final, Review::Pending) => "已提交待审核",
         (Status::Final, Review::Approved) => "已审核通过",
