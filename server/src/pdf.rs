@@ -435,3 +435,72 @@ fn deflate(data: &[u8]) -> Vec<u8> {
     e.write_all(data).expect("writing to memory");
     e.finish().expect("writing to memory")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::handover::ChecklistLine;
+
+    fn page(name: &str, lines: usize) -> ChecklistPage {
+        ChecklistPage {
+            person: name.into(),
+            name: name.into(),
+            community: "430503001001".into(),
+            community_name: "北旗社区".into(),
+            certificate: "430503**********1752".into(),
+            resident_id: "430503********9617".into(),
+            outcome: "入户调查".into(),
+            state: "已提交待审核".into(),
+            lines: (0..lines)
+                .map(|i| ChecklistLine {
+                    number: format!("R{i}"),
+                    wording: "是否享受城乡最低生活保障（低保）以及其他很长的指标用语".into(),
+                    answer: "社区和家庭康复指导、康复训练、辅助器具适配".into(),
+                    code: "?社区和家庭康复指导,3".into(),
+                    change: "变更".into(),
+                })
+                .collect(),
+            keyed: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_font_is_said_in_both_languages() {
+        let Err(e) = FontFile::read(Path::new("/nonexistent/font.ttc")) else {
+            panic!("no font file, no font");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("中文字体") && msg.contains("DOORSTEP_PDF_FONT"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_page_per_person_however_long_the_questionnaire() {
+        // Debian's fonts-noto-cjk, which the build machine has (DEFAULT_FONTS[0]).
+        let font = FontFile::read(Path::new(DEFAULT_FONTS[0])).expect("fonts-noto-cjk installed");
+        let face = font.face();
+        assert!(
+            face.glyph_index('残').is_some(),
+            "the Simplified Chinese face"
+        );
+        let list = Checklist {
+            title: "2021年动态1表".into(),
+            numbering: "动态1表，2017 年编号".into(),
+            // 60 long lines do not fit at 9 pt: the rows shrink and stay on one page.
+            pages: vec![page("张三", 60), page("李四", 5)],
+        };
+        let bytes = checklist_pdf(&list, &font).unwrap();
+        let doc = lopdf::Document::load_mem(&bytes).unwrap();
+        assert_eq!(doc.get_pages().len(), 2);
+        let text = doc.extract_text(&[2]).unwrap();
+        assert!(text.contains("李四") && text.contains("康复训练"), "{text}");
+        // Only the glyphs used are embedded: far below the 16 MB collection.
+        assert!(bytes.len() < 200_000, "{} bytes", bytes.len());
+        // No run of the long page falls below the bottom margin.
+        let face = font.face();
+        let l = layout(&face, &list.title, &list.numbering, &list.pages[0]);
+        assert!(l.runs.iter().all(|r| r.y >= 30.0), "text below the margin");
+    }
+}

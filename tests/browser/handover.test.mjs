@@ -61,6 +61,11 @@ export default async function (lib, t) {
   const sheet = await browser.newPage();
   await sheet.goto(`${server.url}/console/handover/checklist?area=${code}`);
   lib.assertEqual(await sheet.locator('section.sheet').count(), records.length, 'a sheet per person');
+  lib.assertEqual(
+    await sheet.locator('section.sheet td').first().evaluate((el) => getComputedStyle(el).borderTopStyle),
+    'solid',
+    'the print style sheet applies (the console\'s CSP allows no inline style)',
+  );
   await lib.screenshot(sheet, 'handover-checklist', { fullPage: false });
 
   // Unmarking takes the mark back.

@@ -153,15 +153,6 @@ pub async fn checklist(
     Ok(print_page(&list).into_response())
 }
 
-const PRINT_CSS: &str = "body{font-family:'Noto Sans CJK SC','Noto Sans SC','Microsoft YaHei',sans-serif;margin:0;color:#000}\
-.sheet{padding:12mm 14mm;page-break-after:always;break-after:page}\
-.sheet:last-child{page-break-after:auto;break-after:auto}\
-h1{font-size:15px;margin:0 0 2px}p{margin:2px 0;font-size:12px}\
-table{border-collapse:collapse;width:100%;margin-top:6px;font-size:11.5px}\
-th,td{border:1px solid #777;padding:2px 4px;text-align:left;vertical-align:top}\
-td.code{font-family:monospace;white-space:nowrap}.foot{margin-top:8px}.muted{color:#555}\
-@page{size:A4;margin:0}@media screen{.sheet{max-width:210mm;margin:8px auto;border:1px solid #ccc}}";
-
 /// The printable checklist: one sheet per person.
 #[must_use]
 pub fn print_page(list: &Checklist) -> Markup {
@@ -171,7 +162,7 @@ pub fn print_page(list: &Checklist) -> Markup {
             head {
                 meta charset="utf-8";
                 title { "录入国家系统核对单" }
-                style { (PRINT_CSS) }
+                link rel="stylesheet" href=(super::assets::url("checklist.css"));
             }
             body {
                 @if list.pages.is_empty() { p { "没有需要录入的人员 / nobody to key" } }
