@@ -213,13 +213,17 @@ pub const FIXED_COLUMNS: [&str; 14] = [
 /// export is audited.
 ///
 /// # Errors
-/// A bad area code, an area outside the caller's scope, no such campaign, a database error.
+/// A worker asking, a bad area code, an area outside the caller's scope, no such campaign, a
+/// database error.
 pub async fn coded_table(
     state: &AppState,
     who: Who<'_>,
     year: Option<i32>,
     area: Option<&str>,
 ) -> Result<Table> {
+    if !KEYERS.contains(&who.role()) {
+        return Err(keyers_only());
+    }
     let sel = select(state, who, year, area).await?;
     let columns = official::columns(&sel.form);
     let mut header: Vec<String> = FIXED_COLUMNS.iter().map(|s| (*s).to_string()).collect();
