@@ -217,6 +217,7 @@
       completion: [fmtBp(f.completion_bp), f.completion_bp ?? -1],
       home: [fmtBp(f.home_visit_bp), f.home_visit_bp ?? -1, hvClass(f.home_visit_bp)],
       app: [fmtBp(f.app_bp), f.app_bp ?? -1],
+      keyed: [f.keyed ?? 0],
       expected: [expected],
       gap: [gapText(g), g, g < 0 ? 'behind' : ''],
       last: [fmtTime(last), last || 0],
@@ -986,9 +987,38 @@
     }
   }
 
+  // ---------------------------------------------------------------- hand-over
+
+  function handoverPage() {
+    const table = $('#handover-persons');
+    if (!table) return;
+    table.addEventListener('click', async (ev) => {
+      const btn = ev.target.closest('button[data-keyed]');
+      if (!btn) return;
+      const tr = btn.closest('tr');
+      const msg = $('.msg', tr);
+      btn.disabled = true;
+      try {
+        const mark = await api(`/api/v1/handover/keyed/${encodeURIComponent(tr.dataset.person)}`, {
+          json: { keyed: btn.dataset.keyed === 'true' },
+        });
+        $('td.keyed', tr).textContent = mark
+          ? `${T('已录入', 'Keyed')} · ${mark.by} · ${fmtTime(mark.at)}`
+          : T('未录入', 'Not keyed');
+        btn.dataset.keyed = mark ? 'false' : 'true';
+        btn.textContent = mark ? T('撤销标记', 'Unmark') : T('标记已录入', 'Mark keyed');
+        $('#keyed-count').textContent = $$('button[data-keyed="false"]', table).length;
+        message(msg, T('已保存', 'Saved'), 'ok');
+      } catch (e) {
+        message(msg, e.message, 'error');
+      }
+      btn.disabled = false;
+    });
+  }
+
   // ---------------------------------------------------------------- start
 
   for (const t of $$('table.sortable')) initSortable(t);
-  const pages = { overview, community, conflicts, exports: exportsPage, admin, campaigns: campaignsPage };
+  const pages = { overview, community, conflicts, exports: exportsPage, handover: handoverPage, admin, campaigns: campaignsPage };
   if (pages[page]) pages[page]();
 })();

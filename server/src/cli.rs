@@ -132,6 +132,26 @@ enum Command {
     Unassign { community: String },
     /// Revoke a lost device.
     RevokeDevice { device_id: String },
+    /// Write the coded hand-over export (动态1表 codes in R-item order; full ID numbers) of a
+    /// community, street or the district to FILE (.xlsx or .csv).
+    CodedExport {
+        file: PathBuf,
+        /// A community (12 digits), street (9) or the district (6); default the whole campaign.
+        #[arg(long)]
+        area: Option<String>,
+        /// The campaign's year; default the open one.
+        #[arg(long)]
+        year: Option<i32>,
+    },
+    /// Write the keying checklist (a page per person) of a community, street or the district
+    /// to a PDF FILE (needs a CJK font: DOORSTEP_PDF_FONT, default fonts-noto-cjk).
+    ChecklistPdf {
+        file: PathBuf,
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long)]
+        year: Option<i32>,
+    },
 }
 
 /// Parses the arguments and runs the command (what `main.rs` and test binaries call).
@@ -479,6 +499,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     c.figures.done
                 );
             }
+        }
+        Command::CodedExport { file, area, year } => {
+            let state = build(&config).await?;
+            let ext = file
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default();
+            if !matches!(ext, "xlsx" | "csv") {
+                anyhow::bail!(
+                    "文件名应以 .xlsx 或 .csv 结尾 / the file name must end in .xlsx or .csv"
+                );
+            }
+            let table = crate::service::handover::coded_table(
+                &state,
+                crate::service::handover::Who::Cli,
+                year,
+                area.as_deref(),
+            )
+            .await?;
+            let bytes = if ext == "xlsx" {
+                crate::http::export::to_xlsx(&table, "动态1表")?
+            } else {
+                crate::http::export::to_csv(&table)?
+            };
+            std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
+            println!("{} persons written to {}", table.rows.len(), file.display());
+        }
+        Command::ChecklistPdf { file, area, year } => {
+            let font = crate::pdf::FontFile::load()?;
+            let state = build(&config).await?;
+            let list = crate::service::handover::checklist(
+                &state,
+                crate::service::handover::Who::Cli,
+                year,
+                area.as_deref(),
+                None,
+            )
+            .await?;
+            let bytes = crate::pdf::checklist_pdf(&list, &font)?;
+            std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
+            println!("{} pages written to {}", list.pages.len(), file.display());
         }
         Command::AuditVerify => {
             let state = build(&config).await?;

@@ -449,9 +449,9 @@ pub fn fill_questionnaire(
                 for _ in 0..n {
                     set.insert(item.options[rng.index(item.options.len())].key.clone());
                 }
-                // An option that excludes the others ("无需求") stands alone or not at all.
+                // A "无" option excludes the others: drawn with them, it is dropped.
                 if set.len() > 1 {
-                    set.retain(|k| item.option(k).is_none_or(|c| !c.exclusive));
+                    set.retain(|k| !item.option(k).is_some_and(|c| c.exclusive));
                 }
                 Value::Set(set)
             }

@@ -16,8 +16,10 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::Check;
 use crate::domain::{Campaign, OUTCOME, Outcome, Person, STATUS, Status, outcome_of};
 use crate::ids::{Category, CertificateNumber, Level, ResidentId};
+use crate::official::{Code, OfficialForm, OfficialItem};
 use crate::value::{Answers, Value};
 
 /// The embedded 2021 dynamic-update form (动态1表).
@@ -30,7 +32,14 @@ pub struct FormDefinition {
     pub version: String,
     pub title_zh: String,
     pub title_en: String,
+    /// The official form this one maps to (动态1表) and its numbering year; with it, every item
+    /// names its official item and every option its code, or says that it is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub official: Option<OfficialForm>,
     pub sections: Vec<Section>,
+    /// Soft consistency checks (warnings, never blocking): see [`crate::checks`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
 }
 
 /// A titled group of items, with an optional condition that gates all of them.
@@ -66,6 +75,9 @@ pub struct Item {
     pub label_zh: String,
     pub label_en: String,
     pub kind: ItemKind,
+    /// The official item this is (`R3`), or unknown; see [`crate::official`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub official: Option<OfficialItem>,
     #[serde(default)]
     pub required: bool,
     /// Required (when relevant) only while this condition holds: the facts an outcome needs,
@@ -103,8 +115,10 @@ pub struct Choice {
     pub key: String,
     pub label_zh: String,
     pub label_en: String,
-    /// An option that excludes every other of a multi-choice item ("无需求", "未获得"): chosen
-    /// together with another, the answer contradicts itself and is refused.
+    /// The official code of the option for the form's year, or unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Code>,
+    /// A "无"-type option of a multi choice: chosen, it excludes every other option.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exclusive: bool,
 }
@@ -240,6 +254,20 @@ impl Item {
     #[must_use]
     pub fn option(&self, key: &str) -> Option<&Choice> {
         self.options.iter().find(|c| c.key == key)
+    }
+
+    /// A multi choice's set after ticking or unticking `key`: ticking an exclusive ("无") option
+    /// clears the others, ticking another clears the exclusive ones.
+    #[must_use]
+    pub fn toggle(&self, current: &BTreeSet<String>, key: &str) -> BTreeSet<String> {
+        let mut next = current.clone();
+        if next.remove(key) {
+            return next;
+        }
+        let exclusive = self.option(key).is_some_and(|c| c.exclusive);
+        next.retain(|k| !exclusive && !self.option(k).is_some_and(|c| c.exclusive));
+        next.insert(key.to_string());
+        next
     }
 }
 
@@ -418,6 +446,10 @@ pub enum FormError {
     InvalidCondition { at: String, reason: String },
     #[error("item \"outcome\": {0}")]
     OutcomeItem(String),
+    #[error("official codes: {0}")]
+    Official(String),
+    #[error("check {at}: {reason}")]
+    InvalidCheck { at: String, reason: String },
 }
 
 /// Keys that belong to the record, not to the questionnaire: kept by pruning, not validated.
@@ -494,12 +526,23 @@ enum Problem {
     Phone,
     Geo,
     TooLong,
-    /// An exclusive option chosen together with others.
-    Exclusive(String),
+    /// An exclusive option chosen with others: its wording in Chinese and English.
+    Exclusive(String, String),
 }
 
 /// The longest text answer (a note, an address, "其他" text): a paragraph, not a document.
 pub const MAX_TEXT_CHARS: usize = 500;
+
+/// A "无" option chosen with others. Checked where a value enters a record
+/// ([`FormDefinition::check_value`]), not on a whole record: two writers' sets merged item by
+/// item may still hold both, and such a record is not refused for it (see `docs/handover.md`).
+fn exclusive_problem(item: &Item, value: &Value) -> Option<Problem> {
+    let set = value.as_set()?;
+    item.options
+        .iter()
+        .find(|c| c.exclusive && set.contains(&c.key) && set.len() > 1)
+        .map(|c| Problem::Exclusive(c.label_zh.clone(), c.label_en.clone()))
+}
 
 /// Checks one present value against its item; blank text or sets pass (the required rule
 /// handles them).
@@ -541,13 +584,7 @@ fn problem(item: &Item, value: &Value) -> Option<Problem> {
                 .filter(|k| item.option(k).is_none())
                 .cloned()
                 .collect();
-            if !unknown.is_empty() {
-                return Some(Problem::Options(unknown));
-            }
-            set.iter()
-                .filter_map(|k| item.option(k))
-                .find(|c| c.exclusive && set.len() > 1)
-                .map(|c| Problem::Exclusive(c.key.clone()))
+            (!unknown.is_empty()).then_some(Problem::Options(unknown))
         }
         _ => Some(Problem::Type),
     }
@@ -603,15 +640,10 @@ impl Problem {
                 format!("「{zh}」坐标超出范围（纬度 −90～90，经度 −180～180）"),
                 format!("{en} is out of range (latitude −90 to 90, longitude −180 to 180)"),
             ),
-            Problem::Exclusive(key) => {
-                let (czh, cen) = item
-                    .option(&key)
-                    .map_or((key.as_str(), key.as_str()), |c| (&c.label_zh, &c.label_en));
-                (
-                    format!("「{zh}」选了“{czh}”，不能再选其他选项"),
-                    format!("{en}: \"{cen}\" cannot be chosen together with other options"),
-                )
-            }
+            Problem::Exclusive(opt_zh, opt_en) => (
+                format!("「{zh}」选了“{opt_zh}”就不能再选其他选项"),
+                format!("{en}: \"{opt_en}\" excludes every other option"),
+            ),
             Problem::TooLong => (
                 format!("「{zh}」最多 {MAX_TEXT_CHARS} 个字"),
                 format!("{en} takes at most {MAX_TEXT_CHARS} characters"),
@@ -714,6 +746,31 @@ impl FormDefinition {
                 earlier.insert(&item.key, item);
             }
         }
+        check_official(self)?;
+        self.check_checks(&all)
+    }
+
+    /// Soft checks: unique snake_case keys, messages in both languages, items of this form,
+    /// well-formed conditions (which may refer to any item).
+    fn check_checks(&self, all: &HashMap<&str, &Item>) -> Result<(), FormError> {
+        let mut keys = BTreeSet::new();
+        for c in &self.checks {
+            check_key(&c.key)?;
+            let invalid = |reason: &str| FormError::InvalidCheck {
+                at: c.key.clone(),
+                reason: reason.to_string(),
+            };
+            if !keys.insert(c.key.as_str()) {
+                return Err(FormError::DuplicateKey(c.key.clone()));
+            }
+            if c.message_zh.trim().is_empty() || c.message_en.trim().is_empty() {
+                return Err(invalid("a message is empty"));
+            }
+            if c.items.is_empty() || c.items.iter().any(|i| !all.contains_key(i.as_str())) {
+                return Err(invalid("items must list items of the form"));
+            }
+            check_condition(&c.when, &format!("check {}", c.key), all, all)?;
+        }
         Ok(())
     }
 
@@ -763,13 +820,14 @@ impl FormDefinition {
     }
 
     /// Checks one value against its item, whatever the item's relevance: the shape, the option
-    /// keys, the range. Used where values arrive one by one (a sync push).
+    /// keys, the range, a "无" option chosen alone. Used where values arrive one by one (a sync
+    /// push).
     ///
     /// # Errors
     /// An unknown item, or the value's problem, with messages in Chinese and English.
     pub fn check_value(&self, key: &str, value: &Value) -> Result<(), ItemError> {
         let item = self.item(key).ok_or_else(|| unknown_item_error(key))?;
-        match problem(item, value) {
+        match problem(item, value).or_else(|| exclusive_problem(item, value)) {
             Some(p) => Err(p.error(item)),
             None => Ok(()),
         }
@@ -902,6 +960,59 @@ fn check_item(item: &Item) -> Result<(), FormError> {
                 "option {} of item {}",
                 choice.key, item.key
             )));
+        }
+    }
+    Ok(())
+}
+
+/// With an official form named, every item names its official item (or `unknown`) and every
+/// option its code (or `unknown`); known item numbers are unique, and so are an item's known
+/// option codes. Without one, no item or option carries official codes. Only a multi choice
+/// has exclusive options.
+fn check_official(form: &FormDefinition) -> Result<(), FormError> {
+    let err = |m: String| Err(FormError::Official(m));
+    let mut numbers = BTreeSet::new();
+    for item in form.items() {
+        if item.options.iter().any(|c| c.exclusive) && item.kind != ItemKind::Multi {
+            return err(format!(
+                "item {:?}: only a multi choice has exclusive options",
+                item.key
+            ));
+        }
+        if form.official.is_none() {
+            if item.official.is_some() || item.options.iter().any(|c| c.code.is_some()) {
+                return err(format!(
+                    "item {:?} has official codes but the form names no official form",
+                    item.key
+                ));
+            }
+            continue;
+        }
+        let Some(official) = &item.official else {
+            return err(format!(
+                "item {:?} has no official item (write \"unknown\")",
+                item.key
+            ));
+        };
+        if let Some(r) = official.item.known()
+            && !numbers.insert(r)
+        {
+            return err(format!("official item {r} is given to more than one item"));
+        }
+        let mut codes = BTreeSet::new();
+        for c in &item.options {
+            match &c.code {
+                None => {
+                    return err(format!(
+                        "option {:?} of item {:?} has no code (write \"unknown\")",
+                        c.key, item.key
+                    ));
+                }
+                Some(Code::Known(code)) if !codes.insert(code.as_str()) => {
+                    return err(format!("item {:?} gives code {code} twice", item.key));
+                }
+                Some(_) => {}
+            }
         }
     }
     Ok(())
@@ -2103,6 +2214,7 @@ mod tests {
             required: false,
             required_when: None,
             relevant: None,
+            official: None,
             options: vec![],
             help_zh: None,
             help_en: None,
@@ -2280,6 +2392,126 @@ mod tests {
         // Pruning is idempotent and leaves nothing for validation to complain about but gaps.
         assert_eq!(f.prune(&pruned, &c), pruned);
     }
+
+    #[test]
+    fn a_none_option_excludes_the_others() {
+        let form = FormDefinition::dynamic_update_2021();
+        let set = |keys: &[&str]| {
+            Value::Set(
+                keys.iter()
+                    .map(|k| (*k).to_string())
+                    .collect::<BTreeSet<_>>(),
+            )
+        };
+        assert!(form.check_value("rehab_needs", &set(&["none"])).is_ok());
+        assert!(
+            form.check_value("rehab_needs", &set(&["training", "device"]))
+                .is_ok()
+        );
+        let e = form
+            .check_value("rehab_needs", &set(&["none", "device"]))
+            .unwrap_err();
+        assert_eq!(
+            e.message_zh,
+            "「康复服务需求」选了“无需求”就不能再选其他选项"
+        );
+        assert_eq!(
+            e.message_en,
+            "Rehabilitation needs: \"None\" excludes every other option"
+        );
+        // Every multi choice with a "none" option has it exclusive, and only those.
+        for item in form.items() {
+            for c in &item.options {
+                let none_of_multi = item.kind == ItemKind::Multi && c.key == "none";
+                assert_eq!(c.exclusive, none_of_multi, "{}.{}", item.key, c.key);
+            }
+        }
+    }
+
+    #[test]
+    fn employee_and_resident_schemes_cannot_both_be_recorded() {
+        // Official rules R22 养老 ⇒ R23 = 否 and R22 医疗 ⇒ R25 = 否: here the schemes are options
+        // of one single choice, so a record can never hold both.
+        let form = FormDefinition::dynamic_update_2021();
+        for key in ["pension", "medical_insurance"] {
+            let item = form.item(key).unwrap();
+            assert_eq!(item.kind, ItemKind::Single);
+            assert!(item.option("employee_scheme").is_some());
+            assert!(item.option("resident_scheme").is_some());
+            let both = Value::Set(
+                ["employee_scheme", "resident_scheme"]
+                    .iter()
+                    .map(|k| (*k).to_string())
+                    .collect(),
+            );
+            assert!(form.check_value(key, &both).is_err());
+        }
+    }
+
+    #[test]
+    fn official_codes_are_all_or_nothing_and_unique() {
+        let json = DYNAMIC_UPDATE_2021;
+        // An option without its code (neither a code nor "unknown") is refused.
+        let no_code = json.replacen(
+            r#""label_en": "Agricultural", "code": "1""#,
+            r#""label_en": "Agricultural""#,
+            1,
+        );
+        assert!(matches!(
+            FormDefinition::parse_json(&no_code),
+            Err(FormError::Official(_))
+        ));
+        // Two options with one code.
+        let twice = json.replacen(r#""code": "2""#, r#""code": "1""#, 1);
+        assert!(matches!(
+            FormDefinition::parse_json(&twice),
+            Err(FormError::Official(_))
+        ));
+        // One R-number for two items.
+        let dup = json.replacen(r#""item": "R31""#, r#""item": "R3""#, 1);
+        assert!(matches!(
+            FormDefinition::parse_json(&dup),
+            Err(FormError::Official(_))
+        ));
+        // A check about an item the form does not have.
+        let bad = json.replacen(
+            r#""items": ["nursing_subsidy"]"#,
+            r#""items": ["nursing"]"#,
+            1,
+        );
+        assert!(matches!(
+            FormDefinition::parse_json(&bad),
+            Err(FormError::InvalidCheck { .. })
+        ));
+        // The annotations survive a round trip through the stored JSON.
+        let form = FormDefinition::dynamic_update_2021();
+        let back = FormDefinition::parse_json(&serde_json::to_string(&form).unwrap()).unwrap();
+        assert_eq!(back, form);
+    }
+
+    #[test]
+    fn ticking_none_clears_the_others_and_back() {
+        let form = FormDefinition::dynamic_update_2021();
+        let item = form.item("rehab_needs").unwrap();
+        let s = |keys: &[&str]| {
+            keys.iter()
+                .map(|k| (*k).to_string())
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(
+            item.toggle(&s(&["training", "device"]), "none"),
+            s(&["none"])
+        );
+        assert_eq!(item.toggle(&s(&["none"]), "device"), s(&["device"]));
+        assert_eq!(
+            item.toggle(&s(&["device"]), "training"),
+            s(&["device", "training"])
+        );
+        assert_eq!(
+            item.toggle(&s(&["device", "training"]), "device"),
+            s(&["training"])
+        );
+    }
 }
 
 #[cfg(test)]
@@ -2293,43 +2525,6 @@ mod exclusive_tests {
                 .map(|k| (*k).to_string())
                 .collect::<BTreeSet<_>>(),
         )
-    }
-
-    #[test]
-    fn an_exclusive_option_stands_alone() {
-        let form = FormDefinition::dynamic_update_2021();
-        let err = form
-            .check_change(
-                "training_wanted",
-                Some(&set(&["none", "vocational_skills"])),
-            )
-            .unwrap_err();
-        assert_eq!(err.item, "training_wanted");
-        assert!(err.message_zh.contains("无需求"), "{}", err.message_zh);
-        assert!(err.message_en.contains("cannot be chosen together"));
-        assert!(
-            form.check_change("training_wanted", Some(&set(&["none"])))
-                .is_ok()
-        );
-        assert!(
-            form.check_change(
-                "training_wanted",
-                Some(&set(&["vocational_skills", "entrepreneurship"]))
-            )
-            .is_ok()
-        );
-        // Every "none" of a multi-choice item excludes the others; no other option does.
-        for item in form.sections.iter().flat_map(|s| &s.items) {
-            for c in &item.options {
-                assert_eq!(
-                    c.exclusive,
-                    item.kind == ItemKind::Multi && c.key == "none",
-                    "{}.{}",
-                    item.key,
-                    c.key
-                );
-            }
-        }
     }
 
     #[test]

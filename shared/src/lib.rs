@@ -9,16 +9,20 @@
 //! - [`sync`]: the sync wire types (protocol version, mutations, pull pages);
 //! - [`merge`]: the item-by-item three-way merge and the conflict rule;
 //! - [`carry`]: the year-over-year update: prior values and the per-item diff;
+//! - [`official`]: the national form's item numbers and codes, the coded hand-over row;
+//! - [`checks`]: the form's soft consistency checks (warnings);
 //! - [`hlc`]: the hybrid logical clock;
 //! - [`demo`]: the deterministic demo district.
 
 pub mod carry;
+pub mod checks;
 pub mod demo;
 pub mod domain;
 pub mod form;
 pub mod hlc;
 pub mod ids;
 pub mod merge;
+pub mod official;
 pub mod place;
 pub mod progress;
 pub mod sync;

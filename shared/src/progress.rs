@@ -76,6 +76,9 @@ pub struct Counts {
     pub communities: u64,
     /// Communities whose every person has a final outcome.
     pub communities_completed: u64,
+    /// Persons whose record is marked keyed into the national system (the hand-over).
+    #[serde(default)]
+    pub keyed: u64,
 }
 
 impl Counts {
@@ -88,6 +91,7 @@ impl Counts {
             via_app,
             communities: 1,
             communities_completed: 0,
+            keyed: 0,
         };
         c.communities_completed = u64::from(c.done() == roster);
         c
@@ -157,6 +161,7 @@ impl AddAssign<&Counts> for Counts {
         self.via_app += o.via_app;
         self.communities += o.communities;
         self.communities_completed += o.communities_completed;
+        self.keyed += o.keyed;
     }
 }
 
@@ -179,6 +184,9 @@ pub struct Figures {
     pub via_app: u64,
     pub communities: u64,
     pub communities_completed: u64,
+    /// Records marked keyed into the national system.
+    #[serde(default)]
+    pub keyed: u64,
     /// Hundredths of a percent; `None` when undefined.
     pub completion_bp: Option<u64>,
     pub home_visit_bp: Option<u64>,
@@ -194,6 +202,7 @@ impl From<&Counts> for Figures {
             via_app: c.via_app,
             communities: c.communities,
             communities_completed: c.communities_completed,
+            keyed: c.keyed,
             completion_bp: c.completion_rate().basis_points(),
             home_visit_bp: c.home_visit_rate().basis_points(),
             app_bp: c.app_ratio().basis_points(),

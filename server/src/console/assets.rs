@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 const CHART_JS: &str = include_str!("../../assets/chart.umd.js");
 const CONSOLE_JS: &str = include_str!("../../assets/console.js");
 const CONSOLE_CSS: &str = include_str!("../../assets/console.css");
+const CHECKLIST_CSS: &str = include_str!("../../assets/checklist.css");
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
@@ -22,6 +23,7 @@ fn file(name: &str) -> Option<(&'static str, &'static str)> {
         "chart.js" => Some((CHART_JS, JS)),
         "console.js" => Some((CONSOLE_JS, JS)),
         "console.css" => Some((CONSOLE_CSS, CSS)),
+        "checklist.css" => Some((CHECKLIST_CSS, CSS)),
         _ => None,
     }
 }
@@ -31,7 +33,7 @@ fn file(name: &str) -> Option<(&'static str, &'static str)> {
 pub fn url(name: &'static str) -> String {
     static HASHES: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
     let hashes = HASHES.get_or_init(|| {
-        ["chart.js", "console.js", "console.css"]
+        ["chart.js", "console.js", "console.css", "checklist.css"]
             .into_iter()
             .filter_map(|n| {
                 file(n).map(|(body, _)| (n, hex::encode(&Sha256::digest(body.as_bytes())[..4])))

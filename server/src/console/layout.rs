@@ -21,6 +21,7 @@ pub enum Nav {
     Overview,
     Conflicts,
     Exports,
+    Handover,
     Campaigns,
     Admin,
 }
@@ -69,6 +70,11 @@ pub fn page(
             Nav::Exports,
             "/console/exports",
             l.t("导出与报告", "Exports"),
+        ),
+        (
+            Nav::Handover,
+            "/console/handover",
+            l.t("国家系统交接", "Hand-over"),
         ),
         (
             Nav::Campaigns,

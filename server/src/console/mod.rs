@@ -8,7 +8,8 @@
 //! Pages: `/console` (overview), `/console/community/{code}` (persons and review),
 //! `/console/conflicts`, `/console/admin` (admin only), `/console/campaigns` (the years; the
 //! first campaign on an empty server), `/console/record/{person}` (one record against last year),
-//! `/console/exports`, `/console/login`.
+//! `/console/exports`, `/console/handover` (the hand-over to the national system and its
+//! printable checklist), `/console/login`.
 //! Every page honours role and scope: a worker gets a polite 403 page, a supervisor sees their
 //! street, the district admin everything.
 //!
@@ -20,6 +21,7 @@ mod audit;
 mod campaigns;
 mod conflicts;
 mod exports;
+mod handover;
 mod lang;
 mod layout;
 mod overview;
@@ -60,6 +62,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/audit", get(audit::page))
         .route("/console/record/{person}", get(campaigns::record))
         .route("/console/exports", get(exports::page))
+        .route("/console/handover", get(handover::page))
+        .route("/console/handover/checklist", get(handover::checklist))
         .route(
             "/console/login",
             get(session::login_page).post(session::login),

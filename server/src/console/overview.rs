@@ -36,6 +36,9 @@ fn fig_head(l: Lang, first: &str, with_street: bool) -> Markup {
                     button.sort type="button" { (l.t("入户调查率", "Home visits")) }
                 }
                 th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("APP采集比例", "APP ratio")) } }
+                th.num data-sort="num" scope="col" title=(l.t("已录入国家系统的记录", "Records keyed into the national system")) {
+                    button.sort type="button" { (l.t("已录入国家系统", "Keyed")) }
+                }
                 th.num data-sort="num" scope="col" title=(l.t("按起止日期匀速推算，今天应完成的人数", "Persons a straight line from start to end expects done by today")) {
                     button.sort type="button" { (l.t("应完成(至今)", "Expected today")) }
                 }
@@ -74,6 +77,7 @@ fn fig_cells(f: &Figures, expected: u64, last: Option<i64>) -> Markup {
         td.num data-k="completion" data-sort=(sort_bp(f.completion_bp)) { (bp(f.completion_bp)) }
         td.num data-k="home" data-sort=(sort_bp(f.home_visit_bp)) class=(home_visit_class(f.home_visit_bp)) { (bp(f.home_visit_bp)) }
         td.num data-k="app" data-sort=(sort_bp(f.app_bp)) { (bp(f.app_bp)) }
+        td.num data-k="keyed" { (f.keyed) }
         td.num data-k="expected" { (expected) }
         td.num data-k="gap" data-sort=(g) class=(if g < 0 { "behind" } else { "" }) { (gap_text(g)) }
         td.time data-k="last" data-sort=(last.unwrap_or(0)) { (time(last)) }
@@ -92,6 +96,10 @@ fn total_cards(l: Lang, t: &Figures, expected: u64) -> Markup {
                 span.value data-total="home" class=(home_visit_class(t.home_visit_bp)) { (bp(t.home_visit_bp)) }
             }
             div.card { span.label { (l.t("APP采集比例", "APP ratio")) } span.value data-total="app" { (bp(t.app_bp)) } }
+            div.card {
+                span.label { (l.t("已录入国家系统", "Keyed into the national system")) }
+                span.value { span data-total="keyed" { (t.keyed) } " / " (t.done) }
+            }
             div.card {
                 span.label { (l.t("社区（村）完成", "Communities done")) }
                 span.value { span data-total="communities_completed" { (t.communities_completed) } " / " span data-total="communities" { (t.communities) } }

@@ -14,6 +14,7 @@
 mod accounts;
 pub mod audit;
 mod campaigns;
+mod handover;
 mod progress;
 mod records;
 mod roster;
@@ -31,6 +32,7 @@ pub use accounts::{AuthContext, DeviceRow, UserRow};
 pub use campaigns::{
     CampaignRow, CarryReport, FLAG_MISSING_FROM_ROSTER, FLAG_MOVED_LAST_YEAR, NewCampaign,
 };
+pub use handover::KeyedMark;
 pub use progress::{CommunityProgress, DayCount};
 pub use records::{ConflictRow, RecordRow};
 pub use roster::{FactChange, ImportOutcome, RosterPerson};

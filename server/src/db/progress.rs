@@ -170,6 +170,7 @@ impl Db {
         let row = q.fetch_one(&self.pool).await?;
         let text: String = row.try_get("rows")?;
         let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(&text)?;
+        let keyed = self.keyed_counts(campaign, scope).await?;
         rows.into_iter()
             .map(|a| {
                 let n = |i: usize| a.get(i).and_then(serde_json::Value::as_u64).unwrap_or(0);
@@ -183,16 +184,15 @@ impl Db {
                 if code.is_empty() {
                     return Err(DbError::Corrupt("progress row without a community".into()));
                 }
+                let mut counts =
+                    Counts::community(n(1), [n(2), n(3), n(4), n(5), n(6), n(7), n(8)], n(9));
+                counts.keyed = keyed.get(&code).copied().unwrap_or(0);
                 Ok(CommunityProgress {
                     code,
                     name: text(11),
                     street_code: text(12),
                     street_name: text(13),
-                    counts: Counts::community(
-                        n(1),
-                        [n(2), n(3), n(4), n(5), n(6), n(7), n(8)],
-                        n(9),
-                    ),
+                    counts,
                     last_activity: a.get(10).and_then(serde_json::Value::as_i64),
                 })
             })

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod export;
+pub mod handover;
 pub mod openapi;
 pub mod progress;
 pub mod review;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(review::router())
         .merge(admin::router())
         .merge(export::router())
+        .merge(handover::router())
         .merge(openapi::router())
 }
 

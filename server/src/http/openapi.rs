@@ -184,6 +184,18 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
         "progress.xlsx|csv, records.xlsx|csv",
         true,
     ),
+    (
+        "get",
+        "/api/v1/handover/{file}",
+        "Hand-over to the national system (?area=community|street|district): coded.xlsx|csv (official codes in R-item order), checklist.json|pdf (keying checklist, a page per person)",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/handover/keyed/{person}",
+        "Mark a record keyed into the national system ({\"keyed\": true}) or clear the mark (supervisor, admin)",
+        true,
+    ),
 ];
 
 #[must_use]

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod campaigns;
+pub mod handover;
 pub mod progress;
 pub mod records;
 pub mod roster;

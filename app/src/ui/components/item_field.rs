@@ -280,11 +280,9 @@ fn control(
                                 onchange: {
                                     let k = c.key.clone();
                                     let cur = cur.clone();
+                                    let item = item.clone();
                                     move |_| {
-                                        let mut next = cur.clone();
-                                        if !next.remove(&k) {
-                                            next.insert(k.clone());
-                                        }
+                                        let next = item.toggle(&cur, &k);
                                         on_change.call(if next.is_empty() { None } else { Some(Value::Set(next)) });
                                     }
                                 },
