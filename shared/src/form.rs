@@ -2515,17 +2515,8 @@ mod tests {
 }
 
 #[cfg(test)]
-mod exclusive_tests {
+mod help_tests {
     use super::*;
-    use std::collections::BTreeSet;
-
-    fn set(keys: &[&str]) -> Value {
-        Value::Set(
-            keys.iter()
-                .map(|k| (*k).to_string())
-                .collect::<BTreeSet<_>>(),
-        )
-    }
 
     #[test]
     fn every_help_text_has_its_english() {
