@@ -35,13 +35,13 @@ pub struct Cli {
 enum Command {
     /// Serve the API and the console.
     Serve {
-        #[arg(long, env = "DOORSTEP_BIND", default_value = "127.0.0.1:8080")]
-        bind: String,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
     /// Start afresh with the demo district, an open campaign and demo accounts, then serve.
     Demo {
-        #[arg(long, env = "DOORSTEP_BIND", default_value = "127.0.0.1:8080")]
-        bind: String,
+        #[command(flatten)]
+        serve: ServeArgs,
         /// Seed of the demo district.
         #[arg(long, default_value_t = 2021)]
         seed: u64,
@@ -134,6 +134,40 @@ enum Command {
     RevokeDevice { device_id: String },
 }
 
+/// How `serve` (and `demo`) listen, and what they run beside the API.
+#[derive(clap::Args, Clone)]
+pub struct ServeArgs {
+    #[arg(long, env = "DOORSTEP_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Also serve `GET /metrics` without a token on this address (e.g. 127.0.0.1:9100), for a
+    /// Prometheus on the same host or a private network. On the API's address `/metrics` always
+    /// needs an admin's token.
+    #[arg(long, env = "DOORSTEP_METRICS_BIND")]
+    metrics_bind: Option<String>,
+}
+
+/// Binds, prints the addresses, serves until SIGTERM or Ctrl-C.
+async fn serve_with(args: &ServeArgs, state: AppState, banner: bool) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    if banner {
+        println!("Console:  http://{addr}/console   API: http://{addr}/api/openapi.json");
+    }
+    let mut extra = crate::startup::Extras::default();
+    if let Some(m) = &args.metrics_bind {
+        let l = tokio::net::TcpListener::bind(m)
+            .await
+            .with_context(|| format!("binding the metrics address {m}"))?;
+        println!("metrics on http://{}/metrics", l.local_addr()?);
+        extra.metrics = Some(l);
+    }
+    println!("listening on http://{addr}");
+    crate::startup::serve_until_signal_with(listener, state, extra).await?;
+    Ok(())
+}
+
 /// Parses the arguments and runs the command (what `main.rs` and test binaries call).
 ///
 /// # Errors
@@ -156,17 +190,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::new(cli.database_url.clone(), cli.data_dir.clone());
     config.secure_cookies = cli.secure_cookies;
     match cli.command {
-        Command::Serve { bind } => {
+        Command::Serve { serve } => {
             let state = build(&config).await?;
             print_next_steps(&state).await?;
-            let listener = tokio::net::TcpListener::bind(&bind)
-                .await
-                .with_context(|| format!("binding {bind}"))?;
-            println!("listening on http://{}", listener.local_addr()?);
-            crate::startup::serve_until_signal(listener, state).await?;
+            serve_with(&serve, state, false).await?;
         }
         Command::Demo {
-            bind,
+            serve,
             seed: s,
             no_serve,
             reset,
@@ -202,11 +232,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if !fresh {
                 println!("The demo database is kept as it is (--reset starts it afresh).");
                 if !no_serve {
-                    let listener = tokio::net::TcpListener::bind(&bind)
-                        .await
-                        .with_context(|| format!("binding {bind}"))?;
-                    println!("listening on http://{}", listener.local_addr()?);
-                    crate::startup::serve_until_signal(listener, state).await?;
+                    serve_with(&serve, state, false).await?;
                 }
                 return Ok(());
             }
@@ -225,13 +251,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 logins.iter().filter(|l| l.role == Role::Worker).count()
             );
             if !no_serve {
-                let listener = tokio::net::TcpListener::bind(&bind)
-                    .await
-                    .with_context(|| format!("binding {bind}"))?;
-                let addr = listener.local_addr()?;
-                println!("Console:  http://{addr}/console   API: http://{addr}/api/openapi.json");
-                println!("listening on http://{addr}");
-                crate::startup::serve_until_signal(listener, state).await?;
+                serve_with(&serve, state, true).await?;
             }
         }
         Command::OpenCampaign {

@@ -15,6 +15,7 @@ pub mod console;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod roster;
 pub mod seed;
 pub mod service;

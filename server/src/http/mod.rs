@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod export;
+pub mod metrics;
 pub mod openapi;
 pub mod progress;
 pub mod review;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(export::router())
         .merge(openapi::router())
+        .merge(metrics::router())
 }
 
 /// The layers every request passes: body limit, gzip both ways, tracing.
@@ -41,6 +43,7 @@ pub fn layers(router: Router<AppState>) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http())
 }
 

@@ -18,6 +18,12 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ),
     ("get", "/api/openapi.json", "This document", false),
     (
+        "get",
+        "/metrics",
+        "Prometheus metrics in the text format (admin)",
+        true,
+    ),
+    (
         "post",
         "/api/v1/auth/login",
         "Sign in; registers the device; returns a bearer token",

@@ -69,6 +69,7 @@ async fn push(
         .ok_or_else(|| ApiError::from(crate::service::campaigns::no_campaign()))?;
     let pusher = caller.pusher(&state, &newest).await?;
     let results = state.db.push(&campaigns, &pusher, &req.mutations).await?;
+    crate::metrics::push(&results);
     state.notify();
     Ok(Json(PushResponse {
         protocol: PROTOCOL_VERSION,
@@ -104,6 +105,7 @@ async fn pull(
         .pull(&campaign.id.to_string(), &scope, cursor, limit)
         .await?;
     let next = u64::try_from(next).unwrap_or(q.cursor);
+    crate::metrics::pull(records.len());
     if q.cursor == 0 && !records.is_empty() {
         // A download from the start is a bulk read of personal data.
         state

@@ -4,6 +4,7 @@ mod admin;
 mod campaigns;
 mod console;
 mod helpers;
+mod metrics;
 mod holes;
 mod progress;
 mod scope;
