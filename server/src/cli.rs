@@ -27,6 +27,16 @@ pub struct Cli {
     /// (behind a TLS proxy).
     #[arg(long, env = "DOORSTEP_SECURE_COOKIES", global = true)]
     secure_cookies: bool,
+    /// Log lines as `human` text or one `json` object per line (on stderr; the level with
+    /// RUST_LOG, default doorstep_server=info,tower_http=warn).
+    #[arg(
+        long,
+        env = "DOORSTEP_LOG_FORMAT",
+        value_enum,
+        default_value = "human",
+        global = true
+    )]
+    log_format: crate::logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -173,13 +183,9 @@ async fn serve_with(args: &ServeArgs, state: AppState, banner: bool) -> anyhow::
 /// # Errors
 /// Whatever the command fails with, said for a person at a terminal.
 pub async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "doorstep_server=info,tower_http=warn".into()),
-        )
-        .init();
-    run(Cli::parse()).await
+    let cli = Cli::parse();
+    crate::logs::init(cli.log_format);
+    run(cli).await
 }
 
 /// Runs one parsed command.

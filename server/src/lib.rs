@@ -15,6 +15,7 @@ pub mod console;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod logs;
 pub mod metrics;
 pub mod roster;
 pub mod seed;

@@ -40,7 +40,10 @@ async fn exposition(state: &AppState) -> ApiResult<Response> {
         .await
         .map_err(ApiError::from)?;
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
         .into_response())

@@ -14,6 +14,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{self, ApiResult};
@@ -36,15 +37,19 @@ pub fn router() -> Router<AppState> {
         .merge(metrics::router())
 }
 
-/// The layers every request passes: body limit, gzip both ways, tracing.
+/// The layers every request passes: a request ID (kept from the proxy or made here, echoed in
+/// the response), the request's log span, metrics, body limit, gzip both ways.
 pub fn layers(router: Router<AppState>) -> Router<AppState> {
+    let request_id = axum::http::HeaderName::from_static(crate::logs::REQUEST_ID);
     router
         .fallback(|| async { error::ApiError::not_found("no such page or API route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
         .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(crate::logs::request_span))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<&'static str> {

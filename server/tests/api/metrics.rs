@@ -45,7 +45,12 @@ async fn metrics_move_after_a_push(b: Backend) {
     let w2 = api.login("w001").await;
     // Admins only on the API's address.
     assert_eq!(
-        api.http.get(api.url("/metrics")).send().await.unwrap().status(),
+        api.http
+            .get(api.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         401
     );
     assert_eq!(api.get(&w, "/metrics").await.status(), 403);
@@ -90,7 +95,11 @@ async fn metrics_move_after_a_push(b: Backend) {
     assert!(
         moved(
             "doorstep_http_requests_total",
-            &[("route", "/api/v1/sync/push"), ("method", "POST"), ("status", "200")]
+            &[
+                ("route", "/api/v1/sync/push"),
+                ("method", "POST"),
+                ("status", "200")
+            ]
         ) >= 2.0
     );
     // The route is the matched one, never a path with an ID in it.
