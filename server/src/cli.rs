@@ -154,6 +154,15 @@ pub struct ServeArgs {
     /// needs an admin's token.
     #[arg(long, env = "DOORSTEP_METRICS_BIND")]
     metrics_bind: Option<String>,
+    /// Back the (SQLite) database up into this directory while serving, on a schedule.
+    #[arg(long, env = "DOORSTEP_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
+    /// How often: a number and s, m, h or d.
+    #[arg(long, env = "DOORSTEP_BACKUP_EVERY", default_value = "24h", value_parser = crate::backups::parse_interval)]
+    backup_every: std::time::Duration,
+    /// How many scheduled backups to keep (the oldest are removed).
+    #[arg(long, env = "DOORSTEP_BACKUP_KEEP", default_value_t = 14)]
+    backup_keep: usize,
 }
 
 /// Binds, prints the addresses, serves until SIGTERM or Ctrl-C.
@@ -166,6 +175,21 @@ async fn serve_with(args: &ServeArgs, state: AppState, banner: bool) -> anyhow::
         println!("Console:  http://{addr}/console   API: http://{addr}/api/openapi.json");
     }
     let mut extra = crate::startup::Extras::default();
+    if let Some(dir) = &args.backup_dir {
+        let schedule = crate::backups::Schedule {
+            dir: dir.clone(),
+            every: args.backup_every,
+            keep: args.backup_keep,
+        };
+        crate::backups::check(&state.db, &schedule)?;
+        println!(
+            "backups into {} every {} s, keeping {}",
+            dir.display(),
+            schedule.every.as_secs(),
+            schedule.keep
+        );
+        extra.backups = Some(schedule);
+    }
     if let Some(m) = &args.metrics_bind {
         let l = tokio::net::TcpListener::bind(m)
             .await

@@ -10,6 +10,7 @@
 //! - [`console`]: the supervisor console pages.
 
 pub mod auth;
+pub mod backups;
 pub mod cli;
 pub mod console;
 pub mod db;

@@ -76,6 +76,8 @@ pub async fn serve_until_signal(listener: TcpListener, state: AppState) -> std::
 pub struct Extras {
     /// The separate metrics address (`--metrics-bind`): `/metrics` without a token.
     pub metrics: Option<TcpListener>,
+    /// Scheduled backups (`--backup-dir`), stopped with the API.
+    pub backups: Option<crate::backups::Schedule>,
 }
 
 /// [`serve_until_signal`] with the extras: the metrics listener stops with the API.
@@ -102,6 +104,9 @@ pub async fn serve_until_signal_with(
                 tracing::error!(error = %e, "metrics listener stopped");
             }
         });
+    }
+    if let Some(s) = extras.backups {
+        tokio::spawn(crate::backups::run(db.clone(), s, stop_rx.clone()));
     }
     drop(stop_rx);
     let result = axum::serve(
