@@ -19,6 +19,8 @@ pub mod form;
 pub mod hlc;
 pub mod ids;
 pub mod merge;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod place;
 pub mod progress;
 pub mod sync;

@@ -93,8 +93,8 @@ async fn flagged(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
     ))
 }
 
-#[derive(Deserialize)]
-struct DecisionBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct DecisionBody {
     decision: roster::Decision,
     #[serde(default)]
     reason: String,
@@ -182,7 +182,7 @@ async fn users(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
     pub username: String,
     pub display_name: String,
@@ -252,8 +252,8 @@ async fn reactivate(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct NewPassword {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewPassword {
     password: String,
 }
 
@@ -268,7 +268,7 @@ async fn reset_password(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Assignment {
     pub community: String,
     pub username: String,

@@ -34,8 +34,8 @@ async fn progress(
     Ok(Json(compute(&state, &caller, q.year).await?.0))
 }
 
-#[derive(Serialize)]
-struct Report {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Report {
     paragraph: String,
 }
 

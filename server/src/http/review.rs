@@ -76,7 +76,7 @@ async fn conflicts(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResolveBody {
     pub value: Option<Value>,
 }
@@ -134,7 +134,7 @@ async fn resolve(
     Ok(Json(row.state()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReviewBody {
     pub decision: Review,
     #[serde(default)]
