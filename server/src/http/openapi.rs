@@ -509,6 +509,14 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
     ),
 ];
 
+/// The files `GET /api/v1/export/{file}` serves.
+const EXPORT_FILES: &[&str] = &[
+    "progress.xlsx",
+    "progress.csv",
+    "records.xlsx",
+    "records.csv",
+];
+
 const YEAR: QueryParam = (
     "year",
     "integer",
@@ -607,12 +615,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         {
+            let schema: RefOr<Schema> = match name {
+                "file" => ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(EXPORT_FILES.iter().copied()))
+                    .into(),
+                "version" => ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .examples([serde_json::json!("2021.1")])
+                    .into(),
+                _ => String::schema(),
+            };
             op = op.parameter(
                 ParameterBuilder::new()
                     .name(name)
                     .parameter_in(ParameterIn::Path)
                     .required(Required::True)
-                    .schema(Some(String::schema())),
+                    .schema(Some(schema)),
             );
         }
         for (name, ty, description) in *query {
