@@ -1,7 +1,7 @@
 //! District admin: roster import, users, community assignments, devices.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use doorstep_shared::DivisionCode;
 use doorstep_shared::sync::Role;
 
 use super::auth::{Caller, hash_password};
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::service::{accounts, campaigns, roster};
 use crate::state::AppState;
 
@@ -53,7 +53,7 @@ struct ImportQuery {
 async fn import_roster(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ImportQuery>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
     body: Bytes,
 ) -> ApiResult<Json<crate::db::ImportOutcome>> {
     caller.require(&[Role::Admin])?;
@@ -389,7 +389,7 @@ struct AuditQuery {
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     caller.require(&[Role::Admin])?;

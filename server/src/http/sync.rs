@@ -1,6 +1,6 @@
 //! `POST /api/v1/sync/push`, `GET /api/v1/sync/pull`, `GET /api/v1/forms/{version}`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use doorstep_shared::sync::{
 };
 
 use super::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -88,7 +88,7 @@ struct PullQuery {
 async fn pull(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<PullQuery>,
+    ApiQuery(q): ApiQuery<PullQuery>,
 ) -> ApiResult<Json<PullResponse>> {
     let campaign = state.campaign().await?;
     let scope = caller.scope(&state, &campaign).await?;
