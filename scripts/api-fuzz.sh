@@ -29,7 +29,7 @@ login() {
     -d '{"username":"admin","password":"doorstep2021"}' "$base/api/v1/auth/login" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
 }
-checks="not_a_server_error,response_schema_conformance"
+checks="not_a_server_error,response_schema_conformance,content_type_conformance"
 run() {
   local token
   token="$(login)"

@@ -146,7 +146,7 @@ async fn open_campaign(
 async fn close_campaign(
     State(state): State<AppState>,
     caller: Caller,
-    Path(p): Path<YearPath>,
+    crate::error::ApiPath(p): crate::error::ApiPath<YearPath>,
 ) -> ApiResult<Json<crate::db::CampaignRow>> {
     caller.require(&[Role::Admin])?;
     let c = campaigns::close(&state.db, p.year, &caller.0.user.username).await?;

@@ -659,7 +659,21 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         }
         let mut ok = ResponseBuilder::new().description("OK");
         if let Some((ct, schema)) = content(*response) {
-            ok = ok.content(ct, ContentBuilder::new().schema(Some(schema)).build());
+            let types: &[&str] = if matches!(response, Body::File) {
+                // A file is answered as what it is.
+                &[
+                    "text/csv",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ]
+            } else {
+                &[ct]
+            };
+            for t in types {
+                ok = ok.content(
+                    *t,
+                    ContentBuilder::new().schema(Some(schema.clone())).build(),
+                );
+            }
         }
         let error = ResponseBuilder::new()
             .description("Refused: the error code and a message in Chinese and English")
