@@ -27,6 +27,16 @@ pub struct Cli {
     /// (behind a TLS proxy).
     #[arg(long, env = "DOORSTEP_SECURE_COOKIES", global = true)]
     secure_cookies: bool,
+    /// Log lines as `human` text or one `json` object per line (on stderr; the level with
+    /// RUST_LOG, default doorstep_server=info,tower_http=warn).
+    #[arg(
+        long,
+        env = "DOORSTEP_LOG_FORMAT",
+        value_enum,
+        default_value = "human",
+        global = true
+    )]
+    log_format: crate::logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,13 +45,13 @@ pub struct Cli {
 enum Command {
     /// Serve the API and the console.
     Serve {
-        #[arg(long, env = "DOORSTEP_BIND", default_value = "127.0.0.1:8080")]
-        bind: String,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
     /// Start afresh with the demo district, an open campaign and demo accounts, then serve.
     Demo {
-        #[arg(long, env = "DOORSTEP_BIND", default_value = "127.0.0.1:8080")]
-        bind: String,
+        #[command(flatten)]
+        serve: ServeArgs,
         /// Seed of the demo district.
         #[arg(long, default_value_t = 2021)]
         seed: u64,
@@ -154,18 +164,72 @@ enum Command {
     },
 }
 
+/// How `serve` (and `demo`) listen, and what they run beside the API.
+#[derive(clap::Args, Clone)]
+pub struct ServeArgs {
+    #[arg(long, env = "DOORSTEP_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Also serve `GET /metrics` without a token on this address (e.g. 127.0.0.1:9100), for a
+    /// Prometheus on the same host or a private network. On the API's address `/metrics` always
+    /// needs an admin's token.
+    #[arg(long, env = "DOORSTEP_METRICS_BIND")]
+    metrics_bind: Option<String>,
+    /// Back the (SQLite) database up into this directory while serving, on a schedule.
+    #[arg(long, env = "DOORSTEP_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
+    /// How often: a number and s, m, h or d.
+    #[arg(long, env = "DOORSTEP_BACKUP_EVERY", default_value = "24h", value_parser = crate::backups::parse_interval)]
+    backup_every: std::time::Duration,
+    /// How many scheduled backups to keep (the oldest are removed).
+    #[arg(long, env = "DOORSTEP_BACKUP_KEEP", default_value_t = 14)]
+    backup_keep: usize,
+}
+
+/// Binds, prints the addresses, serves until SIGTERM or Ctrl-C.
+async fn serve_with(args: &ServeArgs, state: AppState, banner: bool) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    if banner {
+        println!("Console:  http://{addr}/console   API: http://{addr}/api/openapi.json");
+    }
+    let mut extra = crate::startup::Extras::default();
+    if let Some(dir) = &args.backup_dir {
+        let schedule = crate::backups::Schedule {
+            dir: dir.clone(),
+            every: args.backup_every,
+            keep: args.backup_keep,
+        };
+        crate::backups::check(&state.db, &schedule)?;
+        println!(
+            "backups into {} every {} s, keeping {}",
+            dir.display(),
+            schedule.every.as_secs(),
+            schedule.keep
+        );
+        extra.backups = Some(schedule);
+    }
+    if let Some(m) = &args.metrics_bind {
+        let l = tokio::net::TcpListener::bind(m)
+            .await
+            .with_context(|| format!("binding the metrics address {m}"))?;
+        println!("metrics on http://{}/metrics", l.local_addr()?);
+        extra.metrics = Some(l);
+    }
+    println!("listening on http://{addr}");
+    crate::startup::serve_until_signal_with(listener, state, extra).await?;
+    Ok(())
+}
+
 /// Parses the arguments and runs the command (what `main.rs` and test binaries call).
 ///
 /// # Errors
 /// Whatever the command fails with, said for a person at a terminal.
 pub async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "doorstep_server=info,tower_http=warn".into()),
-        )
-        .init();
-    run(Cli::parse()).await
+    let cli = Cli::parse();
+    crate::logs::init(cli.log_format);
+    run(cli).await
 }
 
 /// Runs one parsed command.
@@ -176,17 +240,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::new(cli.database_url.clone(), cli.data_dir.clone());
     config.secure_cookies = cli.secure_cookies;
     match cli.command {
-        Command::Serve { bind } => {
+        Command::Serve { serve } => {
             let state = build(&config).await?;
             print_next_steps(&state).await?;
-            let listener = tokio::net::TcpListener::bind(&bind)
-                .await
-                .with_context(|| format!("binding {bind}"))?;
-            println!("listening on http://{}", listener.local_addr()?);
-            crate::startup::serve_until_signal(listener, state).await?;
+            serve_with(&serve, state, false).await?;
         }
         Command::Demo {
-            bind,
+            serve,
             seed: s,
             no_serve,
             reset,
@@ -222,11 +282,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if !fresh {
                 println!("The demo database is kept as it is (--reset starts it afresh).");
                 if !no_serve {
-                    let listener = tokio::net::TcpListener::bind(&bind)
-                        .await
-                        .with_context(|| format!("binding {bind}"))?;
-                    println!("listening on http://{}", listener.local_addr()?);
-                    crate::startup::serve_until_signal(listener, state).await?;
+                    serve_with(&serve, state, false).await?;
                 }
                 return Ok(());
             }
@@ -245,13 +301,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 logins.iter().filter(|l| l.role == Role::Worker).count()
             );
             if !no_serve {
-                let listener = tokio::net::TcpListener::bind(&bind)
-                    .await
-                    .with_context(|| format!("binding {bind}"))?;
-                let addr = listener.local_addr()?;
-                println!("Console:  http://{addr}/console   API: http://{addr}/api/openapi.json");
-                println!("listening on http://{addr}");
-                crate::startup::serve_until_signal(listener, state).await?;
+                serve_with(&serve, state, true).await?;
             }
         }
         Command::OpenCampaign {

@@ -122,3 +122,43 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
         }
     }
 }
+
+/// `Query<T>` whose rejections are [`ApiError`]s with the stable body (a bad query parameter is a
+/// 400 `bad_query` in JSON, as the OpenAPI document says).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for ApiQuery<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rej) => Err(ApiError::bad_request("bad_query", rej.body_text())),
+        }
+    }
+}
+
+/// `Path<T>` whose rejections are [`ApiError`]s with the stable body (a path segment of the wrong
+/// type is a 400 `bad_path` in JSON).
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for ApiPath<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(rej) => Err(ApiError::bad_request("bad_path", rej.body_text())),
+        }
+    }
+}

@@ -10,12 +10,15 @@
 //! - [`console`]: the supervisor console pages.
 
 pub mod auth;
+pub mod backups;
 pub mod cli;
 pub mod console;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod pdf;
+pub mod logs;
+pub mod metrics;
 pub mod roster;
 pub mod seed;
 pub mod service;

@@ -30,6 +30,26 @@ pub const DEMO_SETTING: &str = "demo_seed";
 /// # Errors
 /// A database error.
 pub async fn seed_demo(state: &AppState, seed: u64) -> anyhow::Result<Vec<Login>> {
+    seed_demo_sized(
+        state,
+        seed,
+        demo::DEFAULT_PERSONS,
+        demo::DEFAULT_COMMUNITIES,
+    )
+    .await
+}
+
+/// [`seed_demo`] with a district of about `persons` persons in `communities` communities (the
+/// upgrade fixture's tiny district).
+///
+/// # Errors
+/// A database error.
+pub async fn seed_demo_sized(
+    state: &AppState,
+    seed: u64,
+    persons: usize,
+    communities: usize,
+) -> anyhow::Result<Vec<Login>> {
     let db = &state.db;
     // Marked first: a database holding the demo may be reset by `demo --reset`, no other.
     db.set_setting(DEMO_SETTING, &seed.to_string()).await?;
@@ -57,7 +77,7 @@ pub async fn seed_demo(state: &AppState, seed: u64) -> anyhow::Result<Vec<Login>
             None,
         )
         .await?;
-    let d = demo::generate(seed, campaign.id);
+    let d = demo::generate_sized(seed, campaign.id, persons, communities);
     db.put_places(&d.district, &d.streets, &d.communities)
         .await?;
     let entries = crate::roster::entries_from_demo(&d);

@@ -68,13 +68,55 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
 /// # Errors
 /// An IO error of the listener.
 pub async fn serve_until_signal(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    serve_until_signal_with(listener, state, Extras::default()).await
+}
+
+/// What `serve` runs beside the API.
+#[derive(Default)]
+pub struct Extras {
+    /// The separate metrics address (`--metrics-bind`): `/metrics` without a token.
+    pub metrics: Option<TcpListener>,
+    /// Scheduled backups (`--backup-dir`), stopped with the API.
+    pub backups: Option<crate::backups::Schedule>,
+}
+
+/// [`serve_until_signal`] with the extras: the metrics listener stops with the API.
+///
+/// # Errors
+/// An IO error of the listener.
+pub async fn serve_until_signal_with(
+    listener: TcpListener,
+    state: AppState,
+    extras: Extras,
+) -> std::io::Result<()> {
     let db = state.db.clone();
-    axum::serve(
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(l) = extras.metrics {
+        let router = crate::http::metrics::open_router(state.clone());
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let r = axum::serve(l, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
+    if let Some(s) = extras.backups {
+        tokio::spawn(crate::backups::run(db.clone(), s, stop_rx.clone()));
+    }
+    drop(stop_rx);
+    let result = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
+    let _ = stop_tx.send(true);
+    result?;
     tracing::info!("requests finished; closing the database");
     db.pool().close().await;
     println!("stopped cleanly");
@@ -117,6 +159,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
 
 /// The whole application: the API and the console side by side, under the API's layers.
 pub fn app(state: AppState) -> axum::Router {
+    crate::metrics::handle();
     crate::http::layers(crate::http::router().merge(crate::console::router())).with_state(state)
 }
 

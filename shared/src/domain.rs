@@ -21,6 +21,7 @@ pub const VISIT_AT: &str = "visit_at";
 /// Every person ends the campaign with exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Outcome {
     HomeVisit,
     Phone,
@@ -107,6 +108,7 @@ impl fmt::Display for Outcome {
 
 /// A district's survey for one year.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Campaign {
     pub id: Uuid,
     pub district: DivisionCode,
@@ -152,6 +154,7 @@ impl Campaign {
 /// Where a campaign stands (see `docs/campaigns.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CampaignState {
     /// The year under way: pulls and pushes (at most one campaign is open).
     Open,
@@ -218,6 +221,7 @@ pub fn default_survey_window(year: i32) -> Option<(NaiveDate, NaiveDate)> {
 
 /// One certified person on the roster (调查底册).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Person {
     /// Stable within a campaign: derived from the campaign and the resident ID.
     pub id: Uuid,
@@ -283,6 +287,7 @@ impl Status {
 /// A supervisor's decision on a finalized record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Review {
     #[default]
     Pending,

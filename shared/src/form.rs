@@ -404,6 +404,7 @@ impl From<Status> for Strictness {
 
 /// A problem with one answer, in both languages, naming the item by its label.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemError {
     /// The item key (for an unknown item, the key found in the answers).
     pub item: String,

@@ -23,6 +23,8 @@ pub mod hlc;
 pub mod ids;
 pub mod merge;
 pub mod official;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod place;
 pub mod progress;
 pub mod sync;

@@ -26,6 +26,7 @@ use crate::value::{Answers, Value};
 /// One changed item in a mutation: the value the device saw and the value it wants.
 /// `None` means unanswered (cleared).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<Value>,
@@ -34,6 +35,7 @@ pub struct Change {
 
 /// Who wrote a value, and the key that orders competing values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Writer {
     pub user: String,
     /// 0 unknown (imported), 1 worker, 2 supervisor, 3 admin.
@@ -84,6 +86,7 @@ impl Writer {
 
 /// A value competing in a conflict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Candidate {
     pub value: Option<Value>,
     pub by: Writer,
@@ -91,6 +94,7 @@ pub struct Candidate {
 
 /// A same-item conflict awaiting a supervisor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpenConflict {
     /// The value both sides started from.
     pub base: Option<Value>,
@@ -210,6 +214,7 @@ mod compact_meta {
 /// What happened to one item of a mutation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ItemOutcome {
     Applied,
     Same,

@@ -24,6 +24,7 @@ pub const MAX_PULL_PAGE: u32 = 2000;
 
 /// One device edit of one record: only the items changed, with the value each was based on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Mutation {
     /// UUIDv7 made on the device: the idempotency key.
     pub id: Uuid,
@@ -35,6 +36,7 @@ pub struct Mutation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     pub protocol: u32,
     pub mutations: Vec<Mutation>,
@@ -42,6 +44,7 @@ pub struct PushRequest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MutationStatus {
     /// Accepted and in the log (possibly merged or in conflict item by item).
     Applied,
@@ -51,6 +54,7 @@ pub enum MutationStatus {
 
 /// The server's answer for one mutation. A re-sent mutation gets the identical result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MutationResult {
     pub id: Uuid,
     pub status: MutationStatus,
@@ -76,6 +80,7 @@ pub struct MutationResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     pub protocol: u32,
     pub results: Vec<MutationResult>,
@@ -84,9 +89,11 @@ pub struct PushResponse {
 
 /// The server's state of one person's record, as a device pulls it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordState {
     pub person: Person,
     pub version: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, Value>))]
     pub answers: Answers,
     #[serde(default)]
     pub review: Review,
@@ -99,11 +106,13 @@ pub struct RecordState {
     /// Last year's answers of the carried items, for a record carried from the previous
     /// campaign (see `docs/campaigns.md`); the app shows them beside each item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, Value>>))]
     pub prior: Option<Answers>,
 }
 
 /// One page of a pull. Records come in change order; `cursor` is where the next page starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullResponse {
     pub protocol: u32,
     pub records: Vec<RecordState>,
@@ -128,6 +137,7 @@ pub struct PullResponse {
 /// Role of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     Worker,
     Supervisor,
@@ -173,6 +183,7 @@ impl Role {
 
 /// Sign-in from a device (or the console); registers the device on first use.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -184,6 +195,7 @@ pub struct LoginRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Account {
     pub username: String,
     pub display_name: String,
@@ -197,6 +209,7 @@ pub struct Account {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub token: String,
     pub expires_at: DateTime<Utc>,
@@ -206,11 +219,13 @@ pub struct LoginResponse {
 
 /// The stable JSON body of every API error: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,

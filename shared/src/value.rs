@@ -65,6 +65,7 @@ impl<'de> Deserialize<'de> for Value {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GeoPoint {
     pub lat: f64,
     pub lon: f64,

@@ -5,3 +5,4 @@ pub mod admin;
 pub mod field;
 pub mod proxy;
 pub mod server;
+pub mod upgrade;

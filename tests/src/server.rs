@@ -12,7 +12,22 @@ pub struct ServerProcess {
     bin: PathBuf,
     pub database_url: String,
     pub addr: SocketAddr,
+    /// The `--metrics-bind` address, when given.
+    pub metrics_addr: Option<SocketAddr>,
     child: Child,
+}
+
+/// What [`ServerProcess::start_with`] adds to a plain `serve`.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Arguments before `serve` (`--log-format json`).
+    pub global_args: Vec<String>,
+    /// Arguments after `serve --bind ADDR` (`--metrics-bind 127.0.0.1:0`).
+    pub serve_args: Vec<String>,
+    /// `RUST_LOG`; default `warn`.
+    pub log_level: Option<String>,
+    /// Where stdout and stderr go (appended); default: stderr inherited, stdout drained.
+    pub log_file: Option<PathBuf>,
 }
 
 fn run_to_end(bin: &Path, args: &[&str]) -> anyhow::Result<()> {
@@ -55,30 +70,80 @@ impl ServerProcess {
     /// # Errors
     /// The process does not start or does not print its address.
     pub fn start(bin: &Path, database_url: &str, bind: &str) -> anyhow::Result<Self> {
-        let mut child = Command::new(bin)
-            .args(["--database-url", database_url, "serve", "--bind", bind])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("spawn server")?;
+        Self::start_with(bin, database_url, bind, &Options::default())
+    }
+
+    /// [`ServerProcess::start`] with more `serve` arguments, a log level, and the process's
+    /// output (stdout and stderr) captured into a file.
+    ///
+    /// # Errors
+    /// The process does not start or does not print its address.
+    pub fn start_with(
+        bin: &Path,
+        database_url: &str,
+        bind: &str,
+        opts: &Options,
+    ) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(bin);
+        cmd.args(["--database-url", database_url])
+            .args(&opts.global_args)
+            .args(["serve", "--bind", bind])
+            .args(&opts.serve_args)
+            .env("RUST_LOG", opts.log_level.as_deref().unwrap_or("warn"))
+            .stdout(Stdio::piped());
+        let log = match &opts.log_file {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .context("log file")?,
+            ),
+            None => None,
+        };
+        match &log {
+            Some(f) => cmd.stderr(f.try_clone()?),
+            None => cmd.stderr(Stdio::inherit()),
+        };
+        let mut child = cmd.spawn().context("spawn server")?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
+        let mut printed = Vec::new();
         let addr = loop {
             let Some(line) = lines.next() else {
                 bail!("server exited before listening");
             };
             let line = line?;
+            printed.push(line.clone());
             if let Some(a) = line.strip_prefix("listening on http://") {
                 break a.trim().parse::<SocketAddr>()?;
             }
         };
-        // Keep draining stdout so the process never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let metrics_addr = printed.iter().find_map(|l| {
+            l.strip_prefix("metrics on http://")
+                .and_then(|a| a.trim().trim_end_matches("/metrics").parse().ok())
+        });
+        // Keep draining stdout (into the log file, if any) so the process never blocks on a
+        // full pipe.
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut log = log;
+            if let Some(f) = log.as_mut() {
+                for l in &printed {
+                    let _ = writeln!(f, "{l}");
+                }
+            }
+            for l in lines.map_while(Result::ok) {
+                if let Some(f) = log.as_mut() {
+                    let _ = writeln!(f, "{l}");
+                }
+            }
+        });
         Ok(Self {
             bin: bin.to_path_buf(),
             database_url: database_url.to_string(),
             addr,
+            metrics_addr,
             child,
         })
     }

@@ -344,3 +344,123 @@ async fn a_backup_taken_while_serving_restores_the_same_figures() {
         took.as_secs_f64() * 1000.0
     );
 }
+
+/// `serve --backup-dir --backup-every --backup-keep`: backups come on schedule while serving,
+/// only the newest `keep` stay, none is left half-written, and the newest holds the pushes made
+/// before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_keep_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    let log = dir.path().join("server.log");
+    let url = fresh_url(Backend::Sqlite);
+    ServerProcess::seed_demo(&bin(), &url, 2021).unwrap();
+    let opts = doorstep_tests::server::Options {
+        serve_args: [
+            "--backup-dir",
+            backups.to_str().unwrap(),
+            "--backup-every",
+            "2s",
+            "--backup-keep",
+            "2",
+        ]
+        .map(String::from)
+        .to_vec(),
+        log_level: Some("doorstep_server=info".into()),
+        log_file: Some(log.clone()),
+        ..Default::default()
+    };
+    let mut server = ServerProcess::start_with(&bin(), &url, "127.0.0.1:0", &opts).unwrap();
+    let written = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("scheduled backup written")
+            .count()
+    };
+    let wait_for = |n: usize| {
+        let started = Instant::now();
+        while written() < n {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{} backups",
+                written()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The first is due at once (none in the directory yet).
+    wait_for(1);
+    let base = server.url();
+    let http = reqwest::Client::new();
+    let token = login(&http, &base, "w001").await;
+    let page: PullResponse = http
+        .get(format!("{base}/api/v1/sync/pull?cursor=0&limit=3"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rec = &page.records[0];
+    let m = Mutation {
+        id: Uuid::now_v7(),
+        person: rec.person.id,
+        base_version: rec.version,
+        hlc: Hlc {
+            wall: chrono::Utc::now().timestamp_millis(),
+            counter: 0,
+        },
+        changes: [(
+            "marital_status".to_string(),
+            Change {
+                base: rec.answers.get("marital_status").cloned(),
+                value: Some(doorstep_shared::Value::text("married")),
+            },
+        )]
+        .into(),
+    };
+    let r: PushResponse = http
+        .post(format!("{base}/api/v1/sync/push"))
+        .bearer_auth(&token)
+        .json(&PushRequest {
+            protocol: PROTOCOL_VERSION,
+            mutations: vec![m],
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.results[0].status,
+        doorstep_shared::sync::MutationStatus::Applied
+    );
+    let after_push = written();
+    wait_for(after_push + 2);
+    assert!(server.terminate(Duration::from_secs(20)).unwrap());
+    let total = written();
+    let names: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    let kept = doorstep_server::backups::list(&backups).unwrap();
+    assert_eq!(kept.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 2, "nothing else in the directory: {names:?}");
+    // The newest holds the push; the live database and it show the same campaign figures.
+    let copy = dir.path().join("newest.db");
+    std::fs::copy(kept.last().unwrap(), &copy).unwrap();
+    let size = std::fs::metadata(&copy).unwrap().len();
+    let newest = doorstep_tests::upgrade::figures(&format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    let live = doorstep_tests::upgrade::figures(&url).await.unwrap();
+    assert_eq!(newest["mutations"], 1);
+    assert_eq!(newest["campaigns"], live["campaigns"]);
+    assert!(newest["audit"]["broken_at"].is_null());
+    println!(
+        "scheduled backups: {total} written every 2 s, 2 kept, newest {:.1} MB",
+        size as f64 / 1_048_576.0
+    );
+}

@@ -84,7 +84,7 @@ pub(crate) async fn append(tx: &mut Transaction<'static, Any>, e: &Entry) -> DbR
 }
 
 /// What checking the chain found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Verified {
     pub entries: i64,
     /// The first entry whose hash does not follow (`None`: the chain is whole).

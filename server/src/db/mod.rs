@@ -213,6 +213,7 @@ impl Db {
             }
         };
         let waited = started.elapsed();
+        crate::metrics::write_lock_wait(waited);
         if waited > Duration::from_secs(1) {
             tracing::info!(
                 waited_ms = waited.as_millis(),

@@ -245,6 +245,21 @@ impl Db {
             .collect()
     }
 
+    /// How many same-item conflicts are open in the campaigns still taking edits (open, late),
+    /// for the metrics.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn open_conflicts(&self) -> DbResult<i64> {
+        let r = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(p.conflicts), 0) AS BIGINT) AS n FROM persons p \
+             JOIN campaigns c ON c.id = p.campaign_id WHERE c.state <> 'closed' AND p.conflicts > 0",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(r.try_get::<i64, _>("n")?)
+    }
+
     /// Open conflicts within a scope.
     ///
     /// # Errors

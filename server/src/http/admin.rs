@@ -1,7 +1,7 @@
 //! District admin: roster import, users, community assignments, devices.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use doorstep_shared::DivisionCode;
 use doorstep_shared::sync::Role;
 
 use super::auth::{Caller, hash_password};
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::service::{accounts, campaigns, roster};
 use crate::state::AppState;
 
@@ -53,7 +53,7 @@ struct ImportQuery {
 async fn import_roster(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ImportQuery>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
     body: Bytes,
 ) -> ApiResult<Json<crate::db::ImportOutcome>> {
     caller.require(&[Role::Admin])?;
@@ -93,8 +93,8 @@ async fn flagged(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
     ))
 }
 
-#[derive(Deserialize)]
-struct DecisionBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct DecisionBody {
     decision: roster::Decision,
     #[serde(default)]
     reason: String,
@@ -146,7 +146,7 @@ async fn open_campaign(
 async fn close_campaign(
     State(state): State<AppState>,
     caller: Caller,
-    Path(p): Path<YearPath>,
+    crate::error::ApiPath(p): crate::error::ApiPath<YearPath>,
 ) -> ApiResult<Json<crate::db::CampaignRow>> {
     caller.require(&[Role::Admin])?;
     let c = campaigns::close(&state.db, p.year, &caller.0.user.username).await?;
@@ -182,7 +182,7 @@ async fn users(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
     pub username: String,
     pub display_name: String,
@@ -252,8 +252,8 @@ async fn reactivate(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct NewPassword {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewPassword {
     password: String,
 }
 
@@ -268,7 +268,7 @@ async fn reset_password(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Assignment {
     pub community: String,
     pub username: String,
@@ -389,7 +389,7 @@ struct AuditQuery {
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     caller.require(&[Role::Admin])?;

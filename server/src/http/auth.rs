@@ -61,8 +61,8 @@ async fn logout(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(serde::Deserialize)]
-struct PasswordChange {
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(crate) struct PasswordChange {
     old_password: String,
     new_password: String,
 }

@@ -241,7 +241,7 @@ async fn export(
     State(state): State<AppState>,
     caller: Caller,
     Path(file): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<super::progress::YearQuery>,
+    crate::error::ApiQuery(q): crate::error::ApiQuery<super::progress::YearQuery>,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Supervisor, Role::Admin])?;
     let (table, sheet) = match file.split_once('.').map(|(n, _)| n) {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod export;
 pub mod handover;
+pub mod metrics;
 pub mod openapi;
 pub mod progress;
 pub mod review;
@@ -14,6 +15,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{self, ApiResult};
@@ -34,16 +36,22 @@ pub fn router() -> Router<AppState> {
         .merge(export::router())
         .merge(handover::router())
         .merge(openapi::router())
+        .merge(metrics::router())
 }
 
-/// The layers every request passes: body limit, gzip both ways, tracing.
+/// The layers every request passes: a request ID (kept from the proxy or made here, echoed in
+/// the response), the request's log span, metrics, body limit, gzip both ways.
 pub fn layers(router: Router<AppState>) -> Router<AppState> {
+    let request_id = axum::http::HeaderName::from_static(crate::logs::REQUEST_ID);
     router
         .fallback(|| async { error::ApiError::not_found("no such page or API route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(TraceLayer::new_for_http().make_span_with(crate::logs::request_span))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<&'static str> {

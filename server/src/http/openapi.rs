@@ -1,10 +1,22 @@
-//! `GET /api/openapi.json`: the API described from [`ROUTES`], the same table the router test
-//! checks against the real routes.
+//! `GET /api/openapi.json`: the API described from [`ROUTES`] (the table the router test checks
+//! against the real routes) and [`BODIES`] (what each operation takes and answers), with the
+//! schemas generated from the Rust types by `utoipa`.
 
 use axum::Json;
 use axum::Router;
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApiBuilder, PathItem,
+    PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder,
+};
+use utoipa::{PartialSchema, ToSchema};
+
+use doorstep_shared::sync;
 
 use crate::state::AppState;
 
@@ -17,6 +29,12 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
         false,
     ),
     ("get", "/api/openapi.json", "This document", false),
+    (
+        "get",
+        "/metrics",
+        "Prometheus metrics in the text format (admin)",
+        true,
+    ),
     (
         "post",
         "/api/v1/auth/login",
@@ -198,45 +216,562 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ),
 ];
 
+/// A request or response body.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    /// None (a request) or 204 No Content (a response).
+    Empty,
+    /// JSON of a named schema.
+    Json(&'static str),
+    /// A JSON array of a named schema.
+    List(&'static str),
+    /// A JSON object not described further here.
+    Object,
+    /// A JSON array of objects not described further here.
+    Objects,
+    /// Plain text.
+    Text,
+    /// A file: CSV or XLSX.
+    File,
+}
+
+/// A query parameter: name, type (`integer`, `string`), description.
+pub type QueryParam = (&'static str, &'static str, &'static str);
+
+/// What each route of [`ROUTES`] takes and answers: method, path, request body, success status
+/// and its body, query parameters. A test keeps it and `ROUTES` the same list.
+pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
+    ("get", "/healthz", Body::Empty, 200, Body::Text, &[]),
+    (
+        "get",
+        "/api/openapi.json",
+        Body::Empty,
+        200,
+        Body::Object,
+        &[],
+    ),
+    ("get", "/metrics", Body::Empty, 200, Body::Text, &[]),
+    (
+        "post",
+        "/api/v1/auth/login",
+        Body::Json("LoginRequest"),
+        200,
+        Body::Json("LoginResponse"),
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/auth/logout",
+        Body::Empty,
+        204,
+        Body::Empty,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/auth/password",
+        Body::Json("PasswordChange"),
+        204,
+        Body::Empty,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{username}/deactivate",
+        Body::Empty,
+        204,
+        Body::Empty,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{username}/reactivate",
+        Body::Empty,
+        204,
+        Body::Empty,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{username}/password",
+        Body::Json("NewPassword"),
+        204,
+        Body::Empty,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/sync/push",
+        Body::Json("PushRequest"),
+        200,
+        Body::Json("PushResponse"),
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/sync/pull",
+        Body::Empty,
+        200,
+        Body::Json("PullResponse"),
+        &[
+            (
+                "cursor",
+                "integer",
+                "Where the page starts (0: from the beginning)",
+            ),
+            ("limit", "integer", "Records per page (1–2000, default 500)"),
+        ],
+    ),
+    (
+        "get",
+        "/api/v1/forms/{version}",
+        Body::Empty,
+        200,
+        Body::Object,
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/progress",
+        Body::Empty,
+        200,
+        Body::Object,
+        &[YEAR],
+    ),
+    (
+        "get",
+        "/api/v1/report",
+        Body::Empty,
+        200,
+        Body::Json("Report"),
+        &[YEAR],
+    ),
+    (
+        "get",
+        "/api/v1/records",
+        Body::Empty,
+        200,
+        Body::Objects,
+        &[("community", "string", "One community's division code")],
+    ),
+    (
+        "get",
+        "/api/v1/records/{person}",
+        Body::Empty,
+        200,
+        Body::Json("RecordState"),
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/records/{person}/review",
+        Body::Json("ReviewBody"),
+        200,
+        Body::Json("RecordState"),
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/conflicts",
+        Body::Empty,
+        200,
+        Body::Objects,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/conflicts/{person}/{item}/resolve",
+        Body::Json("ResolveBody"),
+        200,
+        Body::Json("RecordState"),
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/admin/roster",
+        Body::File,
+        200,
+        Body::Object,
+        &[("filename", "string", "The file's name: .csv or .xlsx")],
+    ),
+    (
+        "get",
+        "/api/v1/admin/users",
+        Body::Empty,
+        200,
+        Body::Objects,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/admin/users",
+        Body::Json("NewUser"),
+        200,
+        Body::Object,
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/admin/assignments",
+        Body::Empty,
+        200,
+        Body::List("Assignment"),
+        &[],
+    ),
+    (
+        "delete",
+        "/api/v1/admin/assignments/{community}",
+        Body::Empty,
+        204,
+        Body::Empty,
+        &[],
+    ),
+    (
+        "put",
+        "/api/v1/admin/assignments",
+        Body::Json("Assignment"),
+        200,
+        Body::Json("Assignment"),
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/admin/devices",
+        Body::Empty,
+        200,
+        Body::Objects,
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/admin/audit",
+        Body::Empty,
+        200,
+        Body::Objects,
+        &[
+            ("action", "string", "Only entries of this action"),
+            ("user", "string", "Only entries of this user"),
+            ("limit", "integer", "Most entries"),
+            ("format", "string", "csv: the trail as CSV"),
+        ],
+    ),
+    (
+        "get",
+        "/api/v1/admin/audit/verify",
+        Body::Empty,
+        200,
+        Body::Json("Verified"),
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/admin/campaigns",
+        Body::Empty,
+        200,
+        Body::Objects,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/admin/campaigns",
+        Body::Json("OpenRequest"),
+        201,
+        Body::Object,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/admin/campaigns/{year}/close",
+        Body::Empty,
+        200,
+        Body::Object,
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/admin/roster/decisions",
+        Body::Empty,
+        200,
+        Body::Objects,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/admin/roster/decisions/{person}",
+        Body::Json("DecisionBody"),
+        204,
+        Body::Empty,
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/admin/devices/{id}/revoke",
+        Body::Empty,
+        200,
+        Body::Object,
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/export/{file}",
+        Body::Empty,
+        200,
+        Body::File,
+        &[YEAR],
+    ),
+];
+
+/// The files `GET /api/v1/export/{file}` serves.
+const EXPORT_FILES: &[&str] = &[
+    "progress.xlsx",
+    "progress.csv",
+    "records.xlsx",
+    "records.csv",
+];
+
+const YEAR: QueryParam = (
+    "year",
+    "integer",
+    "A campaign's year (default: the open one)",
+);
+
+/// Adds a type's schema and the schemas it refers to.
+fn with<T: ToSchema>(mut c: ComponentsBuilder) -> ComponentsBuilder {
+    let mut deps = Vec::new();
+    T::schemas(&mut deps);
+    c = c.schema(T::name(), T::schema());
+    for (name, schema) in deps {
+        c = c.schema(name, schema);
+    }
+    c
+}
+
+fn components() -> ComponentsBuilder {
+    let mut c = ComponentsBuilder::new().security_scheme(
+        "bearer",
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+    );
+    c = with::<sync::ErrorBody>(c);
+    c = with::<sync::LoginRequest>(c);
+    c = with::<sync::LoginResponse>(c);
+    c = with::<sync::PushRequest>(c);
+    c = with::<sync::PushResponse>(c);
+    c = with::<sync::PullResponse>(c);
+    c = with::<sync::RecordState>(c);
+    c = with::<super::auth::PasswordChange>(c);
+    c = with::<super::admin::NewPassword>(c);
+    c = with::<super::admin::NewUser>(c);
+    c = with::<super::admin::Assignment>(c);
+    c = with::<super::admin::DecisionBody>(c);
+    c = with::<super::review::ReviewBody>(c);
+    c = with::<super::review::ResolveBody>(c);
+    c = with::<super::progress::Report>(c);
+    c = with::<crate::service::campaigns::OpenRequest>(c);
+    c = with::<crate::db::audit::Verified>(c);
+    c
+}
+
+fn object() -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(Type::Object).into()
+}
+
+fn content(body: Body) -> Option<(&'static str, RefOr<Schema>)> {
+    let json = "application/json";
+    Some(match body {
+        Body::Empty => return None,
+        Body::Json(name) => (json, Ref::from_schema_name(name).into()),
+        Body::List(name) => (
+            json,
+            ArrayBuilder::new()
+                .items(Ref::from_schema_name(name))
+                .into(),
+        ),
+        Body::Object => (json, object()),
+        Body::Objects => (json, ArrayBuilder::new().items(object()).into()),
+        Body::Text => ("text/plain", String::schema()),
+        Body::File => (
+            "application/octet-stream",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Binary,
+                )))
+                .into(),
+        ),
+    })
+}
+
+fn method(m: &str) -> HttpMethod {
+    match m {
+        "post" => HttpMethod::Post,
+        "put" => HttpMethod::Put,
+        "delete" => HttpMethod::Delete,
+        _ => HttpMethod::Get,
+    }
+}
+
+/// The OpenAPI document.
 #[must_use]
-pub fn document() -> Value {
-    let mut paths = serde_json::Map::new();
-    for (method, path, summary, auth) in ROUTES {
-        let entry = paths
-            .entry((*path).to_string())
-            .or_insert_with(|| json!({}));
-        let params: Vec<Value> = path
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut paths = PathsBuilder::new();
+    for (m, path, summary, auth) in ROUTES {
+        let Some((_, _, request, status, response, query)) =
+            BODIES.iter().find(|(bm, bp, ..)| bm == m && bp == path)
+        else {
+            continue;
+        };
+        let mut op = OperationBuilder::new()
+            .summary(Some(*summary))
+            .operation_id(Some(format!("{m} {path}")));
+        for name in path
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        let mut op = json!({
-            "summary": summary,
-            "parameters": params,
-            "responses": {
-                "200": {"description": "OK"},
-                "4XX": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        {
+            let schema: RefOr<Schema> = match name {
+                "file" => ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(EXPORT_FILES.iter().copied()))
+                    .into(),
+                "version" => ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .examples([serde_json::json!("2021.1")])
+                    .into(),
+                _ => String::schema(),
+            };
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(schema)),
+            );
+        }
+        for (name, ty, description) in *query {
+            let schema: RefOr<Schema> = if *ty == "integer" {
+                ObjectBuilder::new().schema_type(Type::Integer).into()
+            } else {
+                String::schema()
+            };
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(*name)
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .description(Some(*description))
+                    .schema(Some(schema)),
+            );
+        }
+        if let Some((ct, schema)) = content(*request) {
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content(ct, ContentBuilder::new().schema(Some(schema)).build())
+                    .required(Some(Required::True))
+                    .build(),
+            ));
+        }
+        let mut ok = ResponseBuilder::new().description("OK");
+        if let Some((ct, schema)) = content(*response) {
+            let types: &[&str] = if matches!(response, Body::File) {
+                // A file is answered as what it is.
+                &[
+                    "text/csv",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ]
+            } else {
+                &[ct]
+            };
+            for t in types {
+                ok = ok.content(
+                    *t,
+                    ContentBuilder::new().schema(Some(schema.clone())).build(),
+                );
             }
-        });
+        }
+        let error = ResponseBuilder::new()
+            .description("Refused: the error code and a message in Chinese and English")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        let mut responses = ResponsesBuilder::new().response(status.to_string(), ok.build());
+        for code in [
+            "400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "503",
+        ] {
+            responses = responses.response(code, error.clone());
+        }
+        op = op.responses(responses.build());
         if *auth {
-            op["security"] = json!([{"bearer": []}]);
+            op = op.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
         }
-        entry[*method] = op;
+        paths = paths.path(*path, PathItem::new(method(m), op.build()));
     }
-    json!({
-        "openapi": "3.0.3",
-        "info": {"title": "Doorstep API", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Sync protocol: see docs/sync.md"},
-        "paths": paths,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}}
-        }
-    })
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Doorstep API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Sync protocol: see docs/sync.md. Errors: {\"error\": {\"code\", \"message\"}}.",
+                ))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(components().build()))
+        .build()
+}
+
+/// The document as JSON.
+#[must_use]
+pub fn document() -> Value {
+    serde_json::to_value(openapi()).unwrap_or_default()
 }
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/openapi.json", get(|| async { Json(document()) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_says_what_it_takes_and_answers() {
+        for (m, p, ..) in ROUTES {
+            assert!(
+                BODIES.iter().any(|(bm, bp, ..)| bm == m && bp == p),
+                "{m} {p}: add it to BODIES"
+            );
+        }
+        for (m, p, ..) in BODIES {
+            assert!(
+                ROUTES.iter().any(|(rm, rp, ..)| rm == m && rp == p),
+                "{m} {p} is in BODIES, not in ROUTES"
+            );
+        }
+    }
+
+    #[test]
+    fn every_schema_referred_to_is_there() {
+        let doc = serde_json::to_string(&document()).unwrap();
+        let v = document();
+        let schemas = v["components"]["schemas"].as_object().unwrap();
+        for part in doc.split("#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(schemas.contains_key(name), "missing schema {name}");
+        }
+        // The enums are spelled as on the wire.
+        assert_eq!(
+            v["components"]["schemas"]["Role"]["enum"],
+            serde_json::json!(["worker", "supervisor", "admin"])
+        );
+        assert_eq!(v["paths"].as_object().unwrap().len(), {
+            let mut p: Vec<_> = ROUTES.iter().map(|r| r.1).collect();
+            p.sort_unstable();
+            p.dedup();
+            p.len()
+        });
+    }
 }

@@ -1,13 +1,13 @@
 //! `GET /api/v1/progress`: figures per community, street and district, the daily burn-up, and
 //! the annual-report paragraph.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiQuery, ApiResult};
 use crate::service;
 use crate::state::AppState;
 
@@ -29,20 +29,20 @@ pub struct YearQuery {
 async fn progress(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<YearQuery>,
+    ApiQuery(q): ApiQuery<YearQuery>,
 ) -> ApiResult<Json<Progress>> {
     Ok(Json(compute(&state, &caller, q.year).await?.0))
 }
 
-#[derive(Serialize)]
-struct Report {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Report {
     paragraph: String,
 }
 
 async fn report(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<YearQuery>,
+    ApiQuery(q): ApiQuery<YearQuery>,
 ) -> ApiResult<Json<Report>> {
     let campaign = state.campaign_for(q.year).await?;
     let scope = caller.scope(&state, &campaign).await?;

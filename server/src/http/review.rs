@@ -2,7 +2,7 @@
 //! `GET /api/v1/conflicts`, `POST /api/v1/conflicts/{person}/{item}/resolve`,
 //! `POST /api/v1/records/{person}/review`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use doorstep_shared::{Review, Value};
 
 use super::auth::Caller;
 use crate::db::ConflictRow;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::service::records::Line;
 use crate::state::AppState;
 
@@ -35,7 +35,7 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Vec<Line>>> {
     let campaign = state.campaign().await?;
     let scope = caller.scope(&state, &campaign).await?;
@@ -76,7 +76,7 @@ async fn conflicts(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResolveBody {
     pub value: Option<Value>,
 }
@@ -134,7 +134,7 @@ async fn resolve(
     Ok(Json(row.state()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReviewBody {
     pub decision: Review,
     #[serde(default)]

@@ -1,6 +1,6 @@
 //! `POST /api/v1/sync/push`, `GET /api/v1/sync/pull`, `GET /api/v1/forms/{version}`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use doorstep_shared::sync::{
 };
 
 use super::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -69,6 +69,7 @@ async fn push(
         .ok_or_else(|| ApiError::from(crate::service::campaigns::no_campaign()))?;
     let pusher = caller.pusher(&state, &newest).await?;
     let results = state.db.push(&campaigns, &pusher, &req.mutations).await?;
+    crate::metrics::push(&results);
     state.notify();
     Ok(Json(PushResponse {
         protocol: PROTOCOL_VERSION,
@@ -87,7 +88,7 @@ struct PullQuery {
 async fn pull(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<PullQuery>,
+    ApiQuery(q): ApiQuery<PullQuery>,
 ) -> ApiResult<Json<PullResponse>> {
     let campaign = state.campaign().await?;
     let scope = caller.scope(&state, &campaign).await?;
@@ -104,6 +105,7 @@ async fn pull(
         .pull(&campaign.id.to_string(), &scope, cursor, limit)
         .await?;
     let next = u64::try_from(next).unwrap_or(q.cursor);
+    crate::metrics::pull(records.len());
     if q.cursor == 0 && !records.is_empty() {
         // A download from the start is a bulk read of personal data.
         state

@@ -14,7 +14,7 @@ use super::{Error, Result};
 use crate::db::{CampaignRow, CarryReport, Db, NewCampaign, Scope};
 
 /// What opening a campaign takes; `None` fields take their defaults.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OpenRequest {
     /// The district's 6-digit division code.
     pub district: String,

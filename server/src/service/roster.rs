@@ -60,7 +60,7 @@ pub async fn import(
 }
 
 /// An admin's decision on a flagged person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// The person stays on the roster; the flag clears.

@@ -563,3 +563,24 @@ async fn demo_never_deletes_a_district() {
             .unwrap();
     }
 }
+
+/// A query parameter the route cannot read is a 400 with the stable JSON error body (it was a
+/// plain-text body, off the OpenAPI document).
+async fn bad_query_parameter_is_a_json_error(b: Backend) {
+    let api = spawn(b).await;
+    let admin = api.login("admin").await;
+    for path in [
+        "/api/v1/sync/pull?cursor=-1",
+        "/api/v1/sync/pull?limit=many",
+        "/api/v1/progress?year=last",
+        "/api/v1/report?year=1e3",
+        "/api/v1/export/progress.csv?year=x",
+        "/api/v1/admin/audit?limit=all",
+    ] {
+        let r = api.get(&admin, path).await;
+        assert_eq!(r.status(), 400, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_query", "{path}");
+    }
+}
+both!(bad_query_parameter_is_a_json_error);

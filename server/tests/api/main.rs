@@ -5,6 +5,7 @@ mod campaigns;
 mod console;
 mod helpers;
 mod holes;
+mod metrics;
 mod progress;
 mod scope;
 mod security;
