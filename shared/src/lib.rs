@@ -8,10 +8,12 @@
 //! - [`progress`]: completion, home-visit and APP figures from integer counts;
 //! - [`sync`]: the sync wire types (protocol version, mutations, pull pages);
 //! - [`merge`]: the item-by-item three-way merge and the conflict rule;
+//! - [`analysis`]: the needs and services analysis: tallies, eligibility rules, action lists;
 //! - [`carry`]: the year-over-year update: prior values and the per-item diff;
 //! - [`hlc`]: the hybrid logical clock;
 //! - [`demo`]: the deterministic demo district.
 
+pub mod analysis;
 pub mod carry;
 pub mod demo;
 pub mod domain;
