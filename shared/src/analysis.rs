@@ -319,13 +319,12 @@ impl Filter {
     }
 }
 
-/// Counts over a set of records: how many, and per tallied item how many it applies to and how
-/// many chose each option (in [`Layout`] order).
+/// Counts over a set of records: how many, and per bit of [`Layout`] how many records have it
+/// (an item's bit: the records it applies to; an option's bit: the records that chose it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tally {
     pub records: u64,
-    /// Per tallied item: (records it applies to, per option).
-    pub items: Vec<(u64, Vec<u64>)>,
+    pub slots: Vec<u64>,
     /// Per [`Action`] (in [`Action::ALL`] order): persons on the list.
     pub actions: Vec<u64>,
     /// Per device of [`DEVICES`]: persons who need it and did not receive it.
@@ -337,27 +336,23 @@ impl Tally {
     pub fn new(layout: &Layout) -> Self {
         Self {
             records: 0,
-            items: layout
-                .items
-                .iter()
-                .map(|i| (0, vec![0; i.options.len()]))
-                .collect(),
+            slots: vec![0; layout.slots()],
             actions: vec![0; Action::ALL.len()],
             devices: vec![0; DEVICES.len()],
         }
     }
 
+    /// Counts one record: only its set bits are visited.
     pub fn add(&mut self, layout: &Layout, f: &Facts) {
         self.records += 1;
-        for (item, (applies, options)) in layout.items.iter().zip(&mut self.items) {
-            if !f.bit(item.slot) {
-                continue;
-            }
-            *applies += 1;
-            for (p, n) in options.iter_mut().enumerate() {
-                if f.bit(item.slot + 1 + p) {
+        for (w, word) in f.bits.iter().enumerate() {
+            let mut x = *word;
+            while x != 0 {
+                let b = x.trailing_zeros() as usize;
+                if let Some(n) = self.slots.get_mut(w * 64 + b) {
                     *n += 1;
                 }
+                x &= x - 1;
             }
         }
         for (a, n) in Action::ALL.iter().zip(&mut self.actions) {
@@ -376,11 +371,8 @@ impl Tally {
     /// Adds another tally of the same layout.
     pub fn merge(&mut self, o: &Tally) {
         self.records += o.records;
-        for ((a, opts), (b, others)) in self.items.iter_mut().zip(&o.items) {
-            *a += b;
-            for (x, y) in opts.iter_mut().zip(others) {
-                *x += y;
-            }
+        for (x, y) in self.slots.iter_mut().zip(&o.slots) {
+            *x += y;
         }
         for (x, y) in self.actions.iter_mut().zip(&o.actions) {
             *x += y;
@@ -390,16 +382,23 @@ impl Tally {
         }
     }
 
+    /// Records the item (by its position in [`Layout::items`]) applies to.
+    #[must_use]
+    pub fn applies(&self, layout: &Layout, item: usize) -> u64 {
+        self.slots[layout.items[item].slot]
+    }
+
+    /// Per option of an item (by position): records that chose it.
+    #[must_use]
+    pub fn options(&self, layout: &Layout, item: usize) -> &[u64] {
+        let i = &layout.items[item];
+        &self.slots[i.slot + 1..=i.slot + i.options.len()]
+    }
+
     /// The count of one option of one item (0 when the form has no such item or option).
     #[must_use]
     pub fn option(&self, layout: &Layout, item: &str, option: &str) -> u64 {
-        layout
-            .index(item)
-            .and_then(|i| {
-                let o = layout.items[i].options.iter().position(|o| o == option)?;
-                Some(self.items[i].1[o])
-            })
-            .unwrap_or(0)
+        layout.option_slot(item, option).map_or(0, |s| self.slots[s])
     }
 
     /// Persons on an action list.
@@ -752,15 +751,22 @@ mod tests {
         }
         assert_eq!(t.records, 400);
         let outcome = layout.index(OUTCOME).unwrap();
-        assert_eq!(t.items[outcome].0, 400);
-        for (item, (applies, options)) in layout.items.iter().zip(&t.items) {
-            let sum: u64 = options.iter().sum();
+        assert_eq!(t.applies(&layout, outcome), 400);
+        let mut halves = (Tally::new(&layout), Tally::new(&layout));
+        for (k, item) in layout.items.iter().enumerate() {
+            let applies = t.applies(&layout, k);
+            let sum: u64 = t.options(&layout, k).iter().sum();
             if item.kind == ItemKind::Multi {
-                assert!(sum >= *applies, "{}", item.key);
+                assert!(sum >= applies, "{}", item.key);
             } else {
-                assert_eq!(sum, *applies, "{}", item.key);
+                assert_eq!(sum, applies, "{}", item.key);
             }
         }
+        for (n, f) in all.iter().enumerate() {
+            if n % 2 == 0 { halves.0.add(&layout, f) } else { halves.1.add(&layout, f) }
+        }
+        halves.0.merge(&halves.1);
+        assert_eq!(halves.0, t);
         let by_list: u64 = all.iter().filter(|f| Action::Device.matches(&layout, f)).count() as u64;
         assert_eq!(t.action(Action::Device), by_list);
         let wheelchairs = all

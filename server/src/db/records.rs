@@ -188,6 +188,8 @@ pub(crate) async fn save_rows(
         }
         q.execute(&mut *tx.tx).await?;
     }
+    let changed: Vec<&RecordRow> = rows.iter().map(|r| &**r).collect();
+    super::analysis::store_facts(tx, campaign, &changed).await?;
     delta.apply(tx, campaign).await
 }
 
