@@ -247,6 +247,28 @@ impl Db {
             .collect()
     }
 
+    /// Rows by ID (those that exist), in no particular order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn records_by_ids(&self, ids: &[String]) -> DbResult<Vec<RecordRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {ROW_COLS} FROM persons WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(row_from(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Open conflicts within a scope.
     ///
     /// # Errors

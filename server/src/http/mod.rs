@@ -1,6 +1,7 @@
 //! The HTTP API: one router per feature, merged here, with one error type ([`error::ApiError`]).
 
 pub mod admin;
+pub mod analysis;
 pub mod auth;
 pub mod export;
 pub mod openapi;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(review::router())
         .merge(admin::router())
         .merge(export::router())
+        .merge(analysis::router())
         .merge(openapi::router())
 }
 

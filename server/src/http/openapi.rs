@@ -77,7 +77,26 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
         "Figures per community, street and district, and the daily burn-up",
         true,
     ),
-    ("get", "/api/v1/report", "The annual-report paragraph", true),
+    (
+        "get",
+        "/api/v1/report",
+        "The annual-report paragraphs: progress, and needs (`needs`)",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/analysis",
+        "Needs and services analysis of finalized records: per item and option, by place, \
+         category and level, last year beside it; ?place=&category=&level=&age=&sex=&year=",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/analysis/actions/{list}",
+        "An action list (device, home_modification, training, job, nursing_subsidy, \
+         living_subsidy); `{list}.xlsx` exports it; masked unless admin; audited",
+        true,
+    ),
     (
         "get",
         "/api/v1/records",
