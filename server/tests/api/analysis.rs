@@ -242,6 +242,23 @@ async fn figures_add_up_and_lists_match_their_export(b: Backend) {
         404
     );
 
+    // The console's page, for the supervisor (their street) and the admin (the district).
+    for (s, who) in [(&sup, "sup01"), (&admin, "admin")] {
+        let sa = json(&api, s, "/api/v1/analysis").await;
+        let r = api.get(s, "/console/analysis?level=&sex=&by=level").await;
+        assert_eq!(r.status(), 200, "{who}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("需求与服务分析"), "{who}");
+        assert!(
+            html.contains(&format!("id=\"records\">{}<", sa["records"])),
+            "{who}: the page shows the records counted"
+        );
+        assert!(html.contains("/api/v1/analysis/actions/device.xlsx?"), "{who}");
+    }
+    let r = api.get(&admin, "/console/analysis?level=9").await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(api.get(&worker, "/console/analysis").await.status(), 403);
+
     // The report's second paragraph carries the needs counts.
     let report = json(&api, &admin, "/api/v1/report").await;
     let needs = report["needs"].as_str().unwrap();
