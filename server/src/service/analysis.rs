@@ -197,9 +197,17 @@ pub async fn tally(db: &Db, campaign: &Campaign, scope: &Scope, sel: &Selection)
     let analyzer = db.analyzer(&cid).await?;
     let layout = &analyzer.layout;
     let rows = db.analysis_facts(&cid, scope, &sel.place, false).await?;
-    let mut cells: HashMap<(String, u8, u8), Tally> = HashMap::new();
+    // Per place (contiguous: communities come in order and a place is a prefix of their code),
+    // one cell per (category, level), made when first needed.
+    let mut cells: Vec<(String, Vec<Option<Tally>>)> = Vec::new();
     for row in &rows {
         let place = child(&sel.place, &row.community);
+        if cells.last().is_none_or(|(p, _)| *p != place) {
+            cells.push((place, vec![None; 28]));
+        }
+        let Some((_, here)) = cells.last_mut() else {
+            continue;
+        };
         for text in row.joined.split(' ') {
             let f = Facts::decode(text).ok_or_else(|| {
                 Error::from(crate::db::DbError::Corrupt(format!(
@@ -210,9 +218,9 @@ pub async fn tally(db: &Db, campaign: &Campaign, scope: &Scope, sel: &Selection)
             if !sel.filter.matches(&f.subject) {
                 continue;
             }
-            cells
-                .entry((place.clone(), f.subject.category.digit(), f.subject.level))
-                .or_insert_with(|| Tally::new(layout))
+            let i = usize::from(f.subject.category.digit() - 1) * 4 + usize::from(f.subject.level - 1);
+            here[i]
+                .get_or_insert_with(|| Tally::new(layout))
                 .add(layout, &f);
         }
     }
@@ -224,19 +232,26 @@ pub async fn tally(db: &Db, campaign: &Campaign, scope: &Scope, sel: &Selection)
         place_levels: BTreeMap::new(),
         analyzer: analyzer.clone(),
     };
-    for ((place, cat, level), c) in &cells {
+    let cells = cells.iter().flat_map(|(place, here)| {
+        here.iter().enumerate().filter_map(move |(i, c)| {
+            // Category and level of the cell, 1-based.
+            let (cat, level) = (i / 4 + 1, i % 4 + 1);
+            c.as_ref().map(|c| (place, cat, level, c))
+        })
+    });
+    for (place, cat, level, c) in cells {
         t.total.merge(c);
         t.places
             .entry(place.clone())
             .or_insert_with(|| Tally::new(layout))
             .merge(c);
-        t.categories[usize::from(cat - 1)].merge(c);
-        t.levels[usize::from(level - 1)].merge(c);
+        t.categories[cat - 1].merge(c);
+        t.levels[level - 1].merge(c);
         let pl = t
             .place_levels
             .entry(place.clone())
             .or_insert_with(|| std::array::from_fn(|_| vec![0; Action::ALL.len()]));
-        for (x, y) in pl[usize::from(level - 1)].iter_mut().zip(&c.actions) {
+        for (x, y) in pl[level - 1].iter_mut().zip(&c.actions) {
             *x += y;
         }
     }
@@ -393,14 +408,32 @@ pub async fn for_caller(state: &AppState, caller: &Caller, p: &Params) -> Result
     require(caller)?;
     let campaign = state.campaign_for(p.year).await?;
     let scope = caller.scope(state, &campaign).await?;
-    let sel = select(p, &scope)?;
-    let db = &state.db;
-    let t = tally(db, &campaign, &scope, &sel).await?;
-    let last = match db.campaign_by_year(campaign.year - 1).await? {
+    let last = match state.db.campaign_by_year(campaign.year - 1).await? {
         Some(row) => {
             let ls = caller.scope(state, &row.campaign).await?;
-            Some(tally(db, &row.campaign, &ls, &sel).await?)
+            Some((row.campaign, ls))
         }
+        None => None,
+    };
+    analyse(&state.db, campaign, &scope, last, p).await
+}
+
+/// The analysis of a campaign within a scope, with last year's campaign (and the caller's scope
+/// in it) beside it when there is one.
+///
+/// # Errors
+/// A bad parameter, or a database error.
+pub async fn analyse(
+    db: &Db,
+    campaign: Campaign,
+    scope: &Scope,
+    last: Option<(Campaign, Scope)>,
+    p: &Params,
+) -> Result<Analysis> {
+    let sel = select(p, scope)?;
+    let t = tally(db, &campaign, scope, &sel).await?;
+    let last = match last {
+        Some((c, ls)) => Some(tally(db, &c, &ls, &sel).await?),
         None => None,
     };
     let layout = &t.analyzer.layout;
@@ -639,6 +672,26 @@ pub async fn action_list(
     list: &str,
 ) -> Result<(Campaign, Action, Vec<ListRow>)> {
     require(caller)?;
+    let campaign = state.campaign_for(p.year).await?;
+    let scope = caller.scope(state, &campaign).await?;
+    let admin = caller.role() == Role::Admin;
+    let rows = action_list_in(&state.db, &campaign, &scope, admin, p, list).await?;
+    let action = Action::parse(list).unwrap_or(Action::Device);
+    Ok((campaign, action, rows))
+}
+
+/// An action list of a campaign within a scope; `full_ids` for the admin (else masked).
+///
+/// # Errors
+/// A bad parameter or list, or a database error.
+pub async fn action_list_in(
+    db: &Db,
+    campaign: &Campaign,
+    scope: &Scope,
+    full_ids: bool,
+    p: &Params,
+    list: &str,
+) -> Result<Vec<ListRow>> {
     let action = Action::parse(list).ok_or_else(|| {
         Error::not_found(
             "no_such_list",
@@ -648,14 +701,11 @@ pub async fn action_list(
             ),
         )
     })?;
-    let campaign = state.campaign_for(p.year).await?;
-    let scope = caller.scope(state, &campaign).await?;
-    let sel = select(p, &scope)?;
-    let db = &state.db;
+    let sel = select(p, scope)?;
     let cid = campaign.id.to_string();
     let a = db.analyzer(&cid).await?;
     let mut hits: Vec<(String, String, Facts)> = Vec::new();
-    for row in db.analysis_facts(&cid, &scope, &sel.place, true).await? {
+    for row in db.analysis_facts(&cid, scope, &sel.place, true).await? {
         for entry in row.joined.split(' ') {
             let (id, text) = entry.split_once('=').unwrap_or(("", entry));
             let f = Facts::decode(text).ok_or_else(|| {
@@ -682,7 +732,7 @@ pub async fn action_list(
     let mut codes: Vec<String> = hits.iter().map(|h| h.0.clone()).collect();
     codes.dedup();
     let names: HashMap<String, String> = db.place_names(&codes).await?.into_iter().collect();
-    let admin = caller.role() == Role::Admin;
+    let admin = full_ids;
     let rows = hits
         .iter()
         .filter_map(|(community, id, f)| {
@@ -716,7 +766,7 @@ pub async fn action_list(
             })
         })
         .collect();
-    Ok((campaign, action, rows))
+    Ok(rows)
 }
 
 /// The column headers of an action list's export.
