@@ -337,14 +337,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let a = analyse(&state.db, campaign, &Scope::All, last, &p).await?;
                     println!("{}: {} finalized records", a.campaign.name, a.records);
                     for x in &a.actions {
-                        let last = x.last_year.map_or(String::new(), |n| format!(" (last year {n})"));
+                        let last = x
+                            .last_year
+                            .map_or(String::new(), |n| format!(" (last year {n})"));
                         println!("  {:<18} {:>6}{last}  {}", x.key, x.n, x.label_zh);
                     }
                     println!("\n{}", a.paragraph);
                 }
                 Some(name) => {
-                    let rows = action_list_in(&state.db, &campaign, &Scope::All, true, &p, &name)
-                        .await?;
+                    let rows =
+                        action_list_in(&state.db, &campaign, &Scope::All, true, &p, &name).await?;
                     match xlsx {
                         None => {
                             for r in &rows {
@@ -361,7 +363,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                                 .audit(
                                     Some("cli"),
                                     "export",
-                                    &format!("analysis-{name}.xlsx ({} rows; year {})", rows.len(), campaign.year),
+                                    &format!(
+                                        "analysis-{name}.xlsx ({} rows; year {})",
+                                        rows.len(),
+                                        campaign.year
+                                    ),
                                 )
                                 .await?;
                             println!("{} persons written to {}", rows.len(), file.display());

@@ -194,7 +194,12 @@ pub struct Facts {
 impl Facts {
     /// The facts of a record (the caller decides that it counts: it has a final outcome).
     #[must_use]
-    pub fn of(layout: &Layout, form: &FormDefinition, answers: &Answers, ctx: &FormContext) -> Self {
+    pub fn of(
+        layout: &Layout,
+        form: &FormDefinition,
+        answers: &Answers,
+        ctx: &FormContext,
+    ) -> Self {
         let mut f = Self {
             subject: Subject::of(ctx),
             bits: vec![0; layout.slots().div_ceil(64)],
@@ -245,7 +250,9 @@ impl Facts {
     /// Whether the record's answer to the item is (or, a multi item, contains) the option.
     #[must_use]
     pub fn has(&self, layout: &Layout, item: &str, option: &str) -> bool {
-        layout.option_slot(item, option).is_some_and(|s| self.bit(s))
+        layout
+            .option_slot(item, option)
+            .is_some_and(|s| self.bit(s))
     }
 
     /// The stored text: `v1 c l s age hex-bits`, e.g. `1 4 2 f 67 0000…`.
@@ -398,7 +405,9 @@ impl Tally {
     /// The count of one option of one item (0 when the form has no such item or option).
     #[must_use]
     pub fn option(&self, layout: &Layout, item: &str, option: &str) -> u64 {
-        layout.option_slot(item, option).map_or(0, |s| self.slots[s])
+        layout
+            .option_slot(item, option)
+            .map_or(0, |s| self.slots[s])
     }
 
     /// Persons on an action list.
@@ -634,7 +643,12 @@ mod tests {
     }
 
     fn set(items: &[&str]) -> Value {
-        Value::Set(items.iter().map(|s| (*s).to_string()).collect::<BTreeSet<_>>())
+        Value::Set(
+            items
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect::<BTreeSet<_>>(),
+        )
     }
 
     #[test]
@@ -693,7 +707,10 @@ mod tests {
         let f = Facts::of(&layout, &form, &a, &ctx(4, 2, 1960));
         assert!(Action::NursingSubsidy.matches(&layout, &f));
         let b = surveyed(&[("nursing_subsidy", Value::Bool(true))]);
-        assert!(!Action::NursingSubsidy.matches(&layout, &Facts::of(&layout, &form, &b, &ctx(4, 1, 1960))));
+        assert!(
+            !Action::NursingSubsidy
+                .matches(&layout, &Facts::of(&layout, &form, &b, &ctx(4, 1, 1960)))
+        );
     }
 
     #[test]
@@ -763,11 +780,18 @@ mod tests {
             }
         }
         for (n, f) in all.iter().enumerate() {
-            if n % 2 == 0 { halves.0.add(&layout, f) } else { halves.1.add(&layout, f) }
+            if n % 2 == 0 {
+                halves.0.add(&layout, f)
+            } else {
+                halves.1.add(&layout, f)
+            }
         }
         halves.0.merge(&halves.1);
         assert_eq!(halves.0, t);
-        let by_list: u64 = all.iter().filter(|f| Action::Device.matches(&layout, f)).count() as u64;
+        let by_list: u64 = all
+            .iter()
+            .filter(|f| Action::Device.matches(&layout, f))
+            .count() as u64;
         assert_eq!(t.action(Action::Device), by_list);
         let wheelchairs = all
             .iter()
@@ -776,7 +800,10 @@ mod tests {
         assert_eq!(t.devices[0], wheelchairs);
         let p = needs_paragraph("大祥区", 2021, 300, &t);
         assert!(p.contains(&format!("轮椅{wheelchairs}人")), "{p}");
-        assert!(p.contains(&format!("需要辅助器具但尚未获得的{by_list}人")), "{p}");
+        assert!(
+            p.contains(&format!("需要辅助器具但尚未获得的{by_list}人")),
+            "{p}"
+        );
         assert!(p.contains("完成问卷调查的300名"), "{p}");
     }
 
@@ -800,8 +827,26 @@ mod tests {
             sex: Some(Sex::Female),
         };
         assert!(f.matches(&s));
-        assert!(!Filter { level: Some(1), ..f }.matches(&s));
-        assert!(!Filter { sex: Some(Sex::Male), ..f }.matches(&s));
-        assert!(!Filter { age_band: Some(2), ..f }.matches(&s));
+        assert!(
+            !Filter {
+                level: Some(1),
+                ..f
+            }
+            .matches(&s)
+        );
+        assert!(
+            !Filter {
+                sex: Some(Sex::Male),
+                ..f
+            }
+            .matches(&s)
+        );
+        assert!(
+            !Filter {
+                age_band: Some(2),
+                ..f
+            }
+            .matches(&s)
+        );
     }
 }

@@ -53,10 +53,7 @@ fn query(p: &Params, extra: &[(&str, &str)]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut add = |k: &str, v: Option<&str>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
-            parts.push(format!(
-                "{k}={}",
-                encode(v)
-            ));
+            parts.push(format!("{k}={}", encode(v)));
         }
     };
     add("year", p.year.map(|y| y.to_string()).as_deref());
@@ -89,7 +86,11 @@ fn change(now: u64, last: Option<u64>) -> String {
         None => "—".into(),
         Some(l) => {
             let d = i128::from(now) - i128::from(l);
-            if d > 0 { format!("+{d}") } else { d.to_string() }
+            if d > 0 {
+                format!("+{d}")
+            } else {
+                d.to_string()
+            }
         }
     }
 }
@@ -396,7 +397,12 @@ pub async fn page(
         crate::service::progress::for_caller(&state, &s.caller, q.params.year).await?;
     let mut places: Vec<(String, String)> = Vec::new();
     if s.role() == Role::Admin {
-        places.extend(progress.streets.iter().map(|r| (r.code.clone(), r.name.clone())));
+        places.extend(
+            progress
+                .streets
+                .iter()
+                .map(|r| (r.code.clone(), r.name.clone())),
+        );
     }
     places.extend(
         progress

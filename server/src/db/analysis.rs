@@ -40,8 +40,7 @@ impl Analyzer {
     }
 }
 
-static ANALYZERS: LazyLock<RwLock<HashMap<String, Arc<Analyzer>>>> =
-    LazyLock::new(RwLock::default);
+static ANALYZERS: LazyLock<RwLock<HashMap<String, Arc<Analyzer>>>> = LazyLock::new(RwLock::default);
 
 async fn analyzer<'c, E>(exec: E, campaign: &str) -> DbResult<Arc<Analyzer>>
 where
@@ -103,7 +102,11 @@ pub(crate) async fn store_facts(
     Ok(())
 }
 
-async fn insert(tx: &mut WriteTx<'_>, campaign: &str, facts: &[(&RecordRow, String)]) -> DbResult<()> {
+async fn insert(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    facts: &[(&RecordRow, String)],
+) -> DbResult<()> {
     for chunk in facts.chunks(200) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", placeholders(1 + i * 4, 4)))

@@ -111,13 +111,18 @@ pub fn select(p: &Params, scope: &Scope) -> Result<Selection> {
     };
     let level = match given(p.level.as_ref()) {
         None => None,
-        Some(l) => Some(l.parse::<u8>().ok().filter(|n| (1..=4).contains(n)).ok_or_else(|| {
-            bad(
-                "bad_level",
-                &format!("残疾等级“{l}”无效：应为 1–4"),
-                &format!("level {l:?} is not 1–4"),
-            )
-        })?),
+        Some(l) => Some(
+            l.parse::<u8>()
+                .ok()
+                .filter(|n| (1..=4).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "bad_level",
+                        &format!("残疾等级“{l}”无效：应为 1–4"),
+                        &format!("level {l:?} is not 1–4"),
+                    )
+                })?,
+        ),
     };
     let age_band = match given(p.age.as_ref()) {
         None => None,
@@ -192,7 +197,12 @@ pub struct Tallies {
 ///
 /// # Errors
 /// A database error, or stored facts that do not read.
-pub async fn tally(db: &Db, campaign: &Campaign, scope: &Scope, sel: &Selection) -> Result<Tallies> {
+pub async fn tally(
+    db: &Db,
+    campaign: &Campaign,
+    scope: &Scope,
+    sel: &Selection,
+) -> Result<Tallies> {
     let cid = campaign.id.to_string();
     let analyzer = db.analyzer(&cid).await?;
     let layout = &analyzer.layout;
@@ -218,7 +228,8 @@ pub async fn tally(db: &Db, campaign: &Campaign, scope: &Scope, sel: &Selection)
             if !sel.filter.matches(&f.subject) {
                 continue;
             }
-            let i = usize::from(f.subject.category.digit() - 1) * 4 + usize::from(f.subject.level - 1);
+            let i =
+                usize::from(f.subject.category.digit() - 1) * 4 + usize::from(f.subject.level - 1);
             here[i]
                 .get_or_insert_with(|| Tally::new(layout))
                 .add(layout, &f);
@@ -443,7 +454,7 @@ pub async fn analyse(
         .place_names(&place_keys)
         .await?
         .into_iter()
-        .chain(db.place_names(&[sel.place.clone()]).await?)
+        .chain(db.place_names(std::slice::from_ref(&sel.place)).await?)
         .collect();
     let places: Vec<Group> = t
         .places
@@ -573,7 +584,12 @@ pub async fn analyse(
             .cloned()
             .unwrap_or_else(|| sel.place.clone())
     };
-    let paragraph = needs_paragraph(&place_name, campaign.year, surveyed(&t.total, layout), &t.total);
+    let paragraph = needs_paragraph(
+        &place_name,
+        campaign.year,
+        surveyed(&t.total, layout),
+        &t.total,
+    );
     Ok(Analysis {
         last_year: last.as_ref().map(|_| campaign.year - 1),
         place: sel.place.clone(),

@@ -109,7 +109,10 @@ async fn figures_add_up_and_lists_match_their_export(b: Backend) {
         if item["kind"] == "multi" {
             assert!(sum >= applies, "{key}");
         } else {
-            assert_eq!(sum, applies, "{key}: options add up to the records it applies to");
+            assert_eq!(
+                sum, applies,
+                "{key}: options add up to the records it applies to"
+            );
         }
         // The places, categories and levels add up to the total.
         for by in ["by_place", "by_category", "by_level"] {
@@ -163,17 +166,14 @@ async fn figures_add_up_and_lists_match_their_export(b: Backend) {
     assert!(!first["resident_id"].as_str().unwrap().contains('*'));
 
     // The device list as the supervisor: masked, and its XLSX export equals the API's list.
-    let before = api
-        .server
-        .state
-        .db
-        .audit_count("export")
-        .await
-        .unwrap();
+    let before = api.server.state.db.audit_count("export").await.unwrap();
     let list = json(&api, &sup, "/api/v1/analysis/actions/device").await;
     let rows = list["rows"].as_array().unwrap();
     assert!(!rows.is_empty(), "someone needs a device");
-    assert!(rows.iter().all(|r| r["resident_id"].as_str().unwrap().contains("********")));
+    assert!(
+        rows.iter()
+            .all(|r| r["resident_id"].as_str().unwrap().contains("********"))
+    );
     let r = api.get(&sup, "/api/v1/analysis/actions/device.xlsx").await;
     assert_eq!(r.status(), 200);
     let sheet = xlsx_rows(&r.bytes().await.unwrap());
@@ -208,24 +208,47 @@ async fn figures_add_up_and_lists_match_their_export(b: Backend) {
         "the export is audited"
     );
     // One device: a subset, each naming it.
-    let wheel = json(&api, &sup, "/api/v1/analysis/actions/device?device=wheelchair").await;
+    let wheel = json(
+        &api,
+        &sup,
+        "/api/v1/analysis/actions/device?device=wheelchair",
+    )
+    .await;
     let wheel = wheel["rows"].as_array().unwrap();
     assert!(wheel.len() <= rows.len());
-    assert!(wheel.iter().all(|r| r["detail"].as_str().unwrap().contains("轮椅")));
+    assert!(
+        wheel
+            .iter()
+            .all(|r| r["detail"].as_str().unwrap().contains("轮椅"))
+    );
 
     // Filters narrow; the level breakdown says how much.
     let by_level = a["levels"].as_array().unwrap();
     let l1 = json(&api, &admin, "/api/v1/analysis?level=1").await;
     assert_eq!(l1["records"], by_level[0]["records"]);
-    let f = json(&api, &admin, "/api/v1/analysis?sex=female&age=60-79&category=4").await;
+    let f = json(
+        &api,
+        &admin,
+        "/api/v1/analysis?sex=female&age=60-79&category=4",
+    )
+    .await;
     assert!(f["records"].as_u64().unwrap() < a["records"].as_u64().unwrap());
     let place = a["places"][0]["key"].as_str().unwrap().to_string();
     let p = json(&api, &admin, &format!("/api/v1/analysis?place={place}")).await;
     assert_eq!(p["records"], a["places"][0]["records"]);
 
     // Bad input is refused in both languages; a worker may not; a supervisor stays in the street.
-    for q in ["level=5", "category=x", "age=7-9", "sex=x", "place=43", "device=rocket"] {
-        let r = api.get(&admin, &format!("/api/v1/analysis/actions/device?{q}")).await;
+    for q in [
+        "level=5",
+        "category=x",
+        "age=7-9",
+        "sex=x",
+        "place=43",
+        "device=rocket",
+    ] {
+        let r = api
+            .get(&admin, &format!("/api/v1/analysis/actions/device?{q}"))
+            .await;
         assert_eq!(r.status(), 422, "{q}");
         let body: Json = r.json().await.unwrap();
         let m = body["message"].as_str().unwrap_or_default().to_string()
@@ -234,11 +257,15 @@ async fn figures_add_up_and_lists_match_their_export(b: Backend) {
     }
     assert_eq!(api.get(&worker, "/api/v1/analysis").await.status(), 403);
     assert_eq!(
-        api.get(&sup, "/api/v1/analysis?place=430503002").await.status(),
+        api.get(&sup, "/api/v1/analysis?place=430503002")
+            .await
+            .status(),
         422
     );
     assert_eq!(
-        api.get(&admin, "/api/v1/analysis/actions/nothing").await.status(),
+        api.get(&admin, "/api/v1/analysis/actions/nothing")
+            .await
+            .status(),
         404
     );
 
@@ -253,7 +280,10 @@ async fn figures_add_up_and_lists_match_their_export(b: Backend) {
             html.contains(&format!("id=\"records\">{}<", sa["records"])),
             "{who}: the page shows the records counted"
         );
-        assert!(html.contains("/api/v1/analysis/actions/device.xlsx?"), "{who}");
+        assert!(
+            html.contains("/api/v1/analysis/actions/device.xlsx?"),
+            "{who}"
+        );
     }
     let r = api.get(&admin, "/console/analysis?level=9").await;
     assert_eq!(r.status(), 422);
@@ -263,7 +293,10 @@ async fn figures_add_up_and_lists_match_their_export(b: Backend) {
     let report = json(&api, &admin, "/api/v1/report").await;
     let needs = report["needs"].as_str().unwrap();
     assert!(
-        needs.contains(&format!("一、二级重度残疾人未享受护理补贴的{}人", expected.len())),
+        needs.contains(&format!(
+            "一、二级重度残疾人未享受护理补贴的{}人",
+            expected.len()
+        )),
         "{needs}"
     );
 }

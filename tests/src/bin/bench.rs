@@ -1049,7 +1049,9 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         eprintln!();
         let load = t0.elapsed();
         if backend == Backend::Postgres {
-            sqlx::query("ANALYZE analysis_facts").execute(db.pool()).await?;
+            sqlx::query("ANALYZE analysis_facts")
+                .execute(db.pool())
+                .await?;
         }
         let district_prefix = d.communities[0].code.as_str()[..8].to_string();
         let mut prov = Vec::new();
@@ -1102,7 +1104,8 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         let mut listed = 0;
         for i in 0..6 {
             let t1 = Instant::now();
-            let rows = action_list_in(db, &campaign, &area, true, &Params::default(), "device").await?;
+            let rows =
+                action_list_in(db, &campaign, &area, true, &Params::default(), "device").await?;
             listed = rows.len();
             if i > 0 {
                 list.push(ms(t1.elapsed()));
@@ -1110,7 +1113,11 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         }
         t.row(
             &format!("analysis {backend:?}: province ({records} finalized records, every street)"),
-            format!("p50 {:.0} ms, max {:.0} ms", median(prov.clone()), pct(prov.clone(), 1.0)),
+            format!(
+                "p50 {:.0} ms, max {:.0} ms",
+                median(prov.clone()),
+                pct(prov.clone(), 1.0)
+            ),
             "< 1 s",
             Some(pct(prov, 0.5) < 1000.0),
             format!(
@@ -1123,10 +1130,17 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         );
         t.row(
             &format!("analysis {backend:?}: district-sized area ({dist_records} records)"),
-            format!("p50 {:.1} ms, p99 {:.1} ms", median(dist.clone()), pct(dist.clone(), 0.99)),
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms",
+                median(dist.clone()),
+                pct(dist.clone(), 0.99)
+            ),
             "< 1 s",
             Some(median(dist) < 1000.0),
-            format!("device action list of the area ({listed} persons): p50 {:.0} ms", median(list)),
+            format!(
+                "device action list of the area ({listed} persons): p50 {:.0} ms",
+                median(list)
+            ),
         );
     }
     Ok(())
