@@ -224,6 +224,40 @@ impl Db {
             .collect()
     }
 
+    /// Writes facts straight into the table, for the benchmark that measures reading a
+    /// province's analysis without first pushing a million surveys: the facts are computed by
+    /// the same rules ([`Analyzer::facts`] / `Facts::of`) from complete questionnaires.
+    ///
+    /// # Errors
+    /// A database error.
+    #[cfg(feature = "testing")]
+    pub async fn put_facts_for_bench(
+        &self,
+        campaign: &str,
+        rows: &[(String, String, String)],
+    ) -> DbResult<()> {
+        let mut tx = self.write().await?;
+        for chunk in rows.chunks(200) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(1 + i * 4, 4)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO analysis_facts (campaign_id, community, person_id, facts) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (community, person, facts) in chunk {
+                q = q
+                    .bind(campaign.to_string())
+                    .bind(community.clone())
+                    .bind(person.clone())
+                    .bind(facts.clone());
+            }
+            q.execute(&mut *tx.tx).await?;
+        }
+        tx.commit().await
+    }
+
     /// Rebuilds every campaign's facts from the records when the stored ones are of another
     /// [`FACTS_VERSION`] (a new database, or an upgrade): once, at start.
     ///

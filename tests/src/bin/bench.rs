@@ -48,6 +48,14 @@ struct Args {
     /// empty.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The analysis section only on these backends (sqlite, postgres); both when empty.
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<String>,
+    /// The analysis section writes each questionnaire's facts straight into the facts table
+    /// (computed by the same rules) instead of pushing every survey: for reading at province
+    /// scale when there is no time to push a million surveys.
+    #[arg(long)]
+    direct_facts: bool,
 }
 
 struct Table(Vec<[String; 5]>);
@@ -956,6 +964,10 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
     };
     println!("\n6. Analysis: {persons} finalized records in {communities} communities");
     for backend in [Backend::Sqlite, Backend::Postgres] {
+        let name = format!("{backend:?}").to_lowercase();
+        if !args.backends.is_empty() && !args.backends.contains(&name) {
+            continue;
+        }
         let (url, _dir) = match backend {
             Backend::Sqlite => {
                 let (u, d) = tmpfs_url();
@@ -1006,44 +1018,61 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         let campaigns = state.push_campaigns().await?;
         let t0 = Instant::now();
         let mut rng = doorstep_shared::demo::SplitMix64::new(21);
-        for (n, chunk) in d.persons.chunks(1_000).enumerate() {
-            let batch: Vec<Mutation> = chunk
+        if args.direct_facts {
+            let layout = doorstep_shared::analysis::Layout::of(&form);
+            let facts: Vec<(String, String, String)> = d
+                .persons
                 .iter()
                 .map(|p| {
                     let o = pick_outcome(&mut rng);
                     let answers = fill_questionnaire(&form, p, &campaign, o, &mut rng);
-                    Mutation {
-                        id: Uuid::now_v7(),
-                        person: p.id,
-                        base_version: 0,
-                        hlc: Hlc {
-                            wall: chrono::Utc::now().timestamp_millis(),
-                            counter: 0,
-                        },
-                        changes: answers
-                            .into_iter()
-                            .map(|(k, v)| {
-                                (
-                                    k,
-                                    Change {
-                                        base: None,
-                                        value: Some(v),
-                                    },
-                                )
-                            })
-                            .collect(),
-                    }
+                    let ctx = doorstep_shared::form::FormContext::for_person(p, &campaign);
+                    let f = doorstep_shared::analysis::Facts::of(&layout, &form, &answers, &ctx);
+                    (p.community.to_string(), p.id.to_string(), f.encode())
                 })
                 .collect();
-            let results = db.push(&campaigns, &pusher, &batch).await?;
-            if results
-                .iter()
-                .any(|r| r.status != doorstep_shared::sync::MutationStatus::Applied)
-            {
-                bail!("a survey was not applied: {:?}", results.first());
-            }
-            if n % 50 == 0 {
-                eprint!("\r  {backend:?}: surveyed {}/{persons}", (n + 1) * 1_000);
+            db.put_facts_for_bench(&campaign.id.to_string(), &facts)
+                .await?;
+        } else {
+            for (n, chunk) in d.persons.chunks(1_000).enumerate() {
+                let batch: Vec<Mutation> = chunk
+                    .iter()
+                    .map(|p| {
+                        let o = pick_outcome(&mut rng);
+                        let answers = fill_questionnaire(&form, p, &campaign, o, &mut rng);
+                        Mutation {
+                            id: Uuid::now_v7(),
+                            person: p.id,
+                            base_version: 0,
+                            hlc: Hlc {
+                                wall: chrono::Utc::now().timestamp_millis(),
+                                counter: 0,
+                            },
+                            changes: answers
+                                .into_iter()
+                                .map(|(k, v)| {
+                                    (
+                                        k,
+                                        Change {
+                                            base: None,
+                                            value: Some(v),
+                                        },
+                                    )
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                let results = db.push(&campaigns, &pusher, &batch).await?;
+                if results
+                    .iter()
+                    .any(|r| r.status != doorstep_shared::sync::MutationStatus::Applied)
+                {
+                    bail!("a survey was not applied: {:?}", results.first());
+                }
+                if n % 50 == 0 {
+                    eprint!("\r  {backend:?}: surveyed {}/{persons}", (n + 1) * 1_000);
+                }
             }
         }
         eprintln!();
@@ -1122,9 +1151,14 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
             Some(pct(prov, 0.5) < 1000.0),
             format!(
                 "of which reading the facts {:.0} ms; filtered (level 1, female) p50 {:.0} ms; \
-                 {persons} surveys pushed in {:.0} s",
+                 {persons} surveys {} in {:.0} s",
                 median(read),
                 median(filtered),
+                if args.direct_facts {
+                    "reduced to facts and written directly"
+                } else {
+                    "pushed"
+                },
                 load.as_secs_f64(),
             ),
         );
