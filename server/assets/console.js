@@ -1016,9 +1016,44 @@
     });
   }
 
+  // ---------------------------------------------------------------- analysis
+
+  // The action list by place, stacked by level (the same numbers are in the table under it).
+  function analysisPage() {
+    const el = $('#chart-actions');
+    const data = parse(EXTRA.chart, null);
+    if (!el || !data || !window.Chart) return;
+    window.Chart.defaults.font.family = getComputedStyle(document.documentElement).fontFamily;
+    const colours = ['#b42318', '#e0702b', '#1f6feb', '#8fb8f0'];
+    new window.Chart(el, {
+      type: 'bar',
+      data: {
+        labels: data.labels,
+        datasets: data.datasets.map((d, i) => ({ ...d, backgroundColor: colours[i % colours.length] })),
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: { duration: 250 },
+        scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
+      },
+    });
+    const list = $('#chart-list');
+    if (list) list.addEventListener('change', () => list.form.submit());
+  }
+
   // ---------------------------------------------------------------- start
 
   for (const t of $$('table.sortable')) initSortable(t);
-  const pages = { overview, community, conflicts, exports: exportsPage, handover: handoverPage, admin, campaigns: campaignsPage };
+  const pages = {
+    overview,
+    community,
+    conflicts,
+    exports: exportsPage,
+    handover: handoverPage,
+    admin,
+    campaigns: campaignsPage,
+    analysis: analysisPage,
+  };
   if (pages[page]) pages[page]();
 })();

@@ -90,6 +90,21 @@ enum Command {
     },
     /// List the campaigns with their state and figures.
     Campaigns,
+    /// The needs and services analysis of the district (docs/analysis.md): the action lists'
+    /// counts and the report's needs paragraph; `--list device --xlsx FILE` exports one list
+    /// (full ID numbers, as the district admin; audited).
+    Analysis {
+        /// The campaign's year; default the open one.
+        #[arg(long)]
+        year: Option<i32>,
+        /// An action list: device, home_modification, training, job, nursing_subsidy,
+        /// living_subsidy.
+        #[arg(long)]
+        list: Option<String>,
+        /// Write the list to this XLSX file.
+        #[arg(long, requires = "list")]
+        xlsx: Option<PathBuf>,
+    },
     /// Close a year for good (its figures, exports and report stay readable).
     CloseCampaign {
         #[arg(long)]
@@ -371,6 +386,64 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     pct(s.figures.completion_bp),
                     pct(s.figures.home_visit_bp)
                 );
+            }
+        }
+        Command::Analysis { year, list, xlsx } => {
+            use crate::db::Scope;
+            use crate::service::analysis::{Params, action_list_in, analyse};
+            let state = build(&config).await?;
+            let campaign = state.campaign_for(year).await?;
+            let last = state
+                .db
+                .campaign_by_year(campaign.year - 1)
+                .await?
+                .map(|r| (r.campaign, Scope::All));
+            let p = Params {
+                year,
+                ..Params::default()
+            };
+            match list {
+                None => {
+                    let a = analyse(&state.db, campaign, &Scope::All, last, &p).await?;
+                    println!("{}: {} finalized records", a.campaign.name, a.records);
+                    for x in &a.actions {
+                        let last = x
+                            .last_year
+                            .map_or(String::new(), |n| format!(" (last year {n})"));
+                        println!("  {:<18} {:>6}{last}  {}", x.key, x.n, x.label_zh);
+                    }
+                    println!("\n{}", a.paragraph);
+                }
+                Some(name) => {
+                    let rows =
+                        action_list_in(&state.db, &campaign, &Scope::All, true, &p, &name).await?;
+                    match xlsx {
+                        None => {
+                            for r in &rows {
+                                println!("{}", r.cells().join("\t"));
+                            }
+                        }
+                        Some(file) => {
+                            let table = crate::http::analysis::list_table(&rows);
+                            let bytes = crate::http::export::to_xlsx(&table, "行动清单")?;
+                            std::fs::write(&file, bytes)
+                                .with_context(|| format!("writing {}", file.display()))?;
+                            state
+                                .db
+                                .audit(
+                                    Some("cli"),
+                                    "export",
+                                    &format!(
+                                        "analysis-{name}.xlsx ({} rows; year {})",
+                                        rows.len(),
+                                        campaign.year
+                                    ),
+                                )
+                                .await?;
+                            println!("{} persons written to {}", rows.len(), file.display());
+                        }
+                    }
+                }
             }
         }
         Command::CloseCampaign { year } => {

@@ -8,12 +8,14 @@
 //! - [`progress`]: completion, home-visit and APP figures from integer counts;
 //! - [`sync`]: the sync wire types (protocol version, mutations, pull pages);
 //! - [`merge`]: the item-by-item three-way merge and the conflict rule;
+//! - [`analysis`]: the needs and services analysis: tallies, eligibility rules, action lists;
 //! - [`carry`]: the year-over-year update: prior values and the per-item diff;
 //! - [`official`]: the national form's item numbers and codes, the coded hand-over row;
 //! - [`checks`]: the form's soft consistency checks (warnings);
 //! - [`hlc`]: the hybrid logical clock;
 //! - [`demo`]: the deterministic demo district.
 
+pub mod analysis;
 pub mod carry;
 pub mod checks;
 pub mod demo;

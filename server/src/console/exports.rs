@@ -23,6 +23,8 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
         .await?
         .unwrap_or_else(|| p.campaign.district.to_string());
     let paragraph = report_paragraph(&district, p.campaign.year, &total);
+    let scope = s.caller.scope(&state, &p.campaign).await?;
+    let needs = crate::service::analysis::paragraph(&state.db, &p.campaign, &scope).await?;
     let files = [
         (
             "progress.xlsx",
@@ -82,6 +84,12 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                 button.primary id="copy-report" type="button" { (l.t("复制", "Copy")) }
                 " " span id="copy-msg" role="status" {}
             }
+            h3 { (l.t("第二段：需求情况", "Second paragraph: needs")) }
+            p.muted {
+                (l.t("规则见", "The rules are on the ")) " "
+                a href="/console/analysis" { (l.t("需求分析", "analysis page")) }
+            }
+            textarea id="needs-report" rows="4" readonly { (needs) }
         }
     };
     Ok(layout::page(

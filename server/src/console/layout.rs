@@ -19,6 +19,7 @@ pub const HOME_VISIT_TARGET_BP: u64 = 9500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Overview,
+    Analysis,
     Conflicts,
     Exports,
     Handover,
@@ -61,6 +62,11 @@ pub fn page(
     let user = &s.caller.0.user;
     let entries: Vec<(Nav, &str, &str)> = [
         (Nav::Overview, "/console", l.t("进度概览", "Overview")),
+        (
+            Nav::Analysis,
+            "/console/analysis",
+            l.t("需求分析", "Analysis"),
+        ),
         (
             Nav::Conflicts,
             "/console/conflicts",

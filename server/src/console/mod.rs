@@ -8,14 +8,15 @@
 //! Pages: `/console` (overview), `/console/community/{code}` (persons and review),
 //! `/console/conflicts`, `/console/admin` (admin only), `/console/campaigns` (the years; the
 //! first campaign on an empty server), `/console/record/{person}` (one record against last year),
-//! `/console/exports`, `/console/handover` (the hand-over to the national system and its
-//! printable checklist), `/console/login`.
+//! `/console/exports`, `/console/analysis` (needs and services), `/console/handover` (the
+//! hand-over to the national system and its printable checklist), `/console/login`.
 //! Every page honours role and scope: a worker gets a polite 403 page, a supervisor sees their
 //! street, the district admin everything.
 //!
 //! [`Caller`]: crate::auth::Caller
 
 mod admin;
+mod analysis;
 mod assets;
 mod audit;
 mod campaigns;
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/console", get(overview::overview))
         .route("/console/", get(|| async { Redirect::to("/console") }))
         .route("/console/community/{code}", get(overview::community))
+        .route("/console/analysis", get(analysis::page))
         .route("/console/conflicts", get(conflicts::page))
         .route("/console/admin", get(admin::page))
         .route("/console/campaigns", get(campaigns::page))

@@ -12,6 +12,7 @@
 //! acknowledges it, so a power cut cannot roll back a push the device has already cleared.
 
 mod accounts;
+mod analysis;
 pub mod audit;
 mod campaigns;
 mod handover;
@@ -29,6 +30,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use accounts::{AuthContext, DeviceRow, UserRow};
+pub use analysis::{Analyzer, CommunityFacts};
 pub use campaigns::{
     CampaignRow, CarryReport, FLAG_MISSING_FROM_ROSTER, FLAG_MOVED_LAST_YEAR, NewCampaign,
 };
@@ -175,12 +177,14 @@ impl Db {
                 r?;
             }
         }
-        Ok(Self {
+        let db = Self {
             pool,
             backend,
             write_lock: Mutex::new(()),
             audit_lock: Mutex::new(()),
-        })
+        };
+        db.ensure_analysis_facts().await?;
+        Ok(db)
     }
 
     #[must_use]

@@ -188,6 +188,8 @@ pub(crate) async fn save_rows(
         }
         q.execute(&mut *tx.tx).await?;
     }
+    let changed: Vec<&RecordRow> = rows.iter().map(|r| &**r).collect();
+    super::analysis::store_facts(tx, campaign, &changed).await?;
     delta.apply(tx, campaign).await
 }
 
@@ -258,6 +260,28 @@ impl Db {
         .fetch_one(&self.pool)
         .await?;
         Ok(r.try_get::<i64, _>("n")?)
+    }
+
+    /// Rows by ID (those that exist), in no particular order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn records_by_ids(&self, ids: &[String]) -> DbResult<Vec<RecordRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {ROW_COLS} FROM persons WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(row_from(&r)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Open conflicts within a scope.

@@ -237,6 +237,12 @@ impl Db {
             on_progress(written, total);
         }
         recompute_progress(&mut tx, &campaign_id, recompute.iter().map(String::as_str)).await?;
+        super::analysis::refresh_communities(
+            &mut tx,
+            &campaign_id,
+            recompute.iter().map(String::as_str),
+        )
+        .await?;
         tx.commit().await?;
         // A roster import changes the tables' shape a lot: refresh the planner's statistics now
         // rather than waiting for autovacuum (the overview's plan depends on them).
@@ -312,6 +318,10 @@ impl Db {
         .execute(&mut *tx.tx)
         .await?;
         sqlx::query("DELETE FROM persons WHERE id = $1")
+            .bind(row.id.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query("DELETE FROM analysis_facts WHERE person_id = $1")
             .bind(row.id.clone())
             .execute(&mut *tx.tx)
             .await?;

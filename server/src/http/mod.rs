@@ -1,6 +1,7 @@
 //! The HTTP API: one router per feature, merged here, with one error type ([`error::ApiError`]).
 
 pub mod admin;
+pub mod analysis;
 pub mod auth;
 pub mod export;
 pub mod handover;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(export::router())
         .merge(handover::router())
+        .merge(analysis::router())
         .merge(openapi::router())
         .merge(metrics::router())
 }

@@ -8,7 +8,7 @@ use axum::routing::get;
 use serde_json::Value;
 use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApiBuilder, PathItem,
@@ -95,7 +95,26 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
         "Figures per community, street and district, and the daily burn-up",
         true,
     ),
-    ("get", "/api/v1/report", "The annual-report paragraph", true),
+    (
+        "get",
+        "/api/v1/report",
+        "The annual-report paragraphs: progress, and needs (`needs`)",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/analysis",
+        "Needs and services analysis of finalized records: per item and option, by place, \
+         category and level, last year beside it; ?place=&category=&level=&age=&sex=&year=",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/analysis/actions/{list}",
+        "An action list (device, home_modification, training, job, nursing_subsidy, \
+         living_subsidy); `{list}.xlsx` exports it; masked unless admin; audited",
+        true,
+    ),
     (
         "get",
         "/api/v1/records",
@@ -227,6 +246,8 @@ pub enum Body {
     List(&'static str),
     /// A JSON object not described further here.
     Object,
+    /// A JSON object not described further here, or `null`.
+    ObjectOrNull,
     /// A JSON array of objects not described further here.
     Objects,
     /// Plain text.
@@ -519,7 +540,68 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         Body::File,
         &[YEAR],
     ),
+    (
+        "get",
+        "/api/v1/handover/{file}",
+        Body::Empty,
+        200,
+        Body::File,
+        &[AREA, YEAR],
+    ),
+    (
+        "post",
+        "/api/v1/handover/keyed/{person}",
+        Body::Object,
+        200,
+        Body::ObjectOrNull,
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/analysis",
+        Body::Empty,
+        200,
+        Body::Object,
+        &[
+            (
+                "place",
+                "string",
+                "A street's or community's code within the caller's area",
+            ),
+            ("category", "string", "Disability category 1–7"),
+            ("level", "string", "Disability level 1–4"),
+            (
+                "age",
+                "string",
+                "Age band: 0-5, 6-15, 16-59, 60-79, 80+ (or its index 0–4)",
+            ),
+            ("sex", "string", "male or female"),
+            YEAR,
+        ],
+    ),
+    (
+        "get",
+        "/api/v1/analysis/actions/{list}",
+        Body::Empty,
+        200,
+        Body::Object,
+        &[
+            (
+                "place",
+                "string",
+                "A street's or community's code within the caller's area",
+            ),
+            ("device", "string", "One device of the device list"),
+            YEAR,
+        ],
+    ),
 ];
+
+const AREA: QueryParam = (
+    "area",
+    "string",
+    "A community's, street's or the district's code (default: the caller's area)",
+);
 
 /// The files `GET /api/v1/export/{file}` serves.
 const EXPORT_FILES: &[&str] = &[
@@ -528,6 +610,9 @@ const EXPORT_FILES: &[&str] = &[
     "records.xlsx",
     "records.csv",
 ];
+
+/// The files `GET /api/v1/handover/{file}` serves.
+const HANDOVER_FILES: &[&str] = &["coded.xlsx", "coded.csv", "checklist.json", "checklist.pdf"];
 
 const YEAR: QueryParam = (
     "year",
@@ -588,6 +673,12 @@ fn content(body: Body) -> Option<(&'static str, RefOr<Schema>)> {
         ),
         Body::Object => (json, object()),
         Body::Objects => (json, ArrayBuilder::new().items(object()).into()),
+        Body::ObjectOrNull => (
+            json,
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+                .into(),
+        ),
         Body::Text => ("text/plain", String::schema()),
         Body::File => (
             "application/octet-stream",
@@ -628,6 +719,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         {
             let schema: RefOr<Schema> = match name {
+                "file" if path.starts_with("/api/v1/handover/") => ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(HANDOVER_FILES.iter().copied()))
+                    .into(),
                 "file" => ObjectBuilder::new()
                     .schema_type(Type::String)
                     .enum_values(Some(EXPORT_FILES.iter().copied()))

@@ -37,6 +37,8 @@ async fn progress(
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Report {
     paragraph: String,
+    /// The second paragraph: the needs counts (docs/analysis.md).
+    needs: String,
 }
 
 async fn report(
@@ -48,5 +50,6 @@ async fn report(
     let scope = caller.scope(&state, &campaign).await?;
     Ok(Json(Report {
         paragraph: service::progress::report(&state.db, &campaign, &scope).await?,
+        needs: service::analysis::paragraph(&state.db, &campaign, &scope).await?,
     }))
 }

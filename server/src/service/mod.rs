@@ -4,6 +4,7 @@
 //! shows its own way (a JSON error body, a console banner, a line on the terminal).
 
 pub mod accounts;
+pub mod analysis;
 pub mod campaigns;
 pub mod handover;
 pub mod progress;
@@ -21,6 +22,8 @@ pub enum Kind {
     Conflict,
     /// Something named does not exist (404).
     NotFound,
+    /// The caller's role may not do this (403).
+    Forbidden,
     /// A database or other internal failure (500).
     Internal,
 }

@@ -1,6 +1,7 @@
 //! Black-box API tests: a real server on 127.0.0.1:0, on SQLite and on PostgreSQL.
 
 mod admin;
+mod analysis;
 mod campaigns;
 mod console;
 mod helpers;

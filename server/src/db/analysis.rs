@@ -1,0 +1,303 @@
+//! The analysis facts (`analysis_facts`): each finalized record reduced to
+//! [`doorstep_shared::analysis::Facts`], written in the same transaction as the record, and read
+//! back a community at a time (one row per community, its records' facts joined) so that even a
+//! province's analysis crosses the driver as a few thousand rows.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use chrono::NaiveDate;
+use sqlx::Row;
+
+use doorstep_shared::analysis::{FACTS_VERSION, Facts, Layout};
+use doorstep_shared::form::{FormContext, FormDefinition};
+
+use super::records::{ROW_COLS, RecordRow, row_from};
+use super::{Backend, Db, DbError, DbResult, Scope, WriteTx, placeholders};
+
+/// The setting that says which [`FACTS_VERSION`] the stored facts are.
+const SETTING: &str = "analysis_facts_version";
+
+/// What turns a campaign's records into facts: its form, the form's layout and the day ages are
+/// computed on. Campaigns never change form or start, so this is cached per campaign.
+pub struct Analyzer {
+    pub form: FormDefinition,
+    pub layout: Layout,
+    pub reference_date: NaiveDate,
+}
+
+impl Analyzer {
+    /// The facts of a row, when it counts (it has a final outcome).
+    #[must_use]
+    pub fn facts(&self, row: &RecordRow) -> Option<Facts> {
+        row.final_outcome?;
+        let ctx = FormContext {
+            resident_id: row.person.resident_id.clone(),
+            certificate: row.person.certificate.clone(),
+            reference_date: self.reference_date,
+        };
+        Some(Facts::of(&self.layout, &self.form, &row.doc.answers, &ctx))
+    }
+}
+
+static ANALYZERS: LazyLock<RwLock<HashMap<String, Arc<Analyzer>>>> = LazyLock::new(RwLock::default);
+
+async fn analyzer<'c, E>(exec: E, campaign: &str) -> DbResult<Arc<Analyzer>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    if let Some(a) = ANALYZERS.read().expect("analyzers").get(campaign) {
+        return Ok(a.clone());
+    }
+    let r = sqlx::query(
+        "SELECT c.starts, f.definition FROM campaigns c JOIN forms f ON f.version = c.form_version \
+         WHERE c.id = $1",
+    )
+    .bind(campaign.to_string())
+    .fetch_optional(exec)
+    .await?
+    .ok_or_else(|| DbError::NotFound(format!("no campaign {campaign}")))?;
+    let starts: String = r.try_get("starts")?;
+    let form: FormDefinition = serde_json::from_str(&r.try_get::<String, _>("definition")?)?;
+    let a = Arc::new(Analyzer {
+        layout: Layout::of(&form),
+        form,
+        reference_date: NaiveDate::parse_from_str(&starts, "%Y-%m-%d")
+            .map_err(|e| DbError::Corrupt(format!("campaign start {starts}: {e}")))?,
+    });
+    ANALYZERS
+        .write()
+        .expect("analyzers")
+        .insert(campaign.to_string(), a.clone());
+    Ok(a)
+}
+
+/// Writes the facts of changed rows (or drops them when a row no longer counts), in the
+/// caller's transaction.
+pub(crate) async fn store_facts(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    rows: &[&RecordRow],
+) -> DbResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let a = analyzer(&mut *tx.tx, campaign).await?;
+    for chunk in rows.chunks(200) {
+        let sql = format!(
+            "DELETE FROM analysis_facts WHERE person_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q.bind(r.id.clone());
+        }
+        q.execute(&mut *tx.tx).await?;
+        let facts: Vec<(&RecordRow, String)> = chunk
+            .iter()
+            .filter_map(|r| a.facts(r).map(|f| (*r, f.encode())))
+            .collect();
+        insert(tx, campaign, &facts).await?;
+    }
+    Ok(())
+}
+
+async fn insert(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    facts: &[(&RecordRow, String)],
+) -> DbResult<()> {
+    for chunk in facts.chunks(200) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(1 + i * 4, 4)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO analysis_facts (campaign_id, community, person_id, facts) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (r, f) in chunk {
+            q = q
+                .bind(campaign.to_string())
+                .bind(r.community.clone())
+                .bind(r.id.clone())
+                .bind(f.clone());
+        }
+        q.execute(&mut *tx.tx).await?;
+    }
+    Ok(())
+}
+
+/// Recomputes the facts of every record of some communities (after a roster import changed
+/// persons' facts — community, certificate, so level — or moved them).
+pub(crate) async fn refresh_communities<'a>(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    communities: impl Iterator<Item = &'a str>,
+) -> DbResult<()> {
+    let a = analyzer(&mut *tx.tx, campaign).await?;
+    for community in communities {
+        sqlx::query("DELETE FROM analysis_facts WHERE campaign_id = $1 AND community = $2")
+            .bind(campaign.to_string())
+            .bind(community.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND community = $2 \
+             AND final_outcome IS NOT NULL"
+        )))
+        .bind(campaign.to_string())
+        .bind(community.to_string())
+        .fetch_all(&mut *tx.tx)
+        .await?
+        .iter()
+        .map(row_from)
+        .collect::<DbResult<Vec<_>>>()?;
+        let facts: Vec<(&RecordRow, String)> = rows
+            .iter()
+            .filter_map(|r| a.facts(r).map(|f| (r, f.encode())))
+            .collect();
+        insert(tx, campaign, &facts).await?;
+    }
+    Ok(())
+}
+
+/// One community's stored facts, joined by spaces (`person=facts` when asked with IDs).
+#[derive(Debug, Clone)]
+pub struct CommunityFacts {
+    pub community: String,
+    pub joined: String,
+}
+
+impl Db {
+    /// The analyzer (form, layout, reference date) of a campaign.
+    ///
+    /// # Errors
+    /// No such campaign, or a database error.
+    pub async fn analyzer(&self, campaign: &str) -> DbResult<Arc<Analyzer>> {
+        analyzer(&self.pool, campaign).await
+    }
+
+    /// The stored facts of a campaign's finalized records within a scope and under a place
+    /// (a division-code prefix; empty for all), one row per community, in community order.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn analysis_facts(
+        &self,
+        campaign: &str,
+        scope: &Scope,
+        place: &str,
+        with_ids: bool,
+    ) -> DbResult<Vec<CommunityFacts>> {
+        let (cond, arg) = scope.sql("f", 4);
+        let what = if with_ids {
+            "f.person_id || '=' || f.facts"
+        } else {
+            "f.facts"
+        };
+        let agg = match self.backend {
+            Backend::Sqlite => format!("group_concat({what}, ' ')"),
+            Backend::Postgres => format!("string_agg({what}, ' ')"),
+        };
+        let sql = format!(
+            "SELECT f.community, {agg} AS joined FROM analysis_facts f \
+             WHERE f.campaign_id = $1 AND f.community >= $2 AND f.community < $3 {cond} \
+             GROUP BY f.community ORDER BY f.community"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(campaign.to_string())
+            .bind(place.to_string())
+            .bind(format!("{place}~"));
+        if let Some(a) = arg {
+            q = q.bind(a);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(CommunityFacts {
+                    community: r.try_get("community")?,
+                    joined: r.try_get("joined")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes facts straight into the table, for the benchmark that measures reading a
+    /// province's analysis without first pushing a million surveys: the facts are computed by
+    /// the same rules ([`Analyzer::facts`] / `Facts::of`) from complete questionnaires.
+    ///
+    /// # Errors
+    /// A database error.
+    #[cfg(feature = "testing")]
+    pub async fn put_facts_for_bench(
+        &self,
+        campaign: &str,
+        rows: &[(String, String, String)],
+    ) -> DbResult<()> {
+        let mut tx = self.write().await?;
+        for chunk in rows.chunks(200) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(1 + i * 4, 4)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO analysis_facts (campaign_id, community, person_id, facts) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (community, person, facts) in chunk {
+                q = q
+                    .bind(campaign.to_string())
+                    .bind(community.clone())
+                    .bind(person.clone())
+                    .bind(facts.clone());
+            }
+            q.execute(&mut *tx.tx).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Rebuilds every campaign's facts from the records when the stored ones are of another
+    /// [`FACTS_VERSION`] (a new database, or an upgrade): once, at start.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn ensure_analysis_facts(&self) -> DbResult<()> {
+        if self.setting(SETTING).await?.as_deref() == Some(FACTS_VERSION) {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM analysis_facts")
+            .execute(&mut *tx.tx)
+            .await?;
+        let campaigns: Vec<String> = sqlx::query("SELECT id FROM campaigns")
+            .fetch_all(&mut *tx.tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        for c in campaigns {
+            let communities: Vec<String> = sqlx::query(
+                "SELECT DISTINCT community FROM persons WHERE campaign_id = $1 \
+                 AND final_outcome IS NOT NULL",
+            )
+            .bind(c.clone())
+            .fetch_all(&mut *tx.tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("community"))
+            .collect::<Result<_, _>>()?;
+            refresh_communities(&mut tx, &c, communities.iter().map(String::as_str)).await?;
+        }
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(SETTING)
+        .bind(FACTS_VERSION)
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await
+    }
+}

@@ -1,0 +1,103 @@
+//! `GET /api/v1/analysis`: the needs and services analysis of the finalized records (every
+//! tallied item by option, place, category and level, last year beside it, the action lists'
+//! counts and the needs paragraph); `GET /api/v1/analysis/actions/{list}` one action list, and
+//! `…/{list}.xlsx` the same list as a spreadsheet. IDs are masked unless the caller is the
+//! admin; every list read or exported is audited.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use doorstep_shared::analysis::Action;
+
+use super::auth::Caller;
+use super::export::{Table, to_xlsx};
+use crate::error::{ApiError, ApiResult};
+use crate::service::analysis::{self, Analysis, LIST_HEADER, ListRow, Params};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/analysis", get(figures))
+        .route("/api/v1/analysis/actions/{list}", get(list))
+}
+
+async fn figures(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<Params>,
+) -> ApiResult<Json<Analysis>> {
+    Ok(Json(analysis::for_caller(&state, &caller, &p).await?))
+}
+
+#[derive(Serialize)]
+struct List {
+    year: i32,
+    list: Action,
+    label_zh: &'static str,
+    rule_zh: &'static str,
+    rule_en: &'static str,
+    rows: Vec<ListRow>,
+}
+
+/// An action list's table, as exported.
+#[must_use]
+pub fn list_table(rows: &[ListRow]) -> Table {
+    Table {
+        header: LIST_HEADER.iter().map(|h| (*h).to_string()).collect(),
+        rows: rows.iter().map(ListRow::cells).collect(),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(file): Path<String>,
+    Query(p): Query<Params>,
+) -> ApiResult<Response> {
+    let (name, xlsx) = match file.strip_suffix(".xlsx") {
+        Some(n) => (n, true),
+        None => (file.as_str(), false),
+    };
+    let (campaign, action, rows) = analysis::action_list(&state, &caller, &p, name).await?;
+    let user = caller.0.user.username.clone();
+    let what = format!(
+        "analysis-{name}{} ({} rows; year {}, place {}, filters {})",
+        if xlsx { ".xlsx" } else { "" },
+        rows.len(),
+        campaign.year,
+        p.place.as_deref().unwrap_or("-"),
+        serde_json::to_string(&p).unwrap_or_default()
+    );
+    if xlsx {
+        let bytes = to_xlsx(&list_table(&rows), "行动清单").map_err(|e| ApiError::internal(&e))?;
+        state.db.audit(Some(&user), "export", &what).await?;
+        return Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"analysis-{name}.xlsx\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response());
+    }
+    state.db.audit(Some(&user), "view_list", &what).await?;
+    Ok(Json(List {
+        year: campaign.year,
+        list: action,
+        label_zh: action.label_zh(),
+        rule_zh: action.rule_zh(),
+        rule_en: action.rule_en(),
+        rows,
+    })
+    .into_response())
+}

@@ -1,0 +1,303 @@
+//! The needs and services analysis: figures add up and equal counts made from the records
+//! themselves; an action list exported to XLSX equals the API's list; masking, scope, audit and
+//! bad parameters.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use doorstep_server::testing::Backend;
+use doorstep_shared::Value;
+use doorstep_shared::domain::{Outcome, final_outcome};
+use doorstep_shared::form::{FormContext, FormDefinition};
+use doorstep_shared::sync::RecordState;
+use serde_json::Value as Json;
+
+use crate::both;
+use crate::helpers::{Api, Session, spawn, survey};
+
+async fn json(api: &Api, s: &Session, path: &str) -> Json {
+    let r = api.get(s, path).await;
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().await.unwrap()
+}
+
+fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut wb = Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let range = wb.worksheet_range("行动清单").unwrap();
+    range
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Data::Float(f) => format!("{f}"),
+                    Data::Int(i) => i.to_string(),
+                    Data::String(s) => s.clone(),
+                    Data::Empty => String::new(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Surveys every person of w001's communities (a few by phone, a few not found), returns some
+/// of them, then checks the analysis against counts made straight from the records.
+async fn figures_add_up_and_lists_match_their_export(b: Backend) {
+    let api = spawn(b).await;
+    let campaign = api.campaign().await;
+    let form = FormDefinition::dynamic_update_2021();
+    let worker = api.login("w001").await;
+    let admin = api.login("admin").await;
+    let view = api.pull_all(&worker).await;
+    let outcomes = [
+        Outcome::HomeVisit,
+        Outcome::HomeVisit,
+        Outcome::HomeVisit,
+        Outcome::Phone,
+        Outcome::NotFound,
+    ];
+    let mutations: Vec<_> = view
+        .values()
+        .enumerate()
+        .map(|(i, r)| survey(&campaign, r, outcomes[i % outcomes.len()]))
+        .collect();
+    let pushed = mutations.len();
+    assert!(pushed > 100, "w001 has {pushed} persons");
+    for chunk in mutations.chunks(200) {
+        api.push(&worker, chunk.to_vec()).await;
+    }
+    // The supervisor returns three records: they stop counting until finalized again.
+    let sup = api.login("sup01").await;
+    for r in view.values().take(3) {
+        let resp = api
+            .post(
+                &sup,
+                &format!("/api/v1/records/{}/review", r.person.id),
+                serde_json::json!({"decision": "returned", "comment": "请核实"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    let records: BTreeMap<_, RecordState> = api.pull_all(&admin).await;
+    let counted: Vec<&RecordState> = records
+        .values()
+        .filter(|r| final_outcome(&r.answers, r.review).is_some())
+        .collect();
+    assert_eq!(counted.len(), pushed - 3);
+
+    let a = json(&api, &admin, "/api/v1/analysis").await;
+    assert_eq!(a["records"].as_u64().unwrap(), counted.len() as u64);
+    let items = a["items"].as_array().unwrap();
+    for item in items {
+        let applies = item["applies"].as_u64().unwrap();
+        let sum: u64 = item["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["n"].as_u64().unwrap())
+            .sum();
+        let key = item["key"].as_str().unwrap();
+        // Every record of an item it applies to, counted straight from the records.
+        let expected = counted
+            .iter()
+            .filter(|r| {
+                let ctx = FormContext::for_person(&r.person, &campaign);
+                form.is_relevant(key, &r.answers, &ctx)
+            })
+            .count() as u64;
+        assert_eq!(applies, expected, "{key} applies");
+        if item["kind"] == "multi" {
+            assert!(sum >= applies, "{key}");
+        } else {
+            assert_eq!(
+                sum, applies,
+                "{key}: options add up to the records it applies to"
+            );
+        }
+        // The places, categories and levels add up to the total.
+        for by in ["by_place", "by_category", "by_level"] {
+            let s: u64 = item[by]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["applies"].as_u64().unwrap())
+                .sum();
+            assert_eq!(s, applies, "{key} {by}");
+        }
+    }
+    let outcome = items.iter().find(|i| i["key"] == "outcome").unwrap();
+    assert_eq!(outcome["applies"].as_u64().unwrap(), counted.len() as u64);
+    let employed_yes = counted
+        .iter()
+        .filter(|r| r.answers.get("employed") == Some(&Value::Bool(true)))
+        .count() as u64;
+    let employed = items.iter().find(|i| i["key"] == "employed").unwrap();
+    assert_eq!(employed["options"][0]["key"], "yes");
+    assert_eq!(employed["options"][0]["n"].as_u64().unwrap(), employed_yes);
+
+    // The nursing-subsidy list: severe level and "no", from the records themselves.
+    let expected: BTreeSet<String> = counted
+        .iter()
+        .filter(|r| {
+            r.person.certificate.level().get() <= 2
+                && r.answers.get("nursing_subsidy") == Some(&Value::Bool(false))
+        })
+        .map(|r| r.person.id.to_string())
+        .collect();
+    let list = json(&api, &admin, "/api/v1/analysis/actions/nursing_subsidy").await;
+    let got: BTreeSet<String> = list["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["person_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, expected);
+    let n = a["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"] == "nursing_subsidy")
+        .unwrap()["n"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(n, expected.len() as u64);
+    // The admin sees full ID numbers.
+    let first = &list["rows"][0];
+    assert!(!first["resident_id"].as_str().unwrap().contains('*'));
+
+    // The device list as the supervisor: masked, and its XLSX export equals the API's list.
+    let before = api.server.state.db.audit_count("export").await.unwrap();
+    let list = json(&api, &sup, "/api/v1/analysis/actions/device").await;
+    let rows = list["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "someone needs a device");
+    assert!(
+        rows.iter()
+            .all(|r| r["resident_id"].as_str().unwrap().contains("********"))
+    );
+    let r = api.get(&sup, "/api/v1/analysis/actions/device.xlsx").await;
+    assert_eq!(r.status(), 200);
+    let sheet = xlsx_rows(&r.bytes().await.unwrap());
+    assert_eq!(sheet[0][0], "社区代码");
+    assert_eq!(sheet.len() - 1, rows.len());
+    for (line, row) in sheet[1..].iter().zip(rows) {
+        let cells: Vec<String> = [
+            "community",
+            "community_name",
+            "name",
+            "resident_id",
+            "certificate",
+            "category",
+            "level",
+            "sex",
+            "age",
+            "phone",
+            "address",
+            "detail",
+        ]
+        .iter()
+        .map(|k| match &row[k] {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+        assert_eq!(line, &cells);
+    }
+    assert_eq!(
+        api.server.state.db.audit_count("export").await.unwrap(),
+        before + 1,
+        "the export is audited"
+    );
+    // One device: a subset, each naming it.
+    let wheel = json(
+        &api,
+        &sup,
+        "/api/v1/analysis/actions/device?device=wheelchair",
+    )
+    .await;
+    let wheel = wheel["rows"].as_array().unwrap();
+    assert!(wheel.len() <= rows.len());
+    assert!(
+        wheel
+            .iter()
+            .all(|r| r["detail"].as_str().unwrap().contains("轮椅"))
+    );
+
+    // Filters narrow; the level breakdown says how much.
+    let by_level = a["levels"].as_array().unwrap();
+    let l1 = json(&api, &admin, "/api/v1/analysis?level=1").await;
+    assert_eq!(l1["records"], by_level[0]["records"]);
+    let f = json(
+        &api,
+        &admin,
+        "/api/v1/analysis?sex=female&age=60-79&category=4",
+    )
+    .await;
+    assert!(f["records"].as_u64().unwrap() < a["records"].as_u64().unwrap());
+    let place = a["places"][0]["key"].as_str().unwrap().to_string();
+    let p = json(&api, &admin, &format!("/api/v1/analysis?place={place}")).await;
+    assert_eq!(p["records"], a["places"][0]["records"]);
+
+    // Bad input is refused in both languages; a worker may not; a supervisor stays in the street.
+    for q in [
+        "level=5",
+        "category=x",
+        "age=7-9",
+        "sex=x",
+        "place=43",
+        "device=rocket",
+    ] {
+        let r = api
+            .get(&admin, &format!("/api/v1/analysis/actions/device?{q}"))
+            .await;
+        assert_eq!(r.status(), 422, "{q}");
+        let body: Json = r.json().await.unwrap();
+        let m = body["message"].as_str().unwrap_or_default().to_string()
+            + body["error"]["message"].as_str().unwrap_or_default();
+        assert!(m.contains(" / "), "{q}: {body}");
+    }
+    assert_eq!(api.get(&worker, "/api/v1/analysis").await.status(), 403);
+    assert_eq!(
+        api.get(&sup, "/api/v1/analysis?place=430503002")
+            .await
+            .status(),
+        422
+    );
+    assert_eq!(
+        api.get(&admin, "/api/v1/analysis/actions/nothing")
+            .await
+            .status(),
+        404
+    );
+
+    // The console's page, for the supervisor (their street) and the admin (the district).
+    for (s, who) in [(&sup, "sup01"), (&admin, "admin")] {
+        let sa = json(&api, s, "/api/v1/analysis").await;
+        let r = api.get(s, "/console/analysis?level=&sex=&by=level").await;
+        assert_eq!(r.status(), 200, "{who}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("需求与服务分析"), "{who}");
+        assert!(
+            html.contains(&format!("id=\"records\">{}<", sa["records"])),
+            "{who}: the page shows the records counted"
+        );
+        assert!(
+            html.contains("/api/v1/analysis/actions/device.xlsx?"),
+            "{who}"
+        );
+    }
+    let r = api.get(&admin, "/console/analysis?level=9").await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(api.get(&worker, "/console/analysis").await.status(), 403);
+
+    // The report's second paragraph carries the needs counts.
+    let report = json(&api, &admin, "/api/v1/report").await;
+    let needs = report["needs"].as_str().unwrap();
+    assert!(
+        needs.contains(&format!(
+            "一、二级重度残疾人未享受护理补贴的{}人",
+            expected.len()
+        )),
+        "{needs}"
+    );
+}
+both!(figures_add_up_and_lists_match_their_export);
