@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples="${1:-30}"
-command -v schemathesis >/dev/null || pip install --quiet schemathesis
+python3 -m schemathesis.cli --version >/dev/null 2>&1 || python3 -m pip install --quiet schemathesis
+# Run through the interpreter: a freshly installed console script may not be on PATH yet.
+schemathesis() { python3 -m schemathesis.cli "$@"; }
 cargo build -q -p doorstep-server
 work="$(mktemp -d)"
 server_pid=""

@@ -3,7 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pkg-config libssl-dev postgresql chromium fonts-noto-cjk)
+# The native renderer (webkit2gtk, under Xvfb, screenshots with ImageMagick) for the app's
+# desktop build and its test.
+packages=(pkg-config libssl-dev postgresql chromium fonts-noto-cjk
+  libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev xvfb xauth imagemagick)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

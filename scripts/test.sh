@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit, black-box API (SQLite and PostgreSQL), end-to-end, UI, browser.
+# Runs every test: unit, black-box API (SQLite and PostgreSQL), end-to-end, UI, browser, and the
+# app with the native renderer under Xvfb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,3 +11,11 @@ if [ -f tests/browser/run.mjs ]; then
   cargo build -p doorstep-server -p doorstep-app
   node tests/browser/run.mjs
 fi
+# The app with the native renderer (dioxus-desktop over webkit2gtk: the code path a phone uses),
+# driven under Xvfb; then the phone build (`--features mobile`) checked. No Android NDK here: see
+# README "The app on phones".
+cargo build -p doorstep-app --features desktop
+mkdir -p target/native && cp target/debug/doorstep target/native/doorstep
+cargo build -p doorstep-app
+bash scripts/native-test.sh
+cargo check -p doorstep-app --features mobile
