@@ -4,7 +4,7 @@
 //! `…/{list}.xlsx` the same list as a spreadsheet. IDs are masked unless the caller is the
 //! admin; every list read or exported is audited.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,7 +15,7 @@ use doorstep_shared::analysis::Action;
 
 use super::auth::Caller;
 use super::export::{Table, to_xlsx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiQuery, ApiResult};
 use crate::service::analysis::{self, Analysis, LIST_HEADER, ListRow, Params};
 use crate::state::AppState;
 
@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
 async fn figures(
     State(state): State<AppState>,
     caller: Caller,
-    Query(p): Query<Params>,
+    ApiQuery(p): ApiQuery<Params>,
 ) -> ApiResult<Json<Analysis>> {
     Ok(Json(analysis::for_caller(&state, &caller, &p).await?))
 }
@@ -56,7 +56,7 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(file): Path<String>,
-    Query(p): Query<Params>,
+    ApiQuery(p): ApiQuery<Params>,
 ) -> ApiResult<Response> {
     let (name, xlsx) = match file.strip_suffix(".xlsx") {
         Some(n) => (n, true),

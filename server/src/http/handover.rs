@@ -3,7 +3,7 @@
 //! `?area=` a community, street or the district) and `POST /api/v1/handover/keyed/{person}`
 //! (mark a record keyed into the national system, or clear the mark). See `docs/handover.md`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use doorstep_shared::sync::Role;
 use super::auth::Caller;
 use super::export::{to_csv, to_xlsx};
 use crate::db::KeyedMark;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::pdf::{FontFile, checklist_pdf};
 use crate::service::handover::{self, KEYERS, Who};
 use crate::state::AppState;
@@ -53,7 +53,7 @@ async fn file(
     State(state): State<AppState>,
     caller: Caller,
     Path(file): Path<String>,
-    Query(q): Query<HandoverQuery>,
+    ApiQuery(q): ApiQuery<HandoverQuery>,
 ) -> ApiResult<Response> {
     caller.require(KEYERS)?;
     let who = Who::Caller(&caller);

@@ -767,19 +767,32 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         let mut ok = ResponseBuilder::new().description("OK");
         if let Some((ct, schema)) = content(*response) {
             let types: &[&str] = if matches!(response, Body::File) {
-                // A file is answered as what it is.
-                &[
-                    "text/csv",
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                ]
+                // A file is answered as what it is; the hand-over also serves the checklist as
+                // JSON and PDF.
+                if path.starts_with("/api/v1/handover/") {
+                    &[
+                        "text/csv",
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        "application/json",
+                        "application/pdf",
+                    ]
+                } else {
+                    &[
+                        "text/csv",
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    ]
+                }
             } else {
                 &[ct]
             };
             for t in types {
-                ok = ok.content(
-                    *t,
-                    ContentBuilder::new().schema(Some(schema.clone())).build(),
-                );
+                // The checklist as JSON is an object; the other file types are bytes.
+                let schema = if matches!(response, Body::File) && *t == "application/json" {
+                    object()
+                } else {
+                    schema.clone()
+                };
+                ok = ok.content(*t, ContentBuilder::new().schema(Some(schema)).build());
             }
         }
         let error = ResponseBuilder::new()
