@@ -14,6 +14,7 @@ fi
 # The app with the native renderer (dioxus-desktop over webkit2gtk: the code path a phone uses),
 # driven under Xvfb; then the phone build (`--features mobile`) checked. No Android NDK here: see
 # README "The app on phones".
+df -h . /tmp | sed 's/^/disk: /'
 cargo build -p doorstep-app --features desktop
 mkdir -p target/native && cp target/debug/doorstep target/native/doorstep
 cargo build -p doorstep-app

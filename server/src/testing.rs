@@ -172,8 +172,7 @@ pub enum Backend {
 pub fn fresh_url(backend: Backend) -> String {
     match backend {
         Backend::Sqlite => {
-            let dir = std::env::temp_dir()
-                .join(format!("doorstep-test-{}", uuid::Uuid::new_v4().simple()));
+            let dir = process_temp_root().join(uuid::Uuid::new_v4().simple().to_string());
             std::fs::create_dir_all(&dir).expect("temp dir");
             format!("sqlite://{}", dir.join("doorstep.db").display())
         }
@@ -185,6 +184,32 @@ pub fn fresh_url(backend: Backend) -> String {
             pg.fresh_db()
         }
     }
+}
+
+/// One directory per test process for its SQLite databases, removed by a watchdog process once
+/// the test process is gone (a static's Drop never runs, and a test binary makes hundreds).
+fn process_temp_root() -> &'static PathBuf {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let pid = std::process::id();
+        let root = std::env::temp_dir().join(format!(
+            "doorstep-test-{pid}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&root).expect("temp dir");
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; rm -rf '{}'",
+            root.display()
+        );
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        root
+    })
 }
 
 fn register_stop_at_exit(pg: &'static TempPostgres) {
