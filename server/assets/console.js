@@ -926,6 +926,7 @@
           ends: opt(f.ends.value),
           home_visit_target: f.home_visit_target.value === '' ? null : Number(f.home_visit_target.value),
           from: f.from.value === '' ? null : Number(f.from.value),
+          review_levels: f.review_levels ? f.review_levels.value : null,
         };
         const button = $('button', form);
         button.disabled = true;

@@ -87,6 +87,9 @@ enum Command {
         /// Carry the roster and last year's answers over from this year.
         #[arg(long)]
         from: Option<i32>,
+        /// Review levels: street (default), street,district, or district (docs/review.md).
+        #[arg(long)]
+        review_levels: Option<String>,
     },
     /// List the campaigns with their state and figures.
     Campaigns,
@@ -328,6 +331,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ends,
             home_visit_target,
             from,
+            review_levels,
         } => {
             let state = build(&config).await?;
             let req = campaigns::OpenRequest {
@@ -339,15 +343,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ends,
                 home_visit_target,
                 from,
+                review_levels,
             };
             let opened = campaigns::open(&state.db, &req, "cli").await?;
             let c = &opened.campaign.campaign;
             println!(
-                "opened {} ({} – {}, home-visit target {:.2} %)",
+                "opened {} ({} – {}, home-visit target {:.2} %, review: {})",
                 c.name,
                 c.starts,
                 c.ends,
-                opened.campaign.home_visit_target_bp as f64 / 100.0
+                opened.campaign.home_visit_target_bp as f64 / 100.0,
+                opened.campaign.review_levels.key()
             );
             if let Some(y) = opened.superseded {
                 println!("{y} is closed; phones may still deliver its unsent edits (marked late)");
@@ -356,8 +362,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let r = &opened.carry;
                 println!(
                     "carried from {y}: {} persons ({} with last year's answers, {} moved last year flagged \
-                     for a decision), {} deregistered left behind, {} assignments kept",
-                    r.carried, r.with_prior, r.moved_flagged, r.deregistered, r.assignments
+                     for a decision), {} deregistered and {} closed follow-up cases left behind, {} assignments kept",
+                    r.carried,
+                    r.with_prior,
+                    r.moved_flagged,
+                    r.deregistered,
+                    r.left_by_follow_up,
+                    r.assignments
                 );
             } else {
                 println!("next: doorstep-server import-roster FILE.xlsx");

@@ -72,6 +72,7 @@ pub async fn seed_demo_sized(
                 starts: today - chrono::Duration::days(21),
                 ends: today + chrono::Duration::days(70),
                 home_visit_target_bp: 9500,
+                review_levels: doorstep_shared::review::Levels::default(),
             },
             &form,
             None,

@@ -284,14 +284,19 @@ impl Status {
     }
 }
 
-/// A supervisor's decision on a finalized record.
+/// Where a record stands in the review chain (docs/review.md; the rules in [`crate::review`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Review {
+    /// Submitted and waiting for the first level (a draft has it too).
     #[default]
     Pending,
+    /// Approved by the street, waiting for the district.
+    StreetApproved,
+    /// Approved at the campaign's last level: final and locked.
     Approved,
+    /// Returned to the worker with a comment.
     Returned,
 }
 
@@ -300,6 +305,7 @@ impl Review {
     pub fn key(self) -> &'static str {
         match self {
             Review::Pending => "pending",
+            Review::StreetApproved => "street_approved",
             Review::Approved => "approved",
             Review::Returned => "returned",
         }
@@ -308,9 +314,28 @@ impl Review {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "pending" => Some(Review::Pending),
+            "street_approved" => Some(Review::StreetApproved),
             "approved" => Some(Review::Approved),
             "returned" => Some(Review::Returned),
             _ => None,
+        }
+    }
+    #[must_use]
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Review::Pending => "待审核",
+            Review::StreetApproved => "街道已复查",
+            Review::Approved => "已通过",
+            Review::Returned => "已退回",
+        }
+    }
+    #[must_use]
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Review::Pending => "Pending",
+            Review::StreetApproved => "Street-approved",
+            Review::Approved => "Approved",
+            Review::Returned => "Returned",
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`analysis`]: the needs and services analysis: tallies, eligibility rules, action lists;
 //! - [`carry`]: the year-over-year update: prior values and the per-item diff;
 //! - [`official`]: the national form's item numbers and codes, the coded hand-over row;
+//! - [`review`]: the review chain: levels, approvals and returns, sampling, follow-up cases;
 //! - [`checks`]: the form's soft consistency checks (warnings);
 //! - [`hlc`]: the hybrid logical clock;
 //! - [`demo`]: the deterministic demo district.
@@ -29,6 +30,7 @@ pub mod official;
 mod openapi;
 pub mod place;
 pub mod progress;
+pub mod review;
 pub mod sync;
 pub mod value;
 

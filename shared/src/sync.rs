@@ -99,6 +99,10 @@ pub struct RecordState {
     pub review: Review,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_comment: Option<String>,
+    /// The reviewer's notes on single items of a returned record (item key → note); the phone
+    /// shows each beside its item.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub review_notes: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub conflicts: BTreeMap<String, OpenConflict>,
     /// The change sequence number of this state; pull cursors are these.

@@ -44,6 +44,13 @@ fn open_form(l: Lang, district: &str, district_name: &str, year: i32, years: &[i
                     input name="ends" type="date"; }
                 label { (l.t("入户率目标 %", "Home-visit target %"))
                     input name="home_visit_target" type="number" min="1" max="100" step="0.01" value="95"; }
+                label { (l.t("审核层级", "Review levels"))
+                    select name="review_levels" {
+                        option value="street" { (l.t("街道复查", "street review")) }
+                        option value="street,district" { (l.t("街道复查 → 区级审核", "street, then district review")) }
+                        option value="district" { (l.t("仅区级审核", "district review only")) }
+                    }
+                }
                 label { (l.t("结转自", "Carry over from"))
                     select name="from" {
                         option value="" { (l.t("不结转（导入新底册）", "nothing (import a roster)")) }

@@ -244,11 +244,7 @@ fn review_label(l: Lang, line: &Line) -> &'static str {
     if line.status != Status::Final {
         return "—";
     }
-    match line.review {
-        doorstep_shared::Review::Pending => l.t("待审核", "Pending"),
-        doorstep_shared::Review::Approved => l.t("已通过", "Approved"),
-        doorstep_shared::Review::Returned => l.t("已退回", "Returned"),
-    }
+    l.t(line.review.label_zh(), line.review.label_en())
 }
 
 /// `GET /console/community/{code}`: a community's figures and persons, with review.

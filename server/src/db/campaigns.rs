@@ -12,6 +12,7 @@ use uuid::Uuid;
 use doorstep_shared::carry;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::Doc;
+use doorstep_shared::review::Levels;
 use doorstep_shared::{Campaign, CampaignState, DivisionCode, Outcome, Person};
 
 use super::records::{ROW_COLS, row_from};
@@ -28,6 +29,8 @@ pub struct CampaignRow {
     pub closed_at: Option<i64>,
     /// The campaign this one carried its roster and prior values from.
     pub carried_from: Option<Uuid>,
+    /// The review levels the campaign runs (docs/review.md).
+    pub review_levels: Levels,
 }
 
 /// What a carry-over did.
@@ -43,6 +46,8 @@ pub struct CarryReport {
     pub with_prior: usize,
     /// Community assignments carried.
     pub assignments: usize,
+    /// Left behind: last year's follow-up case was decided "transferred" or "deregistered".
+    pub left_by_follow_up: usize,
 }
 
 /// The flag on a carried person whose final outcome last year was 已搬迁.
@@ -51,7 +56,7 @@ pub const FLAG_MOVED_LAST_YEAR: &str = "moved_last_year";
 pub const FLAG_MISSING_FROM_ROSTER: &str = "missing_from_roster";
 
 const CAMPAIGN_COLS: &str = "id, district, district_name, year, name, starts, ends, form_version, \
-                             state, home_visit_target_bp, closed_at, carried_from";
+                             state, home_visit_target_bp, closed_at, carried_from, review_levels";
 
 fn campaign_from(r: &AnyRow) -> DbResult<CampaignRow> {
     let bad = |e: String| DbError::Corrupt(e);
@@ -83,6 +88,7 @@ fn campaign_from(r: &AnyRow) -> DbResult<CampaignRow> {
             .try_get::<Option<String>, _>("carried_from")?
             .map(|s| Uuid::parse_str(&s).map_err(|e| bad(e.to_string())))
             .transpose()?,
+        review_levels: Levels::parse(&r.try_get::<String, _>("review_levels")?).map_err(bad)?,
     })
 }
 
@@ -96,6 +102,7 @@ pub struct NewCampaign {
     pub starts: NaiveDate,
     pub ends: NaiveDate,
     pub home_visit_target_bp: u64,
+    pub review_levels: Levels,
 }
 
 impl Db {
@@ -160,8 +167,8 @@ impl Db {
         .await?;
         sqlx::query(
             "INSERT INTO campaigns (id, district, district_name, year, name, starts, ends, form_version, is_open, \
-             next_seq, created_at, state, home_visit_target_bp, carried_from) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, $9, 'open', $10, $11)",
+             next_seq, created_at, state, home_visit_target_bp, carried_from, review_levels) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, $9, 'open', $10, $11, $12)",
         )
         .bind(campaign.id.to_string())
         .bind(campaign.district.to_string())
@@ -174,6 +181,7 @@ impl Db {
         .bind(now)
         .bind(i64::try_from(new.home_visit_target_bp).unwrap_or(9500))
         .bind(from.map(|f| f.id.to_string()))
+        .bind(new.review_levels.key().to_string())
         .execute(&mut *tx.tx)
         .await?;
         let report = match from {
@@ -266,10 +274,23 @@ async fn carry_over(
     .bind(from.id.to_string())
     .fetch_all(&mut *tx.tx)
     .await?;
+    let left: BTreeSet<String> = sqlx::query(
+        "SELECT person_id FROM follow_ups WHERE campaign_id = $1 AND decision IN ('transferred', 'deregistered')",
+    )
+    .bind(from.id.to_string())
+    .fetch_all(&mut *tx.tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>("person_id"))
+    .collect::<Result<_, _>>()?;
     let to_id = to.id.to_string();
     let mut carried: Vec<(Person, String, Option<String>, Option<&'static str>)> = Vec::new();
     for r in &rows {
         let row = row_from(r)?;
+        if left.contains(&row.id) {
+            report.left_by_follow_up += 1;
+            continue;
+        }
         match row.final_outcome {
             Some(Outcome::Deregistered) => {
                 report.deregistered += 1;

@@ -18,6 +18,7 @@ mod campaigns;
 mod handover;
 mod progress;
 mod records;
+mod review;
 mod roster;
 mod scope;
 mod sync;
@@ -37,6 +38,7 @@ pub use campaigns::{
 pub use handover::KeyedMark;
 pub use progress::{CommunityProgress, DayCount};
 pub use records::{ConflictRow, RecordRow};
+pub use review::{CaseRow, NewSample, SampleRow, StageCounts};
 pub use roster::{FactChange, ImportOutcome, RosterPerson};
 pub use scope::Scope;
 pub use sync::{PullPage, PushCampaign, Pusher};
@@ -354,6 +356,22 @@ impl Db {
                 Ok(())
             }
         }
+    }
+
+    /// Appends one entry to the audit chain inside a write transaction (the record change and
+    /// its entry commit together). On PostgreSQL the chain's own advisory lock is taken too
+    /// (always after the writers' lock, so the order never inverts).
+    ///
+    /// # Errors
+    /// A database error: then the whole transaction fails.
+    pub(crate) async fn audit_in(&self, tx: &mut WriteTx<'_>, e: &audit::Entry) -> DbResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK_KEY + 2)
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        audit::append(&mut tx.tx, e).await
     }
 
     /// Number of audit entries for an action (used by tests and the console).

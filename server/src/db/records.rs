@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use doorstep_shared::domain::final_outcome;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::{self, Doc, OpenConflict, Writer};
+use doorstep_shared::review::Notes;
 use doorstep_shared::sync::RecordState;
 use doorstep_shared::{Answers, Outcome, Person, Review, Value};
 
@@ -27,6 +28,8 @@ pub struct RecordRow {
     pub seq: i64,
     pub review: Review,
     pub review_comment: Option<String>,
+    /// The reviewer's notes on single items of a returned record.
+    pub review_notes: Notes,
     pub final_outcome: Option<Outcome>,
     pub via_app: bool,
     pub updated_at: i64,
@@ -52,6 +55,7 @@ impl RecordRow {
             answers: self.doc.answers.clone(),
             review: self.review,
             review_comment: self.review_comment.clone(),
+            review_notes: self.review_notes.clone(),
             conflicts: self.doc.conflicts.clone(),
             seq: u64::try_from(self.seq).unwrap_or(0),
             prior: self.prior.clone(),
@@ -76,7 +80,7 @@ impl RecordRow {
 
 pub(crate) const ROW_COLS: &str = "id, campaign_id, community, person, doc, version, seq, review, review_comment, \
                                     final_outcome, via_app, updated_at, updated_by, prior, prior_person_id, flag, \
-                                    collected_by";
+                                    collected_by, review_notes";
 
 pub(crate) fn row_from(r: &AnyRow) -> DbResult<RecordRow> {
     let review: String = r.try_get("review")?;
@@ -92,6 +96,11 @@ pub(crate) fn row_from(r: &AnyRow) -> DbResult<RecordRow> {
         review: Review::parse(&review)
             .ok_or_else(|| DbError::Corrupt(format!("review {review}")))?,
         review_comment: r.try_get("review_comment")?,
+        review_notes: r
+            .try_get::<Option<String>, _>("review_notes")?
+            .map(|n| serde_json::from_str(&n))
+            .transpose()?
+            .unwrap_or_default(),
         final_outcome: fo.as_deref().and_then(Outcome::parse),
         via_app: r.try_get::<i64, _>("via_app")? != 0,
         updated_at: r.try_get("updated_at")?,
@@ -153,18 +162,19 @@ pub(crate) async fn save_rows(
     }
     // One upsert per 100 rows (every row exists: it was loaded under the same lock). On SQLite
     // this is several times faster than `UPDATE … FROM (VALUES …)` or a statement per row.
-    const PER: usize = 15;
+    const PER: usize = 16;
     for chunk in rows.chunks(100) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", placeholders(1 + i * PER, PER)))
             .collect();
         let sql = format!(
             "INSERT INTO persons (id, campaign_id, community, person, doc, version, seq, review, review_comment, \
-                                  final_outcome, via_app, conflicts, updated_at, updated_by, collected_by) VALUES {} \
+                                  final_outcome, via_app, conflicts, updated_at, updated_by, collected_by, review_notes) VALUES {} \
              ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, version = excluded.version, seq = excluded.seq, \
              review = excluded.review, review_comment = excluded.review_comment, \
              final_outcome = excluded.final_outcome, via_app = excluded.via_app, conflicts = excluded.conflicts, \
-             updated_at = excluded.updated_at, updated_by = excluded.updated_by, collected_by = excluded.collected_by",
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by, collected_by = excluded.collected_by, \
+             review_notes = excluded.review_notes",
             values.join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -184,7 +194,12 @@ pub(crate) async fn save_rows(
                 .bind(i64::try_from(row.doc.conflicts.len()).unwrap_or(0))
                 .bind(now)
                 .bind(user.to_string())
-                .bind(row.collected_by.clone());
+                .bind(row.collected_by.clone())
+                .bind(if row.review_notes.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::to_string(&row.review_notes)?)
+                });
         }
         q.execute(&mut *tx.tx).await?;
     }
@@ -318,11 +333,14 @@ impl Db {
     /// Changes one record under the write lock: `change` edits the row (or refuses), then the
     /// record gets a new version, its final outcome is recomputed, and it is saved with the
     /// progress counters in the same transaction.
-    async fn change_record(
+    /// Changes one record under the write lock and appends `audit` (its detail completed by the
+    /// change) to the audit chain in the same transaction: the step and its trace land together.
+    pub(crate) async fn change_record(
         &self,
         person_id: &str,
         user: &str,
         change: impl FnOnce(&mut RecordRow) -> DbResult<()>,
+        audit: impl FnOnce(&RecordRow) -> super::audit::Entry,
     ) -> DbResult<RecordRow> {
         let mut tx = self.write().await?;
         let mut rows = load_rows(&mut tx, &[person_id.to_string()]).await?;
@@ -336,6 +354,7 @@ impl Db {
         row.refresh_final(via_app);
         let campaign = row.campaign_id.clone();
         save_rows(&mut tx, &campaign, &mut [&mut row], &before, user).await?;
+        self.audit_in(&mut tx, &audit(&row)).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -357,39 +376,25 @@ impl Db {
     ) -> DbResult<RecordRow> {
         form.check_change(item, value.as_ref())
             .map_err(|e| DbError::Invalid(format!("{} / {}", e.message_zh, e.message_en)))?;
-        self.change_record(person_id, &by.user, |row| {
-            if !row.doc.conflicts.contains_key(item) {
-                return Err(DbError::NotFound(format!(
-                    "no open conflict on item {item}"
-                )));
-            }
-            merge::resolve(&mut row.doc, item, value, by);
-            Ok(())
-        })
-        .await
-    }
-
-    /// A supervisor approves a submitted record, or returns it with a comment.
-    ///
-    /// # Errors
-    /// No such person, a record not submitted, or a database error.
-    pub async fn review(
-        &self,
-        person_id: &str,
-        decision: Review,
-        comment: Option<String>,
-        user: &str,
-    ) -> DbResult<RecordRow> {
-        self.change_record(person_id, user, |row| {
-            if doorstep_shared::domain::status_of(&row.doc.answers)
-                != doorstep_shared::Status::Final
-            {
-                return Err(DbError::Invalid("record_not_submitted".into()));
-            }
-            row.review = decision;
-            row.review_comment = comment;
-            Ok(())
-        })
+        self.change_record(
+            person_id,
+            &by.user,
+            |row| {
+                if !row.doc.conflicts.contains_key(item) {
+                    return Err(DbError::NotFound(format!(
+                        "no open conflict on item {item}"
+                    )));
+                }
+                merge::resolve(&mut row.doc, item, value, by);
+                Ok(())
+            },
+            |_| super::audit::Entry {
+                user: Some(by.user.clone()),
+                action: "resolve_conflict".into(),
+                detail: format!("{person_id} {item}"),
+                ..Default::default()
+            },
+        )
         .await
     }
 }

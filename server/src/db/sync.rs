@@ -184,11 +184,11 @@ fn apply_mutation(
     ctx: &PushCampaign,
     now: i64,
 ) -> Result<Applied, Refusal> {
-    if row.review == Review::Approved && pusher.rank < Role::Supervisor.rank() {
+    if doorstep_shared::review::locks_worker(row.review) && pusher.rank < Role::Supervisor.rank() {
         return Err(Refusal::new(
             "record_approved",
-            "该记录已审核通过，修改前请街道专干先退回 / this record is approved and locked; \
-             ask the supervisor to return it before changing it"
+            "该记录已审核通过（或在区级审核中），修改前请审核人先退回 / this record is approved \
+             (or under district review) and locked; ask the reviewer to return it before changing it"
                 .into(),
         ));
     }
@@ -241,6 +241,7 @@ fn apply_mutation(
     if resubmits {
         row.review = Review::Pending;
         row.review_comment = None;
+        row.review_notes.clear();
     }
     let changed = changed || resubmits;
     if changed {

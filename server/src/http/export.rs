@@ -156,12 +156,7 @@ pub async fn records_table(
                     doorstep_shared::Status::Final => "已提交".into(),
                     doorstep_shared::Status::Draft => "草稿".into(),
                 },
-                match r.review {
-                    doorstep_shared::Review::Pending => "待审核",
-                    doorstep_shared::Review::Approved => "已通过",
-                    doorstep_shared::Review::Returned => "已退回",
-                }
-                .into(),
+                r.review.label_zh().into(),
             ];
             v.extend(items.iter().map(|i| {
                 let val = r.doc.answers.get(&i.key);

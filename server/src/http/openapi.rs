@@ -130,7 +130,49 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "post",
         "/api/v1/records/{person}/review",
-        "Approve or return a submitted record",
+        "A review step at the caller's level: approve (one level on) or return with a comment and per-item notes (docs/review.md)",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/review/stages",
+        "Records per review stage (submitted, street-approved, approved, returned) per community",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/samples",
+        "The district's sample with its checks, and the agreement per community and per worker",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/samples/draw",
+        "Draw a reproducible sample per community (rate in per mille, seed; admin)",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/samples/{person}/check",
+        "Record the verification visit or call of a sampled record (admin)",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/follow-ups",
+        "Follow-up cases of the non-surveyed outcomes (?outcome=&open=true)",
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/follow-ups.xlsx",
+        "The follow-up cases as XLSX (full ID numbers for the admin; audited)",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/follow-ups/{person}",
+        "The county office's decision on a case: transferred (with county), deregistered, kept (admin)",
         true,
     ),
     ("get", "/api/v1/conflicts", "Open same-item conflicts", true),
@@ -393,6 +435,62 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
     ),
     (
         "get",
+        "/api/v1/review/stages",
+        Body::Empty,
+        200,
+        Body::Json("Stages"),
+        &[YEAR],
+    ),
+    (
+        "get",
+        "/api/v1/samples",
+        Body::Empty,
+        200,
+        Body::Json("SampleReport"),
+        &[YEAR],
+    ),
+    (
+        "post",
+        "/api/v1/samples/draw",
+        Body::Json("DrawRequest"),
+        200,
+        Body::Json("Drawn"),
+        &[],
+    ),
+    (
+        "post",
+        "/api/v1/samples/{person}/check",
+        Body::Json("Verification"),
+        204,
+        Body::Empty,
+        &[],
+    ),
+    (
+        "get",
+        "/api/v1/follow-ups",
+        Body::Empty,
+        200,
+        Body::List("CaseRow"),
+        &[YEAR, OUTCOME, OPEN],
+    ),
+    (
+        "get",
+        "/api/v1/follow-ups.xlsx",
+        Body::Empty,
+        200,
+        Body::File,
+        &[YEAR, OUTCOME, OPEN],
+    ),
+    (
+        "post",
+        "/api/v1/follow-ups/{person}",
+        Body::Json("CaseRequest"),
+        204,
+        Body::Empty,
+        &[],
+    ),
+    (
+        "get",
         "/api/v1/conflicts",
         Body::Empty,
         200,
@@ -614,6 +712,14 @@ const EXPORT_FILES: &[&str] = &[
 /// The files `GET /api/v1/handover/{file}` serves.
 const HANDOVER_FILES: &[&str] = &["coded.xlsx", "coded.csv", "checklist.json", "checklist.pdf"];
 
+const OUTCOME: QueryParam = (
+    "outcome",
+    "string",
+    "One follow-up outcome: moved, deregistered, not_found, registered_only",
+);
+
+const OPEN: QueryParam = ("open", "boolean", "Only cases without a decision");
+
 const YEAR: QueryParam = (
     "year",
     "integer",
@@ -650,6 +756,13 @@ fn components() -> ComponentsBuilder {
     c = with::<super::admin::DecisionBody>(c);
     c = with::<super::review::ReviewBody>(c);
     c = with::<super::review::ResolveBody>(c);
+    c = with::<crate::service::review::Stages>(c);
+    c = with::<crate::service::review::SampleReport>(c);
+    c = with::<crate::service::review::DrawRequest>(c);
+    c = with::<crate::service::review::Drawn>(c);
+    c = with::<crate::service::review::CaseRequest>(c);
+    c = with::<crate::db::CaseRow>(c);
+    c = with::<doorstep_shared::review::Verification>(c);
     c = with::<super::progress::Report>(c);
     c = with::<crate::service::campaigns::OpenRequest>(c);
     c = with::<crate::db::audit::Verified>(c);
@@ -742,10 +855,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             );
         }
         for (name, ty, description) in *query {
-            let schema: RefOr<Schema> = if *ty == "integer" {
-                ObjectBuilder::new().schema_type(Type::Integer).into()
-            } else {
-                String::schema()
+            let schema: RefOr<Schema> = match *ty {
+                "integer" => ObjectBuilder::new().schema_type(Type::Integer).into(),
+                "boolean" => ObjectBuilder::new().schema_type(Type::Boolean).into(),
+                _ => String::schema(),
             };
             op = op.parameter(
                 ParameterBuilder::new()

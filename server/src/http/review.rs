@@ -1,21 +1,28 @@
 //! Records, conflicts and review: `GET /api/v1/records`, `GET /api/v1/records/{person}`,
 //! `GET /api/v1/conflicts`, `POST /api/v1/conflicts/{person}/{item}/resolve`,
-//! `POST /api/v1/records/{person}/review`.
+//! `POST /api/v1/records/{person}/review`; the review chain's figures, sample and follow-up
+//! cases (docs/review.md).
 
 use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use doorstep_shared::Value;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::Writer;
+use doorstep_shared::review::{Decision, Notes, Verification};
 use doorstep_shared::sync::{RecordState, Role};
-use doorstep_shared::{Review, Value};
 
 use super::auth::Caller;
-use crate::db::ConflictRow;
+use super::export;
+use crate::db::{CaseRow, ConflictRow};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::service::records::Line;
+use crate::service::review::{CaseRequest, DrawRequest, Drawn, SampleReport, Stages};
+use crate::service::{self, Who};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -23,6 +30,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/records", get(list))
         .route("/api/v1/records/{person}", get(show))
         .route("/api/v1/records/{person}/review", post(review))
+        .route("/api/v1/review/stages", get(stages))
+        .route("/api/v1/samples", get(samples))
+        .route("/api/v1/samples/draw", post(draw))
+        .route("/api/v1/samples/{person}/check", post(check))
+        .route("/api/v1/follow-ups", get(cases))
+        .route("/api/v1/follow-ups.xlsx", get(cases_xlsx))
+        .route("/api/v1/follow-ups/{person}", post(decide_case))
         .route("/api/v1/conflicts", get(conflicts))
         .route("/api/v1/conflicts/{person}/{item}/resolve", post(resolve))
 }
@@ -122,23 +136,39 @@ async fn resolve(
             crate::db::DbError::Invalid(m) => ApiError::unprocessable("invalid_value", m),
             other => other.into(),
         })?;
-    state
-        .db
-        .audit(
-            Some(&caller.0.user.username),
-            "resolve_conflict",
-            &format!("{person} {item}"),
-        )
-        .await?;
     state.notify();
     Ok(Json(row.state()))
 }
 
+/// A review step: `approve` or `return` (the earlier `approved` and `returned` are accepted).
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReviewBody {
-    pub decision: Review,
+    #[schema(value_type = String, example = "return")]
+    pub decision: DecisionIn,
     #[serde(default)]
     pub comment: Option<String>,
+    /// Notes on single items (item key → note), sent with a return.
+    #[serde(default)]
+    pub notes: Notes,
+}
+
+/// The decision as the API takes it.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionIn {
+    #[serde(alias = "approved")]
+    Approve,
+    #[serde(alias = "returned")]
+    Return,
+}
+
+impl From<DecisionIn> for Decision {
+    fn from(d: DecisionIn) -> Self {
+        match d {
+            DecisionIn::Approve => Decision::Approve,
+            DecisionIn::Return => Decision::Return,
+        }
+    }
 }
 
 async fn review(
@@ -147,50 +177,128 @@ async fn review(
     Path(person): Path<String>,
     ApiJson(body): ApiJson<ReviewBody>,
 ) -> ApiResult<Json<RecordState>> {
-    caller.require(&[Role::Supervisor, Role::Admin])?;
-    caller.visible(&state, &person).await?;
-    if body
-        .comment
-        .as_deref()
-        .is_some_and(|c| c.chars().count() > 500)
-    {
-        return Err(ApiError::unprocessable(
-            "comment_too_long",
-            "意见最多 500 个字 / a comment takes at most 500 characters",
-        ));
-    }
-    if body.decision == Review::Returned
-        && body.comment.as_deref().is_none_or(|c| c.trim().is_empty())
-    {
-        return Err(ApiError::unprocessable(
-            "comment_required",
-            "say what to fix when returning a record / 退回时请填写原因",
-        ));
-    }
-    let row = state
-        .db
-        .review(
-            &person,
-            body.decision,
-            body.comment,
-            &caller.0.user.username,
+    let row = service::review::decide(
+        &state,
+        Who::Caller(&caller),
+        &person,
+        body.decision.into(),
+        body.comment,
+        body.notes,
+    )
+    .await?;
+    Ok(Json(row.state()))
+}
+
+#[derive(Deserialize)]
+struct YearQuery {
+    year: Option<i32>,
+}
+
+async fn stages(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<YearQuery>,
+) -> ApiResult<Json<Stages>> {
+    Ok(Json(
+        service::review::stages(&state, Who::Caller(&caller), q.year).await?,
+    ))
+}
+
+async fn draw(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<DrawRequest>,
+) -> ApiResult<Json<Drawn>> {
+    Ok(Json(
+        service::review::draw(&state, Who::Caller(&caller), &body).await?,
+    ))
+}
+
+async fn samples(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<YearQuery>,
+) -> ApiResult<Json<SampleReport>> {
+    Ok(Json(
+        service::review::samples(&state, Who::Caller(&caller), q.year).await?,
+    ))
+}
+
+async fn check(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(person): Path<String>,
+    ApiJson(body): ApiJson<Verification>,
+) -> ApiResult<StatusCode> {
+    service::review::check(&state, Who::Caller(&caller), &person, &body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct CasesQuery {
+    year: Option<i32>,
+    outcome: Option<String>,
+    #[serde(default)]
+    open: bool,
+}
+
+async fn cases(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<CasesQuery>,
+) -> ApiResult<Json<Vec<CaseRow>>> {
+    Ok(Json(
+        service::review::cases(
+            &state,
+            Who::Caller(&caller),
+            q.year,
+            q.outcome.as_deref(),
+            q.open,
         )
-        .await
-        .map_err(|e| match e {
-            crate::db::DbError::Invalid(_) => ApiError::conflict(
-                "not_submitted",
-                "only a finalized record can be reviewed / 记录尚未提交",
-            ),
-            other => other.into(),
-        })?;
+        .await?,
+    ))
+}
+
+async fn cases_xlsx(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<CasesQuery>,
+) -> ApiResult<Response> {
+    let who = Who::Caller(&caller);
+    let rows = service::review::cases(&state, who, q.year, q.outcome.as_deref(), q.open).await?;
+    let full = caller.role() == Role::Admin;
     state
         .db
         .audit(
             Some(&caller.0.user.username),
-            "review",
-            &format!("{person} {:?}", row.review),
+            "export",
+            &format!("follow-ups.xlsx rows={} full_ids={full}", rows.len()),
         )
         .await?;
-    state.notify();
-    Ok(Json(row.state()))
+    let bytes = export::to_xlsx(&service::review::cases_table(&rows, full), "后续处理")
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"follow-ups.xlsx\"",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn decide_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(person): Path<String>,
+    ApiJson(body): ApiJson<CaseRequest>,
+) -> ApiResult<StatusCode> {
+    service::review::decide_case(&state, Who::Caller(&caller), &person, &body).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::progress::{Counts, Figures};
+use doorstep_shared::review::Levels;
 use doorstep_shared::sync::Role;
 use doorstep_shared::{Campaign, CampaignState, DivisionCode, domain};
 
@@ -32,6 +33,9 @@ pub struct OpenRequest {
     /// The year whose roster and answers carry over.
     #[serde(default)]
     pub from: Option<i32>,
+    /// The review levels: `street` (default), `street,district` or `district` (docs/review.md).
+    #[serde(default)]
+    pub review_levels: Option<String>,
 }
 
 /// A campaign just opened, and what carried over.
@@ -208,6 +212,10 @@ pub async fn open(db: &Db, req: &OpenRequest, by: &str) -> Result<Opened> {
             Some(f.campaign)
         }
     };
+    let review_levels = match req.review_levels.as_deref().map(str::trim) {
+        None | Some("") => Levels::default(),
+        Some(s) => Levels::parse(s).map_err(|m| Error::invalid("invalid_review_levels", m))?,
+    };
     let form = FormDefinition::newest();
     let new = NewCampaign {
         district,
@@ -217,6 +225,7 @@ pub async fn open(db: &Db, req: &OpenRequest, by: &str) -> Result<Opened> {
         starts,
         ends,
         home_visit_target_bp: percent_to_bp(target),
+        review_levels,
     };
     let (campaign, carry) = db.open_campaign(&new, &form, from.as_ref()).await?;
     db.audit(

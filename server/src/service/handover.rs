@@ -16,7 +16,6 @@ use doorstep_shared::sync::Role;
 use doorstep_shared::{Campaign, DivisionCode, Review, Status};
 
 use super::{Error, Result};
-use crate::auth::Caller;
 use crate::db::{KeyedMark, RecordRow, Scope};
 use crate::http::export::Table;
 use crate::state::AppState;
@@ -24,36 +23,7 @@ use crate::state::AppState;
 /// The roles that key records into the national system and may mark them keyed.
 pub const KEYERS: &[Role] = &[Role::Supervisor, Role::Admin];
 
-/// Who asks: a signed-in caller, or the command line (a shell on the server: the district
-/// admin's rights, audited as `cli`).
-#[derive(Clone, Copy)]
-pub enum Who<'a> {
-    Caller(&'a Caller),
-    Cli,
-}
-
-impl Who<'_> {
-    fn role(self) -> Role {
-        match self {
-            Who::Caller(c) => c.role(),
-            Who::Cli => Role::Admin,
-        }
-    }
-
-    fn name(self) -> String {
-        match self {
-            Who::Caller(c) => c.0.user.username.clone(),
-            Who::Cli => "cli".into(),
-        }
-    }
-
-    async fn scope(self, state: &AppState, campaign: &Campaign) -> Result<Scope> {
-        match self {
-            Who::Caller(c) => c.scope(state, campaign).await,
-            Who::Cli => Ok(Scope::All),
-        }
-    }
-}
+pub use super::Who;
 
 /// The form whose codes a hand-over uses: the shipped file of the campaign's form version (so a
 /// year's codes added to the file apply to campaigns already open), else the stored one.
@@ -164,6 +134,7 @@ fn record_state(r: &RecordRow) -> &'static str {
         (Status::Draft, _) if outcome_of(&r.doc.answers).is_none() => "未调查",
         (Status::Draft, _) => "草稿",
         (Status::Final, Review::Pending) => "已提交待审核",
+        (Status::Final, Review::StreetApproved) => "街道已复查待区级审核",
         (Status::Final, Review::Approved) => "已审核通过",
         (Status::Final, Review::Returned) => "已退回",
     }

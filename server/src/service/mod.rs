@@ -9,9 +9,15 @@ pub mod campaigns;
 pub mod handover;
 pub mod progress;
 pub mod records;
+pub mod review;
 pub mod roster;
 
-use crate::db::DbError;
+use doorstep_shared::Campaign;
+use doorstep_shared::sync::Role;
+
+use crate::auth::Caller;
+use crate::db::{DbError, Scope};
+use crate::state::AppState;
 
 /// What kind of refusal an [`Error`] is (front ends map it: HTTP status, exit code…).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,3 +90,34 @@ impl From<DbError> for Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Who asks: a signed-in caller, or the command line (a shell on the server: the district
+/// admin's rights, audited as `cli`).
+#[derive(Clone, Copy)]
+pub enum Who<'a> {
+    Caller(&'a Caller),
+    Cli,
+}
+
+impl Who<'_> {
+    pub fn role(self) -> Role {
+        match self {
+            Who::Caller(c) => c.role(),
+            Who::Cli => Role::Admin,
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Who::Caller(c) => c.0.user.username.clone(),
+            Who::Cli => "cli".into(),
+        }
+    }
+
+    pub async fn scope(self, state: &AppState, campaign: &Campaign) -> Result<Scope> {
+        match self {
+            Who::Caller(c) => c.scope(state, campaign).await,
+            Who::Cli => Ok(Scope::All),
+        }
+    }
+}
