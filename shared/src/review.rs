@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::demo::SplitMix64;
 use crate::domain::{Outcome, Review};
 
 /// One level of review.
@@ -275,30 +276,6 @@ pub fn check_comment(
     Ok(())
 }
 
-/// A 64-bit generator whose sequence is fixed by its seed on every platform and release
-/// (SplitMix64), so a sample drawn with a seed can be drawn again by anyone.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0), without modulo bias.
-    fn below(&mut self, n: u64) -> u64 {
-        let zone = u64::MAX - (u64::MAX % n);
-        loop {
-            let x = self.next();
-            if x < zone {
-                return x % n;
-            }
-        }
-    }
-}
-
 /// FNV-1a of a text: mixes the community into the seed.
 fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -331,10 +308,12 @@ pub fn draw_sample(
     ids.sort();
     ids.dedup();
     let n = sample_size(ids.len(), rate_permille);
-    let mut rng = SplitMix64(seed ^ fnv1a(community));
+    // The demo's generator: integer arithmetic only, the same sequence on every platform and
+    // release, so anyone can draw the sample again from its seed.
+    let mut rng = SplitMix64::new(seed ^ fnv1a(community));
     // Partial Fisher–Yates: the first n places.
     for i in 0..n {
-        let j = i + usize::try_from(rng.below((ids.len() - i) as u64)).unwrap_or(0);
+        let j = i + rng.index(ids.len() - i);
         ids.swap(i, j);
     }
     let mut out: Vec<String> = ids.into_iter().take(n).collect();

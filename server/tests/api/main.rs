@@ -8,6 +8,7 @@ mod helpers;
 mod holes;
 mod metrics;
 mod progress;
+mod review;
 mod scope;
 mod security;
 mod sync;
