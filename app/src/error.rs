@@ -51,8 +51,9 @@ pub enum AppError {
         "尚未下载调查表，请先登录并同步 / The questionnaire has not been downloaded yet: sign in and sync first"
     )]
     NotSynced,
-    /// The record is approved: it is final, and only a supervisor's return opens it again
-    /// (the server refuses such an edit with `record_approved` too).
+    /// The record is approved, by the street (waiting for the district) or finally: only a
+    /// reviewer's return opens it again (`doorstep_shared::review::locks_worker`; the server
+    /// refuses such an edit with `record_approved` too).
     #[error(
         "此记录已审核通过，不能再修改；如需更正，请联系督导员退回 / This record is approved and can no longer be changed: ask your supervisor to return it"
     )]

@@ -29,6 +29,10 @@ pub struct RecordView {
     /// again locally shows `Pending` (the server resets it when the edit arrives).
     pub review: Review,
     pub review_comment: Option<String>,
+    /// The reviewer's notes on single items (item key → note), while the record is returned
+    /// (`review` is `Returned`): empty otherwise, so a record submitted again on the device no
+    /// longer shows them.
+    pub review_notes: BTreeMap<String, String>,
     /// Open same-item conflicts (as of the last pull), awaiting a supervisor.
     pub conflicts: BTreeMap<String, OpenConflict>,
     /// Outbox edits not yet acknowledged by the server.

@@ -17,10 +17,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use doorstep_shared::carry;
-use doorstep_shared::domain::{Campaign, Review, STATUS, Status, status_of};
+use doorstep_shared::domain::{Campaign, STATUS, Status, status_of};
 use doorstep_shared::form::{FormContext, FormDefinition, Strictness};
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::{Change, ItemOutcome};
+use doorstep_shared::review::locks_worker;
 use doorstep_shared::sync::{Mutation, MutationStatus, PushResponse};
 use doorstep_shared::value::{Answers, Value};
 use rusqlite::{Connection, params};
@@ -443,7 +444,8 @@ fn save_edit_tx(
     finalize: bool,
 ) -> Result<(SaveResult, bool)> {
     let rec = load_record(tx, person_id)?.ok_or(AppError::UnknownPerson(person_id))?;
-    if rec.review == Review::Approved {
+    // With a reviewer (street-approved) or final (approved): the worker may not change it.
+    if locks_worker(rec.review) {
         return Err(AppError::RecordApproved(person_id));
     }
     let form: FormDefinition = get_meta(tx, key::FORM)?.ok_or(AppError::NotSynced)?;

@@ -112,6 +112,11 @@ pub const MIGRATIONS: &[&str] = &[
         stamp INTEGER NOT NULL
     );
     ",
+    // 4: the reviewer's notes on single items of a returned record (`RecordState::review_notes`,
+    // item key → note), as JSON; NULL when there are none.
+    r"
+    ALTER TABLE records ADD COLUMN review_notes TEXT;
+    ",
 ];
 
 /// Keys of the `meta` table.
@@ -605,21 +610,24 @@ impl Store {
             purge_departed(tx)?;
             for rec in &page.records {
                 // Only what the comparison needs: no decoding of the stored record.
-                let old: Option<(i64, String, Option<String>)> = tx
+                let old: Option<(i64, String, Option<String>, Option<String>)> = tx
                     .prepare_cached(
-                        "SELECT seq, review, review_comment FROM records WHERE person_id = ?1",
+                        "SELECT seq, review, review_comment, review_notes FROM records
+                         WHERE person_id = ?1",
                     )?
                     .query_row([rec.person.id.to_string()], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                     })
                     .optional()?;
                 if old.as_ref().is_some_and(|o| to_u64(o.0) > rec.seq) {
                     continue;
                 }
+                // Returned anew: it was not returned, or now with another comment or notes.
+                let notes = encode_notes(&rec.review_notes)?;
                 if rec.review == Review::Returned
-                    && old
-                        .as_ref()
-                        .is_none_or(|o| o.1 != Review::Returned.key() || o.2 != rec.review_comment)
+                    && old.as_ref().is_none_or(|o| {
+                        o.1 != Review::Returned.key() || o.2 != rec.review_comment || o.3 != notes
+                    })
                 {
                     out.returned.push((
                         rec.person.name.clone(),
@@ -797,7 +805,7 @@ pub(crate) fn count_outbox(c: &Connection) -> Result<usize> {
 }
 
 const RECORD_COLUMNS: &str =
-    "person, version, answers, review, review_comment, conflicts, seq, prior";
+    "person, version, answers, review, review_comment, conflicts, seq, prior, review_notes";
 
 type RawRecord = (
     String,
@@ -808,7 +816,17 @@ type RawRecord = (
     String,
     i64,
     Option<String>,
+    Option<String>,
 );
+
+/// The reviewer's item notes as stored: JSON, or NULL when there are none.
+fn encode_notes(notes: &BTreeMap<String, String>) -> Result<Option<String>> {
+    if notes.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(serde_json::to_string(notes)?))
+    }
+}
 
 fn raw_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
     Ok((
@@ -820,11 +838,13 @@ fn raw_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 fn decode_record(raw: RawRecord) -> Result<RecordState> {
-    let (person, version, answers, review, review_comment, conflicts, seq, prior) = raw;
+    let (person, version, answers, review, review_comment, conflicts, seq, prior, review_notes) =
+        raw;
     let conflicts: BTreeMap<String, OpenConflict> = serde_json::from_str(&conflicts)?;
     Ok(RecordState {
         person: serde_json::from_str(&person)?,
@@ -832,6 +852,10 @@ fn decode_record(raw: RawRecord) -> Result<RecordState> {
         answers: serde_json::from_str(&answers)?,
         review: Review::parse(&review).unwrap_or_default(),
         review_comment,
+        review_notes: review_notes
+            .map(|n| serde_json::from_str::<BTreeMap<String, String>>(&n))
+            .transpose()?
+            .unwrap_or_default(),
         conflicts,
         seq: to_u64(seq),
         prior: prior
@@ -872,11 +896,11 @@ pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Ve
 pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO records (person_id, community, person, version, answers, review,
-                              review_comment, conflicts, seq, prior)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                              review_comment, conflicts, seq, prior, review_notes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (person_id) DO UPDATE SET community = ?2, person = ?3, version = ?4,
            answers = ?5, review = ?6, review_comment = ?7, conflicts = ?8, seq = ?9,
-           prior = ?10",
+           prior = ?10, review_notes = ?11",
     )?
     .execute(params![
         rec.person.id.to_string(),
@@ -889,6 +913,7 @@ pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
         serde_json::to_string(&rec.conflicts)?,
         to_i64(rec.seq)?,
         rec.prior.as_ref().map(serde_json::to_string).transpose()?,
+        encode_notes(&rec.review_notes)?,
     ])?;
     Ok(())
 }

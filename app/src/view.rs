@@ -60,6 +60,12 @@ pub(crate) fn build_view(
     } else {
         rec.review
     };
+    // The item notes go with the return: once submitted again they are no longer shown.
+    let review_notes = if review == Review::Returned {
+        rec.review_notes
+    } else {
+        BTreeMap::new()
+    };
     let status = status_of(&answers);
     RecordView {
         outcome: outcome_of(&answers),
@@ -69,6 +75,7 @@ pub(crate) fn build_view(
         rejected,
         review,
         review_comment: rec.review_comment,
+        review_notes,
         conflicts: rec.conflicts,
         version: rec.version,
         server_answers: rec.answers,

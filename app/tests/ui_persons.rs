@@ -143,3 +143,29 @@ async fn the_returned_record_opens_with_its_comment() {
     assert!(html.contains(&f.returned.1));
     assert!(html.contains("被退回"));
 }
+
+#[tokio::test]
+async fn the_returned_record_shows_the_reviewers_notes_beside_their_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, f) = Harness::with_fixture(dir.path()).await;
+    h.until_contains("data-testid=\"returned\"").await;
+    let id = f.returned.0;
+    h.click(&format!("returned-{id}")).await;
+    let html = h.until_contains("data-testid=\"review-notes-count\"").await;
+    assert_eq!(f.returned_notes.len(), 2);
+    assert!(html.contains("2 项有审核意见"), "{html}");
+    for (item, note) in &f.returned_notes {
+        assert_eq!(
+            html.matches(&format!("data-note-item=\"{item}\"")).count(),
+            1,
+            "{item}: {html}"
+        );
+        assert!(html.contains(&format!("审核意见：{note}")), "{html}");
+    }
+    assert_eq!(html.matches("class=\"review-note\"").count(), 2, "{html}");
+    // The note on a shown item is beside it, inside the item's field.
+    let field = html.find("data-item=\"outcome_note\"").unwrap();
+    let note = html.find("data-note-item=\"outcome_note\"").unwrap();
+    assert!(note > field, "{html}");
+    assert!(!html[field + 1..note].contains("data-item="), "{html}");
+}

@@ -208,7 +208,8 @@ fn an_older_store_gains_the_prior_column() {
     f.store
         .read(|c| {
             c.execute_batch(
-                "DROP TABLE scratch; ALTER TABLE records DROP COLUMN prior; PRAGMA user_version = 1;",
+                "DROP TABLE scratch; ALTER TABLE records DROP COLUMN prior;
+                 ALTER TABLE records DROP COLUMN review_notes; PRAGMA user_version = 1;",
             )?;
             Ok(())
         })

@@ -314,6 +314,7 @@ async fn pull(
             answers: r.doc.answers.clone(),
             review: r.review,
             review_comment: r.comment.clone(),
+            review_notes: Default::default(),
             conflicts: r.doc.conflicts.clone(),
             seq: r.seq,
             prior: None,

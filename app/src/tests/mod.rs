@@ -50,6 +50,7 @@ pub(crate) fn fresh(p: &Person, seq: u64) -> RecordState {
         answers: Answers::new(),
         review: Review::Pending,
         review_comment: None,
+        review_notes: Default::default(),
         conflicts: BTreeMap::new(),
         seq,
         prior: None,

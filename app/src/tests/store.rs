@@ -1003,6 +1003,199 @@ fn an_approved_record_cannot_be_edited_on_the_device() {
 }
 
 #[test]
+fn a_street_approved_record_cannot_be_edited_on_the_device_either() {
+    let f = fx();
+    let p = f.person(1).clone();
+    let other = f.person(2).clone();
+    let mut street = fresh(&p, 70);
+    street.answers.insert("outcome".into(), Value::text("away"));
+    street.answers.insert(STATUS.into(), Value::text("final"));
+    street.review = Review::StreetApproved;
+    let mut approved = fresh(&other, 71);
+    approved.answers = street.answers.clone();
+    approved.review = Review::Approved;
+    f.store
+        .apply_pull_page(&page(vec![street.clone(), approved], 71, f.scope()))
+        .unwrap();
+    assert_eq!(f.store.record(p.id).unwrap().review, Review::StreetApproved);
+    for id in [p.id, other.id] {
+        let r = f
+            .store
+            .save_edit(id, edit(&[("outcome_note", text("x"))]), false);
+        assert_eq!(r, Err(AppError::RecordApproved(id)));
+        assert_eq!(f.store.reopen(id), Err(AppError::RecordApproved(id)));
+        assert_eq!(
+            f.store.save_edit(id, edit(&[]), true),
+            Err(AppError::RecordApproved(id))
+        );
+    }
+    assert_eq!(f.store.unsent_count().unwrap(), 0);
+    // Returned by the district: the worker may change it again.
+    street.review = Review::Returned;
+    street.review_comment = Some("请补充外出去向".into());
+    street.seq = 72;
+    f.store
+        .apply_pull_page(&page(vec![street], 72, f.scope()))
+        .unwrap();
+    saved(
+        f.store
+            .save_edit(p.id, edit(&[("outcome_note", text("在广东打工"))]), false)
+            .unwrap(),
+    );
+    assert_eq!(f.store.unsent_count().unwrap(), 1);
+}
+
+fn notes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+/// The stored `review_notes` column of a person's record (`None` for NULL).
+fn stored_notes(store: &Store, person: Uuid) -> Option<String> {
+    store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT review_notes FROM records WHERE person_id = ?1",
+                [person.to_string()],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_returned_records_item_notes_round_trip_through_the_store_into_the_view() {
+    let mut f = fx();
+    let p = f.person(0).clone();
+    let q = f.person(1).id;
+    // Pulled without notes: nothing stored.
+    assert_eq!(stored_notes(&f.store, p.id), None);
+    assert!(f.store.record(p.id).unwrap().review_notes.is_empty());
+
+    let given = notes(&[
+        ("outcome_note", "请写明外出去向和联系方式"),
+        ("phone", "电话号码少一位"),
+        ("income_level", "请核实家庭收入"),
+    ]);
+    let mut rec = fresh(&p, 60);
+    rec.answers.insert("outcome".into(), Value::text("away"));
+    rec.answers.insert(STATUS.into(), Value::text("final"));
+    rec.review = Review::Returned;
+    rec.review_comment = Some("请补充外出去向".into());
+    rec.review_notes = given.clone();
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![rec.clone()], 60, f.scope()))
+        .unwrap();
+    assert_eq!(got.returned.len(), 1);
+    assert!(stored_notes(&f.store, p.id).is_some());
+    assert_eq!(stored_notes(&f.store, q), None);
+
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(v.review, Review::Returned);
+    assert_eq!(v.review_comment.as_deref(), Some("请补充外出去向"));
+    assert_eq!(v.review_notes, given);
+    // The list's views carry them too, and they survive closing the store.
+    f.reopen();
+    assert_eq!(f.store.record(p.id).unwrap().review_notes, given);
+    assert_eq!(
+        f.store
+            .read(|c| crate::store::load_record(c, p.id))
+            .unwrap()
+            .unwrap()
+            .review_notes,
+        given
+    );
+
+    // The same return pulled again is not news; new notes on it are.
+    rec.seq = 61;
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![rec.clone()], 61, f.scope()))
+        .unwrap();
+    assert!(got.returned.is_empty());
+    rec.seq = 62;
+    rec.review_notes = notes(&[("outcome_note", "请写明外出去向")]);
+    let got = f
+        .store
+        .apply_pull_page(&page(vec![rec.clone()], 62, f.scope()))
+        .unwrap();
+    assert_eq!(got.returned.len(), 1);
+    assert_eq!(f.store.record(p.id).unwrap().review_notes, rec.review_notes);
+
+    // A draft saved: still returned, the notes still show.
+    saved(
+        f.store
+            .save_edit(p.id, edit(&[("outcome_note", text("在广东打工"))]), false)
+            .unwrap(),
+    );
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(v.review, Review::Returned);
+    assert_eq!(v.review_notes, rec.review_notes);
+    // Submitted again: back in review, the notes no longer show (like the comment's banner);
+    // the pulled state keeps them until the server's next one.
+    saved(f.store.save_edit(p.id, edit(&[]), true).unwrap());
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(v.review, Review::Pending);
+    assert!(v.review_notes.is_empty());
+    assert!(stored_notes(&f.store, p.id).is_some());
+    // The server's record without notes clears them.
+    let batch = f.store.take_push_batch(10).unwrap();
+    f.store
+        .apply_push_results(&batch, &push_answer(vec![applied(batch[0].id, 3)]))
+        .unwrap();
+    let mut back = rec.clone();
+    back.seq = 63;
+    back.version = 3;
+    back.review = Review::Pending;
+    back.review_comment = None;
+    back.review_notes = BTreeMap::new();
+    f.store
+        .apply_pull_page(&page(vec![back], 63, f.scope()))
+        .unwrap();
+    assert_eq!(stored_notes(&f.store, p.id), None);
+    assert!(f.store.record(p.id).unwrap().review_notes.is_empty());
+}
+
+#[test]
+fn a_store_from_before_review_notes_gains_the_column() {
+    let f = fx();
+    let path = f.path.clone();
+    let p = f.person(0).clone();
+    // The store as migration 3 left it.
+    f.store
+        .read(|c| {
+            c.execute_batch(
+                "ALTER TABLE records DROP COLUMN review_notes; PRAGMA user_version = 3;",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    drop(f.store);
+    let store = Store::open(&path, PIN).unwrap();
+    let v: i64 = store
+        .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(v, MIGRATIONS.len() as i64);
+    assert_eq!(MIGRATIONS.len(), 4);
+    assert!(store.record(p.id).unwrap().review_notes.is_empty());
+    let mut rec = fresh(&p, 60);
+    rec.review = Review::Returned;
+    rec.review_notes = notes(&[("phone", "电话号码少一位")]);
+    store
+        .apply_pull_page(&page(
+            vec![rec.clone()],
+            60,
+            f.d.communities.iter().map(|c| c.code.clone()).collect(),
+        ))
+        .unwrap();
+    assert_eq!(store.record(p.id).unwrap().review_notes, rec.review_notes);
+    let _keep = f.dir;
+}
+
+#[test]
 fn the_list_is_in_walking_order_and_a_shown_certificate_finds_its_person() {
     let f = fx();
     let rows = f.store.persons(None, crate::Filter::All, "").unwrap();

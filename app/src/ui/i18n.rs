@@ -250,6 +250,10 @@ pub const APPROVED_LOCKED: Tr = tr(
     "此记录已审核通过，不能再修改。如需更正，请联系督导员退回。",
     "This record is approved and can no longer be changed. To correct it, ask your supervisor to return it.",
 );
+pub const STREET_APPROVED_LOCKED: Tr = tr(
+    "此记录街道已复查通过，正在等待区级审核，不能再修改。如需更正，请联系督导员退回。",
+    "This record is approved by the street and awaits the district review: it can no longer be changed. To correct it, ask your supervisor to return it.",
+);
 
 // ---- one person ----
 pub const ROSTER_FACTS: Tr = tr("底册信息", "Roster facts");
@@ -279,9 +283,15 @@ pub const REOPEN: Tr = tr("撤回提交，改为草稿", "Withdraw: back to draf
 pub const STATUS_FINAL: Tr = tr("已提交", "Submitted");
 pub const STATUS_DRAFT: Tr = tr("草稿", "Draft");
 pub const REVIEW_PENDING: Tr = tr("待审核", "Awaiting review");
+pub const REVIEW_STREET_APPROVED: Tr = tr(
+    "街道已复查，待区级审核",
+    "street-approved, awaiting district review",
+);
 pub const REVIEW_APPROVED: Tr = tr("已通过", "Approved");
 pub const REVIEW_RETURNED: Tr = tr("被退回", "Returned");
 pub const SUPERVISOR_COMMENT: Tr = tr("街道意见", "Supervisor's comment");
+/// Before a reviewer's note on one item (see [`review_note_line`]).
+pub const REVIEW_NOTE: Tr = tr("审核意见：", "Reviewer's note: ");
 pub const FIX_BELOW: Tr = tr("以下内容需要修改：", "Please fix the following:");
 pub const SAVED_DRAFT: Tr = tr(
     "草稿已保存在本机，有网络时自动上传。",
@@ -384,6 +394,7 @@ pub fn status_label(lang: Lang, s: Status) -> &'static str {
 pub fn review_label(lang: Lang, r: Review) -> &'static str {
     lang.t(match r {
         Review::Pending => REVIEW_PENDING,
+        Review::StreetApproved => REVIEW_STREET_APPROVED,
         Review::Approved => REVIEW_APPROVED,
         Review::Returned => REVIEW_RETURNED,
     })
@@ -415,6 +426,32 @@ pub fn time_label(t: DateTime<Utc>) -> String {
     } else {
         local.format("%Y-%m-%d %H:%M").to_string()
     }
+}
+
+/// Why the worker cannot change a record at this review stage (see
+/// `doorstep_shared::review::locks_worker`).
+#[must_use]
+pub fn locked_text(lang: Lang, r: Review) -> &'static str {
+    lang.t(match r {
+        Review::StreetApproved => STREET_APPROVED_LOCKED,
+        Review::Pending | Review::Approved | Review::Returned => APPROVED_LOCKED,
+    })
+}
+
+/// "3 items have notes": how many items of a returned record the reviewer wrote a note on.
+#[must_use]
+pub fn review_notes_line(lang: Lang, n: usize) -> String {
+    match (lang, n) {
+        (Lang::Zh, _) => format!("{n} 项有审核意见"),
+        (Lang::En, 1) => "1 item has a note".to_string(),
+        (Lang::En, _) => format!("{n} items have notes"),
+    }
+}
+
+/// A reviewer's note on one item: "审核意见：…" / "Reviewer's note: …".
+#[must_use]
+pub fn review_note_line(lang: Lang, note: &str) -> String {
+    format!("{}{note}", lang.t(REVIEW_NOTE))
 }
 
 /// "3 records not sent yet".
@@ -491,6 +528,36 @@ mod tests {
         assert_eq!(
             error_text(Lang::En, &AppError::NotSignedIn),
             "Not signed in: please sign in"
+        );
+    }
+
+    #[test]
+    fn every_review_stage_has_a_label_and_notes_are_counted() {
+        assert_eq!(
+            review_label(Lang::Zh, Review::StreetApproved),
+            "街道已复查，待区级审核"
+        );
+        assert_eq!(
+            review_label(Lang::En, Review::StreetApproved),
+            "street-approved, awaiting district review"
+        );
+        let labels: std::collections::BTreeSet<_> = [
+            Review::Pending,
+            Review::StreetApproved,
+            Review::Approved,
+            Review::Returned,
+        ]
+        .into_iter()
+        .map(|r| review_label(Lang::Zh, r))
+        .collect();
+        assert_eq!(labels.len(), 4);
+        assert_eq!(review_notes_line(Lang::Zh, 3), "3 项有审核意见");
+        assert_eq!(review_notes_line(Lang::En, 3), "3 items have notes");
+        assert_eq!(review_notes_line(Lang::En, 1), "1 item has a note");
+        assert_eq!(review_note_line(Lang::Zh, "请核实"), "审核意见：请核实");
+        assert_eq!(
+            review_note_line(Lang::En, "check it"),
+            "Reviewer's note: check it"
         );
     }
 

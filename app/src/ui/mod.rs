@@ -313,6 +313,7 @@ fieldset.plain{border:0;margin:0;padding:0;min-width:0}
 .badge.changed{background:#fff0dc;color:#a04a00;margin-left:8px}
 .prior{color:#5f6b76;font-size:15px;margin:0 0 6px}
 .prior-value{color:#1b1f23;font-weight:600}
+.review-note{border-left:4px solid #f08c00;background:#fff6dc;color:#7a4a00;font-size:16px;font-weight:600;padding:6px 10px;margin:4px 0 8px;border-radius:0 8px 8px 0}
 .same-as-last-year{margin:0 0 6px}
 .same-tag{margin-left:8px;font-weight:600}
 .btn.same{background:#e6f4ea;color:#1b5e20;border:2px solid #2e7d32}

@@ -53,6 +53,9 @@ pub struct Fixture {
     pub persons: Vec<Person>,
     /// A person whose record a supervisor returned, with this comment.
     pub returned: (Uuid, String),
+    /// The reviewer's notes on items of the returned record: one on an item shown for its
+    /// outcome, one on a questionnaire item (not shown: the outcome has no questionnaire).
+    pub returned_notes: BTreeMap<String, String>,
     /// Persons already done (final outcome) on the server.
     pub done: Vec<Uuid>,
     /// A person carried from last year's campaign (index [`CARRIED`] of `persons`), not yet
@@ -100,6 +103,11 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
     let comment = "电话号码有误，请核实后重新提交".to_string();
     let done = vec![persons[0].id, persons[1].id];
     let returned = (persons[2].id, comment.clone());
+    let returned_notes: BTreeMap<String, String> = [
+        ("outcome_note".to_string(), "请写明找人的经过".to_string()),
+        ("income_level".to_string(), "请补填家庭收入".to_string()),
+    ]
+    .into();
     let form = FormDefinition::dynamic_update_2021();
     let last_year = demo::fill_questionnaire(
         &form,
@@ -129,6 +137,11 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
                 answers,
                 review,
                 review_comment,
+                review_notes: if i == 2 {
+                    returned_notes.clone()
+                } else {
+                    BTreeMap::new()
+                },
                 conflicts: BTreeMap::new(),
                 seq: u64::try_from(i).unwrap() + 1,
                 prior: (i == CARRIED).then(|| carried.1.clone()),
@@ -161,6 +174,7 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
             communities,
             persons,
             returned,
+            returned_notes,
             done,
             carried,
         },

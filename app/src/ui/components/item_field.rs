@@ -90,6 +90,9 @@ pub fn ItemField(
     /// This year's answer differs from last year's.
     #[props(default)]
     changed: bool,
+    /// The reviewer's note on this item, for a returned record.
+    #[props(default)]
+    note: Option<String>,
 ) -> Element {
     let ctx = use_app();
     let lang = ctx.lang();
@@ -127,6 +130,9 @@ pub fn ItemField(
                     span { class: "prior-value", "{p}" }
                 }
             }
+            if let Some(n) = note {
+                ReviewNote { item: key.clone(), note: n }
+            }
             {control}
             if conflict {
                 p { class: "badge conflict", {lang.t(i18n::CONFLICT_NOTE)} }
@@ -135,6 +141,15 @@ pub fn ItemField(
                 p { class: "err", role: "alert", "data-testid": "error-{key}", "{e}" }
             }
         }
+    }
+}
+
+/// A reviewer's note on one item of a returned record, beside the item.
+#[component]
+pub fn ReviewNote(item: String, note: String) -> Element {
+    let lang = use_app().lang();
+    rsx! {
+        div { class: "review-note", "data-note-item": "{item}", {i18n::review_note_line(lang, &note)} }
     }
 }
 

@@ -9,13 +9,14 @@ use doorstep_shared::carry::{self, ItemChange};
 use doorstep_shared::domain::{OUTCOME, Outcome, Review, Status, VISIT_AT, VISIT_GEO, outcome_of};
 use doorstep_shared::form::{FormContext, ItemError};
 use doorstep_shared::ids::Sex;
+use doorstep_shared::review::locks_worker;
 use doorstep_shared::value::{Answers, Value};
 use uuid::Uuid;
 
 use crate::model::SaveResult;
 use crate::scratch::Edits;
 use crate::ui::components::geo::{self, WebPosition};
-use crate::ui::components::{ItemField, OutcomePicker};
+use crate::ui::components::{ItemField, OutcomePicker, ReviewNote};
 use crate::ui::i18n::{self, Lang, Text};
 use crate::ui::services::{PersonData, now_label};
 use crate::ui::{Tone, use_app};
@@ -131,7 +132,15 @@ fn PersonForm(
         touched.write().insert(key, v);
         keep.call(touched());
     };
-    let locked = d.view.review == Review::Approved;
+    // With a reviewer or final: read-only on the phone too.
+    let locked = locks_worker(d.view.review);
+    // The reviewer's notes on single items, while the record is returned.
+    let notes: BTreeMap<String, String> = if d.view.review == Review::Returned {
+        d.view.review_notes.clone()
+    } else {
+        BTreeMap::new()
+    };
+    let note_of = |key: &str| notes.get(key).cloned();
 
     // The outcome; a home visit records its time (and position where the platform has one).
     let view_answers = d.view.answers.clone();
@@ -349,6 +358,31 @@ fn PersonForm(
         })
         .collect();
     let show_visit = relevant.contains(VISIT_AT) || relevant.contains(VISIT_GEO);
+    // Notes on items not on the screen now (not relevant to the answers given) go in the
+    // returned banner, with the item's name: none is lost.
+    let unplaced_notes: Vec<(String, String, String)> = {
+        let mut placed: BTreeSet<&str> = BTreeSet::from([OUTCOME]);
+        if show_visit {
+            placed.extend([VISIT_AT, VISIT_GEO]);
+        }
+        placed.extend(detail_items.iter().map(|i| i.key.as_str()));
+        if outcome.is_some_and(Outcome::has_questionnaire) {
+            for (_, _, items, _, _) in &sections {
+                placed.extend(items.iter().map(|i| i.key.as_str()));
+            }
+        }
+        notes
+            .iter()
+            .filter(|(k, _)| !placed.contains(k.as_str()))
+            .map(|(k, n)| {
+                let label = d.form.item(k).map_or_else(
+                    || k.clone(),
+                    |i| lang.pick(&i.label_zh, &i.label_en).to_string(),
+                );
+                (k.clone(), label, n.clone())
+            })
+            .collect()
+    };
     let visit_at = answers.get(VISIT_AT).map(Value::display);
     let visit_geo = match answers.get(VISIT_GEO) {
         Some(Value::Geo(g)) => Some(format!("{:.5}, {:.5}", g.lat, g.lon)),
@@ -364,14 +398,17 @@ fn PersonForm(
     let generation_now = generation();
 
     rsx! {
-        Facts { data: d.clone() }
+        Facts { data: d.clone(), unplaced_notes }
         if locked {
-            p { class: "banner ok", "data-testid": "approved-locked", {lang.t(i18n::APPROVED_LOCKED)} }
+            p { class: "banner ok", "data-testid": "approved-locked", {i18n::locked_text(lang, d.view.review)} }
         }
         fieldset { class: "plain", disabled: locked, "data-testid": "record-fields",
         section { class: "card", id: "item-outcome", "data-testid": "outcome",
             h2 { {lang.t(i18n::OUTCOME_FIRST)} }
             p { class: "muted", {lang.t(i18n::OUTCOME_HINT)} }
+            if let Some(n) = note_of(OUTCOME) {
+                ReviewNote { item: OUTCOME, note: n }
+            }
             OutcomePicker { selected: outcome, on_pick: pick }
             if let Some(e) = error_of(OUTCOME) {
                 p { class: "err", role: "alert", "data-testid": "error-outcome", "{e}" }
@@ -379,6 +416,11 @@ fn PersonForm(
             if show_visit {
                 div { class: "field", "data-testid": "visit",
                     div { class: "lbl", {d.form.item(VISIT_AT).map(|i| lang.pick(&i.label_zh, &i.label_en).to_string()).unwrap_or_default()} }
+                    for k in [VISIT_AT, VISIT_GEO] {
+                        if let Some(n) = note_of(k) {
+                            ReviewNote { key: "{k}", item: k, note: n }
+                        }
+                    }
                     p { "data-testid": "visit-time",
                         match visit_at.clone() {
                             Some(t) => rsx! { "{t} " span { class: "muted", "（{lang.t(i18n::AUTO_RECORDED)}）" } },
@@ -401,6 +443,7 @@ fn PersonForm(
                     value: answers.get(&item.key).cloned(),
                     error: error_of(&item.key),
                     conflict: conflicts.contains_key(&item.key),
+                    note: note_of(&item.key),
                     on_change: {
                         let k = item.key.clone();
                         move |v| set(k.clone(), v)
@@ -445,6 +488,7 @@ fn PersonForm(
                                 conflict: conflicts.contains_key(&item.key),
                                 prior: prior.get(&item.key).cloned(),
                                 changed: changed(&item.key),
+                                note: note_of(&item.key),
                                 on_change: {
                                     let k = item.key.clone();
                                     move |v| set(k.clone(), v)
@@ -505,8 +549,9 @@ fn show_first(errors: &[ItemError]) {
 }
 
 /// The roster facts and the record's state (submitted, returned, unsent, refused, conflicts).
+/// `unplaced_notes`: the reviewer's notes on items not on the screen, `(item, label, note)`.
 #[component]
-fn Facts(data: PersonData) -> Element {
+fn Facts(data: PersonData, unplaced_notes: Vec<(String, String, String)>) -> Element {
     let ctx = use_app();
     let lang = ctx.lang();
     let v = &data.view;
@@ -604,8 +649,18 @@ fn Facts(data: PersonData) -> Element {
                 }
             }
             if v.review == Review::Returned {
-                p { class: "banner warn", "data-testid": "review-comment",
-                    {lang.t(i18n::SUPERVISOR_COMMENT)} "：{v.review_comment.clone().unwrap_or_default()}"
+                div { class: "banner warn", "data-testid": "review-banner",
+                    p { "data-testid": "review-comment",
+                        {lang.t(i18n::SUPERVISOR_COMMENT)} "：{v.review_comment.clone().unwrap_or_default()}"
+                    }
+                    if !v.review_notes.is_empty() {
+                        p { "data-testid": "review-notes-count", {i18n::review_notes_line(lang, v.review_notes.len())} }
+                    }
+                    for (item, label, note) in unplaced_notes {
+                        div { key: "{item}", class: "review-note", "data-note-item": "{item}",
+                            "「{label}」" {i18n::review_note_line(lang, &note)}
+                        }
+                    }
                 }
             }
             if let Some((code, message)) = v.rejected.clone() {
