@@ -417,12 +417,28 @@
       : !l.outcome && !l.updated_by
         ? T('未开始', 'Not started')
         : T('草稿', 'Draft');
-  const reviewLabel = (l) =>
-    l.status !== 'final'
-      ? '—'
-      : { pending: T('待审核', 'Pending'), approved: T('已通过', 'Approved'), returned: T('已退回', 'Returned') }[
-          l.review
-        ] || l.review;
+  const REVIEW_LABELS = {
+    pending: T('待审核', 'Pending'),
+    street_approved: T('街道已复查', 'Street-approved'),
+    approved: T('已通过', 'Approved'),
+    returned: T('已退回', 'Returned'),
+  };
+  const reviewLabel = (l) => (l.status !== 'final' ? '—' : REVIEW_LABELS[l.review] || l.review);
+
+  // What the caller may do with a record at a review stage: the shared rule (shared/src/review.rs,
+  // `step`) with the caller's level as the page says it (`review_level`: street, district or none).
+  function reviewActions(review, isFinal) {
+    const level = EXTRA.review_level;
+    const levels = String(EXTRA.review_levels || 'street').split(',');
+    const none = { approve: false, ret: false };
+    if (!isFinal || !level) return none;
+    if (level === 'street') {
+      if (!levels.includes('street')) return none;
+      const districtDone = review === 'approved' && levels.includes('district');
+      if (review === 'street_approved' || districtDone) return none;
+    }
+    return { approve: review !== 'approved', ret: true };
+  }
 
   function fillPerson(tr, l) {
     tr.dataset.status = l.status;
@@ -449,10 +465,10 @@
       }
       flash(conflicts);
     }
-    const isFinal = l.status === 'final';
-    $('.review-actions', tr).hidden = !isFinal;
-    $('button.approve', tr).hidden = l.review === 'approved';
-    $('.return-box', tr).hidden = l.review === 'returned';
+    const may = reviewActions(l.review, l.status === 'final');
+    $('.review-actions', tr).hidden = !(may.approve || may.ret);
+    $('button.approve', tr).hidden = !may.approve;
+    $('.return-box', tr).hidden = !may.ret || l.review === 'returned';
   }
 
   function filterPersons() {
@@ -466,6 +482,7 @@
         (!f ||
           (f === 'todo' && (!isFinal || d.review === 'returned')) ||
           (f === 'pending' && isFinal && d.review === 'pending') ||
+          (f === 'street_approved' && isFinal && d.review === 'street_approved') ||
           (f === 'returned' && isFinal && d.review === 'returned') ||
           (f === 'conflict' && Number(d.conflicts) > 0));
       tr.hidden = !show;
@@ -494,9 +511,9 @@
       const tr = btn.closest('tr');
       const msg = $('.msg', tr);
       const input = $('input.comment', tr);
-      const decision = btn.dataset.act === 'approve' ? 'approved' : 'returned';
+      const decision = btn.dataset.act === 'approve' ? 'approve' : 'return';
       const comment = input.value.trim();
-      if (decision === 'returned' && !comment) {
+      if (decision === 'return' && !comment) {
         message(msg, T('请填写退回原因', 'Say what to fix'), 'error');
         input.focus();
         return;
@@ -504,10 +521,10 @@
       btn.disabled = true;
       try {
         await api(`/api/v1/records/${encodeURIComponent(tr.dataset.person)}/review`, {
-          json: { decision, comment: decision === 'returned' ? comment : null },
+          json: { decision, comment: decision === 'return' ? comment : null },
         });
         input.value = '';
-        message(msg, decision === 'approved' ? T('已通过', 'Approved') : T('已退回', 'Returned'), 'ok');
+        message(msg, decision === 'approve' ? T('已通过', 'Approved') : T('已退回', 'Returned'), 'ok');
         await refresh();
       } catch (e) {
         message(msg, e.message, 'error');
@@ -1043,6 +1060,180 @@
     if (list) list.addEventListener('change', () => list.form.submit());
   }
 
+  // ---------------------------------------------------------------- review
+
+  // A message that survives the reload after a step (shown at the top of the next page).
+  const FLASH = 'doorstep-flash';
+
+  function reloadWith(text) {
+    try {
+      sessionStorage.setItem(FLASH, text);
+    } catch {
+      // private mode: the page shows the result anyway
+    }
+    location.reload();
+  }
+
+  function showFlash() {
+    let text = null;
+    try {
+      text = sessionStorage.getItem(FLASH);
+      sessionStorage.removeItem(FLASH);
+    } catch {
+      return;
+    }
+    const main = $('main.content');
+    if (!text || !main) return;
+    const p = document.createElement('p');
+    p.className = 'notice ok';
+    p.id = 'flash';
+    p.setAttribute('role', 'status');
+    p.textContent = text;
+    main.prepend(p);
+  }
+
+  /** Runs a form's API call with its button disabled; shows the error in `msg`. */
+  async function submitting(form, msg, fn) {
+    const buttons = $$('button', form);
+    for (const b of buttons) b.disabled = true;
+    message(msg, T('正在提交…', 'Saving…'));
+    try {
+      await fn();
+    } catch (e) {
+      message(msg, e.message, 'error');
+      for (const b of buttons) b.disabled = false;
+    }
+  }
+
+  function recordPage() {
+    const panel = $('#review-panel');
+    if (!panel) return;
+    const person = panel.dataset.person;
+    const msg = $('#review-msg');
+    const send = (body) =>
+      api(`/api/v1/records/${encodeURIComponent(person)}/review`, { json: body });
+    const approve = $('#approve');
+    if (approve) {
+      approve.addEventListener('click', () =>
+        submitting(panel, msg, async () => {
+          const r = await send({ decision: 'approve' });
+          reloadWith(`${T('已审核通过', 'Approved')}：${REVIEW_LABELS[r.review] || r.review}`);
+        }),
+      );
+    }
+    const form = $('#return-form');
+    if (form) {
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const comment = form.elements.comment.value.trim();
+        if (!comment) {
+          message(msg, T('请填写退回原因', 'Say what to fix'), 'error');
+          form.elements.comment.focus();
+          return;
+        }
+        const notes = {};
+        for (const input of $$('input[data-note-item]')) {
+          const v = input.value.trim();
+          if (v) notes[input.dataset.noteItem] = v;
+        }
+        submitting(panel, msg, async () => {
+          await send({ decision: 'return', comment, notes });
+          const n = Object.keys(notes).length;
+          reloadWith(
+            n
+              ? T(`已退回，附 ${n} 项意见`, `Returned with ${n} item note${n === 1 ? '' : 's'}`)
+              : T('已退回', 'Returned'),
+          );
+        });
+      });
+    }
+  }
+
+  function reviewPage() {
+    const draw = $('#draw-sample');
+    if (draw) {
+      draw.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const f = draw.elements;
+        const body = {
+          rate_permille: Number(f.rate_permille.value),
+          seed: Number(f.seed.value),
+          threshold_percent: f.threshold_percent.value === '' ? null : Number(f.threshold_percent.value),
+        };
+        submitting(draw, $('#draw-msg'), async () => {
+          const r = await api('/api/v1/samples/draw', { json: body });
+          reloadWith(
+            T(`已抽取 ${r.drawn} 条记录（${Object.keys(r.communities).length} 个社区）`,
+              `Drew ${r.drawn} records (${Object.keys(r.communities).length} communities)`),
+          );
+        });
+      });
+    }
+    const samples = $('#samples');
+    if (samples) {
+      samples.addEventListener('change', (ev) => {
+        const form = ev.target.closest('form.check');
+        if (!form) return;
+        const f = form.elements;
+        const chosen = Array.from(f.differing.selectedOptions).length > 0;
+        if (ev.target === f.differing && chosen) f.confirmed.checked = false;
+        if (ev.target === f.confirmed && f.confirmed.checked) {
+          for (const o of f.differing.options) o.selected = false;
+        }
+        f.confirmed.disabled = !f.reached.checked;
+        f.differing.disabled = !f.reached.checked;
+      });
+      samples.addEventListener('submit', (ev) => {
+        const form = ev.target.closest('form.check');
+        if (!form) return;
+        ev.preventDefault();
+        const f = form.elements;
+        const reached = f.reached.checked;
+        const body = {
+          checker: f.checker.value.trim(),
+          method: f.method.value,
+          reached,
+          confirmed: reached && f.confirmed.checked,
+          differing: reached ? Array.from(f.differing.selectedOptions, (o) => o.value) : [],
+          note: f.note.value.trim(),
+        };
+        const person = form.closest('tr').dataset.person;
+        submitting(form, $('.msg', form), async () => {
+          await api(`/api/v1/samples/${encodeURIComponent(person)}/check`, { json: body });
+          reloadWith(T('核查结果已保存', 'The check is saved'));
+        });
+      });
+    }
+    const cases = $('#follow-ups');
+    if (cases) {
+      cases.addEventListener('change', (ev) => {
+        const form = ev.target.closest('form.case');
+        if (!form || ev.target.name !== 'decision') return;
+        const transfer = ev.target.value === 'transferred';
+        $('label.county', form).hidden = !transfer;
+        form.elements.county.required = transfer;
+      });
+      cases.addEventListener('submit', (ev) => {
+        const form = ev.target.closest('form.case');
+        if (!form) return;
+        ev.preventDefault();
+        const f = form.elements;
+        const decision = f.decision.value;
+        const body = {
+          decision,
+          county: decision === 'transferred' ? f.county.value.trim() : null,
+          decided_on: f.decided_on.value,
+          note: f.note.value.trim(),
+        };
+        const person = form.closest('tr').dataset.person;
+        submitting(form, $('.msg', form), async () => {
+          await api(`/api/v1/follow-ups/${encodeURIComponent(person)}`, { json: body });
+          reloadWith(T('处理结果已保存', 'The decision is saved'));
+        });
+      });
+    }
+  }
+
   // ---------------------------------------------------------------- start
 
   for (const t of $$('table.sortable')) initSortable(t);
@@ -1055,6 +1246,9 @@
     admin,
     campaigns: campaignsPage,
     analysis: analysisPage,
+    record: recordPage,
+    review: reviewPage,
   };
+  showFlash();
   if (pages[page]) pages[page]();
 })();

@@ -163,7 +163,7 @@ fn refused(code: &'static str, zh: &str, en: &str) -> Refused {
 /// `submitted` says the record is final (a draft is never reviewed).
 ///
 /// # Errors
-/// A refusal with its code: `not_submitted`, `level_off`, `already_approved`, `above_level`.
+/// A refusal with its code: `not_submitted`, `level_off`, `above_level`.
 pub fn step(
     levels: Levels,
     level: Level,
@@ -197,12 +197,9 @@ pub fn step(
     match decision {
         Decision::Return => Ok(Review::Returned),
         Decision::Approve => {
+            // Approving an approved record again (a retried request) changes nothing.
             if current == Review::Approved {
-                return Err(refused(
-                    "already_approved",
-                    "该记录已审核通过",
-                    "this record is already approved",
-                ));
+                return Ok(Review::Approved);
             }
             if level == Level::Street && levels.district {
                 Ok(Review::StreetApproved)

@@ -289,7 +289,7 @@ pub const REVIEW_STREET_APPROVED: Tr = tr(
 );
 pub const REVIEW_APPROVED: Tr = tr("已通过", "Approved");
 pub const REVIEW_RETURNED: Tr = tr("被退回", "Returned");
-pub const SUPERVISOR_COMMENT: Tr = tr("街道意见", "Supervisor's comment");
+pub const SUPERVISOR_COMMENT: Tr = tr("审核意见", "Reviewer's comment");
 /// Before a reviewer's note on one item (see [`review_note_line`]).
 pub const REVIEW_NOTE: Tr = tr("审核意见：", "Reviewer's note: ");
 pub const FIX_BELOW: Tr = tr("以下内容需要修改：", "Please fix the following:");

@@ -1,18 +1,22 @@
 //! `GET /console/campaigns`: the district's years — open the first campaign on an empty server,
 //! open next year from this one, close a year, read a closed year's figures and report next to
 //! the open one, and decide on flagged persons. `GET /console/record/{person}`: one record with
-//! its per-item diff against last year. Both call the same services as the API and the CLI.
+//! its per-item diff against last year, its visit, warnings and review stage, and the review
+//! panel. Both call the same services as the API and the CLI.
 
 use axum::extract::{Path, State};
 use maud::{Markup, html};
 
 use doorstep_shared::carry::{self, ItemChange};
+use doorstep_shared::checks;
+use doorstep_shared::domain::status_of;
 use doorstep_shared::form::FormContext;
 use doorstep_shared::sync::Role;
-use doorstep_shared::{CampaignState, Value};
+use doorstep_shared::{CampaignState, Review, Status, Value};
 
 use super::lang::Lang;
 use super::layout::{self, Nav, Options};
+use super::review;
 use super::session::Session;
 use super::{PageError, PageResult};
 use crate::service::{campaigns, progress, roster};
@@ -236,8 +240,22 @@ fn show(l: Lang, form_item: Option<&doorstep_shared::form::Item>, v: Option<&Val
     }
 }
 
+/// One line of the record's summary.
+fn fact(label: &str, id: &str, value: Markup) -> Markup {
+    html! {
+        div.fact {
+            dt { (label) }
+            dd id=(id) { (value) }
+        }
+    }
+}
+
 /// `GET /console/record/{person}`: one record of the caller's scope with last year's value, this
-/// year's and how each item stands (the per-item diff of the dynamic update).
+/// year's and how each item stands (the per-item diff of the dynamic update); the visit, the
+/// review stage with the last comment and item notes, the soft-check warnings; and, where the
+/// caller's review level may act on the submitted record, the review panel (approve, or return
+/// with a comment and per-item notes in the items table).
+#[allow(clippy::too_many_lines)]
 pub async fn record(
     State(state): State<AppState>,
     s: Session,
@@ -247,11 +265,12 @@ pub async fn record(
     let l = s.lang;
     let row = s.caller.visible(&state, &person).await?;
     let all = state.db.campaigns().await?;
-    let campaign = all
+    let crow = all
         .iter()
         .find(|c| c.campaign.id.to_string() == row.campaign_id)
-        .map(|c| c.campaign.clone())
+        .cloned()
         .ok_or_else(|| PageError::from(crate::db::DbError::NotFound("campaign".into())))?;
+    let campaign = crow.campaign.clone();
     let form = state.form(&campaign.form_version).await?;
     state
         .db
@@ -265,10 +284,88 @@ pub async fn record(
     let prior = row.prior.clone().unwrap_or_default();
     let diff = carry::diff(&form, &prior, &row.doc.answers, &ctx);
     let changed = diff.values().filter(|c| **c == ItemChange::Changed).count();
+    let warnings = checks::warnings(&form, &row.doc.answers, &ctx);
+    let submitted = status_of(&row.doc.answers) == Status::Final;
+    let levels = crow.review_levels;
+    let open = crow.state == CampaignState::Open;
+    let level = review::caller_level(s.role(), levels);
+    let (may_approve, may_return) = if open {
+        review::actions(levels, level, row.review, submitted)
+    } else {
+        (false, false)
+    };
+    let can_act = may_approve || may_return;
+    let notes = &row.review_notes;
+    let note_column = can_act || !notes.is_empty();
+    let warned: std::collections::BTreeSet<&str> = warnings
+        .iter()
+        .flat_map(|w| w.items.iter().map(String::as_str))
+        .collect();
+    let answer = |key: &str| show(l, form.item(key), row.doc.answers.get(key));
+    let label = |key: &str| {
+        form.item(key).map_or_else(
+            || key.to_string(),
+            |i| l.t(&i.label_zh, &i.label_en).to_string(),
+        )
+    };
     let body = html! {
         div.title-row {
             h1 { (row.person.name) }
-            p.muted { (row.person.resident_id.masked()) " · " (row.community) " · " (campaign.year) (l.t(" 年度", "")) }
+            p.muted {
+                (row.person.resident_id.masked()) " · " (row.community) " · " (campaign.year) (l.t(" 年度", ""))
+                @if can_act { " · " a href="#review-panel" { (l.t("去审核 ↓", "Review ↓")) } }
+            }
+        }
+        section.panel id="record-facts" {
+            dl.facts id="record-summary" {
+                (fact(l.t("调查结果", "Outcome"), "record-outcome", html! { (answer("outcome")) }))
+                (fact(l.t("记录状态", "Status"), "record-status", html! {
+                    (if submitted { l.t("已提交", "Submitted") } else { l.t("草稿", "Draft") })
+                }))
+                (fact(l.t("审核阶段", "Review stage"), "record-stage", html! {
+                    span.stage data-review=(row.review.key()) class=(row.review.key()) {
+                        (if submitted || row.review != Review::Pending { review::stage_label(l, row.review) } else { "—" })
+                    }
+                }))
+                (fact(l.t("入户时间", "Visit time"), "visit-at", html! { (answer("visit_at")) }))
+                (fact(l.t("入户位置", "Visit location"), "visit-geo", html! { (answer("visit_geo")) }))
+                (fact(l.t("情况说明", "Outcome note"), "outcome-note", html! { (answer("outcome_note")) }))
+                (fact(l.t("采集员", "Collected by"), "collected-by", html! { (row.collected_by.as_deref().unwrap_or("—")) }))
+                (fact(l.t("最后修改", "Last change"), "updated", html! {
+                    (layout::time(Some(row.updated_at)))
+                    @if let Some(by) = &row.updated_by { " · " (by) }
+                }))
+                (fact(l.t("审核层级", "Review levels"), "record-levels", html! { (review::levels_label(l, levels)) }))
+            }
+            @if row.review_comment.is_some() || !notes.is_empty() {
+                div.review-last id="review-last" {
+                    @if let Some(c) = &row.review_comment {
+                        p { strong { (l.t("审核意见：", "Reviewer's comment: ")) } span id="review-comment" { (c) } }
+                    }
+                    @if !notes.is_empty() {
+                        ul id="review-notes" {
+                            @for (item, note) in notes {
+                                li data-note-item=(item) { strong { (label(item)) } "：" (note) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.panel id="record-warnings" {
+            h2 { (l.t("软校验提示", "Soft-check warnings")) " " small.muted { (warnings.len()) } }
+            @if warnings.is_empty() {
+                p.muted id="no-warnings" { (l.t("没有需要核实的提示。", "Nothing to check.")) }
+            } @else {
+                ul.warnings {
+                    @for w in &warnings {
+                        li.warning data-check=(w.check) {
+                            (l.t(&w.message_zh, &w.message_en))
+                            " " small.muted { "（" (w.items.iter().map(|i| label(i)).collect::<Vec<_>>().join("、")) "）" }
+                        }
+                    }
+                }
+            }
         }
         section.panel {
             @if row.prior.is_some() {
@@ -282,24 +379,80 @@ pub async fn record(
                     th { (l.t("去年", "Last year")) }
                     th { (l.t("今年", "This year")) }
                     th { (l.t("变化", "Change")) }
+                    @if note_column { th.note-col { (l.t("审核意见", "Note")) } }
                 } }
                 tbody {
                     @for item in form.items() {
                         @let now = row.doc.answers.get(&item.key);
                         @let before = prior.get(&item.key);
-                        @if now.is_some() || before.is_some() {
+                        @let note = notes.get(&item.key);
+                        @if now.is_some() || before.is_some() || note.is_some() {
                             tr data-item=(item.key) data-change=(diff.get(&item.key).map_or("", |c| match c {
                                 ItemChange::Unchanged => "unchanged", ItemChange::Changed => "changed",
-                                ItemChange::New => "new", ItemChange::Open => "open" })) {
+                                ItemChange::New => "new", ItemChange::Open => "open" }))
+                                class=(if warned.contains(item.key.as_str()) { "warned" } else { "" }) {
                                 th scope="row" { (l.t(&item.label_zh, &item.label_en)) }
                                 td { (show(l, Some(item), before)) }
                                 td { (show(l, Some(item), now)) }
                                 td { (diff.get(&item.key).map_or("", |c| l.t(c.label_zh(), c.label_en()))) }
+                                @if note_column {
+                                    td.note-col {
+                                        @if let Some(n) = note { div.note-old { (n) } }
+                                        @if can_act {
+                                            input.note type="text" maxlength="200" data-note-item=(item.key)
+                                                aria-label={ (l.t("审核意见：", "Note: ")) (l.t(&item.label_zh, &item.label_en)) };
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
+        }
+        @if can_act {
+            section.panel id="review-panel" data-person=(row.id) data-level=(level.map_or("", |v| v.key())) {
+                h2 { (l.t("审核", "Review")) }
+                p.muted {
+                    (l.t("您以“", "You review at the "))
+                    strong { (level.map_or("", |v| review::level_label(l, v))) }
+                    (l.t("”层级审核。", " level."))
+                    @if may_approve && levels.district && level == Some(doorstep_shared::review::Level::Street) {
+                        " " (l.t("街道通过后交区级审核。", "After the street approves, the district reviews."))
+                    }
+                }
+                div.review-buttons {
+                    @if may_approve {
+                        button.approve id="approve" type="button" { (l.t("审核通过", "Approve")) }
+                    }
+                }
+                @if may_return {
+                    form id="return-form" novalidate {
+                        label { (l.t("退回原因（必填）", "What to fix (required)"))
+                            textarea name="comment" id="return-comment" rows="2" maxlength="500" required {} }
+                        p.muted { (l.t(
+                            "可在上表“审核意见”一列逐项填写意见，随退回一起发给采集员。",
+                            "Notes on single items go in the table's Note column; they go to the worker with the return."))
+                        }
+                        button.return type="submit" { (l.t("退回修改", "Return")) }
+                    }
+                }
+                p.msg id="review-msg" role="status" {}
+            }
+        } @else if submitted {
+            section.panel id="review-panel-off" {
+                p.muted id="review-locked" {
+                    @if !open {
+                        (l.t("该记录属于已结束的调查，不能再审核。", "This record belongs to a closed campaign; it is no longer reviewed."))
+                    } @else if let Some(m) = review::refusal(levels, level, row.review) {
+                        (m)
+                    } @else {
+                        (l.t("您不能审核此记录。", "You may not review this record."))
+                    }
+                }
+            }
+        } @else {
+            p.muted id="review-not-submitted" { (l.t("记录尚未提交，提交后才能审核。", "The record is not submitted yet; it is reviewed once submitted.")) }
         }
     };
     Ok(layout::page(

@@ -21,6 +21,7 @@ pub enum Nav {
     Overview,
     Analysis,
     Conflicts,
+    Review,
     Exports,
     Handover,
     Campaigns,
@@ -60,6 +61,7 @@ pub fn page(
 ) -> Response {
     let l = s.lang;
     let user = &s.caller.0.user;
+    let reviewer = matches!(s.role(), Role::Supervisor | Role::Admin);
     let entries: Vec<(Nav, &str, &str)> = [
         (Nav::Overview, "/console", l.t("进度概览", "Overview")),
         (
@@ -72,6 +74,10 @@ pub fn page(
             "/console/conflicts",
             l.t("冲突处理", "Conflicts"),
         ),
+    ]
+    .into_iter()
+    .chain(reviewer.then_some((Nav::Review, "/console/review", l.t("审核", "Review"))))
+    .chain([
         (
             Nav::Exports,
             "/console/exports",
@@ -87,8 +93,7 @@ pub fn page(
             "/console/campaigns",
             l.t("调查年度", "Campaigns"),
         ),
-    ]
-    .into_iter()
+    ])
     .chain((s.role() == Role::Admin).then_some((
         Nav::Admin,
         "/console/admin",

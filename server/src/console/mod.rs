@@ -8,6 +8,7 @@
 //! Pages: `/console` (overview), `/console/community/{code}` (persons and review),
 //! `/console/conflicts`, `/console/admin` (admin only), `/console/campaigns` (the years; the
 //! first campaign on an empty server), `/console/record/{person}` (one record against last year),
+//! `/console/review` (the review chain: stages, the district's sample, follow-up cases),
 //! `/console/exports`, `/console/analysis` (needs and services), `/console/handover` (the
 //! hand-over to the national system and its printable checklist), `/console/login`.
 //! Every page honours role and scope: a worker gets a polite 403 page, a supervisor sees their
@@ -26,6 +27,7 @@ mod handover;
 mod lang;
 mod layout;
 mod overview;
+mod review;
 mod session;
 mod shell;
 
@@ -59,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/community/{code}", get(overview::community))
         .route("/console/analysis", get(analysis::page))
         .route("/console/conflicts", get(conflicts::page))
+        .route("/console/review", get(review::page))
         .route("/console/admin", get(admin::page))
         .route("/console/campaigns", get(campaigns::page))
         .route("/console/audit", get(audit::page))

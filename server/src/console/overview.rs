@@ -6,11 +6,13 @@ use axum::response::IntoResponse;
 use maud::{Markup, html};
 
 use doorstep_shared::progress::Figures;
+use doorstep_shared::review::{Level, Levels};
 use doorstep_shared::sync::Role;
 use doorstep_shared::{Outcome, Status};
 
 use super::lang::Lang;
 use super::layout::{self, Nav, Options, bp, home_visit_class, outcome_label, time};
+use super::review;
 use super::session::Session;
 use super::{PageError, PageResult};
 use crate::service::progress::{Row, for_caller as compute};
@@ -293,6 +295,17 @@ pub async fn community(
         .audit(Some(&s.caller.0.user.username), "view_community", &code)
         .await?;
     let lines: Vec<Line> = records.iter().map(Line::from).collect();
+    // The review level the caller acts at, where the campaign is open (docs/review.md).
+    let crow = state
+        .db
+        .campaigns()
+        .await?
+        .into_iter()
+        .find(|c| c.campaign.id == campaign.id);
+    let levels = crow.as_ref().map(|c| c.review_levels).unwrap_or_default();
+    let level = crow
+        .filter(|c| c.state == doorstep_shared::CampaignState::Open)
+        .and_then(|_| review::caller_level(s.role(), levels));
     let body = html! {
         div.title-row {
             p.crumbs {
@@ -325,6 +338,9 @@ pub async fn community(
                         option value="" { (l.t("全部", "All")) }
                         option value="todo" { (l.t("未完成", "Not done")) }
                         option value="pending" { (l.t("待审核", "Pending review")) }
+                        @if levels.district && levels.street {
+                            option value="street_approved" { (l.t("街道已复查", "Street-approved")) }
+                        }
                         option value="returned" { (l.t("已退回", "Returned")) }
                         option value="conflict" { (l.t("有冲突", "In conflict")) }
                     }
@@ -347,7 +363,7 @@ pub async fn community(
                     }
                     tbody {
                         @for line in &lines {
-                            (person_row(l, line))
+                            (person_row(l, line, levels, level))
                         }
                     }
                 }
@@ -362,14 +378,19 @@ pub async fn community(
         Options {
             charts: false,
             live: true,
-            data: vec![("community", row.code.clone())],
+            data: vec![
+                ("community", row.code.clone()),
+                ("review_levels", levels.key().to_string()),
+                ("review_level", level.map_or("", |v| v.key()).to_string()),
+            ],
         },
         body,
     ))
 }
 
-fn person_row(l: Lang, line: &Line) -> Markup {
+fn person_row(l: Lang, line: &Line, levels: Levels, level: Option<Level>) -> Markup {
     let is_final = line.status == Status::Final;
+    let (may_approve, may_return) = review::actions(levels, level, line.review, is_final);
     let outcome = line
         .outcome
         .as_deref()
@@ -392,11 +413,11 @@ fn person_row(l: Lang, line: &Line) -> Markup {
                 @if line.conflicts > 0 { a href="/console/conflicts" { (line.conflicts) } } @else { "0" }
             }
             td.actions data-k="actions" {
-                div.review-actions hidden[!is_final] {
-                    button.approve type="button" data-act="approve" hidden[line.review == doorstep_shared::Review::Approved] {
+                div.review-actions hidden[!(may_approve || may_return)] {
+                    button.approve type="button" data-act="approve" hidden[!may_approve] {
                         (l.t("通过", "Approve"))
                     }
-                    span.return-box hidden[line.review == doorstep_shared::Review::Returned] {
+                    span.return-box hidden[!may_return || line.review == doorstep_shared::Review::Returned] {
                         input.comment type="text" name="comment" placeholder=(l.t("退回原因", "What to fix")) aria-label=(l.t("退回原因", "What to fix"));
                         button.return type="button" data-act="return" { (l.t("退回", "Return")) }
                     }

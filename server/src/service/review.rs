@@ -34,7 +34,7 @@ fn forbidden(zh: &str, en: &str) -> Error {
 
 fn from_refused(r: Refused) -> Error {
     let kind = match r.code {
-        "not_submitted" | "already_approved" | "above_level" | "level_off" => Kind::Conflict,
+        "not_submitted" | "above_level" | "level_off" => Kind::Conflict,
         _ => Kind::Invalid,
     };
     Error {
@@ -116,7 +116,7 @@ fn level_of(who: Who<'_>, levels: Levels) -> Result<Level> {
 /// per-item notes the worker sees on the phone). Audited with the change.
 ///
 /// # Errors
-/// The rule's refusal (`not_submitted`, `level_off`, `above_level`, `already_approved`,
+/// The rule's refusal (`not_submitted`, `level_off`, `above_level`,
 /// `comment_required`, `unknown_item`, …), an unknown or out-of-scope person, a record of a
 /// closed campaign, or a database error.
 pub async fn decide(
