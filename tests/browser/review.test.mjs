@@ -306,4 +306,14 @@ async function run(lib, t, procs, onPage) {
     "the record shows the district's comment",
   );
   await lib.screenshot(pp, 'review-5-phone-returned', { fullPage: false });
+  // B: the street's note on one item stands beside that item on the phone.
+  await pp.getByTestId('back').click();
+  await pp.getByTestId(`returned-${b.id}`).click();
+  await pp.getByTestId('review-banner').waitFor();
+  const note = pp.locator(`div.review-note[data-note-item="${NOTE_ITEM}"]`);
+  await note.waitFor({ timeout: 30000 });
+  lib.assert((await note.textContent()).includes(STREET_NOTE), "the item note is shown at its item on the phone");
+  lib.assert((await lib.testText(pp, 'review-notes-count')).includes('1'), 'the banner counts the notes');
+  await note.scrollIntoViewIfNeeded();
+  await lib.screenshot(pp, 'review-6-phone-item-note', { fullPage: false });
 }
