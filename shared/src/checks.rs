@@ -1,6 +1,8 @@
 //! Soft consistency checks of a form: answers that are possible but unusual enough to ask the
-//! worker to confirm (and, once soft checks are wired in, give a reason). They never block a
+//! worker to confirm and give a reason (the form's item [`REASON_ITEM`]). They never block a
 //! record; the hard rules live in the form's validation ([`crate::form::FormDefinition::validate`]).
+//! The app shows the warnings at their items when the worker submits; review shows them with the
+//! reason, and the console lists the records finalized over a warning (docs/review.md).
 //!
 //! A check is data of the form (`checks` in the form JSON): when its condition holds on the
 //! answers that apply, it warns about its items.
@@ -9,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::form::{Condition, FormContext, FormDefinition};
 use crate::value::Answers;
+
+/// The form item where the worker states the reason for the warnings of a record.
+pub const REASON_ITEM: &str = "check_reason";
 
 /// How a check weighs. Only warnings exist so far: a hard rule is part of validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +61,16 @@ pub fn warnings(form: &FormDefinition, answers: &Answers, ctx: &FormContext) -> 
             message_en: c.message_en.clone(),
         })
         .collect()
+}
+
+/// The reason the worker gave for a record's warnings, if any (blank counts as none).
+#[must_use]
+pub fn reason(answers: &Answers) -> Option<&str> {
+    answers
+        .get(REASON_ITEM)
+        .and_then(crate::value::Value::as_text)
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
 }
 
 #[cfg(test)]
@@ -158,3 +173,4 @@ mod tests {
         assert!(warnings(&form, &a, &ctx(4)).is_empty());
     }
 }
+
