@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use uuid::Uuid;
 
+use crate::checks::REASON_ITEM;
 use crate::domain::{Campaign, OUTCOME, Outcome, Person, STATUS, VISIT_AT};
 use crate::form::{FormContext, FormDefinition, ItemKind};
 use crate::ids::{Category, CertificateNumber, Level, ResidentId};
@@ -420,7 +421,7 @@ pub fn fill_questionnaire(
     answers.insert(OUTCOME.to_string(), Value::text(outcome.key()));
     let keys: Vec<String> = form.items().map(|i| i.key.clone()).collect();
     for key in keys {
-        if key == OUTCOME || !form.is_relevant(&key, &answers, &ctx) {
+        if key == OUTCOME || key == REASON_ITEM || !form.is_relevant(&key, &answers, &ctx) {
             continue;
         }
         let item = form.item(&key).expect("listed item");
@@ -462,6 +463,11 @@ pub fn fill_questionnaire(
             }),
         };
         answers.insert(key, value);
+    }
+    // A worker states the reason when the soft checks warn (the form's 核实说明).
+    if form.item(REASON_ITEM).is_some() && !crate::checks::warnings(form, &answers, &ctx).is_empty()
+    {
+        answers.insert(REASON_ITEM.to_string(), Value::text("已核实，情况属实"));
     }
     answers.insert(STATUS.to_string(), crate::Status::Final.value());
     answers

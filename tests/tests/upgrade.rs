@@ -29,6 +29,24 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// The figures as the fixture's release recorded them: a field a later release added (such as a
+/// campaign's review levels) is left out, every recorded one must be the same.
+fn as_recorded(got: &serde_json::Value, recorded: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (got, recorded) {
+        (Value::Object(g), Value::Object(r)) => Value::Object(
+            g.iter()
+                .filter(|(k, _)| r.contains_key(*k))
+                .map(|(k, v)| (k.clone(), as_recorded(v, &r[k])))
+                .collect(),
+        ),
+        (Value::Array(g), Value::Array(r)) if g.len() == r.len() => {
+            Value::Array(g.iter().zip(r).map(|(a, b)| as_recorded(a, b)).collect())
+        }
+        _ => got.clone(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shipped_sqlite_database_opens_with_the_same_figures() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,7 +55,10 @@ async fn a_shipped_sqlite_database_opens_with_the_same_figures() {
     let got = figures(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    assert_eq!(got, recorded("sqlite.figures.json"));
+    assert_eq!(
+        as_recorded(&got, &recorded("sqlite.figures.json")),
+        recorded("sqlite.figures.json")
+    );
     assert!(got["mutations"].as_i64().unwrap() > 10, "{got}");
     assert_eq!(got["open_conflicts"], 1);
 }
@@ -50,7 +71,7 @@ async fn a_shipped_postgres_dump_opens_and_pg_dump_restore_keeps_the_figures() {
         .arg(fixture("postgres.sql")));
     let want = recorded("postgres.figures.json");
     let got = figures(&url).await.unwrap();
-    assert_eq!(got, want);
+    assert_eq!(as_recorded(&got, &want), want);
     assert_eq!(got["open_conflicts"], 1);
 
     // The documented backup: pg_dump's custom format, restored into a fresh database.
@@ -73,5 +94,5 @@ async fn a_shipped_postgres_dump_opens_and_pg_dump_restore_keeps_the_figures() {
         std::fs::metadata(&dump).unwrap().len(),
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(figures(&restored).await.unwrap(), want);
+    assert_eq!(as_recorded(&figures(&restored).await.unwrap(), &want), want);
 }

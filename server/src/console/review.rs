@@ -451,6 +451,49 @@ fn cases_section(l: Lang, admin_acts: bool, year: i32, rows: &[CaseRow], names: 
 }
 
 /// `GET /console/review[?year=Y]`.
+/// The records finalized over a soft check's warning (docs/review.md, "Soft checks").
+fn warned_section(l: Lang, rows: &[svc::Warned], names: &Names) -> Markup {
+    let unexplained = rows.iter().filter(|r| r.reason.is_none()).count();
+    html! {
+        section.panel id="warned" {
+            h2 { (l.t("提交时带有核实提示的记录", "Records finalized over a warning")) }
+            p.muted {
+                (l.t("共 ", "")) strong id="warned-count" { (rows.len()) }
+                (l.t(" 条，其中未填写核实说明 ", " records; without a reason: "))
+                strong id="warned-unexplained" { (unexplained) }
+                (l.t(" 条。", "."))
+            }
+            @if !rows.is_empty() {
+                table.data {
+                    thead { tr {
+                        th { (l.t("姓名", "Name")) }
+                        th { (l.t("社区", "Community")) }
+                        th { (l.t("提示", "Warnings")) }
+                        th { (l.t("核实说明", "Reason")) }
+                        th { (l.t("审核", "Review")) }
+                    } }
+                    tbody {
+                        @for r in rows {
+                            tr data-person=(r.person_id) class=[r.reason.is_none().then_some("unexplained")] {
+                                td { a href={ "/console/record/" (r.person_id) } { (r.name) } }
+                                td { (names.get(&r.community).map_or(r.community.as_str(), |n| n.0.as_str())) }
+                                td { ul.plain { @for w in &r.warnings {
+                                    li data-check=(w.check) { (l.t(&w.message_zh, &w.message_en)) }
+                                } } }
+                                td { @match &r.reason {
+                                    Some(t) => { (t) }
+                                    None => { span.muted { (l.t("未填写", "none")) } }
+                                } }
+                                td { (l.t(r.review.label_zh(), r.review.label_en())) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub async fn page(
     State(state): State<AppState>,
     s: Session,
@@ -462,6 +505,7 @@ pub async fn page(
     let stages = svc::stages(&state, who, q.year).await?;
     let report = svc::samples(&state, who, q.year).await?;
     let cases = svc::cases(&state, who, q.year, None, false).await?;
+    let warned = svc::warned(&state, who, q.year, false).await?;
     let (p, _) = progress::for_caller(&state, &s.caller, q.year).await?;
     let names: Names = p
         .communities
@@ -493,11 +537,13 @@ pub async fn page(
             nav.toc {
                 a href="#review-stages" { (l.t("审核进度", "Stages")) }
                 a href="#sample" { (l.t("区级抽查", "Sample")) }
+                a href="#warned" { (l.t("提示记录", "Warnings")) }
                 a href="#follow-ups" { (l.t("后续处理", "Follow-up cases")) }
             }
         }
         (stages_section(l, &stages, &names))
         (sample_section(l, admin_acts, &report, &names, &persons, &form))
+        (warned_section(l, &warned, &names))
         (cases_section(l, admin_acts, stages.year, &cases, &names))
     };
     Ok(layout::page(

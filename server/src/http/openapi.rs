@@ -141,6 +141,12 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ),
     (
         "get",
+        "/api/v1/review/warnings",
+        "Records finalized over a soft check's warning, with the worker's reason (?unexplained=true: those without)",
+        true,
+    ),
+    (
+        "get",
         "/api/v1/samples",
         "The district's sample with its checks, and the agreement per community and per worker",
         true,
@@ -443,6 +449,14 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
     ),
     (
         "get",
+        "/api/v1/review/warnings",
+        Body::Empty,
+        200,
+        Body::List("Warned"),
+        &[YEAR, UNEXPLAINED],
+    ),
+    (
+        "get",
         "/api/v1/samples",
         Body::Empty,
         200,
@@ -718,6 +732,12 @@ const OUTCOME: QueryParam = (
     "One follow-up outcome: moved, deregistered, not_found, registered_only",
 );
 
+const UNEXPLAINED: QueryParam = (
+    "unexplained",
+    "boolean",
+    "Only records whose warnings have no reason",
+);
+
 const OPEN: QueryParam = ("open", "boolean", "Only cases without a decision");
 
 const YEAR: QueryParam = (
@@ -757,6 +777,7 @@ fn components() -> ComponentsBuilder {
     c = with::<super::review::ReviewBody>(c);
     c = with::<super::review::ResolveBody>(c);
     c = with::<crate::service::review::Stages>(c);
+    c = with::<crate::service::review::Warned>(c);
     c = with::<crate::service::review::SampleReport>(c);
     c = with::<crate::service::review::DrawRequest>(c);
     c = with::<crate::service::review::Drawn>(c);

@@ -21,7 +21,7 @@ use super::export;
 use crate::db::{CaseRow, ConflictRow};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::service::records::Line;
-use crate::service::review::{CaseRequest, DrawRequest, Drawn, SampleReport, Stages};
+use crate::service::review::{CaseRequest, DrawRequest, Drawn, SampleReport, Stages, Warned};
 use crate::service::{self, Who};
 use crate::state::AppState;
 
@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/records/{person}", get(show))
         .route("/api/v1/records/{person}/review", post(review))
         .route("/api/v1/review/stages", get(stages))
+        .route("/api/v1/review/warnings", get(warned))
         .route("/api/v1/samples", get(samples))
         .route("/api/v1/samples/draw", post(draw))
         .route("/api/v1/samples/{person}/check", post(check))
@@ -201,6 +202,23 @@ async fn stages(
 ) -> ApiResult<Json<Stages>> {
     Ok(Json(
         service::review::stages(&state, Who::Caller(&caller), q.year).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct WarnedQuery {
+    year: Option<i32>,
+    #[serde(default)]
+    unexplained: bool,
+}
+
+async fn warned(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<WarnedQuery>,
+) -> ApiResult<Json<Vec<Warned>>> {
+    Ok(Json(
+        service::review::warned(&state, Who::Caller(&caller), q.year, q.unexplained).await?,
     ))
 }
 

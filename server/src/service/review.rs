@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use doorstep_shared::checks;
 use doorstep_shared::domain::{Outcome, status_of};
 use doorstep_shared::review::{
     self, CaseDecision, Decision, Level, Levels, Notes, Refused, Verification,
@@ -608,4 +609,76 @@ pub fn cases_table(rows: &[CaseRow], full_ids: bool) -> Table {
         })
         .collect();
     Table { header, rows }
+}
+
+/// A record finalized over a soft check's warning, with the worker's reason if given.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Warned {
+    pub person_id: String,
+    pub community: String,
+    pub name: String,
+    pub id_masked: String,
+    pub review: doorstep_shared::Review,
+    pub collected_by: Option<String>,
+    pub warnings: Vec<WarningLine>,
+    /// What the worker wrote in 核实说明; none when the warnings stand unexplained.
+    pub reason: Option<String>,
+}
+
+/// One warning of a record.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WarningLine {
+    pub check: String,
+    pub message_zh: String,
+    pub message_en: String,
+}
+
+/// The records of a campaign in the caller's scope finalized (and not returned) over a soft
+/// check's warning, in community order; only those without a reason with `unexplained`.
+///
+/// # Errors
+/// A worker, an unknown year, no campaign, or a database error.
+pub async fn warned(
+    state: &AppState,
+    who: Who<'_>,
+    year: Option<i32>,
+    unexplained: bool,
+) -> Result<Vec<Warned>> {
+    if who.role() == Role::Worker {
+        return Err(forbidden("采集员不能查看审核列表", "a worker does not see review lists"));
+    }
+    let row = campaign_row(state, year).await?;
+    let scope = who.scope(state, &row.campaign).await?;
+    let form = state.form(&row.campaign.form_version).await?;
+    let records = state.db.records(&row.campaign.id.to_string(), &scope, None).await?;
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| r.final_outcome.is_some()) {
+        let ctx = doorstep_shared::form::FormContext::for_person(&r.person, &row.campaign);
+        let warnings = checks::warnings(&form, &r.doc.answers, &ctx);
+        if warnings.is_empty() {
+            continue;
+        }
+        let reason = checks::reason(&r.doc.answers).map(str::to_string);
+        if unexplained && reason.is_some() {
+            continue;
+        }
+        out.push(Warned {
+            person_id: r.id.clone(),
+            community: r.community.clone(),
+            name: r.person.name.clone(),
+            id_masked: r.person.resident_id.masked(),
+            review: r.review,
+            collected_by: r.collected_by.clone(),
+            warnings: warnings
+                .into_iter()
+                .map(|w| WarningLine {
+                    check: w.check,
+                    message_zh: w.message_zh,
+                    message_en: w.message_en,
+                })
+                .collect(),
+            reason,
+        });
+    }
+    Ok(out)
 }

@@ -523,3 +523,97 @@ async fn one_level_chains(b: Backend) {
     assert_eq!(Levels::parse("district").unwrap().list().len(), 1);
 }
 both!(one_level_chains);
+
+/// Records finalized over a soft check's warning are listed for review, with the worker's
+/// reason (the form's 核实说明); the unexplained ones on their own.
+async fn warnings_are_listed_with_their_reason(b: Backend) {
+    use doorstep_shared::Value;
+    use doorstep_shared::merge::Change;
+    let api = spawn(b).await;
+    let w = api.login("w001").await;
+    let sup = api.login("sup01").await;
+    let campaign = api.campaign().await;
+    let recs: Vec<RecordState> = api
+        .pull_all(&w)
+        .await
+        .into_values()
+        .filter(|r| r.answers.is_empty())
+        .take(2)
+        .collect();
+    let warned = |r: &RecordState, reason: Option<&str>| {
+        let mut m = survey(&campaign, r, Outcome::HomeVisit);
+        let mut set = |k: &str, v: Value| {
+            m.changes.insert(
+                k.to_string(),
+                Change {
+                    base: None,
+                    value: Some(v),
+                },
+            );
+        };
+        set("living_subsidy", Value::Bool(true));
+        set("minimum_living", Value::Bool(false));
+        match reason {
+            Some(t) => set("check_reason", Value::text(t)),
+            // The generator gives a reason when its own answers warned: none here.
+            None => {
+                m.changes.remove("check_reason");
+            }
+        }
+        m
+    };
+    let res = api
+        .push(
+            &w,
+            vec![
+                warned(&recs[0], None),
+                warned(&recs[1], Some("低保正在申请中")),
+            ],
+        )
+        .await;
+    assert!(
+        res.results.iter().all(|r| r.code.is_none()),
+        "a warning never blocks: {res:?}"
+    );
+    let list: Json = api
+        .get(&sup, "/api/v1/review/warnings")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let find = |list: &Json, p: &RecordState| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["person_id"] == p.person.id.to_string())
+            .cloned()
+    };
+    let a = find(&list, &recs[0]).expect("the unexplained record is listed");
+    assert!(a["reason"].is_null());
+    assert!(
+        a["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["check"] == "living_subsidy_without_dibao")
+    );
+    let b2 = find(&list, &recs[1]).expect("the explained record is listed");
+    assert_eq!(b2["reason"], "低保正在申请中");
+    let unexplained: Json = api
+        .get(&sup, "/api/v1/review/warnings?unexplained=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(find(&unexplained, &recs[0]).is_some());
+    assert!(find(&unexplained, &recs[1]).is_none());
+    assert!(
+        unexplained
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["reason"].is_null())
+    );
+    assert_eq!(api.get(&w, "/api/v1/review/warnings").await.status(), 403);
+}
+both!(warnings_are_listed_with_their_reason);
