@@ -289,3 +289,103 @@ async fn a_platform_with_a_position_records_it_on_a_home_visit() {
         Some(doorstep_shared::Value::Geo(_))
     ));
 }
+
+/// The first person of the first community, not yet surveyed, with a severe (level 1–2)
+/// disability: the nursing subsidy item applies to them.
+fn severe_person(f: &Fixture) -> usize {
+    (3..f.persons.len())
+        .find(|&i| {
+            i != ui_support::CARRIED
+                && f.persons[i].community == f.communities[0].0
+                && f.persons[i].certificate.level().get() <= 2
+        })
+        .expect("a severe person in the first community")
+}
+
+/// The HTML of the item's field, from its start to the next item's.
+fn field_html<'a>(html: &'a str, key: &str) -> &'a str {
+    let start = html
+        .find(&format!("data-item=\"{key}\""))
+        .unwrap_or_else(|| panic!("no item {key}: {html}"));
+    let rest = &html[start + 1..];
+    let end = rest
+        .find("data-item=")
+        .map_or(html.len(), |e| start + 1 + e);
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn a_soft_check_warns_beside_its_item_and_never_blocks_the_submit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, f) = Harness::with_fixture(dir.path()).await;
+    let form = FormDefinition::dynamic_update_2021();
+    let i = severe_person(&f);
+    let id = f.persons[i].id;
+    open_person(&mut h, &f, i).await;
+    h.click("outcome-home_visit").await;
+    h.until_contains("data-testid=\"questionnaire\"").await;
+    h.click("item-nursing_subsidy-yes").await;
+    let html = h.html();
+    assert!(!html.contains("check-warning"), "{html}");
+    assert!(!html.contains("data-testid=\"check-summary\""), "{html}");
+
+    // "No" for a severe person: the warning, live, beside the item, and the count.
+    h.click("item-nursing_subsidy-no").await;
+    let html = h
+        .until_contains("data-check=\"nursing_subsidy_for_severe\"")
+        .await;
+    let field = field_html(&html, "nursing_subsidy");
+    assert!(
+        field.contains("class=\"check-warning\"")
+            && field.contains("data-check=\"nursing_subsidy_for_severe\""),
+        "{field}"
+    );
+    assert!(field.contains("一、二级重度残疾人一般享受重度残疾人护理补贴"));
+    assert!(field.contains("请在「核实说明」中说明原因"), "{field}");
+    assert!(
+        !field.contains("data-testid=\"error-"),
+        "a warning, not an error"
+    );
+    assert_eq!(count(&html, "class=\"check-warning\""), 1, "{html}");
+    assert!(
+        html.contains("data-testid=\"check-summary\">1 项提示待核实<"),
+        "{html}"
+    );
+    // In English.
+    h.click("lang").await;
+    let html = h.until_contains("1 warning to check").await;
+    assert!(html.contains("usually receives the nursing subsidy"));
+    assert!(html.contains("Reason for the warnings"));
+    h.click("lang").await;
+
+    // Submitted without a reason: not blocked; the notice says where the reason goes.
+    fill_required(&mut h, &form).await;
+    let html = h.until_contains("data-testid=\"search\"").await;
+    assert!(html.contains("项提示未填写核实说明"), "{html}");
+    let rec = h.services.store().unwrap().record(id).unwrap();
+    assert_eq!(
+        rec.answers["nursing_subsidy"],
+        doorstep_shared::Value::Bool(false)
+    );
+    assert_eq!(rec.answers["status"], doorstep_shared::Value::text("final"));
+
+    // Back on the record: the reason, then submitted again without a word of warning.
+    h.click("filter-all").await;
+    h.until_contains(&format!("person-{id}")).await;
+    h.click(&format!("person-{id}")).await;
+    h.until_contains("data-check=\"nursing_subsidy_for_severe\"")
+        .await;
+    h.input("item-check_reason", "本人放弃申请护理补贴").await;
+    let html = h.until_contains("已填写核实说明").await;
+    assert!(!html.contains("请在「核实说明」中说明原因"), "{html}");
+    assert!(html.contains("项提示待核实"), "the warnings stay counted");
+    h.click("finalize").await;
+    let html = h.until_contains("data-testid=\"search\"").await;
+    assert!(html.contains("已提交："), "{html}");
+    assert!(!html.contains("未填写核实说明"), "{html}");
+    let rec = h.services.store().unwrap().record(id).unwrap();
+    assert_eq!(
+        rec.answers["check_reason"],
+        doorstep_shared::Value::text("本人放弃申请护理补贴")
+    );
+}

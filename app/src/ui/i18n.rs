@@ -292,6 +292,13 @@ pub const REVIEW_RETURNED: Tr = tr("被退回", "Returned");
 pub const SUPERVISOR_COMMENT: Tr = tr("审核意见", "Reviewer's comment");
 /// Before a reviewer's note on one item (see [`review_note_line`]).
 pub const REVIEW_NOTE: Tr = tr("审核意见：", "Reviewer's note: ");
+/// Beside a soft check's warning, when no reason is given yet (see [`check_hint`]).
+pub const CHECK_GIVE_REASON: Tr = tr(
+    "如情况属实，请在「核实说明」中说明原因。",
+    "If it is right, give the reason in “Reason for the warnings”.",
+);
+/// Beside a soft check's warning, once a reason is given.
+pub const CHECK_REASON_GIVEN: Tr = tr("已填写核实说明。", "A reason is given.");
 pub const FIX_BELOW: Tr = tr("以下内容需要修改：", "Please fix the following:");
 pub const SAVED_DRAFT: Tr = tr(
     "草稿已保存在本机，有网络时自动上传。",
@@ -454,6 +461,31 @@ pub fn review_note_line(lang: Lang, note: &str) -> String {
     format!("{}{note}", lang.t(REVIEW_NOTE))
 }
 
+/// "2 warnings to check": how many soft checks warn on the answers (above the submit button).
+#[must_use]
+pub fn check_summary_line(lang: Lang, n: usize) -> String {
+    match (lang, n) {
+        (Lang::Zh, _) => format!("{n} 项提示待核实"),
+        (Lang::En, 1) => "1 warning to check".to_string(),
+        (Lang::En, _) => format!("{n} warnings to check"),
+    }
+}
+
+/// The notice after submitting a record whose warnings have no reason: submitted all the same,
+/// and where to give the reason.
+#[must_use]
+pub fn submitted_unexplained(name: &str, n: usize) -> Text {
+    Text::new(
+        format!(
+            "已提交：{name}。有 {n} 项提示未填写核实说明：请打开此记录，在「核实说明」中填写原因后再次提交。记录已保存在本机，有网络时自动上传。"
+        ),
+        format!(
+            "Submitted: {name}, with {n} {} and no reason: open the record, give the reason in “Reason for the warnings” and submit again. Saved on this phone; sent when the network allows.",
+            if n == 1 { "warning" } else { "warnings" }
+        ),
+    )
+}
+
 /// "3 records not sent yet".
 #[must_use]
 pub fn unsent_line(lang: Lang, n: usize) -> String {
@@ -559,6 +591,17 @@ mod tests {
             review_note_line(Lang::En, "check it"),
             "Reviewer's note: check it"
         );
+    }
+
+    #[test]
+    fn warnings_are_counted_and_the_notice_says_where_to_give_the_reason() {
+        assert_eq!(check_summary_line(Lang::Zh, 2), "2 项提示待核实");
+        assert_eq!(check_summary_line(Lang::En, 1), "1 warning to check");
+        assert_eq!(check_summary_line(Lang::En, 3), "3 warnings to check");
+        let t = submitted_unexplained("张三", 2);
+        assert!(t.zh.starts_with("已提交：张三。有 2 项提示"), "{}", t.zh);
+        assert!(t.zh.contains("核实说明"));
+        assert!(t.en.contains("2 warnings and no reason"), "{}", t.en);
     }
 
     #[test]

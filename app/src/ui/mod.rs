@@ -259,7 +259,7 @@ pub const STYLESHEET: &str = r#"
 *{box-sizing:border-box}
 html,body{margin:0;background:#e9edf1}
 body{font-family:"Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei",system-ui,sans-serif;font-size:18px;line-height:1.5;color:#1b1f23;-webkit-text-size-adjust:100%}
-.app{max-width:480px;margin:0 auto;min-height:100vh;background:#f6f7f9;padding-bottom:110px}
+.app{max-width:480px;margin:0 auto;min-height:100vh;background:#f6f7f9;padding-bottom:150px}
 .topbar{position:sticky;top:0;z-index:5;display:flex;align-items:center;gap:8px;background:#0d5bb5;color:#fff;padding:6px 10px;min-height:58px}
 .topbar h1{flex:1;font-size:20px;margin:0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .topbar .title{flex:1;min-width:0}
@@ -314,12 +314,15 @@ fieldset.plain{border:0;margin:0;padding:0;min-width:0}
 .prior{color:#5f6b76;font-size:15px;margin:0 0 6px}
 .prior-value{color:#1b1f23;font-weight:600}
 .review-note{border-left:4px solid #f08c00;background:#fff6dc;color:#7a4a00;font-size:16px;font-weight:600;padding:6px 10px;margin:4px 0 8px;border-radius:0 8px 8px 0}
+.check-warning{border:2px dashed #e0a800;background:#fffbe6;color:#6b4f00;font-size:16px;padding:6px 10px;margin:6px 0;border-radius:8px}
+.check-hint{display:block;font-size:15px;color:#7a5b00}
+.check-summary{flex-basis:100%;text-align:center;background:#fffbe6;color:#6b4f00;border:2px dashed #e0a800;border-radius:10px;padding:4px 8px;font-size:16px;font-weight:600;cursor:pointer}
 .same-as-last-year{margin:0 0 6px}
 .same-tag{margin-left:8px;font-weight:600}
 .btn.same{background:#e6f4ea;color:#1b5e20;border:2px solid #2e7d32}
 .muted{color:#5f6b76;font-size:15px}
 .big{font-size:34px;font-weight:700;line-height:1.1}
-.actions{position:fixed;bottom:0;left:0;right:0;max-width:480px;margin:0 auto;background:#fff;padding:8px 12px;box-shadow:0 -2px 8px rgba(0,0,0,.12);display:flex;gap:10px;z-index:4}
+.actions{position:fixed;bottom:0;left:0;right:0;max-width:480px;margin:0 auto;background:#fff;padding:8px 12px;box-shadow:0 -2px 8px rgba(0,0,0,.12);display:flex;flex-wrap:wrap;gap:8px 10px;z-index:4}
 .actions .btn{flex:1;margin:0}
 .filters{display:flex;flex-wrap:wrap;gap:6px;margin:10px 0}
 .filters button{min-height:46px;border-radius:23px;border:2px solid #c3cbd4;background:#fff;padding:0 14px;font-size:16px;color:inherit}

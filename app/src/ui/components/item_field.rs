@@ -93,6 +93,12 @@ pub fn ItemField(
     /// The reviewer's note on this item, for a returned record.
     #[props(default)]
     note: Option<String>,
+    /// The soft checks that warn about this item now (never an error: nothing is blocked).
+    #[props(default)]
+    warnings: Vec<ItemWarning>,
+    /// The worker has given the reason for the warnings (the form's `check_reason`).
+    #[props(default)]
+    reason_given: bool,
 ) -> Element {
     let ctx = use_app();
     let lang = ctx.lang();
@@ -137,9 +143,37 @@ pub fn ItemField(
             if conflict {
                 p { class: "badge conflict", {lang.t(i18n::CONFLICT_NOTE)} }
             }
+            for w in warnings {
+                CheckWarning { key: "{w.check}", warning: w, reason_given }
+            }
             if let Some(e) = error {
                 p { class: "err", role: "alert", "data-testid": "error-{key}", "{e}" }
             }
+        }
+    }
+}
+
+/// A soft check's warning about an item, in the worker's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemWarning {
+    /// The check's key.
+    pub check: String,
+    pub message: String,
+}
+
+/// A soft check's warning beside its item, with where to give the reason: amber, not an error.
+#[component]
+pub fn CheckWarning(warning: ItemWarning, reason_given: bool) -> Element {
+    let lang = use_app().lang();
+    let hint = lang.t(if reason_given {
+        i18n::CHECK_REASON_GIVEN
+    } else {
+        i18n::CHECK_GIVE_REASON
+    });
+    rsx! {
+        div { class: "check-warning", role: "note", "data-check": "{warning.check}",
+            "⚠ {warning.message} "
+            span { class: "check-hint", "{hint}" }
         }
     }
 }

@@ -7,6 +7,6 @@ mod outcome_picker;
 mod sync_panel;
 
 pub use bars::{Notice, ProgressBar, TopBar};
-pub use item_field::{ItemField, ReviewNote, value_label};
+pub use item_field::{CheckWarning, ItemField, ItemWarning, ReviewNote, value_label};
 pub use outcome_picker::OutcomePicker;
 pub use sync_panel::SyncPanel;

@@ -1,11 +1,14 @@
 //! One person: roster facts, the outcome first (seven big buttons), then the questionnaire
 //! rendered from the form definition, with relevance, required marks and one message per invalid
 //! item; "save draft" or "submit". Saving writes the encrypted store only: never the network.
+//! The form's soft checks warn beside their items as the worker answers (amber, never an error):
+//! a submit with warnings and no reason (核实说明) goes through and says so in its notice.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use dioxus::prelude::*;
 use doorstep_shared::carry::{self, ItemChange};
+use doorstep_shared::checks;
 use doorstep_shared::domain::{OUTCOME, Outcome, Review, Status, VISIT_AT, VISIT_GEO, outcome_of};
 use doorstep_shared::form::{FormContext, ItemError};
 use doorstep_shared::ids::Sex;
@@ -16,7 +19,7 @@ use uuid::Uuid;
 use crate::model::SaveResult;
 use crate::scratch::Edits;
 use crate::ui::components::geo::{self, WebPosition};
-use crate::ui::components::{ItemField, OutcomePicker, ReviewNote};
+use crate::ui::components::{ItemField, ItemWarning, OutcomePicker, ReviewNote};
 use crate::ui::i18n::{self, Lang, Text};
 use crate::ui::services::{PersonData, now_label};
 use crate::ui::{Tone, use_app};
@@ -107,6 +110,22 @@ fn PersonForm(
         carry::diff(&d.form, &prior, &answers, &form_ctx)
     };
     let changed = |key: &str| changes.get(key) == Some(&ItemChange::Changed);
+    // The soft checks on the answers as they stand: warnings beside their items, a count above
+    // the submit button. They never block a save or a submit.
+    let warnings = checks::warnings(&d.form, &answers, &form_ctx);
+    let reason_given = checks::reason(&answers).is_some();
+    let mut warned: BTreeMap<String, Vec<ItemWarning>> = BTreeMap::new();
+    for w in &warnings {
+        for item in &w.items {
+            warned.entry(item.clone()).or_default().push(ItemWarning {
+                check: w.check.clone(),
+                message: lang.pick(&w.message_zh, &w.message_en).to_string(),
+            });
+        }
+    }
+    let warnings_of = |key: &str| warned.get(key).cloned().unwrap_or_default();
+    let warning_count = warnings.len();
+    let unexplained = if reason_given { 0 } else { warning_count };
     let error_of = |key: &str| -> Option<String> {
         errors
             .read()
@@ -228,7 +247,13 @@ fn PersonForm(
                     touched.set(Edits::new());
                     errors.set(Vec::new());
                     *generation.write() += 1;
-                    if finalize {
+                    if finalize && unexplained > 0 {
+                        // Submitted all the same; the notice stays and says where the reason goes.
+                        c.notify(Tone::Warn, i18n::submitted_unexplained(&name, unexplained));
+                        if c.can_go_back() {
+                            c.back();
+                        }
+                    } else if finalize {
                         c.notify(
                             Tone::Ok,
                             Text::new(
@@ -444,6 +469,8 @@ fn PersonForm(
                     error: error_of(&item.key),
                     conflict: conflicts.contains_key(&item.key),
                     note: note_of(&item.key),
+                    warnings: warnings_of(&item.key),
+                    reason_given,
                     on_change: {
                         let k = item.key.clone();
                         move |v| set(k.clone(), v)
@@ -489,6 +516,8 @@ fn PersonForm(
                                 prior: prior.get(&item.key).cloned(),
                                 changed: changed(&item.key),
                                 note: note_of(&item.key),
+                                warnings: warnings_of(&item.key),
+                                reason_given,
                                 on_change: {
                                     let k = item.key.clone();
                                     move |v| set(k.clone(), v)
@@ -516,6 +545,15 @@ fn PersonForm(
         }
         if !locked {
         div { class: "actions",
+            if warning_count > 0 {
+                div {
+                    class: "check-summary",
+                    role: "status",
+                    "data-testid": "check-summary",
+                    onclick: move |_| show_first_warning(),
+                    {i18n::check_summary_line(lang, warning_count)}
+                }
+            }
             button {
                 class: "btn",
                 disabled: busy_now,
@@ -546,6 +584,13 @@ fn show_first(errors: &[ItemError]) {
         );
         let _ = document::eval(&js);
     }
+}
+
+/// Brings the first warning of a soft check into view, beside its item.
+fn show_first_warning() {
+    let _ = document::eval(
+        "const el = document.querySelector('.check-warning'); if (el) el.scrollIntoView({block: 'center'});",
+    );
 }
 
 /// The roster facts and the record's state (submitted, returned, unsent, refused, conflicts).
