@@ -173,4 +173,3 @@ mod tests {
         assert!(warnings(&form, &a, &ctx(4)).is_empty());
     }
 }
-

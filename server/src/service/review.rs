@@ -645,12 +645,18 @@ pub async fn warned(
     unexplained: bool,
 ) -> Result<Vec<Warned>> {
     if who.role() == Role::Worker {
-        return Err(forbidden("采集员不能查看审核列表", "a worker does not see review lists"));
+        return Err(forbidden(
+            "采集员不能查看审核列表",
+            "a worker does not see review lists",
+        ));
     }
     let row = campaign_row(state, year).await?;
     let scope = who.scope(state, &row.campaign).await?;
     let form = state.form(&row.campaign.form_version).await?;
-    let records = state.db.records(&row.campaign.id.to_string(), &scope, None).await?;
+    let records = state
+        .db
+        .records(&row.campaign.id.to_string(), &scope, None)
+        .await?;
     let mut out = Vec::new();
     for r in records.iter().filter(|r| r.final_outcome.is_some()) {
         let ctx = doorstep_shared::form::FormContext::for_person(&r.person, &row.campaign);
