@@ -2,6 +2,7 @@
 
 mod admin;
 mod analysis;
+mod authz;
 mod campaigns;
 mod console;
 mod helpers;
