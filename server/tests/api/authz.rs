@@ -360,3 +360,116 @@ async fn matrix(b: Backend) {
     assert!(checked > 4 * EXPECT.len(), "{checked}");
 }
 crate::both!(matrix);
+
+/// The console's pages (GET; sign-out is a POST the browser tests cover): nobody is sent to the
+/// sign-in page, a worker is refused, a supervisor sees their street only, the admin all.
+const PAGES: &[(&str, May, bool)] = &[
+    ("/console", May::Reviewers, false),
+    ("/console/community/{community}", May::Reviewers, true),
+    ("/console/analysis", May::Reviewers, false),
+    ("/console/conflicts", May::Reviewers, false),
+    ("/console/review", May::Reviewers, false),
+    ("/console/admin", May::Admin, false),
+    ("/console/campaigns", May::Reviewers, false),
+    ("/console/audit", May::Admin, false),
+    ("/console/record/{person}", May::Reviewers, true),
+    ("/console/exports", May::Reviewers, false),
+    ("/console/handover", May::Reviewers, false),
+    ("/console/login", May::Public, false),
+];
+
+async fn console_matrix(b: Backend) {
+    let api = spawn(b).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let admin = api.login("admin").await;
+    let worker = api.login("w001").await;
+    let supervisor = api.login("sup01").await;
+    let area = supervisor
+        .login
+        .account
+        .area
+        .clone()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let own = api.pull_all(&worker).await.into_values().next().unwrap();
+    let all: Vec<Json> = api
+        .get(&admin, "/api/v1/records")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let foreign = all
+        .iter()
+        .find(|l| !l["community"].as_str().unwrap().starts_with(&area))
+        .unwrap();
+    let fill = |page: &str, own_side: bool| {
+        let (person, community) = if own_side {
+            (own.person.id.to_string(), own.person.community.to_string())
+        } else {
+            (
+                foreign["person"].as_str().unwrap().to_string(),
+                foreign["community"].as_str().unwrap().to_string(),
+            )
+        };
+        page.replace("{person}", &person)
+            .replace("{community}", &community)
+    };
+    let get = |path: String, who: Option<&Session>| {
+        let mut rb = http.get(api.url(&path));
+        if let Some(s) = who {
+            rb = rb.bearer_auth(&s.token);
+        }
+        async move {
+            let r = rb.send().await.unwrap();
+            let to_login = r
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .is_some_and(|l| l.starts_with("/console/login"));
+            (r.status().as_u16(), to_login)
+        }
+    };
+    let mut failures = Vec::new();
+    for (page, may, scoped) in PAGES {
+        for (name, who) in [
+            ("nobody", None),
+            ("worker", Some(&worker)),
+            ("supervisor", Some(&supervisor)),
+            ("admin", Some(&admin)),
+        ] {
+            let allowed = match (may, name) {
+                (May::Public, _) => true,
+                (_, "nobody") => false,
+                (May::Any, _) => true,
+                (May::Reviewers, n) => n != "worker",
+                (May::Admin, n) => n == "admin",
+            };
+            let (status, to_login) = get(fill(page, true), who).await;
+            let ok = if allowed {
+                // The sign-in page sends a signed-in user on to the console.
+                status == 200 || (*page == "/console/login" && status == 303)
+            } else if name == "nobody" {
+                to_login
+            } else {
+                status == 403
+            };
+            if !ok {
+                failures.push(format!("{page} as {name}: {status} (allowed: {allowed})"));
+            }
+            if *scoped && name == "supervisor" {
+                let (status, _) = get(fill(page, false), who).await;
+                // A person outside the street looks unknown (404); a community code is public
+                // (a statistical division code), so its page may say 403.
+                let refused = status == 404 || (page.contains("{community}") && status == 403);
+                if !refused {
+                    failures.push(format!("{page} as {name} in another street: {status}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+crate::both!(console_matrix);
