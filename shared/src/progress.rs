@@ -177,6 +177,7 @@ impl<'a> std::iter::Sum<&'a Counts> for Counts {
 
 /// The figures of one row of a progress table, ready to serialise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Figures {
     pub roster: u64,
     pub done: u64,

@@ -20,7 +20,7 @@ use super::roster::recompute_progress;
 use super::{Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
 
 /// A campaign with where it stands.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct CampaignRow {
     #[serde(flatten)]
     pub campaign: Campaign,
@@ -29,12 +29,14 @@ pub struct CampaignRow {
     pub closed_at: Option<i64>,
     /// The campaign this one carried its roster and prior values from.
     pub carried_from: Option<Uuid>,
-    /// The review levels the campaign runs (docs/review.md).
+    /// The review levels the campaign runs (docs/review.md): `street`, `street,district` or
+    /// `district`.
+    #[schema(value_type = String)]
     pub review_levels: Levels,
 }
 
 /// What a carry-over did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CarryReport {
     /// Persons carried into the new campaign.
     pub carried: usize,

@@ -26,7 +26,7 @@ pub struct CommunityProgress {
 }
 
 /// Net completions per day (for the burn-up chart).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct DayCount {
     pub day: String,
     pub n: i64,

@@ -209,7 +209,7 @@ pub(crate) async fn save_rows(
 }
 
 /// An open conflict on one item of one person, for the supervisor's list.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ConflictRow {
     pub person_id: String,
     pub name: String,

@@ -398,7 +398,7 @@ async fn upsert_place(
 }
 
 /// What a roster import did (see [`Db::import_persons`]).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportOutcome {
     /// Rows in the file.
     pub imported: usize,
@@ -412,7 +412,7 @@ pub struct ImportOutcome {
 }
 
 /// A person as import and decision lists name them.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RosterPerson {
     pub person_id: String,
     pub name: String,
@@ -431,7 +431,7 @@ impl RosterPerson {
 }
 
 /// One roster fact of a known person that the file changes.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct FactChange {
     pub person_id: String,
     pub name: String,

@@ -69,8 +69,8 @@ async fn import_roster(
     Ok(Json(r))
 }
 
-#[derive(Serialize)]
-struct Flagged {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Flagged {
     person_id: String,
     name: String,
     community: String,
@@ -154,8 +154,8 @@ async fn close_campaign(
     Ok(Json(c))
 }
 
-#[derive(Serialize)]
-struct UserLine {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UserLine {
     username: String,
     display_name: String,
     role: Role,
@@ -325,8 +325,8 @@ async fn unassign(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-struct DeviceLine {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DeviceLine {
     id: String,
     username: String,
     name: String,

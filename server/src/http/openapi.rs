@@ -404,7 +404,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/progress",
         Body::Empty,
         200,
-        Body::Object,
+        Body::Json("Progress"),
         &[YEAR],
     ),
     (
@@ -420,7 +420,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/records",
         Body::Empty,
         200,
-        Body::Objects,
+        Body::List("Line"),
         &[("community", "string", "One community's division code")],
     ),
     (
@@ -508,7 +508,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/conflicts",
         Body::Empty,
         200,
-        Body::Objects,
+        Body::List("ConflictRow"),
         &[],
     ),
     (
@@ -524,7 +524,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/roster",
         Body::File,
         200,
-        Body::Object,
+        Body::Json("ImportOutcome"),
         &[("filename", "string", "The file's name: .csv or .xlsx")],
     ),
     (
@@ -532,7 +532,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/users",
         Body::Empty,
         200,
-        Body::Objects,
+        Body::List("UserLine"),
         &[],
     ),
     (
@@ -572,7 +572,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/devices",
         Body::Empty,
         200,
-        Body::Objects,
+        Body::List("DeviceLine"),
         &[],
     ),
     (
@@ -601,7 +601,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/campaigns",
         Body::Empty,
         200,
-        Body::Objects,
+        Body::List("Summary"),
         &[],
     ),
     (
@@ -609,7 +609,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/campaigns",
         Body::Json("OpenRequest"),
         201,
-        Body::Object,
+        Body::Json("Opened"),
         &[],
     ),
     (
@@ -625,7 +625,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/roster/decisions",
         Body::Empty,
         200,
-        Body::Objects,
+        Body::List("Flagged"),
         &[],
     ),
     (
@@ -777,6 +777,15 @@ fn components() -> ComponentsBuilder {
     c = with::<super::review::ReviewBody>(c);
     c = with::<super::review::ResolveBody>(c);
     c = with::<crate::service::review::Stages>(c);
+    c = with::<crate::service::progress::Progress>(c);
+    c = with::<crate::service::records::Line>(c);
+    c = with::<crate::db::ConflictRow>(c);
+    c = with::<crate::db::ImportOutcome>(c);
+    c = with::<super::admin::UserLine>(c);
+    c = with::<super::admin::DeviceLine>(c);
+    c = with::<super::admin::Flagged>(c);
+    c = with::<crate::service::campaigns::Summary>(c);
+    c = with::<crate::service::campaigns::Opened>(c);
     c = with::<crate::service::review::Warned>(c);
     c = with::<crate::service::review::SampleReport>(c);
     c = with::<crate::service::review::DrawRequest>(c);

@@ -39,7 +39,7 @@ pub struct OpenRequest {
 }
 
 /// A campaign just opened, and what carried over.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Opened {
     pub campaign: CampaignRow,
     pub carry: CarryReport,
@@ -48,7 +48,7 @@ pub struct Opened {
 }
 
 /// A campaign with its figures, for the list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     #[serde(flatten)]
     pub campaign: CampaignRow,

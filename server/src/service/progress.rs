@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::db::{CommunityProgress, DayCount, Db, Scope};
 use crate::state::AppState;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Row {
     pub code: String,
     pub name: String,
@@ -26,7 +26,7 @@ pub struct Row {
     pub expected_by_today: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     pub campaign: Campaign,
     pub total: Figures,

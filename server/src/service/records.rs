@@ -7,7 +7,7 @@ use doorstep_shared::{Review, Status};
 use crate::db::RecordRow;
 
 /// One line of a community's person list (ID numbers masked).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Line {
     pub person: String,
     pub name: String,
