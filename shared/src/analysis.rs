@@ -308,6 +308,7 @@ impl Facts {
 
 /// What the figures are narrowed to (the place is applied by the caller's query).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Filter {
     pub category: Option<Category>,
     pub level: Option<u8>,

@@ -41,6 +41,7 @@ pub enum IdError {
 /// Sex as encoded in the sequence digit of a resident ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Sex {
     Male,
     Female,
@@ -213,6 +214,7 @@ impl<'de> Deserialize<'de> for ResidentId {
 /// Disability category, the 19th character of a certificate number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Category {
     Visual = 1,
     Hearing = 2,

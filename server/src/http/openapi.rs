@@ -673,7 +673,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/analysis",
         Body::Empty,
         200,
-        Body::Object,
+        Body::Json("Analysis"),
         &[
             (
                 "place",
@@ -778,6 +778,7 @@ fn components() -> ComponentsBuilder {
     c = with::<super::review::ResolveBody>(c);
     c = with::<crate::service::review::Stages>(c);
     c = with::<crate::service::progress::Progress>(c);
+    c = with::<crate::service::analysis::Analysis>(c);
     c = with::<crate::service::records::Line>(c);
     c = with::<crate::db::ConflictRow>(c);
     c = with::<crate::db::ImportOutcome>(c);

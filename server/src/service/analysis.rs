@@ -270,7 +270,7 @@ pub async fn tally(
 }
 
 /// A group of a breakdown (a place, a category, a level) and its records.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Group {
     pub key: String,
     pub name_zh: String,
@@ -279,13 +279,13 @@ pub struct Group {
 }
 
 /// One group's counts of one item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Cell {
     pub applies: u64,
     pub options: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OptionFigures {
     pub key: String,
     pub label_zh: String,
@@ -297,7 +297,7 @@ pub struct OptionFigures {
     pub last_year_share_bp: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemFigures {
     pub key: String,
     pub label_zh: String,
@@ -314,7 +314,7 @@ pub struct ItemFigures {
     pub by_level: Vec<Cell>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionFigures {
     pub key: &'static str,
     pub label_zh: &'static str,
@@ -327,7 +327,7 @@ pub struct ActionFigures {
     pub by_place_level: Vec<[u64; 4]>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeviceFigures {
     pub key: &'static str,
     pub label_zh: &'static str,
@@ -336,7 +336,7 @@ pub struct DeviceFigures {
 }
 
 /// The analysis of a campaign for a caller and selection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Analysis {
     pub campaign: Campaign,
     /// The year compared with, when the district ran it.
