@@ -166,7 +166,13 @@ fn error_keys(html: &str) -> Vec<String> {
 async fn fill_required(h: &mut Harness, form: &FormDefinition) {
     for _ in 0..8 {
         h.click("finalize").await;
-        let html = h.html();
+        // The submit answers with the errors or by leaving for the list; on a busy machine
+        // the answer may come after the click has settled.
+        let html = h
+            .until("the submit's answer", |html| {
+                html.contains("data-testid=\"search\"") || !error_keys(html).is_empty()
+            })
+            .await;
         let keys = error_keys(&html);
         if keys.is_empty() {
             return;
