@@ -473,6 +473,46 @@ pub fn fill_questionnaire(
     answers
 }
 
+/// A mutation that surveys a person completely, as a worker finalizing on a phone would: the
+/// outcome and every item it makes relevant (from [`fill_questionnaire`], seeded by the person's
+/// key), `status` final — for tests and simulations.
+#[must_use]
+pub fn survey_mutation(
+    campaign: &Campaign,
+    base: &crate::sync::RecordState,
+    outcome: Outcome,
+) -> crate::sync::Mutation {
+    let form = FormDefinition::dynamic_update_2021();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&base.person.id.as_bytes()[..8]);
+    let answers = fill_questionnaire(
+        &form,
+        &base.person,
+        campaign,
+        outcome,
+        &mut SplitMix64::new(u64::from_le_bytes(key)),
+    );
+    crate::sync::Mutation {
+        id: Uuid::now_v7(),
+        person: base.person.id,
+        base_version: base.version,
+        hlc: crate::hlc::Hlc {
+            wall: chrono::Utc::now().timestamp_millis(),
+            counter: 0,
+        },
+        changes: answers
+            .into_iter()
+            .map(|(k, v)| {
+                let change = crate::merge::Change {
+                    base: base.answers.get(&k).cloned(),
+                    value: Some(v),
+                };
+                (k, change)
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

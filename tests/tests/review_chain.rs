@@ -13,12 +13,9 @@ use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 use doorstep_server::testing::{Backend, demo_server};
-use doorstep_shared::demo::{SplitMix64, fill_questionnaire};
-use doorstep_shared::form::FormDefinition;
-use doorstep_shared::hlc::Hlc;
-use doorstep_shared::merge::Change;
+use doorstep_shared::demo::survey_mutation;
 use doorstep_shared::review;
-use doorstep_shared::sync::{Mutation, PROTOCOL_VERSION, PullResponse, RecordState};
+use doorstep_shared::sync::{PROTOCOL_VERSION, PullResponse, RecordState};
 use doorstep_shared::{Outcome, Review};
 
 struct Client {
@@ -92,37 +89,6 @@ impl Client {
                 return out;
             }
         }
-    }
-}
-
-fn survey(campaign: &doorstep_shared::Campaign, base: &RecordState, outcome: Outcome) -> Mutation {
-    let form = FormDefinition::dynamic_update_2021();
-    let seed = u64::from_le_bytes(base.person.id.as_bytes()[..8].try_into().unwrap());
-    let answers = fill_questionnaire(
-        &form,
-        &base.person,
-        campaign,
-        outcome,
-        &mut SplitMix64::new(seed),
-    );
-    Mutation {
-        id: Uuid::now_v7(),
-        person: base.person.id,
-        base_version: base.version,
-        hlc: Hlc {
-            wall: chrono::Utc::now().timestamp_millis(),
-            counter: 0,
-        },
-        changes: answers
-            .into_iter()
-            .map(|(k, v)| {
-                let change = Change {
-                    base: base.answers.get(&k).cloned(),
-                    value: Some(v),
-                };
-                (k, change)
-            })
-            .collect(),
     }
 }
 
@@ -200,7 +166,7 @@ async fn chain(backend: Backend) {
                 } else {
                     Outcome::HomeVisit
                 };
-                muts.push(survey(&campaign, r, outcome));
+                muts.push(survey_mutation(&campaign, r, outcome));
                 submitted
                     .entry(community.clone())
                     .or_default()

@@ -203,40 +203,11 @@ pub fn t(s: &str) -> Option<Value> {
     Some(Value::text(s))
 }
 
-/// A mutation that surveys a person completely, as a worker finalizing on a phone: the outcome
-/// and every item it makes relevant, `status` final.
+/// A mutation that surveys a person completely (`doorstep_shared::demo::survey_mutation`).
 pub fn survey(
     campaign: &doorstep_shared::Campaign,
     base: &RecordState,
     outcome: doorstep_shared::Outcome,
 ) -> Mutation {
-    use doorstep_shared::demo::{SplitMix64, fill_questionnaire};
-    let form = doorstep_shared::form::FormDefinition::dynamic_update_2021();
-    let seed = u64::from_le_bytes(base.person.id.as_bytes()[..8].try_into().unwrap());
-    let answers = fill_questionnaire(
-        &form,
-        &base.person,
-        campaign,
-        outcome,
-        &mut SplitMix64::new(seed),
-    );
-    Mutation {
-        id: Uuid::now_v7(),
-        person: base.person.id,
-        base_version: base.version,
-        hlc: Hlc {
-            wall: now(),
-            counter: 0,
-        },
-        changes: answers
-            .into_iter()
-            .map(|(k, v)| {
-                let change = Change {
-                    base: base.answers.get(&k).cloned(),
-                    value: Some(v),
-                };
-                (k, change)
-            })
-            .collect(),
-    }
+    doorstep_shared::demo::survey_mutation(campaign, base, outcome)
 }
