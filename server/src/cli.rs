@@ -548,6 +548,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     role,
                     area.as_ref(),
                     &crate::service::accounts::hash_password(&password),
+                    &crate::db::audit::Entry::by(
+                        "cli",
+                        "user_created",
+                        &format!("{username} {}", role.key()),
+                    ),
                 )
                 .await?;
             println!("created {username}");
@@ -720,7 +725,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::RevokeDevice { device_id } => {
             let state = build(&config).await?;
-            state.db.revoke_device(&device_id).await?;
+            state
+                .db
+                .revoke_device(
+                    &device_id,
+                    &crate::db::audit::Entry::by("cli", "revoke_device", &device_id),
+                )
+                .await?;
             println!("revoked {device_id}");
         }
     }

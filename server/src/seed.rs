@@ -96,8 +96,18 @@ pub async fn seed_demo_sized(
 
     let hash = hash_password(DEMO_PASSWORD);
     let mut logins = Vec::new();
-    db.create_user("admin", "区残联管理员", Role::Admin, None, &hash)
-        .await?;
+    let created = |name: &str, role: Role| {
+        crate::db::audit::Entry::by("demo", "user_created", &format!("{name} {}", role.key()))
+    };
+    db.create_user(
+        "admin",
+        "区残联管理员",
+        Role::Admin,
+        None,
+        &hash,
+        &created("admin", Role::Admin),
+    )
+    .await?;
     logins.push(Login {
         username: "admin".into(),
         role: Role::Admin,
@@ -111,6 +121,7 @@ pub async fn seed_demo_sized(
             Role::Supervisor,
             Some(&s.code),
             &hash,
+            &created(&name, Role::Supervisor),
         )
         .await?;
         logins.push(Login {
@@ -128,6 +139,7 @@ pub async fn seed_demo_sized(
             Role::Worker,
             None,
             &hash,
+            &created(&name, Role::Worker),
         )
         .await?;
         for c in chunk {

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -82,6 +83,24 @@ pub struct Extras {
 
 /// [`serve_until_signal`] with the extras: the metrics listener stops with the API.
 ///
+/// Deletes expired sessions (and browsers' devices left with none) at start and every hour
+/// until `stop` turns true; a failure is logged and tried again in an hour.
+async fn purge_sessions(db: Arc<Db>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match db.purge_expired(crate::db::now_ms()).await {
+            Ok((tokens, devices)) if tokens + devices > 0 => {
+                tracing::info!(tokens, devices, "expired sessions purged");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+    }
+}
+
 /// # Errors
 /// An IO error of the listener.
 pub async fn serve_until_signal_with(
@@ -108,6 +127,7 @@ pub async fn serve_until_signal_with(
     if let Some(s) = extras.backups {
         tokio::spawn(crate::backups::run(db.clone(), s, stop_rx.clone()));
     }
+    tokio::spawn(purge_sessions(db.clone(), stop_rx.clone()));
     drop(stop_rx);
     let result = axum::serve(
         listener,

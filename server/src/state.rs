@@ -17,7 +17,6 @@ pub struct AppState {
     /// Ticks on every accepted change, for the console's live figures.
     pub changes: tokio::sync::broadcast::Sender<()>,
     /// Failed sign-ins per account and address.
-    pub throttle: Arc<service::accounts::Throttle>,
     /// The console's cookie carries `Secure` (the server is behind https).
     pub secure_cookies: bool,
 }
@@ -30,7 +29,6 @@ impl AppState {
             token_ttl,
             forms: Arc::default(),
             changes: tokio::sync::broadcast::channel(64).0,
-            throttle: Arc::default(),
             secure_cookies: false,
         }
     }

@@ -251,7 +251,9 @@ pub async fn logout(
     if let Ok(c) = caller
         && !c.0.via_app
     {
-        let _ = state.db.revoke_device(&c.0.device_id).await;
+        let mut entry = crate::db::audit::Entry::by(&c.0.user.username, "sign_out", "web");
+        entry.device = Some(c.0.device_id.clone());
+        let _ = state.db.revoke_device(&c.0.device_id, &entry).await;
     }
     (
         StatusCode::SEE_OTHER,

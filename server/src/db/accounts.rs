@@ -7,7 +7,7 @@ use uuid::Uuid;
 use doorstep_shared::DivisionCode;
 use doorstep_shared::sync::Role;
 
-use super::{Db, DbError, DbResult, WriteTx, now_ms, opt_str, take_seqs};
+use super::{Db, DbError, DbResult, WriteTx, audit, now_ms, opt_str, placeholders, take_seqs};
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -30,6 +30,30 @@ pub struct DeviceRow {
     pub created_at: i64,
     pub last_seen: i64,
     pub revoked: bool,
+}
+
+/// What a successful sign-in stores.
+#[derive(Debug)]
+pub struct SignIn<'a> {
+    pub user_id: &'a str,
+    /// The device the app names (its own ID), or `None` for a new one (a browser).
+    pub device: Option<Uuid>,
+    pub device_name: &'a str,
+    /// `app` or `web`.
+    pub kind: &'a str,
+    pub token_hash: &'a str,
+    pub expires_at: i64,
+    /// Sign-in failure keys to forget.
+    pub clear: &'a [String],
+}
+
+/// Sign-in failures in a row on a key (`u:name` or `a:address`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failures {
+    pub key: String,
+    pub failures: i64,
+    /// When the last one was (ms since the epoch).
+    pub last_at: i64,
 }
 
 /// Who is calling: resolved from a bearer token on every request.
@@ -63,6 +87,8 @@ fn user_from(row: &AnyRow) -> DbResult<UserRow> {
 const USER_COLS: &str = "id, username, display_name, role, area, password_hash, active";
 
 impl Db {
+    /// Creates an account, with its audit entry.
+    ///
     /// # Errors
     /// A taken username, or a database error.
     pub async fn create_user(
@@ -72,11 +98,13 @@ impl Db {
         role: Role,
         area: Option<&DivisionCode>,
         password_hash: &str,
+        entry: &audit::Entry,
     ) -> DbResult<String> {
         if self.user_by_name(username).await?.is_some() {
             return Err(DbError::Invalid(format!("user {username} exists already")));
         }
         let id = Uuid::now_v7().to_string();
+        let mut tx = self.side_write().await?;
         sqlx::query(
             "INSERT INTO users (id, username, display_name, role, area, password_hash, active, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
@@ -88,8 +116,10 @@ impl Db {
         .bind(area.map(ToString::to_string))
         .bind(password_hash.to_string())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx.tx)
         .await?;
+        self.audit_in(&mut tx, entry).await?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -116,22 +146,22 @@ impl Db {
         rows.iter().map(user_from).collect()
     }
 
-    /// Registers a device for a user, or re-uses the one given if it is theirs and not revoked.
+    /// A successful sign-in, as one transaction: the device registered (or the one given
+    /// re-used, if it is the user's and not revoked), the session's token stored, the sign-in
+    /// failures of `clear` forgotten, and the audit entry (whose `device` is filled in here).
+    /// Returns the device's ID.
     ///
     /// # Errors
-    /// A revoked device or one of another user ([`DbError::Invalid`]), or a database error.
-    pub async fn register_device(
-        &self,
-        user_id: &str,
-        device: Option<Uuid>,
-        name: &str,
-        kind: &str,
-    ) -> DbResult<String> {
+    /// A revoked device or one of another user ([`DbError::Invalid`]), or a database error;
+    /// then nothing is kept.
+    pub async fn sign_in(&self, s: &SignIn<'_>, mut entry: audit::Entry) -> DbResult<String> {
         let now = now_ms();
-        if let Some(id) = device {
+        let mut tx = self.side_write().await?;
+        let mut known = false;
+        if let Some(id) = s.device {
             let row = sqlx::query("SELECT user_id, revoked_at FROM devices WHERE id = $1")
                 .bind(id.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx.tx)
                 .await?;
             if let Some(row) = row {
                 let owner: String = row.try_get("user_id")?;
@@ -139,33 +169,133 @@ impl Db {
                 if revoked.is_some() {
                     return Err(DbError::Invalid("device_revoked".into()));
                 }
-                if owner != user_id {
+                if owner != s.user_id {
                     return Err(DbError::Invalid("device_other_user".into()));
                 }
-                return Ok(id.to_string());
+                known = true;
             }
         }
-        let id = device.unwrap_or_else(Uuid::now_v7).to_string();
-        sqlx::query(
-            "INSERT INTO devices (id, user_id, name, kind, created_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id.clone())
-        .bind(user_id.to_string())
-        .bind(name.to_string())
-        .bind(kind.to_string())
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let id = s.device.unwrap_or_else(Uuid::now_v7).to_string();
+        if !known {
+            sqlx::query(
+                "INSERT INTO devices (id, user_id, name, kind, created_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id.clone())
+            .bind(s.user_id.to_string())
+            .bind(s.device_name.to_string())
+            .bind(s.kind.to_string())
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        sqlx::query("INSERT INTO tokens (hash, device_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(s.token_hash.to_string())
+            .bind(id.clone())
+            .bind(s.expires_at)
+            .execute(&mut *tx.tx)
+            .await?;
+        forget_failures(&mut tx, s.clear).await?;
+        entry.device = Some(id.clone());
+        self.audit_in(&mut tx, &entry).await?;
+        tx.commit().await?;
         Ok(id)
     }
 
-    /// Activates or deactivates an account; deactivating deletes every token of its devices.
+    /// How the keys stand: failures in a row and the last one's time, for keys that have any.
     ///
     /// # Errors
     /// A database error.
-    pub async fn set_active(&self, user_id: &str, active: bool) -> DbResult<()> {
-        let mut tx = self.write().await?;
+    pub async fn sign_in_failures(&self, keys: &[String]) -> DbResult<Vec<Failures>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT lock_key, failures, last_at FROM sign_in_failures WHERE lock_key IN ({})",
+            placeholders(1, keys.len())
+        )));
+        for k in keys {
+            q = q.bind(k.clone());
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Failures {
+                    key: r.try_get("lock_key")?,
+                    failures: r.try_get("failures")?,
+                    last_at: r.try_get("last_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A failed sign-in, as one transaction: one more failure on each key (counting from one
+    /// again when the last was before `fresh_since`), and the audit entry.
+    ///
+    /// # Errors
+    /// A database error; then nothing is kept.
+    pub async fn sign_in_failed(
+        &self,
+        keys: &[String],
+        fresh_since: i64,
+        entry: &audit::Entry,
+    ) -> DbResult<()> {
+        let now = now_ms();
+        let mut tx = self.side_write().await?;
+        for k in keys {
+            sqlx::query(
+                "INSERT INTO sign_in_failures (lock_key, failures, last_at) VALUES ($1, 1, $2) \
+                 ON CONFLICT (lock_key) DO UPDATE SET \
+                 failures = CASE WHEN sign_in_failures.last_at < $3 THEN 1 ELSE sign_in_failures.failures + 1 END, \
+                 last_at = $2",
+            )
+            .bind(k.clone())
+            .bind(now)
+            .bind(fresh_since)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        self.audit_in(&mut tx, entry).await?;
+        tx.commit().await
+    }
+
+    /// Deletes expired tokens, and console devices (a browser's sign-in) with no session left.
+    /// Phones stay: their revocation must outlive their tokens. Returns (tokens, devices) removed.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn purge_expired(&self, now: i64) -> DbResult<(u64, u64)> {
+        let mut tx = self.side_write().await?;
+        let tokens = sqlx::query("DELETE FROM tokens WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+        let devices = sqlx::query(
+            "DELETE FROM devices WHERE kind = 'web' \
+             AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.device_id = devices.id)",
+        )
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok((tokens, devices))
+    }
+
+    /// Activates or deactivates an account, with its audit entry; deactivating deletes every
+    /// token of its devices; the failures of `lift` are forgotten (an admin's unlock).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn set_active(
+        &self,
+        user_id: &str,
+        active: bool,
+        lift: &[String],
+        entry: &audit::Entry,
+    ) -> DbResult<()> {
+        let mut tx = self.side_write().await?;
         sqlx::query("UPDATE users SET active = $1 WHERE id = $2")
             .bind(i64::from(active))
             .bind(user_id.to_string())
@@ -174,21 +304,43 @@ impl Db {
         if !active {
             delete_tokens(&mut tx, user_id).await?;
         }
+        forget_failures(&mut tx, lift).await?;
+        self.audit_in(&mut tx, entry).await?;
         tx.commit().await
     }
 
-    /// Sets an account's password hash and ends every session of the account.
+    /// Sets an account's password hash and ends every session of the account, with its audit
+    /// entry; the failures of `lift` are forgotten.
     ///
     /// # Errors
     /// A database error.
-    pub async fn set_password(&self, user_id: &str, hash: &str) -> DbResult<()> {
-        let mut tx = self.write().await?;
+    pub async fn set_password(
+        &self,
+        user_id: &str,
+        hash: &str,
+        lift: &[String],
+        entry: &audit::Entry,
+    ) -> DbResult<()> {
+        let mut tx = self.side_write().await?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash.to_string())
             .bind(user_id.to_string())
             .execute(&mut *tx.tx)
             .await?;
         delete_tokens(&mut tx, user_id).await?;
+        forget_failures(&mut tx, lift).await?;
+        self.audit_in(&mut tx, entry).await?;
+        tx.commit().await
+    }
+
+    /// Forgets sign-in failures (an admin lifts a lockout), with its audit entry.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn lift_lockout(&self, keys: &[String], entry: &audit::Entry) -> DbResult<()> {
+        let mut tx = self.side_write().await?;
+        forget_failures(&mut tx, keys).await?;
+        self.audit_in(&mut tx, entry).await?;
         tx.commit().await
     }
 
@@ -196,24 +348,14 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
-    pub async fn delete_token(&self, hash: &str) -> DbResult<()> {
+    pub async fn delete_token(&self, hash: &str, entry: &audit::Entry) -> DbResult<()> {
+        let mut tx = self.side_write().await?;
         sqlx::query("DELETE FROM tokens WHERE hash = $1")
             .bind(hash.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx.tx)
             .await?;
-        Ok(())
-    }
-
-    /// # Errors
-    /// A database error.
-    pub async fn store_token(&self, hash: &str, device_id: &str, expires_at: i64) -> DbResult<()> {
-        sqlx::query("INSERT INTO tokens (hash, device_id, expires_at) VALUES ($1, $2, $3)")
-            .bind(hash.to_string())
-            .bind(device_id.to_string())
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.audit_in(&mut tx, entry).await?;
+        tx.commit().await
     }
 
     /// The caller behind a token hash, if the token exists.
@@ -244,17 +386,19 @@ impl Db {
     ///
     /// # Errors
     /// An unknown device, or a database error.
-    pub async fn revoke_device(&self, device_id: &str) -> DbResult<()> {
+    pub async fn revoke_device(&self, device_id: &str, entry: &audit::Entry) -> DbResult<()> {
+        let mut tx = self.side_write().await?;
         let r =
             sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now_ms())
                 .bind(device_id.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx.tx)
                 .await?;
         if r.rows_affected() == 0 {
             return Err(DbError::NotFound(format!("no active device {device_id}")));
         }
-        Ok(())
+        self.audit_in(&mut tx, entry).await?;
+        tx.commit().await
     }
 
     /// # Errors
@@ -448,6 +592,16 @@ pub(crate) async fn bump_community(
 }
 
 /// Deletes every token of a user's devices (inside the caller's transaction).
+async fn forget_failures(tx: &mut WriteTx<'_>, keys: &[String]) -> DbResult<()> {
+    for k in keys {
+        sqlx::query("DELETE FROM sign_in_failures WHERE lock_key = $1")
+            .bind(k.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn delete_tokens(tx: &mut WriteTx<'_>, user_id: &str) -> DbResult<()> {
     sqlx::query(
         "DELETE FROM tokens WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)",

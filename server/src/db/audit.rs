@@ -17,8 +17,23 @@ pub struct Entry {
     pub detail: String,
 }
 
+impl Entry {
+    /// An entry of a signed-in user's action (device and address not known here).
+    #[must_use]
+    pub fn by(user: &str, action: &str, detail: &str) -> Self {
+        Self {
+            user: Some(user.to_string()),
+            device: None,
+            address: None,
+            action: action.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
 /// A stored entry.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct Stored {
     pub seq: i64,
     pub at: i64,

@@ -30,7 +30,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use accounts::{AuthContext, DeviceRow, UserRow};
+pub use accounts::{AuthContext, DeviceRow, Failures, SignIn, UserRow};
 pub use analysis::{Analyzer, CommunityFacts};
 pub use campaigns::{
     CampaignRow, CarryReport, FLAG_MISSING_FROM_ROSTER, FLAG_MOVED_LAST_YEAR, NewCampaign,
@@ -230,6 +230,20 @@ impl Db {
             tx,
             _guard: Some(guard),
         })
+    }
+
+    /// Begins a small write that does not queue behind this process's pushes (sign-ins,
+    /// sessions, account changes): SQLite's own lock (at most one push's wait), or on PostgreSQL
+    /// the audit chain's advisory lock, which such a write takes anyway for its entry.
+    ///
+    /// # Errors
+    /// A database error.
+    pub(crate) async fn side_write(&self) -> DbResult<WriteTx<'_>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _guard: None })
     }
 
     /// Writes a consistent copy of the SQLite database to `path` while the server keeps serving

@@ -223,6 +223,11 @@ async fn create_user(
             u.role,
             area.as_ref(),
             &hash_password(&u.password),
+            &crate::db::audit::Entry::by(
+                &caller.0.user.username,
+                "user_created",
+                &format!("{} {}", u.username.trim(), u.role.key()),
+            ),
         )
         .await
         .map_err(|e| match e {
@@ -364,10 +369,12 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&[Role::Admin])?;
-    state.db.revoke_device(&id).await?;
     state
         .db
-        .audit(Some(&caller.0.user.username), "revoke_device", &id)
+        .revoke_device(
+            &id,
+            &crate::db::audit::Entry::by(&caller.0.user.username, "revoke_device", &id),
+        )
         .await?;
     Ok(Json(serde_json::json!({ "revoked": id })))
 }

@@ -45,19 +45,14 @@ async fn logout(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     {
+        // The session's end and its audit entry: one transaction.
+        let mut entry = crate::db::audit::Entry::by(&caller.0.user.username, "sign_out", "");
+        entry.device = Some(caller.0.device_id.clone());
         state
             .db
-            .delete_token(&crate::service::accounts::token_hash(token.trim()))
+            .delete_token(&crate::service::accounts::token_hash(token.trim()), &entry)
             .await?;
     }
-    state
-        .db
-        .audit(
-            Some(&caller.0.user.username),
-            "sign_out",
-            &caller.0.device_id,
-        )
-        .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use doorstep_shared::sync::{Account, LoginRequest, LoginResponse};
 
+use crate::db::audit::Entry;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -45,68 +46,49 @@ pub const MAX_FAILURES_PER_ADDRESS: u32 = 20;
 /// How long it waits.
 pub const LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// Failed sign-ins per account and per address, kept by the server process: after
-/// [`MAX_FAILURES`] in a row for an account (or [`MAX_FAILURES_PER_ADDRESS`] from an address),
-/// sign-in is refused for [`LOCKOUT`] (an admin lifts it earlier by
-/// reactivating the account or resetting its password).
-#[derive(Debug, Default)]
-pub struct Throttle {
-    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
-}
+/// The sign-in throttle: failed sign-ins in a row per account and per address, kept in the
+/// database (every server process sees them; an admin's unlock from the CLI, the API or the
+/// console lifts them everywhere). After [`MAX_FAILURES`] in a row for an account (or
+/// [`MAX_FAILURES_PER_ADDRESS`] from an address), sign-in is refused for [`LOCKOUT`].
+pub mod throttle {
+    use super::{LOCKOUT, MAX_FAILURES, MAX_FAILURES_PER_ADDRESS};
+    use crate::db::Failures;
 
-impl Throttle {
-    fn key_user(name: &str) -> String {
+    /// The key of an account.
+    #[must_use]
+    pub fn key_user(name: &str) -> String {
         format!("u:{}", name.trim().to_lowercase())
     }
 
-    fn key_addr(addr: Option<std::net::IpAddr>) -> Option<String> {
+    /// The key of an address.
+    #[must_use]
+    pub fn key_addr(addr: Option<std::net::IpAddr>) -> Option<String> {
         addr.map(|a| format!("a:{a}"))
     }
 
-    /// Seconds left of a lockout on any of the keys.
-    fn locked(&self, keys: &[String]) -> Option<u64> {
-        let map = self.failures.lock().expect("throttle lock");
-        keys.iter()
-            .filter_map(|k| map.get(k).map(|v| (k, v)))
-            .filter(|(k, (n, _))| {
-                *n >= if k.starts_with("a:") {
-                    MAX_FAILURES_PER_ADDRESS
-                } else {
-                    MAX_FAILURES
-                }
+    /// Milliseconds of [`LOCKOUT`].
+    #[must_use]
+    pub fn lockout_ms() -> i64 {
+        i64::try_from(LOCKOUT.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Seconds left of a lockout on any of the keys, at `now` (ms).
+    #[must_use]
+    pub fn locked(failures: &[Failures], now: i64) -> Option<u64> {
+        failures
+            .iter()
+            .filter(|f| {
+                f.failures
+                    >= i64::from(if f.key.starts_with("a:") {
+                        MAX_FAILURES_PER_ADDRESS
+                    } else {
+                        MAX_FAILURES
+                    })
             })
-            .filter_map(|(_, (_, at))| LOCKOUT.checked_sub(at.elapsed()))
-            .map(|d| d.as_secs().max(1))
+            .map(|f| f.last_at + lockout_ms() - now)
+            .filter(|left| *left > 0)
+            .map(|left| u64::try_from(left / 1000).unwrap_or(0).max(1))
             .max()
-    }
-
-    fn failed(&self, keys: &[String]) {
-        let mut map = self.failures.lock().expect("throttle lock");
-        for k in keys {
-            let e = map
-                .entry(k.clone())
-                .or_insert((0, std::time::Instant::now()));
-            if e.1.elapsed() > LOCKOUT {
-                *e = (0, std::time::Instant::now());
-            }
-            e.0 += 1;
-            e.1 = std::time::Instant::now();
-        }
-    }
-
-    fn succeeded(&self, keys: &[String]) {
-        let mut map = self.failures.lock().expect("throttle lock");
-        for k in keys {
-            map.remove(k);
-        }
-    }
-
-    /// Lifts an account's lockout.
-    pub fn lift(&self, username: &str) {
-        self.failures
-            .lock()
-            .expect("throttle lock")
-            .remove(&Self::key_user(username));
     }
 }
 
@@ -140,17 +122,20 @@ pub async fn sign_in(
     kind: &str,
     from: Option<std::net::IpAddr>,
 ) -> ApiResult<LoginResponse> {
-    let mut keys = vec![Throttle::key_user(&req.username)];
-    keys.extend(Throttle::key_addr(from));
-    if let Some(secs) = state.throttle.locked(&keys) {
-        let _ = state
+    let mut keys = vec![throttle::key_user(&req.username)];
+    keys.extend(throttle::key_addr(from));
+    let now = crate::db::now_ms();
+    if let Some(secs) = throttle::locked(&state.db.sign_in_failures(&keys).await?, now) {
+        state
             .db
-            .audit(
-                Some(req.username.trim()),
-                "sign_in_locked",
-                &format!("from {from:?}"),
-            )
-            .await;
+            .audit_entry(&Entry {
+                user: Some(req.username.trim().to_string()),
+                device: None,
+                address: from.map(|a| a.to_string()),
+                action: "sign_in_locked".into(),
+                detail: String::new(),
+            })
+            .await?;
         return Err(ApiError::new(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -181,32 +166,62 @@ pub async fn sign_in(
     let user = match user {
         Some(u) if ok && u.active => u,
         other => {
-            state.throttle.failed(&keys);
-            let _ = state
+            // The failure and its audit entry are one write: a lockout never goes unrecorded.
+            state
                 .db
-                .audit_entry(&crate::db::audit::Entry {
-                    user: other.as_ref().map(|u| u.username.clone()),
-                    device: None,
-                    address: from.map(|a| a.to_string()),
-                    action: "sign_in_failed".into(),
-                    detail: if other.is_some() {
-                        "wrong password or inactive account".into()
-                    } else {
-                        "unknown user name".into()
+                .sign_in_failed(
+                    &keys,
+                    now - throttle::lockout_ms(),
+                    &Entry {
+                        user: other.as_ref().map(|u| u.username.clone()),
+                        device: None,
+                        address: from.map(|a| a.to_string()),
+                        action: "sign_in_failed".into(),
+                        detail: if other.is_some() {
+                            "wrong password or inactive account".into()
+                        } else {
+                            "unknown user name".into()
+                        },
                     },
-                })
-                .await;
+                )
+                .await?;
             return Err(ApiError::unauthorized(
                 "bad_credentials",
                 "wrong user name or password / 用户名或密码错误",
             ));
         }
     };
-    state.throttle.succeeded(&keys);
     let name = req.device_name.clone().unwrap_or_else(|| "browser".into());
+    let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    // A console session (a shared office computer) lasts a working day; a phone's sign-in the
+    // configured time (it works offline for weeks).
+    let ttl = if kind == "web" {
+        chrono::Duration::hours(12).min(state.token_ttl)
+    } else {
+        state.token_ttl
+    };
+    let expires_at = chrono::Utc::now() + ttl;
+    // The device, the token, the throttle's reset and the audit entry: one transaction.
     let device = state
         .db
-        .register_device(&user.id, req.device_id, &name, kind)
+        .sign_in(
+            &crate::db::SignIn {
+                user_id: &user.id,
+                device: req.device_id,
+                device_name: &name,
+                kind,
+                token_hash: &token_hash(&token),
+                expires_at: expires_at.timestamp_millis(),
+                clear: &keys,
+            },
+            Entry {
+                user: Some(user.username.clone()),
+                device: None,
+                address: from.map(|a| a.to_string()),
+                action: "sign_in".into(),
+                detail: kind.into(),
+            },
+        )
         .await
         .map_err(|e| match e {
             crate::db::DbError::Invalid(code) if code == "device_revoked" => {
@@ -220,29 +235,6 @@ pub async fn sign_in(
             ),
             other => other.into(),
         })?;
-    let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-    // A console session (a shared office computer) lasts a working day; a phone's sign-in the
-    // configured time (it works offline for weeks).
-    let ttl = if kind == "web" {
-        chrono::Duration::hours(12).min(state.token_ttl)
-    } else {
-        state.token_ttl
-    };
-    let expires_at = chrono::Utc::now() + ttl;
-    state
-        .db
-        .store_token(&token_hash(&token), &device, expires_at.timestamp_millis())
-        .await?;
-    state
-        .db
-        .audit_entry(&crate::db::audit::Entry {
-            user: Some(user.username.clone()),
-            device: Some(device.clone()),
-            address: from.map(|a| a.to_string()),
-            action: "sign_in".into(),
-            detail: kind.into(),
-        })
-        .await?;
     let communities = match state.db.current_campaign().await? {
         Some(c) => state.db.assigned(&c.id.to_string(), &user.id).await?,
         None => Vec::new(),
@@ -309,20 +301,26 @@ pub async fn set_active(
             ));
         }
     }
-    state.db.set_active(&user.id, active).await?;
-    if active {
-        state.throttle.lift(username);
-    }
+    let lift = if active {
+        vec![throttle::key_user(username)]
+    } else {
+        Vec::new()
+    };
     state
         .db
-        .audit(
-            Some(by),
-            if active {
-                "account_reactivated"
-            } else {
-                "account_deactivated"
-            },
-            username,
+        .set_active(
+            &user.id,
+            active,
+            &lift,
+            &Entry::by(
+                by,
+                if active {
+                    "account_reactivated"
+                } else {
+                    "account_deactivated"
+                },
+                username,
+            ),
         )
         .await?;
     Ok(())
@@ -347,9 +345,15 @@ pub async fn reset_password(
         )
     })?;
     let hash = hash_in_background(password).await;
-    state.db.set_password(&user.id, &hash).await?;
-    state.throttle.lift(username);
-    state.db.audit(Some(by), "password_reset", username).await?;
+    state
+        .db
+        .set_password(
+            &user.id,
+            &hash,
+            &[throttle::key_user(username)],
+            &Entry::by(by, "password_reset", username),
+        )
+        .await?;
     Ok(())
 }
 
@@ -378,10 +382,14 @@ pub async fn change_password(
         ));
     }
     let hash = hash_in_background(new).await;
-    state.db.set_password(&user.id, &hash).await?;
     state
         .db
-        .audit(Some(username), "password_changed", username)
+        .set_password(
+            &user.id,
+            &hash,
+            &[],
+            &Entry::by(username, "password_changed", username),
+        )
         .await?;
     Ok(())
 }

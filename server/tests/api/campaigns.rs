@@ -46,6 +46,7 @@ async fn the_first_campaign_from_the_console_and_the_api(b: Backend) {
             &doorstep_server::service::accounts::hash_password(
                 doorstep_server::seed::DEMO_PASSWORD,
             ),
+            &doorstep_server::db::audit::Entry::by("test", "user_created", "admin"),
         )
         .await
         .unwrap();

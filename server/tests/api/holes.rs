@@ -498,6 +498,7 @@ async fn demo_never_deletes_a_district() {
             doorstep_shared::sync::Role::Admin,
             None,
             "x",
+            &doorstep_server::db::audit::Entry::by("test", "user_created", "admin"),
         )
         .await
         .unwrap();

@@ -469,3 +469,197 @@ async fn the_audit_trail_is_complete_and_tamper_evident(b: Backend) {
     assert!(v.broken_at.is_some(), "{v:?}");
 }
 both!(the_audit_trail_is_complete_and_tamper_evident);
+
+async fn count(api: &Api, sql: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(api.server.state.db.pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>(0)
+        .unwrap()
+}
+
+/// The lockout lives in the database: every server process on it sees it, and an admin's
+/// unlock anywhere (here the CLI's `reactivate-user`, on another process) lifts it everywhere.
+/// Each process used to keep its own, so a guesser could spread over processes and the CLI
+/// could not unlock a running server.
+async fn the_lockout_is_shared_by_every_server_process(b: Backend) {
+    let one = spawn(b).await;
+    let two = Api::on(doorstep_server::testing::second_server(&one.server.database_url).await);
+    for i in 0..5 {
+        let api = if i % 2 == 0 { &one } else { &two };
+        assert_eq!(
+            api.try_login("w001", "wrong-password", None).await.status(),
+            401
+        );
+    }
+    for api in [&one, &two] {
+        let r = api
+            .try_login("w001", doorstep_server::seed::DEMO_PASSWORD, None)
+            .await;
+        assert_eq!(r.status(), 429, "locked on every process");
+    }
+    // What `doorstep-server reactivate-user w001` does, from a process of its own.
+    let cli = doorstep_server::testing::second_server(&one.server.database_url).await;
+    doorstep_server::service::accounts::set_active(&cli.state, "w001", true, "cli")
+        .await
+        .unwrap();
+    for api in [&one, &two] {
+        let r = api
+            .try_login("w001", doorstep_server::seed::DEMO_PASSWORD, None)
+            .await;
+        assert_eq!(r.status(), 200, "the unlock reached every process");
+    }
+    let failed = count(
+        &one,
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'sign_in_failed' AND user_name = 'w001'",
+    )
+    .await;
+    assert_eq!(failed, 5);
+}
+both!(the_lockout_is_shared_by_every_server_process);
+
+/// An action and its audit entry are one transaction: when the entry cannot be written, the
+/// action did not happen (no session, no account change, no revocation), and the caller hears
+/// so. Before, the token or the change was kept and only the entry was missing.
+async fn an_action_and_its_audit_entry_commit_together(b: Backend) {
+    let api = spawn(b).await;
+    let admin = api.login("admin").await;
+    let phone = api.login("w002").await;
+    let pool = api.server.state.db.pool();
+    let (on, off) = match b {
+        Backend::Sqlite => (
+            vec![
+                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log \
+                 BEGIN SELECT RAISE(ABORT, 'audit down'); END",
+            ],
+            vec!["DROP TRIGGER audit_down"],
+        ),
+        Backend::Postgres => (
+            vec![
+                "CREATE FUNCTION audit_down() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_down()",
+            ],
+            vec![
+                "DROP TRIGGER audit_down ON audit_log",
+                "DROP FUNCTION audit_down()",
+            ],
+        ),
+    };
+    let tokens = count(&api, "SELECT COUNT(*) FROM tokens").await;
+    let devices = count(&api, "SELECT COUNT(*) FROM devices").await;
+    for sql in &on {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    // A sign-in: refused, no session and no device kept.
+    let r = api
+        .try_login("w001", doorstep_server::seed::DEMO_PASSWORD, None)
+        .await;
+    assert_eq!(r.status(), 500);
+    // A failed sign-in: no failure counted without its entry.
+    let r = api.try_login("w001", "wrong-password", None).await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(
+        count(&api, "SELECT COUNT(*) FROM sign_in_failures").await,
+        0
+    );
+    // Account changes, a revocation and a sign-out: refused, nothing changed.
+    let r = api
+        .post(&admin, "/api/v1/admin/users/w002/deactivate", json!({}))
+        .await;
+    assert_eq!(r.status(), 500);
+    let r = api
+        .post(
+            &admin,
+            &format!("/api/v1/admin/devices/{}/revoke", phone.device),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 500);
+    let r = api
+        .post(
+            &admin,
+            "/api/v1/admin/users",
+            json!({"username": "w999", "display_name": "新人", "role": "worker", "password": "long-enough-1"}),
+        )
+        .await;
+    assert_eq!(r.status(), 500);
+    let r = api.post(&phone, "/api/v1/auth/logout", json!({})).await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(count(&api, "SELECT COUNT(*) FROM tokens").await, tokens);
+    assert_eq!(count(&api, "SELECT COUNT(*) FROM devices").await, devices);
+    assert_eq!(
+        count(&api, "SELECT COUNT(*) FROM users WHERE username = 'w999'").await,
+        0
+    );
+    for sql in &off {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    // The phone's session survived everything above.
+    let r = api.get(&phone, "/api/v1/sync/pull?cursor=0&limit=1").await;
+    assert_eq!(
+        r.status(),
+        200,
+        "w002 is still active, its device and token too"
+    );
+    let v = api.server.state.db.audit_verify().await.unwrap();
+    assert_eq!(v.broken_at, None);
+}
+both!(an_action_and_its_audit_entry_commit_together);
+
+/// Expired sessions are deleted, and a browser's device goes with its last session; a phone
+/// stays listed (its revocation must outlive its tokens).
+async fn expired_sessions_are_purged(b: Backend) {
+    let api = spawn(b).await;
+    let phone = api.login("w001").await;
+    let db = &api.server.state.db;
+    let now = now();
+    // A console session (a browser's device), signed in the way the console page does.
+    let sup = db.user_by_name("sup01").await.unwrap().unwrap();
+    let browser = db
+        .sign_in(
+            &doorstep_server::db::SignIn {
+                user_id: &sup.id,
+                device: None,
+                device_name: "browser",
+                kind: "web",
+                token_hash: "0123",
+                expires_at: now + 60_000,
+                clear: &[],
+            },
+            doorstep_server::db::audit::Entry::by("sup01", "sign_in", "web"),
+        )
+        .await
+        .unwrap();
+    let (tokens, devices) = db.purge_expired(now).await.unwrap();
+    assert_eq!((tokens, devices), (0, 0), "nothing has expired yet");
+    sqlx::query("UPDATE tokens SET expires_at = $1")
+        .bind(now - 1)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let (tokens, devices) = db.purge_expired(now).await.unwrap();
+    assert_eq!((tokens, devices), (2, 1));
+    assert_eq!(count(&api, "SELECT COUNT(*) FROM tokens").await, 0);
+    let left = |id: String| format!("SELECT COUNT(*) FROM devices WHERE id = '{id}'");
+    assert_eq!(
+        count(&api, &left(browser)).await,
+        0,
+        "the browser's device went"
+    );
+    assert_eq!(
+        count(&api, &left(phone.device.to_string())).await,
+        1,
+        "the phone stays"
+    );
+    let r = api.get(&phone, "/api/v1/sync/pull?cursor=0&limit=1").await;
+    assert_eq!(r.status(), 401);
+}
+both!(expired_sessions_are_purged);
