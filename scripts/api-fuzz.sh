@@ -9,7 +9,8 @@ examples="${1:-30}"
 python3 -m schemathesis.cli --version >/dev/null 2>&1 || python3 -m pip install --quiet schemathesis
 # Run through the interpreter: a freshly installed console script may not be on PATH yet.
 schemathesis() { python3 -m schemathesis.cli "$@"; }
-cargo build -q -p doorstep-server
+# DOORSTEP_FUZZ_BUILT=1: the caller has just built the server (scripts/test.sh).
+[ "${DOORSTEP_FUZZ_BUILT:-}" = 1 ] && [ -x target/debug/doorstep-server ] || cargo build -q -p doorstep-server
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {

@@ -9,21 +9,38 @@ stage() { echo "stage: $1 done at $(( $(date +%s) - t0 )) s"; }
 bash scripts/setup.sh
 cargo test --workspace --all-targets --no-fail-fast
 stage "cargo test"
-# Every API operation fuzzed against its OpenAPI schema (no 5xx, no answer off its schema).
-bash scripts/api-fuzz.sh
+# The app with the native renderer (dioxus-desktop over webkit2gtk: the code path a phone uses)
+# is built on one core while the fuzzer drives a server (which leaves the other core mostly
+# idle); its output is shown when it ends.
+mkdir -p target
+desktop_log=target/desktop-build.log
+(
+  cargo build -j 1 -p doorstep-app --features desktop &&
+    mkdir -p target/native && cp target/debug/doorstep target/native/doorstep
+) >"$desktop_log" 2>&1 &
+desktop=$!
+trap 'kill $desktop 2>/dev/null || true' EXIT
+# Every API operation fuzzed against its OpenAPI schema (no 5xx, no answer off its schema); the
+# server binary is the one the tests just built.
+DOORSTEP_FUZZ_BUILT=1 bash scripts/api-fuzz.sh
 stage "api fuzz"
+if ! wait $desktop; then
+  cat "$desktop_log"
+  echo "the desktop build failed"
+  exit 1
+fi
+trap - EXIT
+tail -n 2 "$desktop_log"
+stage "desktop build"
 if [ -f tests/browser/run.mjs ]; then
+  # The default (liveview) app again in target/debug (the desktop build put its own there).
   cargo build -p doorstep-server -p doorstep-app
   node tests/browser/run.mjs
 fi
 stage "browser tests"
-# The app with the native renderer (dioxus-desktop over webkit2gtk: the code path a phone uses),
-# driven under Xvfb; then the phone build (`--features mobile`) checked. No Android NDK here: see
-# README "The app on phones".
 df -h . /tmp | sed 's/^/disk: /'
-cargo build -p doorstep-app --features desktop
-mkdir -p target/native && cp target/debug/doorstep target/native/doorstep
-stage "desktop build"
+# The native walk under Xvfb; then the phone build (`--features mobile`) checked. No Android NDK
+# here: see README "The app on phones".
 # One more attempt with a fresh server and app if the first fails (a webview that starts slowly
 # under Xvfb was seen once in about ten runs); each attempt says what failed and keeps a screenshot.
 bash scripts/native-test.sh || { echo "native-test: second attempt"; bash scripts/native-test.sh; }
