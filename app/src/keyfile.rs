@@ -39,7 +39,52 @@ impl Default for KdfParams {
     }
 }
 
+/// The most memory one derivation may take on a phone: cheap phones have 2–3 GB and the
+/// system may stop an app that takes much more.
+pub const MAX_M_KIB: u32 = 64 * 1024;
+/// The most passes calibration adds once the memory is at [`MAX_M_KIB`].
+pub const MAX_T: u32 = 8;
+
 impl KdfParams {
+    /// Parameters that cost about `target` on this device, never below `floor`: one
+    /// derivation is timed with `floor`, then the memory is raised (up to [`MAX_M_KIB`]), then
+    /// the passes (up to [`MAX_T`]). A phone that unlocks in `target` makes every guess of an
+    /// offline attacker with the copied store cost the same memory and work. Returns the
+    /// parameters and how long the `floor` derivation took here.
+    #[must_use]
+    pub fn calibrated(
+        floor: KdfParams,
+        target: std::time::Duration,
+    ) -> (KdfParams, std::time::Duration) {
+        let probe = KeyFile::generate(floor, Passcode::Digits);
+        let started = std::time::Instant::now();
+        let _ = probe.derive_hex("calibration");
+        let took = started.elapsed();
+        (floor.scaled(took, target), took)
+    }
+
+    /// `self` scaled by how much longer a derivation may take (`target` over `took`): memory
+    /// first, then passes; never below `self`.
+    #[must_use]
+    pub fn scaled(self, took: std::time::Duration, target: std::time::Duration) -> KdfParams {
+        let factor = target.as_secs_f64() / took.as_secs_f64().max(1e-6);
+        if factor <= 1.0 {
+            return self;
+        }
+        let m0 = f64::from(self.m_kib);
+        let m = (m0 * factor).clamp(m0, f64::from(MAX_M_KIB.max(self.m_kib)));
+        let t0 = f64::from(self.t);
+        let t = (t0 * factor * m0 / m)
+            .round()
+            .clamp(t0, f64::from(MAX_T.max(self.t)));
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        KdfParams {
+            m_kib: m as u32,
+            t: t as u32,
+            p: self.p,
+        }
+    }
+
     /// Tiny parameters for tests only: fast, and worthless against a guesser.
     #[must_use]
     pub fn insecure_fast_for_tests() -> Self {
@@ -51,6 +96,38 @@ impl KdfParams {
     }
 }
 
+/// What kind of passcode protects a store: the unlock screen shows the matching keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Passcode {
+    /// Digits only: a PIN on the number pad.
+    #[default]
+    Digits,
+    /// Letters (and anything else) too: a longer passcode on the full keyboard.
+    Text,
+}
+
+impl Passcode {
+    /// The kind of this passcode.
+    #[must_use]
+    pub fn of(pin: &str) -> Self {
+        if pin.chars().all(|c| c.is_ascii_digit()) {
+            Self::Digits
+        } else {
+            Self::Text
+        }
+    }
+
+    /// The `inputmode` of a field that takes it.
+    #[must_use]
+    pub fn input_mode(self) -> &'static str {
+        match self {
+            Self::Digits => "numeric",
+            Self::Text => "text",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct KeyFile {
     format: u32,
@@ -58,6 +135,9 @@ pub(crate) struct KeyFile {
     #[serde(flatten)]
     params: KdfParams,
     salt: String,
+    /// Written by this release on; a sidecar without it is a PIN's.
+    #[serde(default)]
+    pub(crate) passcode: Passcode,
 }
 
 /// The sidecar's path: `<db path>.salt`.
@@ -69,13 +149,19 @@ pub(crate) fn sidecar_path(db: &Path) -> PathBuf {
 
 impl KeyFile {
     /// A fresh key file with a random 16-byte salt (a v4 UUID: 122 random bits from the OS).
-    pub(crate) fn generate(params: KdfParams) -> Self {
+    pub(crate) fn generate(params: KdfParams, passcode: Passcode) -> Self {
         Self {
             format: 1,
             kdf: "argon2id".into(),
             params,
             salt: hex::encode(uuid::Uuid::new_v4().as_bytes()),
+            passcode,
         }
+    }
+
+    /// The cost parameters it was made with.
+    pub(crate) fn params(&self) -> KdfParams {
+        self.params
     }
 
     pub(crate) fn read(db: &Path) -> Result<Self> {
@@ -141,8 +227,8 @@ mod tests {
 
     #[test]
     fn same_pin_same_key_other_salt_other_key() {
-        let a = KeyFile::generate(KdfParams::insecure_fast_for_tests());
-        let b = KeyFile::generate(KdfParams::insecure_fast_for_tests());
+        let a = KeyFile::generate(KdfParams::insecure_fast_for_tests(), Passcode::Digits);
+        let b = KeyFile::generate(KdfParams::insecure_fast_for_tests(), Passcode::Digits);
         assert_ne!(a.salt, b.salt);
         assert_eq!(a.salt.len(), 32);
         let ka = a.derive_hex("123456").unwrap();
@@ -156,9 +242,43 @@ mod tests {
     fn sidecar_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("doorstep.db");
-        let kf = KeyFile::generate(KdfParams::default());
+        let kf = KeyFile::generate(KdfParams::default(), Passcode::Text);
         kf.write(&db).unwrap();
         assert!(sidecar_path(&db).ends_with("doorstep.db.salt"));
         assert_eq!(KeyFile::read(&db).unwrap(), kf);
+    }
+
+    #[test]
+    fn a_sidecar_without_a_passcode_kind_is_a_pins() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("doorstep.db");
+        std::fs::write(
+            sidecar_path(&db),
+            r#"{"format":1,"kdf":"argon2id","m_kib":19456,"t":2,"p":1,"salt":"00112233445566778899aabbccddeeff"}"#,
+        )
+        .unwrap();
+        assert_eq!(KeyFile::read(&db).unwrap().passcode, Passcode::Digits);
+        assert_eq!(Passcode::of("123456"), Passcode::Digits);
+        assert_eq!(Passcode::of("field-2026"), Passcode::Text);
+    }
+
+    #[test]
+    fn calibration_raises_memory_then_passes_and_never_goes_below_the_floor() {
+        use std::time::Duration;
+        let floor = KdfParams::default();
+        let ms = Duration::from_millis;
+        // A slow phone: the floor already takes longer than the target.
+        assert_eq!(floor.scaled(ms(900), ms(500)), floor);
+        // Twice as fast as needed: twice the memory, same passes.
+        let p = floor.scaled(ms(250), ms(500));
+        assert_eq!((p.m_kib, p.t), (floor.m_kib * 2, floor.t));
+        // Much faster: memory at its cap, the rest in passes, capped too.
+        let p = floor.scaled(ms(25), ms(500));
+        assert_eq!(p.m_kib, MAX_M_KIB);
+        let expected_t =
+            (f64::from(floor.t) * 20.0 * f64::from(floor.m_kib) / f64::from(MAX_M_KIB)).round();
+        assert_eq!(f64::from(p.t), expected_t);
+        let p = floor.scaled(ms(1), ms(500));
+        assert_eq!((p.m_kib, p.t), (MAX_M_KIB, MAX_T));
     }
 }

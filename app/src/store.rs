@@ -37,7 +37,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::{AppError, Result};
-use crate::keyfile::{KdfParams, KeyFile, sidecar_path};
+use crate::keyfile::{KdfParams, KeyFile, Passcode, sidecar_path};
 use crate::model::{ProgressReport, Session};
 
 /// The shortest PIN accepted.
@@ -218,7 +218,7 @@ impl Store {
         if path.exists() {
             return Err(AppError::StoreExists(path.to_path_buf()));
         }
-        let kf = KeyFile::generate(kdf);
+        let kf = KeyFile::generate(kdf, Passcode::of(pin));
         kf.write(path)?;
         let created = (|| {
             let key = kf.derive_hex(pin)?;
@@ -239,6 +239,21 @@ impl Store {
             let _ = Self::destroy(path);
         }
         created
+    }
+
+    /// The kind of passcode that protects the store at `path` (digits when unknown), for the
+    /// unlock screen's keyboard.
+    #[must_use]
+    pub fn passcode(path: impl AsRef<Path>) -> Passcode {
+        KeyFile::read(path.as_ref()).map_or(Passcode::Digits, |k| k.passcode)
+    }
+
+    /// The key derivation's cost parameters of the store at `path`.
+    ///
+    /// # Errors
+    /// A missing or unreadable key file.
+    pub fn kdf_params(path: impl AsRef<Path>) -> Result<KdfParams> {
+        Ok(KeyFile::read(path.as_ref())?.params())
     }
 
     /// Opens the store at `path` with `pin`.

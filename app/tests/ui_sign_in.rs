@@ -91,15 +91,15 @@ async fn sign_in_choose_a_pin_record_sync_lock_and_unlock() {
         })
         .await;
     assert!(html.contains("同步完成：上传 1 条"), "{html}");
-    assert!(
-        html.contains(&format!(
-            "data-testid=\"server-done-{}\">服务器已确认 {} / {}",
-            c.code,
-            c.done + 1,
-            c.total
-        )),
-        "{html}"
+    // The server's figures are fetched after the sync's report shows: wait for them.
+    let confirmed = format!(
+        "data-testid=\"server-done-{}\">服务器已确认 {} / {}",
+        c.code,
+        c.done + 1,
+        c.total
     );
+    h.until("the server's figure", |h| h.contains(&confirmed))
+        .await;
 
     // Lock; the PIN opens it again, offline; a wrong PIN says so.
     h.click("lock").await;
@@ -149,4 +149,51 @@ async fn a_supervisor_sees_progress_per_community_offline_too() {
     h.click("unlock").await;
     let html = h.until_contains("data-testid=\"progress-table\"").await;
     assert!(html.contains(&first.name));
+}
+
+/// A longer passcode with letters: chosen at the first sign-in (the fields switch to the full
+/// keyboard), and the unlock screen offers the full keyboard for it; the cost parameters are
+/// calibrated on the device when asked to (never below the floor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_longer_passcode_with_letters_unlocks_on_the_full_keyboard() {
+    let server = demo_server(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.server_url = Some(server.url.clone());
+    // Calibrate from the fast test floor to a few milliseconds: the parameters must rise.
+    cfg.kdf_target = Some(std::time::Duration::from_millis(30));
+    let floor = cfg.kdf;
+    let services = Services::new(cfg);
+    let mut h = Harness::new(services.clone()).await;
+    h.until_contains("data-testid=\"server\"").await;
+    h.input("username", "w001").await;
+    h.input("password", "doorstep2021").await;
+    h.click("next").await;
+    let html = h.until_contains("data-testid=\"pin2\"").await;
+    assert!(html.contains("inputmode=\"numeric\""), "a PIN by default");
+    h.change("passcode-text", "on").await;
+    let html = h.until_contains("inputmode=\"text\"").await;
+    assert!(!html.contains("inputmode=\"numeric\""), "{html}");
+    let passcode = "field-visit 2026";
+    h.input("pin", passcode).await;
+    h.input("pin2", passcode).await;
+    h.click("finish-sign-in").await;
+    h.until_contains("data-testid=\"sync-panel\"").await;
+    let kdf = doorstep_app::Store::kdf_params(store_path(dir.path())).unwrap();
+    assert!(kdf.m_kib >= floor.m_kib && kdf.t >= floor.t, "{kdf:?}");
+    assert!(
+        kdf.m_kib > floor.m_kib || kdf.t > floor.t,
+        "calibrated upwards: {kdf:?}"
+    );
+
+    h.click("lock").await;
+    let html = h.until_contains("data-testid=\"unlock-pin\"").await;
+    assert!(html.contains("inputmode=\"text\""), "{html}");
+    h.input("unlock-pin", "123456").await;
+    h.click("unlock").await;
+    h.until_contains("PIN 不正确").await;
+    h.input("unlock-pin", passcode).await;
+    h.click("unlock").await;
+    h.until_contains("data-testid=\"sync-panel\"").await;
+    assert!(services.store().is_some());
 }

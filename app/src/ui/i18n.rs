@@ -154,6 +154,10 @@ pub const CHOOSE_PIN_INTRO: Tr = tr(
 );
 pub const PIN: Tr = tr("PIN（至少 6 位）", "PIN (at least 6 characters)");
 pub const PIN_AGAIN: Tr = tr("再次输入 PIN", "PIN again");
+pub const PASSCODE_TEXT: Tr = tr(
+    "使用字母和数字的更长密码（更难被猜中）",
+    "Use a longer passcode with letters and digits (harder to guess)",
+);
 pub const PIN_MISMATCH: Tr = tr("两次输入的 PIN 不一致", "The two PINs differ");
 pub const FINISH_SIGN_IN: Tr = tr("登录并下载名单", "Sign in and download the roster");
 pub const SIGNING_IN: Tr = tr(

@@ -47,6 +47,10 @@ pub struct Config {
     pub server_url: Option<String>,
     /// Cost of the PIN's key derivation (the default in production).
     pub kdf: KdfParams,
+    /// How long unlocking may take on this device: at the first sign-in the key derivation
+    /// is timed here and its cost raised from `kdf` until it takes about this long
+    /// ([`KdfParams::calibrated`]); `None` keeps `kdf` as it is (tests).
+    pub kdf_target: Option<Duration>,
     /// How often the background sync looks for work; `None`: no background sync.
     pub auto_sync_every: Option<Duration>,
     /// Without unsent edits, how old the last sync may get before the background sync pulls.
@@ -73,6 +77,7 @@ impl Config {
             data_dir: data_dir.into(),
             server_url: None,
             kdf: KdfParams::default(),
+            kdf_target: Some(Duration::from_millis(500)),
             auto_sync_every: Some(Duration::from_secs(30)),
             pull_every: Duration::from_secs(300),
             device_name: "Doorstep".into(),
@@ -187,6 +192,12 @@ impl Services {
     #[must_use]
     pub fn store_path(&self) -> PathBuf {
         store_path(&self.config.data_dir)
+    }
+
+    /// The kind of passcode that protects the store (the unlock screen's keyboard).
+    #[must_use]
+    pub fn passcode(&self) -> crate::keyfile::Passcode {
+        Store::passcode(self.store_path())
     }
 
     /// Whether this device holds a store (then it opens with a PIN, offline).
@@ -330,9 +341,22 @@ impl Services {
     pub async fn create_store(&self, pending: PendingSignIn, pin: String) -> Result<Account> {
         let path = self.store_path();
         let dir = self.config.data_dir.clone();
-        let kdf = self.config.kdf;
+        let (floor, target) = (self.config.kdf, self.config.kdf_target);
         let store = blocking(move || {
             std::fs::create_dir_all(&dir)?;
+            let kdf = match target {
+                Some(t) => {
+                    let (kdf, took) = KdfParams::calibrated(floor, t);
+                    tracing::info!(
+                        floor_ms = took.as_millis(),
+                        m_kib = kdf.m_kib,
+                        t = kdf.t,
+                        "PIN key derivation calibrated"
+                    );
+                    kdf
+                }
+                None => floor,
+            };
             Store::create(&path, &pin, kdf)
         })
         .await?;

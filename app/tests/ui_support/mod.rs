@@ -42,6 +42,7 @@ pub const PIN: &str = "135790";
 pub fn config(dir: &Path) -> Config {
     let mut c = Config::new(dir);
     c.kdf = KdfParams::insecure_fast_for_tests();
+    c.kdf_target = None;
     c.auto_sync_every = None;
     c
 }

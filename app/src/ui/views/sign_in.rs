@@ -20,6 +20,7 @@ pub fn SignIn() -> Element {
     let mut password = use_signal(String::new);
     let mut pin = use_signal(String::new);
     let mut pin2 = use_signal(String::new);
+    let mut letters = use_signal(|| false);
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<Text>);
     let mut checked = use_signal(|| None::<PendingSignIn>);
@@ -123,11 +124,20 @@ pub fn SignIn() -> Element {
             } else {
                 h2 { {lang.t(i18n::CHOOSE_PIN)} }
                 p { {lang.t(i18n::CHOOSE_PIN_INTRO)} }
+                label { class: "lbl check",
+                    input {
+                        r#type: "checkbox",
+                        checked: letters(),
+                        "data-testid": "passcode-text",
+                        onchange: move |_| { let on = !letters(); letters.set(on); },
+                    }
+                    " {lang.t(i18n::PASSCODE_TEXT)}"
+                }
                 label { class: "lbl", r#for: "pin", {lang.t(i18n::PIN)} }
                 input {
                     id: "pin",
                     r#type: "password",
-                    inputmode: "numeric",
+                    inputmode: if letters() { "text" } else { "numeric" },
                     autocomplete: "new-password",
                     value: "{pin}",
                     "data-testid": "pin",
@@ -137,7 +147,7 @@ pub fn SignIn() -> Element {
                 input {
                     id: "pin2",
                     r#type: "password",
-                    inputmode: "numeric",
+                    inputmode: if letters() { "text" } else { "numeric" },
                     autocomplete: "new-password",
                     value: "{pin2}",
                     "data-testid": "pin2",
@@ -176,6 +186,7 @@ pub fn Unlock() -> Element {
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<Text>);
     let mut forgetting = use_signal(|| false);
+    let passcode = use_hook(|| ctx.services.passcode());
 
     let c = ctx.clone();
     let unlock = move |_| {
@@ -213,7 +224,7 @@ pub fn Unlock() -> Element {
             input {
                 id: "unlock-pin",
                 r#type: "password",
-                inputmode: "numeric",
+                inputmode: passcode.input_mode(),
                 autocomplete: "current-password",
                 value: "{pin}",
                 "data-testid": "unlock-pin",
