@@ -273,10 +273,10 @@ mod tests {
         let p = floor.scaled(ms(250), ms(500));
         assert_eq!((p.m_kib, p.t), (floor.m_kib * 2, floor.t));
         // Much faster: memory at its cap, the rest in passes, capped too.
-        let p = floor.scaled(ms(25), ms(500));
+        let p = floor.scaled(ms(50), ms(500));
         assert_eq!(p.m_kib, MAX_M_KIB);
         let expected_t =
-            (f64::from(floor.t) * 20.0 * f64::from(floor.m_kib) / f64::from(MAX_M_KIB)).round();
+            (f64::from(floor.t) * 10.0 * f64::from(floor.m_kib) / f64::from(MAX_M_KIB)).round();
         assert_eq!(f64::from(p.t), expected_t);
         let p = floor.scaled(ms(1), ms(500));
         assert_eq!((p.m_kib, p.t), (MAX_M_KIB, MAX_T));
