@@ -15,7 +15,7 @@ use std::io::{Cursor, Write};
 
 use calamine::{Data, DataRef, Reader, Xlsx};
 use doorstep_shared::demo::DemoDistrict;
-use doorstep_shared::{CertificateNumber, DivisionCode, Person, ResidentId};
+use doorstep_shared::{CertificateNumber, DivisionCode, Person, PersonKeys, ResidentId};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use uuid::Uuid;
 
@@ -75,11 +75,12 @@ pub struct RosterEntry {
 }
 
 impl RosterEntry {
-    /// The roster person for a campaign (its key is stable across re-imports).
+    /// The roster person for a campaign whose keys are made by `keys` (its key is stable
+    /// across re-imports).
     #[must_use]
-    pub fn to_person(&self, campaign_id: Uuid) -> Person {
+    pub fn to_person(&self, campaign_id: Uuid, keys: &PersonKeys) -> Person {
         Person {
-            id: Person::key_for(campaign_id, &self.resident_id),
+            id: keys.key(campaign_id, &self.resident_id),
             name: self.name.clone(),
             resident_id: self.resident_id.clone(),
             certificate: self.certificate.clone(),
@@ -654,7 +655,7 @@ mod tests {
         let from_xlsx = read_file("底册.XLSX", &write_xlsx(&entries).unwrap()).unwrap();
         assert_eq!(from_csv, entries);
         assert_eq!(from_xlsx, entries);
-        let person = from_xlsx[0].to_person(CAMPAIGN);
+        let person = from_xlsx[0].to_person(CAMPAIGN, &PersonKeys::Derived);
         assert_eq!(person, demo::generate(2025, CAMPAIGN).persons[0]);
     }
 

@@ -73,6 +73,9 @@ pub async fn seed_demo_sized(
                 ends: today + chrono::Duration::days(70),
                 home_visit_target_bp: 9500,
                 review_levels: doorstep_shared::review::Levels::default(),
+                // The demo's keys are derived, as the demo generator makes them: its roster is
+                // public; a district's campaign gets a secret.
+                person_keys: doorstep_shared::PersonKeys::Derived,
             },
             &form,
             None,
@@ -86,7 +89,7 @@ pub async fn seed_demo_sized(
         .iter()
         .map(|e| {
             (
-                e.to_person(campaign.id),
+                e.to_person(campaign.id, &doorstep_shared::PersonKeys::Derived),
                 e.street_name.clone(),
                 e.community_name.clone(),
             )

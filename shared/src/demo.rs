@@ -233,7 +233,7 @@ fn person(
         )
     };
     Person {
-        id: Person::key_for(campaign_id, &resident_id),
+        id: crate::domain::PersonKeys::Derived.key(campaign_id, &resident_id),
         name: chinese_name(rng, male),
         resident_id,
         certificate,
@@ -594,7 +594,7 @@ mod tests {
             assert!(ids.insert(id.clone()), "duplicate ID");
             let cert = CertificateNumber::parse(&p.certificate.to_string()).unwrap();
             assert_eq!(cert.resident_id(), &id);
-            assert_eq!(p.id, Person::key_for(CAMPAIGN, &id));
+            assert_eq!(p.id, crate::domain::PersonKeys::Derived.key(CAMPAIGN, &id));
             let year = chrono::Datelike::year(&id.birth_date());
             assert!((1935..=2019).contains(&year));
             assert!(id.region() == "430503" || NEIGHBOURS.contains(&id.region()));

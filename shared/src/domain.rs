@@ -237,16 +237,57 @@ pub struct Person {
     pub living_subsidy: bool,
 }
 
-/// Namespace for person IDs: `uuid5(NS, campaign || resident ID)`.
+/// Namespace for derived person keys: `uuid5(NS, campaign || resident ID)`.
 const PERSON_NS: Uuid = Uuid::from_u128(0x6c1e_4a0e_2f0b_4b57_9d3e_0d00_2573_0001);
 
-impl Person {
-    /// The stable person key for a resident in a campaign: re-importing a roster finds the same key.
+/// How a campaign turns resident IDs into person keys. A key is stable within a campaign
+/// (re-importing a roster finds the same person), and a new campaign gives everyone new keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonKeys {
+    /// `uuid5(NS, campaign || ID)`: anyone who knows the campaign's ID and an ID number can
+    /// compute the key. Campaigns opened before the secret existed, and the demo district (whose
+    /// roster is public anyway).
+    Derived,
+    /// `uuid5(secret, ID)` with 122 random bits the server keeps and never sends: a key says
+    /// nothing about whose it is, and nobody can compute one from an ID number.
+    Secret(Uuid),
+}
+
+impl PersonKeys {
+    /// A fresh secret (from the operating system's random source).
     #[must_use]
-    pub fn key_for(campaign: Uuid, id: &ResidentId) -> Uuid {
-        let mut name = campaign.as_bytes().to_vec();
-        name.extend_from_slice(id.as_str().as_bytes());
-        Uuid::new_v5(&PERSON_NS, &name)
+    pub fn random() -> Self {
+        Self::Secret(Uuid::new_v4())
+    }
+
+    /// The key of a resident in `campaign`.
+    #[must_use]
+    pub fn key(&self, campaign: Uuid, id: &ResidentId) -> Uuid {
+        match self {
+            Self::Derived => {
+                let mut name = campaign.as_bytes().to_vec();
+                name.extend_from_slice(id.as_str().as_bytes());
+                Uuid::new_v5(&PERSON_NS, &name)
+            }
+            Self::Secret(secret) => Uuid::new_v5(secret, id.as_str().as_bytes()),
+        }
+    }
+
+    /// As stored: `None` for [`PersonKeys::Derived`], the secret's text otherwise.
+    #[must_use]
+    pub fn stored(&self) -> Option<String> {
+        match self {
+            Self::Derived => None,
+            Self::Secret(s) => Some(s.to_string()),
+        }
+    }
+
+    /// From [`PersonKeys::stored`].
+    ///
+    /// # Errors
+    /// A stored secret that is not a UUID.
+    pub fn from_stored(s: Option<&str>) -> Result<Self, uuid::Error> {
+        s.map_or(Ok(Self::Derived), |s| Ok(Self::Secret(Uuid::parse_str(s)?)))
     }
 }
 
@@ -415,5 +456,30 @@ mod zone_tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(visit_time_label(late), "2021-06-02 00:30");
+    }
+}
+
+#[cfg(test)]
+mod person_key_tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys_are_stable_per_campaign_and_not_derivable() {
+        let id = crate::demo::generate_sized(1, Uuid::nil(), 1, 1).persons[0]
+            .resident_id
+            .clone();
+        let campaign = Uuid::from_u128(7);
+        let a = PersonKeys::random();
+        let b = PersonKeys::random();
+        assert_eq!(a.key(campaign, &id), a.key(campaign, &id), "stable");
+        assert_ne!(
+            a.key(campaign, &id),
+            b.key(campaign, &id),
+            "another secret, another key"
+        );
+        assert_ne!(a.key(campaign, &id), PersonKeys::Derived.key(campaign, &id));
+        assert_eq!(PersonKeys::from_stored(a.stored().as_deref()).unwrap(), a);
+        assert_eq!(PersonKeys::from_stored(None).unwrap(), PersonKeys::Derived);
+        assert!(PersonKeys::from_stored(Some("nonsense")).is_err());
     }
 }

@@ -406,7 +406,15 @@ async fn district(backend: Backend) {
     assert!(!held.is_empty());
     assert!(held.iter().all(|r| r.person_id != surveyed.person_id));
     // The carried record's prior shows the late correction.
-    let next_id = doorstep_shared::Person::key_for(c2022.id, &last_year.person.resident_id);
+    // The new year's key comes from the 2022 campaign's own secret: not computable from the
+    // ID number without it.
+    let keys = db.person_keys(&c2022.id).await.unwrap();
+    assert!(matches!(keys, doorstep_shared::PersonKeys::Secret(_)));
+    let next_id = keys.key(c2022.id, &last_year.person.resident_id);
+    assert_ne!(
+        next_id,
+        doorstep_shared::PersonKeys::Derived.key(c2022.id, &last_year.person.resident_id)
+    );
     let next = db.record(&next_id.to_string()).await.unwrap().unwrap();
     assert_eq!(
         next.prior.as_ref().and_then(|p| p.get("phone")),

@@ -13,11 +13,11 @@ use doorstep_shared::carry;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::Doc;
 use doorstep_shared::review::Levels;
-use doorstep_shared::{Campaign, CampaignState, DivisionCode, Outcome, Person};
+use doorstep_shared::{Campaign, CampaignState, DivisionCode, Outcome, Person, PersonKeys};
 
 use super::records::{ROW_COLS, row_from};
 use super::roster::recompute_progress;
-use super::{Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
+use super::{Db, DbError, DbResult, WriteTx, now_ms, opt_str, placeholders, take_seqs};
 
 /// A campaign with where it stands.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -105,6 +105,9 @@ pub struct NewCampaign {
     pub ends: NaiveDate,
     pub home_visit_target_bp: u64,
     pub review_levels: Levels,
+    /// How its person keys are made: a fresh secret ([`PersonKeys::random`]) for a district's
+    /// campaign; [`PersonKeys::Derived`] for the demo, whose roster is public.
+    pub person_keys: PersonKeys,
 }
 
 impl Db {
@@ -169,8 +172,8 @@ impl Db {
         .await?;
         sqlx::query(
             "INSERT INTO campaigns (id, district, district_name, year, name, starts, ends, form_version, is_open, \
-             next_seq, created_at, state, home_visit_target_bp, carried_from, review_levels) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, $9, 'open', $10, $11, $12)",
+             next_seq, created_at, state, home_visit_target_bp, carried_from, review_levels, person_key_secret) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, $9, 'open', $10, $11, $12, $13)",
         )
         .bind(campaign.id.to_string())
         .bind(campaign.district.to_string())
@@ -184,14 +187,29 @@ impl Db {
         .bind(i64::try_from(new.home_visit_target_bp).unwrap_or(9500))
         .bind(from.map(|f| f.id.to_string()))
         .bind(new.review_levels.key().to_string())
+        .bind(new.person_keys.stored())
         .execute(&mut *tx.tx)
         .await?;
         let report = match from {
-            Some(from) => carry_over(&mut tx, from, &campaign, form).await?,
+            Some(from) => carry_over(&mut tx, from, &campaign, new.person_keys, form).await?,
             None => CarryReport::default(),
         };
         tx.commit().await?;
         Ok((campaign, report))
+    }
+
+    /// How a campaign's person keys are made (its secret stays here: never in an answer).
+    ///
+    /// # Errors
+    /// An unknown campaign, a damaged secret, or a database error.
+    pub async fn person_keys(&self, campaign: &Uuid) -> DbResult<PersonKeys> {
+        let row = sqlx::query("SELECT person_key_secret FROM campaigns WHERE id = $1")
+            .bind(campaign.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| DbError::NotFound(format!("no campaign {campaign}")))?;
+        PersonKeys::from_stored(opt_str(&row, "person_key_secret")?.as_deref())
+            .map_err(|e| DbError::Corrupt(format!("person key secret: {e}")))
     }
 
     /// The open campaign, if any.
@@ -267,6 +285,7 @@ async fn carry_over(
     tx: &mut WriteTx<'_>,
     from: &Campaign,
     to: &Campaign,
+    keys: PersonKeys,
     form: &FormDefinition,
 ) -> DbResult<CarryReport> {
     let mut report = CarryReport::default();
@@ -309,7 +328,7 @@ async fn carry_over(
             Some(serde_json::to_string(&prior)?)
         };
         let mut person = row.person.clone();
-        person.id = Person::key_for(to.id, &person.resident_id);
+        person.id = keys.key(to.id, &person.resident_id);
         let flag = (row.final_outcome == Some(Outcome::Moved)).then_some(FLAG_MOVED_LAST_YEAR);
         carried.push((person, row.id.clone(), prior, flag));
     }

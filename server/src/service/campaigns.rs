@@ -226,6 +226,7 @@ pub async fn open(db: &Db, req: &OpenRequest, by: &str) -> Result<Opened> {
         ends,
         home_visit_target_bp: percent_to_bp(target),
         review_levels,
+        person_keys: doorstep_shared::PersonKeys::random(),
     };
     let (campaign, carry) = db.open_campaign(&new, &form, from.as_ref()).await?;
     db.audit(

@@ -30,11 +30,12 @@ pub async fn import(
             )
         })?
         .map_err(|e| Error::invalid("roster_invalid", e.to_string()))?;
+    let keys = db.person_keys(&campaign.id).await?;
     let persons: Vec<_> = entries
         .iter()
         .map(|e| {
             (
-                e.to_person(campaign.id),
+                e.to_person(campaign.id, &keys),
                 e.street_name.clone(),
                 e.community_name.clone(),
             )

@@ -141,6 +141,64 @@ async fn the_first_campaign_from_the_console_and_the_api(b: Backend) {
 }
 both!(the_first_campaign_from_the_console_and_the_api);
 
+/// A district's campaign makes person keys from a secret it keeps: no key can be computed
+/// from an ID number (they used to be uuid5 of the campaign's ID, which every pull carries, and
+/// the ID number), no answer carries the secret, and re-importing the roster finds the same
+/// persons.
+async fn person_keys_come_from_the_campaigns_secret(b: Backend) {
+    let api = empty_server(b).await;
+    api.server
+        .state
+        .db
+        .create_user(
+            "admin",
+            "管理员",
+            doorstep_shared::sync::Role::Admin,
+            None,
+            &doorstep_server::service::accounts::hash_password(
+                doorstep_server::seed::DEMO_PASSWORD,
+            ),
+            &doorstep_server::db::audit::Entry::by("test", "user_created", "admin"),
+        )
+        .await
+        .unwrap();
+    let admin = api.login("admin").await;
+    let r = api
+        .post(
+            &admin,
+            "/api/v1/admin/campaigns",
+            json!({"district": "430503", "district_name": "大祥区", "year": 2021}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let opened = r.text().await.unwrap();
+    let campaign = api.campaign().await;
+    let keys = api.server.state.db.person_keys(&campaign.id).await.unwrap();
+    let doorstep_shared::PersonKeys::Secret(secret) = keys else {
+        panic!("a district's campaign has a secret: {keys:?}")
+    };
+    assert!(!opened.contains(&secret.to_string()));
+    let entries = crate::holes::newcomers(31, 40, "430503001001");
+    crate::holes::import(&api, &admin, &entries).await;
+    let again = crate::holes::import(&api, &admin, &entries).await;
+    assert_eq!(again["added"], 0, "the same persons again: {again}");
+    let pulled = api.pull_all(&admin).await;
+    assert_eq!(pulled.len(), entries.len());
+    for e in &entries {
+        let key = keys.key(campaign.id, &e.resident_id);
+        assert!(pulled.contains_key(&key));
+        assert_ne!(
+            key,
+            doorstep_shared::PersonKeys::Derived.key(campaign.id, &e.resident_id)
+        );
+    }
+    for path in ["/api/v1/sync/pull?cursor=0", "/api/v1/admin/campaigns"] {
+        let text = api.get(&admin, path).await.text().await.unwrap();
+        assert!(!text.contains(&secret.to_string()), "{path}");
+    }
+}
+both!(person_keys_come_from_the_campaigns_secret);
+
 /// A closed year refuses pushes with a clear code; its figures stay readable by `?year=`.
 async fn a_closed_year_refuses_edits_and_stays_readable(b: Backend) {
     let api = spawn(b).await;
@@ -389,9 +447,10 @@ async fn roster_reconciles_and_the_admin_decides(b: Backend) {
         .await
         .unwrap();
     assert_eq!(flagged.as_array().unwrap().len(), 2);
+    let keys = api.server.state.db.person_keys(&campaign.id).await.unwrap();
     let ids: Vec<String> = gone
         .iter()
-        .map(|e| e.to_person(campaign.id).id.to_string())
+        .map(|e| e.to_person(campaign.id, &keys).id.to_string())
         .collect();
     let w1 = api.login("w001").await;
     let (_, cursor) = api.pull_from(&w1, 0).await;

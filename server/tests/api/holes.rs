@@ -359,12 +359,13 @@ async fn second_writer_waits_its_turn(b: Backend) {
     .await
     .unwrap();
     let campaign = other.db.current_campaign().await.unwrap().unwrap();
+    let keys = other.db.person_keys(&campaign.id).await.unwrap();
     let entries = newcomers(77, 1500, "430503001099");
     let persons: Vec<_> = entries
         .iter()
         .map(|e| {
             (
-                e.to_person(campaign.id),
+                e.to_person(campaign.id, &keys),
                 e.street_name.clone(),
                 e.community_name.clone(),
             )

@@ -576,6 +576,8 @@ async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                     ends: chrono::NaiveDate::from_ymd_opt(2021, 6, 30).context("date")?,
                     home_visit_target_bp: 9500,
                     review_levels: doorstep_shared::review::Levels::default(),
+                    // The demo generator's keys, as the demo server has them.
+                    person_keys: doorstep_shared::PersonKeys::Derived,
                 },
                 &form,
                 None,
@@ -994,6 +996,8 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                     ends: chrono::NaiveDate::from_ymd_opt(2021, 6, 30).context("date")?,
                     home_visit_target_bp: 9500,
                     review_levels: doorstep_shared::review::Levels::default(),
+                    // The demo generator's keys, as the demo server has them.
+                    person_keys: doorstep_shared::PersonKeys::Derived,
                 },
                 &form,
                 None,
