@@ -79,6 +79,13 @@ pub async fn seed_demo_sized(
             },
             &form,
             None,
+            &|c, _| {
+                crate::db::audit::Entry::by(
+                    "demo",
+                    "open_campaign",
+                    &format!("{} {}", c.year, c.id),
+                )
+            },
         )
         .await?;
     let d = demo::generate_sized(seed, campaign.id, persons, communities);
@@ -95,7 +102,10 @@ pub async fn seed_demo_sized(
             )
         })
         .collect();
-    db.import_persons(&campaign, &persons, &|_, _| {}).await?;
+    db.import_persons(&campaign, &persons, &|_, _| {}, &|o| {
+        crate::db::audit::Entry::by("demo", "import_roster", &format!("{} rows", o.imported))
+    })
+    .await?;
 
     let hash = hash_password(DEMO_PASSWORD);
     let mut logins = Vec::new();

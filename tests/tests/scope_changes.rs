@@ -136,6 +136,7 @@ fn run(ops: Vec<Op>, case: usize) -> Result<(), TestCaseError> {
                         &campaign,
                         &[(p, "街道".into(), format!("社区{community}"))],
                         &|_, _| {},
+                        &|_| doorstep_server::db::audit::Entry::by("test", "import_roster", ""),
                     )
                     .await
                     .unwrap();

@@ -150,6 +150,7 @@ impl Db {
         new: &NewCampaign,
         form: &FormDefinition,
         from: Option<&Campaign>,
+        audit: &(dyn Fn(&Campaign, &CarryReport) -> super::audit::Entry + Send + Sync),
     ) -> DbResult<(Campaign, CarryReport)> {
         self.put_form(form).await?;
         let campaign = Campaign {
@@ -194,6 +195,7 @@ impl Db {
             Some(from) => carry_over(&mut tx, from, &campaign, new.person_keys, form).await?,
             None => CarryReport::default(),
         };
+        self.audit_in(&mut tx, &audit(&campaign, &report)).await?;
         tx.commit().await?;
         Ok((campaign, report))
     }
@@ -266,7 +268,7 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
-    pub async fn close_campaign(&self, id: &Uuid) -> DbResult<()> {
+    pub async fn close_campaign(&self, id: &Uuid, entry: &super::audit::Entry) -> DbResult<()> {
         let mut tx = self.write().await?;
         sqlx::query(
             "UPDATE campaigns SET state = 'closed', is_open = 0, closed_at = COALESCE(closed_at, $1) WHERE id = $2",
@@ -275,6 +277,7 @@ impl Db {
         .bind(id.to_string())
         .execute(&mut *tx.tx)
         .await?;
+        self.audit_in(&mut tx, entry).await?;
         tx.commit().await
     }
 }

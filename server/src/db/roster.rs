@@ -102,6 +102,7 @@ impl Db {
         campaign: &Campaign,
         persons: &[(Person, String, String)],
         on_progress: &(dyn Fn(usize, usize) + Send + Sync),
+        audit: &(dyn Fn(&ImportOutcome) -> super::audit::Entry + Send + Sync),
     ) -> DbResult<ImportOutcome> {
         let campaign_id = campaign.id.to_string();
         let mut tx = self.write().await?;
@@ -243,6 +244,8 @@ impl Db {
             recompute.iter().map(String::as_str),
         )
         .await?;
+        // The import and its audit entry (counts only) commit together.
+        self.audit_in(&mut tx, &audit(&outcome)).await?;
         tx.commit().await?;
         // A roster import changes the tables' shape a lot: refresh the planner's statistics now
         // rather than waiting for autovacuum (the overview's plan depends on them).
@@ -275,12 +278,13 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
-    pub async fn clear_flag(&self, person_id: &str) -> DbResult<()> {
+    pub async fn clear_flag(&self, person_id: &str, entry: &super::audit::Entry) -> DbResult<()> {
         let mut tx = self.write().await?;
         sqlx::query("UPDATE persons SET flag = NULL WHERE id = $1")
             .bind(person_id.to_string())
             .execute(&mut *tx.tx)
             .await?;
+        self.audit_in(&mut tx, entry).await?;
         tx.commit().await
     }
 
@@ -289,7 +293,13 @@ impl Db {
     ///
     /// # Errors
     /// An unknown person, or a database error.
-    pub async fn remove_person(&self, person_id: &str, by: &str, reason: &str) -> DbResult<()> {
+    pub async fn remove_person(
+        &self,
+        person_id: &str,
+        by: &str,
+        reason: &str,
+        entry: &super::audit::Entry,
+    ) -> DbResult<()> {
         let mut tx = self.write().await?;
         let mut rows = load_rows(&mut tx, &[person_id.to_string()]).await?;
         let row = rows
@@ -332,6 +342,7 @@ impl Db {
             std::iter::once(row.community.as_str()),
         )
         .await?;
+        self.audit_in(&mut tx, entry).await?;
         tx.commit().await
     }
 

@@ -12,6 +12,7 @@ use doorstep_shared::sync::Role;
 use doorstep_shared::{Campaign, CampaignState, DivisionCode, domain};
 
 use super::{Error, Result};
+use crate::db::audit::Entry;
 use crate::db::{CampaignRow, CarryReport, Db, NewCampaign, Scope};
 
 /// What opening a campaign takes; `None` fields take their defaults.
@@ -228,16 +229,18 @@ pub async fn open(db: &Db, req: &OpenRequest, by: &str) -> Result<Opened> {
         review_levels,
         person_keys: doorstep_shared::PersonKeys::random(),
     };
-    let (campaign, carry) = db.open_campaign(&new, &form, from.as_ref()).await?;
-    db.audit(
-        Some(by),
-        "open_campaign",
-        &format!(
-            "{} {} carried {} from {:?}",
-            campaign.year, campaign.id, carry.carried, req.from
-        ),
-    )
-    .await?;
+    let (campaign, carry) = db
+        .open_campaign(&new, &form, from.as_ref(), &|campaign, carry| {
+            Entry::by(
+                by,
+                "open_campaign",
+                &format!(
+                    "{} {} carried {} from {:?}",
+                    campaign.year, campaign.id, carry.carried, req.from
+                ),
+            )
+        })
+        .await?;
     let row = db
         .campaign_by_year(campaign.year)
         .await?
@@ -305,11 +308,9 @@ pub async fn close(db: &Db, year: i32, by: &str) -> Result<CampaignRow> {
             ),
         ));
     }
-    db.close_campaign(&c.campaign.id).await?;
-    db.audit(
-        Some(by),
-        "close_campaign",
-        &format!("{year} {}", c.campaign.id),
+    db.close_campaign(
+        &c.campaign.id,
+        &Entry::by(by, "close_campaign", &format!("{year} {}", c.campaign.id)),
     )
     .await?;
     db.campaign_by_year(year)

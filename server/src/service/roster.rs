@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Error, Result, campaigns};
+use crate::db::audit::Entry;
 use crate::db::{Db, ImportOutcome, RecordRow};
 
 /// Reads, checks and imports a roster file into the open campaign: any bad row refuses the whole
@@ -41,22 +42,25 @@ pub async fn import(
             )
         })
         .collect();
-    let outcome = db.import_persons(&campaign, &persons, on_progress).await?;
-    // Counts only: the changed facts themselves are personal data.
-    db.audit(
-        Some(by),
-        "import_roster",
-        &format!(
-            "{} rows from {filename}: {} added, {} updated ({} facts), {} unchanged, {} missing flagged",
-            outcome.imported,
-            outcome.added,
-            outcome.updated,
-            outcome.changes.len(),
-            outcome.unchanged,
-            outcome.missing.len()
-        ),
-    )
-    .await?;
+    // Counts only: the changed facts themselves are personal data. The entry commits with
+    // the import.
+    let outcome = db
+        .import_persons(&campaign, &persons, on_progress, &|outcome| {
+            Entry::by(
+                by,
+                "import_roster",
+                &format!(
+                    "{} rows from {filename}: {} added, {} updated ({} facts), {} unchanged, {} missing flagged",
+                    outcome.imported,
+                    outcome.added,
+                    outcome.updated,
+                    outcome.changes.len(),
+                    outcome.unchanged,
+                    outcome.missing.len()
+                ),
+            )
+        })
+        .await?;
     Ok(outcome)
 }
 
@@ -108,8 +112,9 @@ pub async fn decide(
             "此人无待处理事项 / this person awaits no decision",
         ));
     }
+    let entry = Entry::by(by, "roster_decision", &format!("{person_id} {decision:?}"));
     match decision {
-        Decision::Keep => db.clear_flag(person_id).await?,
+        Decision::Keep => db.clear_flag(person_id, &entry).await?,
         Decision::Remove => {
             if reason.trim().is_empty() {
                 return Err(Error::invalid(
@@ -117,14 +122,9 @@ pub async fn decide(
                     "移出底册请填写原因 / say why the person leaves the roster",
                 ));
             }
-            db.remove_person(person_id, by, reason.trim()).await?;
+            db.remove_person(person_id, by, reason.trim(), &entry)
+                .await?;
         }
     }
-    db.audit(
-        Some(by),
-        "roster_decision",
-        &format!("{person_id} {decision:?}"),
-    )
-    .await?;
     Ok(())
 }

@@ -581,6 +581,13 @@ async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                 },
                 &form,
                 None,
+                &|c, _| {
+                    doorstep_server::db::audit::Entry::by(
+                        "bench",
+                        "open_campaign",
+                        &c.year.to_string(),
+                    )
+                },
             )
             .await?;
         let d = doorstep_shared::demo::generate_sized(7, campaign.id, persons, communities);
@@ -611,11 +618,22 @@ async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
             .collect();
         let t0 = Instant::now();
         let step = (rows.len() / 10).max(1);
-        db.import_persons(&campaign, &rows, &|done, total| {
-            if done % step < 200 {
-                eprint!("\r  {backend:?}: importing {done}/{total}");
-            }
-        })
+        db.import_persons(
+            &campaign,
+            &rows,
+            &|done, total| {
+                if done % step < 200 {
+                    eprint!("\r  {backend:?}: importing {done}/{total}");
+                }
+            },
+            &|o| {
+                doorstep_server::db::audit::Entry::by(
+                    "bench",
+                    "import_roster",
+                    &o.imported.to_string(),
+                )
+            },
+        )
         .await?;
         eprintln!();
         let load = t0.elapsed();
@@ -1001,6 +1019,13 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                 },
                 &form,
                 None,
+                &|c, _| {
+                    doorstep_server::db::audit::Entry::by(
+                        "bench",
+                        "open_campaign",
+                        &c.year.to_string(),
+                    )
+                },
             )
             .await?;
         let d = doorstep_shared::demo::generate_sized(7, campaign.id, persons, communities);
@@ -1011,7 +1036,10 @@ async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
             .iter()
             .map(|p| (p.clone(), String::new(), String::new()))
             .collect();
-        db.import_persons(&campaign, &rows, &|_, _| {}).await?;
+        db.import_persons(&campaign, &rows, &|_, _| {}, &|o| {
+            doorstep_server::db::audit::Entry::by("bench", "import_roster", &o.imported.to_string())
+        })
+        .await?;
         drop(rows);
         let pusher = Pusher {
             user_id: "bench".into(),
