@@ -50,10 +50,24 @@ pub fn layers(router: Router<AppState>) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(no_store))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(crate::logs::request_span))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Nothing the server answers is kept by a browser or a proxy cache: answers carry personal data
+/// (the console's assets set their own, long, caching).
+async fn no_store(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut res = next.run(req).await;
+    res.headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    res
 }
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<&'static str> {

@@ -65,18 +65,23 @@ async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(person): Path<String>,
-) -> ApiResult<Json<RecordState>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let row = caller.visible(&state, &person).await?;
     state
         .db
         .audit(Some(&caller.0.user.username), "view_record", &person)
         .await?;
-    let mut s = row.state();
+    let s = row.state();
+    let mut v = serde_json::to_value(&s).map_err(|e| crate::error::ApiError::internal(&e))?;
     if caller.role() != Role::Admin {
-        // The record view is audited; only the admin sees unmasked numbers in the API.
-        s.person.phone = doorstep_shared::ids::mask_id(&s.person.phone);
+        // The record view is audited; only the admin (who keys the records into the national
+        // system and exports them) sees the numbers whole. The ID and certificate numbers keep
+        // their region and their last four characters (the certificate's category and level).
+        v["person"]["resident_id"] = s.person.resident_id.masked().into();
+        v["person"]["certificate"] = s.person.certificate.masked().into();
+        v["person"]["phone"] = doorstep_shared::ids::mask_id(&s.person.phone).into();
     }
-    Ok(Json(s))
+    Ok(Json(v))
 }
 
 async fn conflicts(

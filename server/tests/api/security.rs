@@ -691,3 +691,53 @@ async fn expired_sessions_are_purged(b: Backend) {
     assert_eq!(r.status(), 401);
 }
 both!(expired_sessions_are_purged);
+
+/// The API's record view shows whole ID, certificate and phone numbers to the admin only; a
+/// supervisor and a worker get them masked (region and last four kept: the certificate's
+/// category and level stay readable). The view is audited either way.
+async fn record_views_mask_numbers_below_the_admin(b: Backend) {
+    let api = spawn(b).await;
+    let w1 = api.login("w001").await;
+    let p = api.pull_all(&w1).await.into_values().next().unwrap();
+    let path = format!("/api/v1/records/{}", p.person.id);
+    let full_id = p.person.resident_id.to_string();
+    let full_cert = p.person.certificate.to_string();
+    for (user, masked) in [("w001", true), ("sup01", true), ("admin", false)] {
+        let s = api.login(user).await;
+        let r = api.get(&s, &path).await;
+        assert_eq!(r.status(), 200, "{user}");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "no-store",
+            "personal data is not cached"
+        );
+        let v: serde_json::Value = r.json().await.unwrap();
+        let (id, cert, phone) = (
+            v["person"]["resident_id"].as_str().unwrap(),
+            v["person"]["certificate"].as_str().unwrap(),
+            v["person"]["phone"].as_str().unwrap(),
+        );
+        if masked {
+            assert_eq!(id, p.person.resident_id.masked(), "{user}");
+            assert_eq!(cert, p.person.certificate.masked(), "{user}");
+            assert!(phone.contains('*') || phone.is_empty(), "{user}: {phone}");
+            assert!(
+                !v.to_string().contains(&full_id),
+                "{user}: no whole ID anywhere"
+            );
+            assert_eq!(&cert[cert.len() - 2..], &full_cert[full_cert.len() - 2..]);
+        } else {
+            assert_eq!((id, cert), (full_id.as_str(), full_cert.as_str()));
+            assert_eq!(phone, p.person.phone);
+        }
+    }
+    let views = count(
+        &api,
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'view_record'",
+    )
+    .await;
+    assert_eq!(views, 3);
+    let r = api.get(&w1, "/api/v1/sync/pull?cursor=0&limit=5").await;
+    assert_eq!(r.headers()["cache-control"], "no-store");
+}
+both!(record_views_mask_numbers_below_the_admin);
