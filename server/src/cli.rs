@@ -700,9 +700,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = build(&config).await?;
             crate::service::accounts::set_active(&state, &username, true, "cli").await?;
             println!(
-                "{username} reactivated. A sign-in lockout lives in the running server: it ends by \
-                 itself after 15 minutes, or at once when an admin reactivates the account in the \
-                 console or the API"
+                "{username} reactivated; a sign-in lockout is lifted on every server process / \
+                 已重新启用，登录锁定已解除"
             );
         }
         Command::SetPassword { username, password } => {
