@@ -183,6 +183,14 @@ impl Role {
             Role::Admin => "区残联管理员",
         }
     }
+    #[must_use]
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Role::Worker => "Community worker",
+            Role::Supervisor => "Street supervisor",
+            Role::Admin => "District admin",
+        }
+    }
 }
 
 /// Sign-in from a device (or the console); registers the device on first use.

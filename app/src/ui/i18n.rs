@@ -413,14 +413,7 @@ pub fn review_label(lang: Lang, r: Review) -> &'static str {
 
 #[must_use]
 pub fn role_label(lang: Lang, r: Role) -> &'static str {
-    match lang {
-        Lang::Zh => r.label_zh(),
-        Lang::En => match r {
-            Role::Worker => "Community worker",
-            Role::Supervisor => "Street supervisor",
-            Role::Admin => "District admin",
-        },
-    }
+    lang.pick(r.label_zh(), r.label_en())
 }
 
 /// A moment in the campaign's zone (China time, as the console shows it), `MM-DD HH:MM` (with

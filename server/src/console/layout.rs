@@ -41,12 +41,7 @@ pub struct Options {
 
 #[must_use]
 pub fn role_label(lang: Lang, role: Role) -> &'static str {
-    match (lang, role) {
-        (Lang::Zh, r) => r.label_zh(),
-        (Lang::En, Role::Worker) => "Community worker",
-        (Lang::En, Role::Supervisor) => "Street supervisor",
-        (Lang::En, Role::Admin) => "District admin",
-    }
+    lang.t(role.label_zh(), role.label_en())
 }
 
 /// A full console page with navigation.
