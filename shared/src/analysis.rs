@@ -10,8 +10,6 @@
 //!   records it applies to; a multi item's options may add up to more.
 //! - The eligibility rules and the action lists are [`Action`]s.
 
-use std::fmt::Write as _;
-
 use serde::{Deserialize, Serialize};
 
 use crate::form::{FormContext, FormDefinition, ItemKind};
@@ -19,7 +17,7 @@ use crate::ids::{Category, Sex};
 use crate::value::{Answers, Value};
 
 /// Version of the [`Facts`] encoding: stored facts of another version are rebuilt.
-pub const FACTS_VERSION: &str = "1";
+pub const FACTS_VERSION: &str = "2";
 
 /// Age bands of the filters and breakdowns: (first age, last age, label).
 pub const AGE_BANDS: [(u32, u32, &str); 5] = [
@@ -141,6 +139,12 @@ impl Layout {
         self.slots
     }
 
+    /// Characters of a record's encoded facts ([`Facts::encode`]) under this layout.
+    #[must_use]
+    pub fn width(&self) -> usize {
+        WHO_CHARS + chars_for(self.slots.div_ceil(64))
+    }
+
     /// The position of an item in [`Layout::items`].
     #[must_use]
     pub fn index(&self, key: &str) -> Option<usize> {
@@ -255,21 +259,51 @@ impl Facts {
             .is_some_and(|s| self.bit(s))
     }
 
-    /// The stored text: `v1 c l s age hex-bits`, e.g. `1 4 2 f 67 0000…`.
+    /// The action lists the record is on: bit `i` for [`Action::ALL`]`[i]`.
+    #[must_use]
+    pub fn actions(&self, layout: &Layout) -> u8 {
+        Action::ALL
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, a)| m | u8::from(a.matches(layout, self)) << i)
+    }
+
+    /// The devices the record needs and did not receive: bit `i` for [`DEVICES`]`[i]`.
+    #[must_use]
+    pub fn missing_device_mask(&self, layout: &Layout) -> u16 {
+        let on = |s: Option<usize>| s.is_some_and(|s| self.bit(s));
+        layout
+            .rules
+            .devices
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, (need, got))| {
+                m | u16::from(on(*need) && !on(*got)) << i
+            })
+    }
+
+    /// The stored text (version 2): fixed-width, in the URL-safe base-64 alphabet, six bits a
+    /// character, least significant first: three characters of who (category, level − 1, sex,
+    /// age) then the bit words ([`Layout::width`] characters for a form). Fixed width, so a
+    /// community's records are stored concatenated with no separator (its *pack*).
     #[must_use]
     pub fn encode(&self) -> String {
-        let mut s = format!(
-            "{FACTS_VERSION}:{}{}{}{}:",
-            self.subject.category.digit(),
-            self.subject.level,
-            match self.subject.sex {
-                Sex::Male => 'm',
-                Sex::Female => 'f',
-            },
-            self.subject.age
-        );
-        for w in &self.bits {
-            let _ = write!(s, "{w:016x}");
+        let mut s = String::with_capacity(WHO_CHARS + chars_for(self.bits.len()));
+        let who = u32::from(self.subject.category.digit())
+            | u32::from(self.subject.level.clamp(1, 4) - 1) << 3
+            | u32::from(self.subject.sex == Sex::Female) << 5
+            | self.subject.age.min(4095) << 6;
+        for i in 0..WHO_CHARS {
+            s.push(char::from(B64[((who >> (6 * i)) & 63) as usize]));
+        }
+        for i in 0..chars_for(self.bits.len()) {
+            let mut v = 0u64;
+            for b in 0..6 {
+                if self.bit(i * 6 + b) {
+                    v |= 1 << b;
+                }
+            }
+            s.push(char::from(B64[v as usize]));
         }
         s
     }
@@ -277,33 +311,132 @@ impl Facts {
     /// Reads [`Facts::encode`]'s text; `None` for another version or a malformed text.
     #[must_use]
     pub fn decode(s: &str) -> Option<Self> {
-        let mut parts = s.split(':');
-        if parts.next()? != FACTS_VERSION {
-            return None;
-        }
-        let who = parts.next()?.as_bytes();
-        let hex = parts.next()?;
-        if who.len() < 4 || hex.len() % 16 != 0 {
-            return None;
-        }
-        let subject = Subject {
-            category: Category::from_digit(who[0].checked_sub(b'0')?)?,
-            level: match who[1] {
-                b @ b'1'..=b'4' => b - b'0',
-                _ => return None,
+        let mut f = Self {
+            subject: Subject {
+                category: Category::Physical,
+                level: 1,
+                sex: Sex::Male,
+                age: 0,
             },
-            sex: match who[2] {
-                b'm' => Sex::Male,
-                b'f' => Sex::Female,
-                _ => return None,
-            },
-            age: std::str::from_utf8(&who[3..]).ok()?.parse().ok()?,
+            bits: Vec::new(),
         };
-        let bits = (0..hex.len() / 16)
-            .map(|i| u64::from_str_radix(hex.get(i * 16..i * 16 + 16)?, 16).ok())
-            .collect::<Option<Vec<u64>>>()?;
-        Some(Self { subject, bits })
+        f.decode_from(s.as_bytes()).then_some(f)
     }
+
+    /// [`Facts::decode`] into this value, reusing its storage: the hot loop of a tally.
+    /// False (and the value unspecified) for a malformed text.
+    pub fn decode_from(&mut self, s: &[u8]) -> bool {
+        let Some(subject) = subject_of(s) else {
+            return false;
+        };
+        let rest = &s[WHO_CHARS..];
+        let words = rest.len() * 6 / 64;
+        if chars_for(words) != rest.len() {
+            return false;
+        }
+        self.subject = subject;
+        self.bits.clear();
+        self.bits.resize(words, 0);
+        let mut bad = 0u8;
+        for (i, c) in rest.iter().enumerate() {
+            let v = UNB64[usize::from(*c)];
+            bad |= v;
+            let v = u64::from(v & 63);
+            let at = i * 6;
+            let (w, b) = (at / 64, at % 64);
+            if let Some(x) = self.bits.get_mut(w) {
+                *x |= v << b;
+            }
+            if b > 58
+                && let Some(x) = self.bits.get_mut(w + 1)
+            {
+                *x |= v >> (64 - b);
+            }
+        }
+        bad & 0x80 == 0
+    }
+}
+
+/// Characters of who a record is about, at the start of its encoded facts.
+const WHO_CHARS: usize = 3;
+
+/// Characters of `words` 64-bit words of bits, six bits a character.
+fn chars_for(words: usize) -> usize {
+    (words * 64).div_ceil(6)
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// [`B64`] reversed; 0x80 marks a character outside it.
+const UNB64: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[B64[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Who an encoded record is about, read from its first characters alone (so that a filter can
+/// skip a record without decoding its bits).
+#[must_use]
+pub fn subject_of(s: &[u8]) -> Option<Subject> {
+    if s.len() < WHO_CHARS {
+        return None;
+    }
+    let mut who = 0u32;
+    for (i, c) in s[..WHO_CHARS].iter().enumerate() {
+        let v = UNB64[usize::from(*c)];
+        if v & 0x80 != 0 {
+            return None;
+        }
+        who |= u32::from(v) << (6 * i);
+    }
+    Some(Subject {
+        category: Category::from_digit((who & 7) as u8)?,
+        level: ((who >> 3) & 3) as u8 + 1,
+        sex: if (who >> 5) & 1 == 1 {
+            Sex::Female
+        } else {
+            Sex::Male
+        },
+        age: who >> 6,
+    })
+}
+
+/// Reads a pack (the encoded facts of some records, concatenated: `width` characters each) and
+/// calls `each` with every record the filter keeps, decoded into one reused [`Facts`]; a
+/// record the filter drops is not decoded past who it is about. False when the pack does not
+/// read (a length that is not a multiple of the width, a character outside the alphabet).
+pub fn read_pack(pack: &[u8], width: usize, filter: &Filter, mut each: impl FnMut(&Facts)) -> bool {
+    if width <= WHO_CHARS || !pack.len().is_multiple_of(width) {
+        return false;
+    }
+    let mut f = Facts {
+        subject: Subject {
+            category: Category::Physical,
+            level: 1,
+            sex: Sex::Male,
+            age: 0,
+        },
+        bits: Vec::new(),
+    };
+    for rec in pack.chunks_exact(width) {
+        if !filter.is_empty() {
+            let Some(s) = subject_of(rec) else {
+                return false;
+            };
+            if !filter.matches(&s) {
+                continue;
+            }
+        }
+        if !f.decode_from(rec) {
+            return false;
+        }
+        each(&f);
+    }
+    true
 }
 
 /// What the figures are narrowed to (the place is applied by the caller's query).
@@ -318,6 +451,15 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// No narrowing: every record matches.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.category.is_none()
+            && self.level.is_none()
+            && self.age_band.is_none()
+            && self.sex.is_none()
+    }
+
     #[must_use]
     pub fn matches(&self, s: &Subject) -> bool {
         self.category.is_none_or(|c| c == s.category)
@@ -352,6 +494,14 @@ impl Tally {
 
     /// Counts one record: only its set bits are visited.
     pub fn add(&mut self, layout: &Layout, f: &Facts) {
+        let (actions, devices) = (f.actions(layout), f.missing_device_mask(layout));
+        self.add_with(f, actions, devices);
+    }
+
+    /// Counts one record whose action lists ([`Facts::actions`]) and missing devices
+    /// ([`Facts::missing_device_mask`]) are known, so that a record counted into several
+    /// tallies has its rules evaluated once.
+    pub fn add_with(&mut self, f: &Facts, actions: u8, devices: u16) {
         self.records += 1;
         for (w, word) in f.bits.iter().enumerate() {
             let mut x = *word;
@@ -363,15 +513,14 @@ impl Tally {
                 x &= x - 1;
             }
         }
-        for (a, n) in Action::ALL.iter().zip(&mut self.actions) {
-            if a.matches(layout, f) {
-                *n += 1;
+        if actions != 0 {
+            for (i, n) in self.actions.iter_mut().enumerate() {
+                *n += u64::from(actions >> i & 1);
             }
         }
-        let on = |s: Option<usize>| s.is_some_and(|s| f.bit(s));
-        for ((need, got), n) in layout.rules.devices.iter().zip(&mut self.devices) {
-            if on(*need) && !on(*got) {
-                *n += 1;
+        if devices != 0 {
+            for (i, n) in self.devices.iter_mut().enumerate() {
+                *n += u64::from(devices >> i & 1);
             }
         }
     }
@@ -437,6 +586,7 @@ pub const DEVICES: [&str; 9] = [
 /// An action list: persons someone should act on. The eligibility rules are two of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Action {
     /// Needs an assistive device they did not receive this year (`devices_needed` holds a
     /// device that `devices_received` does not).
@@ -806,6 +956,63 @@ mod tests {
             "{p}"
         );
         assert!(p.contains("完成问卷调查的300名"), "{p}");
+    }
+
+    #[test]
+    fn packs_read_back_every_record_and_filter_on_who_alone() {
+        let form = FormDefinition::dynamic_update_2021();
+        let layout = Layout::of(&form);
+        let mut rng = crate::demo::SplitMix64::new(5);
+        let mut all = Vec::new();
+        let mut pack = String::new();
+        for n in 0..500u32 {
+            let mut f = Facts {
+                subject: Subject {
+                    category: Category::from_digit((n % 7) as u8 + 1).unwrap(),
+                    level: (n % 4) as u8 + 1,
+                    sex: if n % 3 == 0 { Sex::Female } else { Sex::Male },
+                    age: n % 120,
+                },
+                bits: vec![0; layout.slots().div_ceil(64)],
+            };
+            for w in &mut f.bits {
+                *w = rng.next_u64();
+            }
+            let text = f.encode();
+            assert_eq!(text.len(), layout.width());
+            assert_eq!(Facts::decode(&text).as_ref(), Some(&f));
+            assert_eq!(subject_of(text.as_bytes()), Some(f.subject));
+            pack.push_str(&text);
+            all.push(f);
+        }
+        let filter = Filter {
+            level: Some(2),
+            sex: Some(Sex::Male),
+            ..Filter::default()
+        };
+        for filter in [Filter::default(), filter] {
+            let mut read = Vec::new();
+            assert!(read_pack(pack.as_bytes(), layout.width(), &filter, |f| {
+                read.push(f.clone())
+            }));
+            let want: Vec<Facts> = all
+                .iter()
+                .filter(|f| filter.matches(&f.subject))
+                .cloned()
+                .collect();
+            assert_eq!(read, want);
+        }
+        // A pack cut short, or a character outside the alphabet, does not read.
+        assert!(!read_pack(
+            &pack.as_bytes()[1..],
+            layout.width(),
+            &Filter::default(),
+            |_| {}
+        ));
+        let mut bad = pack.clone().into_bytes();
+        bad[layout.width() + 7] = b' ';
+        assert!(!read_pack(&bad, layout.width(), &Filter::default(), |_| {}));
+        assert!(read_pack(b"", layout.width(), &Filter::default(), |_| {}));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub const REASON_ITEM: &str = "check_reason";
 /// How a check weighs. Only warnings exist so far: a hard rule is part of validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     Warn,
 }
@@ -25,6 +26,7 @@ pub enum Severity {
 /// One soft check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Check {
     pub key: String,
     pub severity: Severity,

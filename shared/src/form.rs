@@ -28,6 +28,7 @@ const DYNAMIC_UPDATE_2021: &str = include_str!("../forms/dynamic-update-2021.jso
 /// A questionnaire: versioned, bilingual, in sections.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FormDefinition {
     pub version: String,
     pub title_zh: String,
@@ -35,6 +36,7 @@ pub struct FormDefinition {
     /// The official form this one maps to (动态1表) and its numbering year; with it, every item
     /// names its official item and every option its code, or says that it is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub official: Option<OfficialForm>,
     pub sections: Vec<Section>,
     /// Soft consistency checks (warnings, never blocking): see [`crate::checks`].
@@ -45,11 +47,13 @@ pub struct FormDefinition {
 /// A titled group of items, with an optional condition that gates all of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Section {
     pub key: String,
     pub title_zh: String,
     pub title_en: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub relevant: Option<Condition>,
     /// Whether last year's answers of this section carry into the next year's record as prior
     /// values (the outcome section, about this year's visit, does not).
@@ -70,6 +74,7 @@ fn is_yes(b: &bool) -> bool {
 /// One question.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Item {
     pub key: String,
     pub label_zh: String,
@@ -77,21 +82,26 @@ pub struct Item {
     pub kind: ItemKind,
     /// The official item this is (`R3`), or unknown; see [`crate::official`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub official: Option<OfficialItem>,
     #[serde(default)]
     pub required: bool,
     /// Required (when relevant) only while this condition holds: the facts an outcome needs,
     /// such as the deregistration date for 注销 or where to for 外出 and 已搬迁.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub required_when: Option<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub relevant: Option<Condition>,
     /// The choices of a `single` or `multi` item; empty for every other kind.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub help_zh: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub help_en: Option<String>,
 }
 
@@ -111,12 +121,14 @@ impl Item {
 /// One option of a choice item. The key is what answers store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Choice {
     pub key: String,
     pub label_zh: String,
     pub label_en: String,
     /// The official code of the option for the form's year, or unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub code: Option<Code>,
     /// A "无"-type option of a multi choice: chosen, it excludes every other option.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -277,26 +289,36 @@ impl Item {
 /// `{"answered":"phone"}`, `{"all":[…]}`, `{"any":[…]}`, `{"not":{…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Condition {
     /// The recorded outcome is one of these.
     OutcomeIn(Vec<Outcome>),
     /// The person's age on the reference date is within `[min, max]` (inclusive).
     AgeBetween(u32, u32),
     /// The certificate's disability category is one of these (digits 1–7 in JSON).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u8>))]
     CategoryIn(#[serde(with = "category_digits")] Vec<Category>),
     /// The certificate's level is this severe or more (level 1 is the most severe).
+    #[cfg_attr(feature = "openapi", schema(value_type = u8))]
     LevelAtMost(Level),
     /// The item's answer equals this value.
-    Equals { item: String, value: Value },
+    Equals {
+        item: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Answer))]
+        value: Value,
+    },
     /// The multi-choice item's answer includes this option.
     Contains { item: String, option: String },
     /// The item has a non-blank answer.
     Answered(String),
     /// Every condition holds.
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     All(Vec<Condition>),
     /// At least one condition holds.
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     Any(Vec<Condition>),
     /// The condition does not hold.
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     Not(Box<Condition>),
 }
 

@@ -27,7 +27,7 @@ pub mod ids;
 pub mod merge;
 pub mod official;
 #[cfg(feature = "openapi")]
-mod openapi;
+pub mod openapi;
 pub mod place;
 pub mod progress;
 pub mod review;

@@ -29,7 +29,9 @@ use crate::value::{Answers, Value};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Answer>))]
     pub base: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Answer>))]
     pub value: Option<Value>,
 }
 
@@ -88,6 +90,7 @@ impl Writer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Candidate {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Answer>))]
     pub value: Option<Value>,
     pub by: Writer,
 }
@@ -97,6 +100,7 @@ pub struct Candidate {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpenConflict {
     /// The value both sides started from.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Answer>))]
     pub base: Option<Value>,
     pub candidates: Vec<Candidate>,
 }

@@ -69,6 +69,7 @@ impl<'de> Deserialize<'de> for Code {
 /// The official form a questionnaire maps to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfficialForm {
     /// Its name, e.g. 动态1表.
     pub form: String,
@@ -84,11 +85,13 @@ pub struct OfficialForm {
 /// The official item a form item is, if known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfficialItem {
     /// `R3`, or unknown.
     pub item: Code,
     /// The official wording of the item, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub label_zh: Option<String>,
 }
 

@@ -1,13 +1,18 @@
 //! OpenAPI schemas (feature `openapi`) of the wire types whose JSON is written by hand: ID
-//! numbers and division codes are strings, an answer [`Value`] is one of five JSON shapes.
+//! numbers and division codes are strings, an answer [`Value`] is one of five JSON shapes, an
+//! official [`Code`] is a string, an [`ItemKind`] is an object tagged by `type`.
 
 use std::borrow::Cow;
 
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::form::ItemKind;
 use crate::ids::{CertificateNumber, ResidentId};
+use crate::official::Code;
 use crate::place::DivisionCode;
 use crate::value::{GeoPoint, Value};
 
@@ -53,6 +58,10 @@ impl PartialSchema for DivisionCode {
 }
 impl ToSchema for DivisionCode {}
 
+/// [`Value`] under another name for `#[schema(value_type = …)]`: utoipa takes any type whose
+/// last path segment is `Value` for `serde_json::Value` (any JSON) and drops the schema.
+pub type Answer = Value;
+
 impl PartialSchema for Value {
     fn schema() -> RefOr<Schema> {
         OneOfBuilder::new()
@@ -75,3 +84,64 @@ impl ToSchema for Value {
         schemas.push(("GeoPoint".into(), <GeoPoint as PartialSchema>::schema()));
     }
 }
+
+impl PartialSchema for Code {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An official item number (R3) or option code (digits) of the form's numbering year, \
+                 or \"unknown\"",
+            ))
+            .min_length(Some(1))
+            .examples([serde_json::json!("R3"), serde_json::json!("unknown")])
+            .into()
+    }
+}
+impl ToSchema for Code {}
+
+impl PartialSchema for ItemKind {
+    fn schema() -> RefOr<Schema> {
+        let tag = |tags: &[&str]| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(tags.iter().copied()))
+        };
+        let bound = |what: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int64,
+                )))
+                .description(Some(what))
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "What an item takes: `{\"type\": \"integer\"}` with optional inclusive bounds \
+                 `min` and `max`, or one of the other kinds without fields",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .property("type", tag(&["integer"]))
+                    .property("min", bound("Smallest allowed answer"))
+                    .property("max", bound("Largest allowed answer"))
+                    .required("type")
+                    .additional_properties(Some(AdditionalProperties::FreeForm(false))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .property(
+                        "type",
+                        tag(&["text", "date", "yes_no", "single", "multi", "phone", "geo"]),
+                    )
+                    .required("type")
+                    .additional_properties(Some(AdditionalProperties::FreeForm(false))),
+            )
+            .examples([
+                serde_json::json!({"type": "integer", "min": 0, "max": 120}),
+                serde_json::json!({"type": "single"}),
+            ])
+            .into()
+    }
+}
+impl ToSchema for ItemKind {}

@@ -93,7 +93,7 @@ pub struct PushResponse {
 pub struct RecordState {
     pub person: Person,
     pub version: u64,
-    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, Value>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, crate::openapi::Answer>))]
     pub answers: Answers,
     #[serde(default)]
     pub review: Review,
@@ -110,7 +110,7 @@ pub struct RecordState {
     /// Last year's answers of the carried items, for a record carried from the previous
     /// campaign (see `docs/campaigns.md`); the app shows them beside each item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, Value>>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, crate::openapi::Answer>>))]
     pub prior: Option<Answers>,
 }
 
@@ -232,6 +232,10 @@ pub struct LoginResponse {
 /// The stable JSON body of every API error: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(examples(json!({"error": {
+    "code": "missing_token",
+    "message": "sign in first / 请先登录"
+}}))))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
@@ -239,7 +243,11 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `missing_token`, `invalid_user`, `out_of_scope`.
+    #[cfg_attr(feature = "openapi", schema(example = "missing_token"))]
     pub code: String,
+    /// What happened and what to do, in Chinese and English.
+    #[cfg_attr(feature = "openapi", schema(example = "sign in first / 请先登录"))]
     pub message: String,
 }
 

@@ -1,9 +1,10 @@
 //! The analysis facts (`analysis_facts`): each finalized record reduced to
-//! [`doorstep_shared::analysis::Facts`], written in the same transaction as the record, and read
-//! back a community at a time (one row per community, its records' facts joined) so that even a
-//! province's analysis crosses the driver as a few thousand rows.
+//! [`doorstep_shared::analysis::Facts`], written in the same transaction as the record; and
+//! each community's facts concatenated into one *pack* (`analysis_packs`, migration 0012),
+//! rewritten in that same transaction, so that even a province's analysis reads one short row
+//! per community (a few thousand rows, no aggregation in the database).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, RwLock};
 
 use chrono::NaiveDate;
@@ -13,7 +14,7 @@ use doorstep_shared::analysis::{FACTS_VERSION, Facts, Layout};
 use doorstep_shared::form::{FormContext, FormDefinition};
 
 use super::records::{ROW_COLS, RecordRow, row_from};
-use super::{Backend, Db, DbError, DbResult, Scope, WriteTx, placeholders};
+use super::{Db, DbError, DbResult, Scope, WriteTx, placeholders};
 
 /// The setting that says which [`FACTS_VERSION`] the stored facts are.
 const SETTING: &str = "analysis_facts_version";
@@ -83,23 +84,75 @@ pub(crate) async fn store_facts(
         return Ok(());
     }
     let a = analyzer(&mut *tx.tx, campaign).await?;
+    // The communities whose packs change: where the rows are now and where their old facts were.
+    let mut touched: BTreeSet<String> = rows.iter().map(|r| r.community.clone()).collect();
     for chunk in rows.chunks(200) {
         let sql = format!(
-            "DELETE FROM analysis_facts WHERE person_id IN ({})",
+            "DELETE FROM analysis_facts WHERE person_id IN ({}) RETURNING community",
             placeholders(1, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
             q = q.bind(r.id.clone());
         }
-        q.execute(&mut *tx.tx).await?;
+        for r in q.fetch_all(&mut *tx.tx).await? {
+            touched.insert(r.try_get("community")?);
+        }
         let facts: Vec<(&RecordRow, String)> = chunk
             .iter()
             .filter_map(|r| a.facts(r).map(|f| (*r, f.encode())))
             .collect();
         insert(tx, campaign, &facts).await?;
     }
+    let touched: Vec<String> = touched.into_iter().collect();
+    repack(tx, campaign, &touched).await
+}
+
+/// Rewrites the packs of some communities from their facts (a community without finalized
+/// records has none), in the caller's transaction.
+pub(crate) async fn repack(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    communities: &[String],
+) -> DbResult<()> {
+    for chunk in communities.chunks(200) {
+        let list = placeholders(2, chunk.len());
+        let sql =
+            format!("DELETE FROM analysis_packs WHERE campaign_id = $1 AND community IN ({list})");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        for c in chunk {
+            q = q.bind(c.clone());
+        }
+        q.execute(&mut *tx.tx).await?;
+        let sql = format!(
+            "INSERT INTO analysis_packs (campaign_id, community, facts) \
+             SELECT campaign_id, community, string_agg(facts, '') FROM analysis_facts \
+             WHERE campaign_id = $1 AND community IN ({list}) GROUP BY campaign_id, community"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        for c in chunk {
+            q = q.bind(c.clone());
+        }
+        q.execute(&mut *tx.tx).await?;
+    }
     Ok(())
+}
+
+/// Removes a person's facts (the person left the roster) and rewrites their community's pack,
+/// in the caller's transaction.
+pub(crate) async fn forget_person(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    person: &str,
+) -> DbResult<()> {
+    let gone = sqlx::query("DELETE FROM analysis_facts WHERE person_id = $1 RETURNING community")
+        .bind(person.to_string())
+        .fetch_all(&mut *tx.tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("community"))
+        .collect::<Result<Vec<String>, _>>()?;
+    repack(tx, campaign, &gone).await
 }
 
 async fn insert(
@@ -136,6 +189,7 @@ pub(crate) async fn refresh_communities<'a>(
     communities: impl Iterator<Item = &'a str>,
 ) -> DbResult<()> {
     let a = analyzer(&mut *tx.tx, campaign).await?;
+    let mut touched = Vec::new();
     for community in communities {
         sqlx::query("DELETE FROM analysis_facts WHERE campaign_id = $1 AND community = $2")
             .bind(campaign.to_string())
@@ -158,11 +212,13 @@ pub(crate) async fn refresh_communities<'a>(
             .filter_map(|r| a.facts(r).map(|f| (r, f.encode())))
             .collect();
         insert(tx, campaign, &facts).await?;
+        touched.push(community.to_string());
     }
-    Ok(())
+    repack(tx, campaign, &touched).await
 }
 
-/// One community's stored facts, joined by spaces (`person=facts` when asked with IDs).
+/// One community's stored facts: its pack (every record's encoded facts concatenated, each
+/// [`Layout::width`] characters), or, when asked with IDs, `person=facts` joined by spaces.
 #[derive(Debug, Clone)]
 pub struct CommunityFacts {
     pub community: String,
@@ -179,7 +235,8 @@ impl Db {
     }
 
     /// The stored facts of a campaign's finalized records within a scope and under a place
-    /// (a division-code prefix; empty for all), one row per community, in community order.
+    /// (a division-code prefix; empty for all), one row per community, in community order:
+    /// the communities' packs, or with IDs each record's `person=facts` (for the action lists).
     ///
     /// # Errors
     /// A database error.
@@ -191,20 +248,20 @@ impl Db {
         with_ids: bool,
     ) -> DbResult<Vec<CommunityFacts>> {
         let (cond, arg) = scope.sql("f", 4);
-        let what = if with_ids {
-            "f.person_id || '=' || f.facts"
+        let sql = if with_ids {
+            format!(
+                "SELECT f.community, string_agg(f.person_id || '=' || f.facts, ' ') AS joined \
+                 FROM analysis_facts f \
+                 WHERE f.campaign_id = $1 AND f.community >= $2 AND f.community < $3 {cond} \
+                 GROUP BY f.community ORDER BY f.community"
+            )
         } else {
-            "f.facts"
+            format!(
+                "SELECT f.community, f.facts AS joined FROM analysis_packs f \
+                 WHERE f.campaign_id = $1 AND f.community >= $2 AND f.community < $3 {cond} \
+                 ORDER BY f.community"
+            )
         };
-        let agg = match self.backend {
-            Backend::Sqlite => format!("group_concat({what}, ' ')"),
-            Backend::Postgres => format!("string_agg({what}, ' ')"),
-        };
-        let sql = format!(
-            "SELECT f.community, {agg} AS joined FROM analysis_facts f \
-             WHERE f.campaign_id = $1 AND f.community >= $2 AND f.community < $3 {cond} \
-             GROUP BY f.community ORDER BY f.community"
-        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(campaign.to_string())
             .bind(place.to_string())
@@ -255,6 +312,10 @@ impl Db {
             }
             q.execute(&mut *tx.tx).await?;
         }
+        let mut communities: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        communities.sort_unstable();
+        communities.dedup();
+        repack(&mut tx, campaign, &communities).await?;
         tx.commit().await
     }
 
@@ -269,6 +330,9 @@ impl Db {
         }
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM analysis_facts")
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query("DELETE FROM analysis_packs")
             .execute(&mut *tx.tx)
             .await?;
         let campaigns: Vec<String> = sqlx::query("SELECT id FROM campaigns")

@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{Db, DbResult, Scope};
 
 /// Who marked a record keyed, and when (milliseconds since the epoch).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyedMark {
     pub by: String,
     pub at: i64,

@@ -216,6 +216,7 @@ pub struct ConflictRow {
     pub community: String,
     pub item: String,
     pub version: i64,
+    #[schema(value_type = Option<doorstep_shared::openapi::Answer>)]
     pub current: Option<Value>,
     pub conflict: OpenConflict,
 }

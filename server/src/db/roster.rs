@@ -331,10 +331,7 @@ impl Db {
             .bind(row.id.clone())
             .execute(&mut *tx.tx)
             .await?;
-        sqlx::query("DELETE FROM analysis_facts WHERE person_id = $1")
-            .bind(row.id.clone())
-            .execute(&mut *tx.tx)
-            .await?;
+        super::analysis::forget_person(&mut tx, &row.campaign_id, &row.id).await?;
         record_departure(&mut tx, &row.campaign_id, &row.id, &row.community).await?;
         recompute_progress(
             &mut tx,

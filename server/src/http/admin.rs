@@ -192,11 +192,19 @@ pub struct NewUser {
     pub password: String,
 }
 
+/// The account just created.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CreatedUser {
+    /// The new account's ID.
+    #[schema(format = Uuid, example = "0190c5a2-7d3e-7b1a-9c4f-2e8d1a6b3c5f")]
+    id: String,
+}
+
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(u): ApiJson<NewUser>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<CreatedUser>> {
     caller.require(&[Role::Admin])?;
     if u.username.trim().is_empty()
         || u.username.chars().count() > 64
@@ -234,7 +242,7 @@ async fn create_user(
             crate::db::DbError::Invalid(m) => ApiError::conflict("user_exists", m),
             other => other.into(),
         })?;
-    Ok(Json(serde_json::json!({ "id": id })))
+    Ok(Json(CreatedUser { id }))
 }
 
 async fn deactivate(
@@ -363,11 +371,19 @@ async fn devices(
     ))
 }
 
+/// The device just revoked: its sessions end and it may not sign in again.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Revoked {
+    /// The revoked device's ID.
+    #[schema(example = "0190c5a2-7d3e-7b1a-9c4f-2e8d1a6b3c5f")]
+    revoked: String,
+}
+
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Revoked>> {
     caller.require(&[Role::Admin])?;
     state
         .db
@@ -376,7 +392,7 @@ async fn revoke(
             &crate::db::audit::Entry::by(&caller.0.user.username, "revoke_device", &id),
         )
         .await?;
-    Ok(Json(serde_json::json!({ "revoked": id })))
+    Ok(Json(Revoked { revoked: id }))
 }
 
 #[derive(Deserialize)]

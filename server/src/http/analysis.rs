@@ -33,8 +33,10 @@ async fn figures(
     Ok(Json(analysis::for_caller(&state, &caller, &p).await?))
 }
 
-#[derive(Serialize)]
-struct List {
+/// An action list: which list, its eligibility rule, and the persons on it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ActionList)]
+pub(crate) struct List {
     year: i32,
     list: Action,
     label_zh: &'static str,

@@ -102,7 +102,7 @@ async fn file(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct KeyedBody {
     /// `true` marks the record keyed into the national system, `false` clears the mark.
     pub keyed: bool,

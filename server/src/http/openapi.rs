@@ -8,7 +8,7 @@ use axum::routing::get;
 use serde_json::Value;
 use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApiBuilder, PathItem,
@@ -16,6 +16,7 @@ use utoipa::openapi::{
 };
 use utoipa::{PartialSchema, ToSchema};
 
+use doorstep_shared::analysis::Action;
 use doorstep_shared::sync;
 
 use crate::state::AppState;
@@ -292,12 +293,14 @@ pub enum Body {
     Json(&'static str),
     /// A JSON array of a named schema.
     List(&'static str),
-    /// A JSON object not described further here.
-    Object,
-    /// A JSON object not described further here, or `null`.
-    ObjectOrNull,
-    /// A JSON array of objects not described further here.
-    Objects,
+    /// JSON of a named schema, or `null`.
+    JsonOrNull(&'static str),
+    /// JSON of a named schema, or (asked for by the path or the query) a file of one of these
+    /// media types.
+    JsonOrFile(&'static str, &'static [&'static str]),
+    /// A JSON array of a named schema, or (asked for by the query) a file of one of these media
+    /// types.
+    ListOrFile(&'static str, &'static [&'static str]),
     /// Plain text.
     Text,
     /// A file: CSV or XLSX.
@@ -316,7 +319,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/openapi.json",
         Body::Empty,
         200,
-        Body::Object,
+        Body::Json("OpenApiDocument"),
         &[],
     ),
     ("get", "/metrics", Body::Empty, 200, Body::Text, &[]),
@@ -396,7 +399,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/forms/{version}",
         Body::Empty,
         200,
-        Body::Object,
+        Body::Json("FormDefinition"),
         &[],
     ),
     (
@@ -540,7 +543,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/users",
         Body::Json("NewUser"),
         200,
-        Body::Object,
+        Body::Json("CreatedUser"),
         &[],
     ),
     (
@@ -580,7 +583,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/audit",
         Body::Empty,
         200,
-        Body::Objects,
+        Body::ListOrFile("AuditEntry", &[CSV]),
         &[
             ("action", "string", "Only entries of this action"),
             ("user", "string", "Only entries of this user"),
@@ -617,7 +620,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/campaigns/{year}/close",
         Body::Empty,
         200,
-        Body::Object,
+        Body::Json("CampaignRow"),
         &[],
     ),
     (
@@ -641,7 +644,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/admin/devices/{id}/revoke",
         Body::Empty,
         200,
-        Body::Object,
+        Body::Json("Revoked"),
         &[],
     ),
     (
@@ -663,9 +666,9 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
     (
         "post",
         "/api/v1/handover/keyed/{person}",
-        Body::Object,
+        Body::Json("KeyedBody"),
         200,
-        Body::ObjectOrNull,
+        Body::JsonOrNull("KeyedMark"),
         &[],
     ),
     (
@@ -696,7 +699,7 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         "/api/v1/analysis/actions/{list}",
         Body::Empty,
         200,
-        Body::Object,
+        Body::JsonOrFile("ActionList", &[XLSX]),
         &[
             (
                 "place",
@@ -708,6 +711,9 @@ pub const BODIES: &[(&str, &str, Body, u16, Body, &[QueryParam])] = &[
         ],
     ),
 ];
+
+const CSV: &str = "text/csv";
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 const AREA: QueryParam = (
     "area",
@@ -797,42 +803,86 @@ fn components() -> ComponentsBuilder {
     c = with::<super::progress::Report>(c);
     c = with::<crate::service::campaigns::OpenRequest>(c);
     c = with::<crate::db::audit::Verified>(c);
-    c
+    c = with::<doorstep_shared::form::FormDefinition>(c);
+    c = with::<doorstep_shared::form::Condition>(c);
+    c = with::<super::admin::CreatedUser>(c);
+    c = with::<super::admin::Revoked>(c);
+    c = with::<crate::db::audit::Stored>(c);
+    c = with::<crate::db::CampaignRow>(c);
+    c = with::<super::handover::KeyedBody>(c);
+    c = with::<crate::db::KeyedMark>(c);
+    c = with::<crate::service::handover::Checklist>(c);
+    c = with::<super::analysis::List>(c);
+    c.schema("OpenApiDocument", document_schema())
 }
 
-fn object() -> RefOr<Schema> {
-    ObjectBuilder::new().schema_type(Type::Object).into()
+/// Every enum without an example gets its first value as one.
+fn with_enum_examples(mut components: utoipa::openapi::Components) -> utoipa::openapi::Components {
+    for schema in components.schemas.values_mut() {
+        if let RefOr::T(Schema::Object(o)) = schema
+            && o.examples.is_empty()
+            && let Some(first) = o.enum_values.as_ref().and_then(|v| v.first())
+        {
+            o.examples.push(first.clone());
+        }
+    }
+    components
+}
+
+/// What `GET /api/openapi.json` answers: this document (OpenAPI 3.1).
+fn document_schema() -> RefOr<Schema> {
+    let object = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(description))
+    };
+    ObjectBuilder::new()
+        .description(Some("An OpenAPI 3.1 document: this one"))
+        .property(
+            "openapi",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .examples([serde_json::json!("3.1.0")]),
+        )
+        .property("info", object("Title, version and description"))
+        .property("paths", object("Every operation by path and method"))
+        .property("components", object("The schemas and the security scheme"))
+        .required("openapi")
+        .required("info")
+        .required("paths")
+        .into()
+}
+
+fn file() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Binary,
+        )))
+        .into()
+}
+
+fn list_of(name: &str) -> RefOr<Schema> {
+    ArrayBuilder::new()
+        .items(Ref::from_schema_name(name))
+        .into()
 }
 
 fn content(body: Body) -> Option<(&'static str, RefOr<Schema>)> {
     let json = "application/json";
     Some(match body {
         Body::Empty => return None,
-        Body::Json(name) => (json, Ref::from_schema_name(name).into()),
-        Body::List(name) => (
+        Body::Json(name) | Body::JsonOrFile(name, _) => (json, Ref::from_schema_name(name).into()),
+        Body::List(name) | Body::ListOrFile(name, _) => (json, list_of(name)),
+        Body::JsonOrNull(name) => (
             json,
-            ArrayBuilder::new()
-                .items(Ref::from_schema_name(name))
-                .into(),
-        ),
-        Body::Object => (json, object()),
-        Body::Objects => (json, ArrayBuilder::new().items(object()).into()),
-        Body::ObjectOrNull => (
-            json,
-            ObjectBuilder::new()
-                .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name(name))
+                .item(ObjectBuilder::new().schema_type(Type::Null))
                 .into(),
         ),
         Body::Text => ("text/plain", String::schema()),
-        Body::File => (
-            "application/octet-stream",
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::Binary,
-                )))
-                .into(),
-        ),
+        Body::File => ("application/octet-stream", file()),
     })
 }
 
@@ -870,6 +920,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 "file" => ObjectBuilder::new()
                     .schema_type(Type::String)
                     .enum_values(Some(EXPORT_FILES.iter().copied()))
+                    .into(),
+                "list" => ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("The list, or `{list}.xlsx` for it as a spreadsheet"))
+                    .enum_values(Some(
+                        Action::ALL
+                            .iter()
+                            .flat_map(|a| [a.key().to_string(), format!("{}.xlsx", a.key())]),
+                    ))
                     .into(),
                 "version" => ObjectBuilder::new()
                     .schema_type(Type::String)
@@ -930,13 +989,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 &[ct]
             };
             for t in types {
-                // The checklist as JSON is an object; the other file types are bytes.
+                // The checklist as JSON is described; the other file types are bytes.
                 let schema = if matches!(response, Body::File) && *t == "application/json" {
-                    object()
+                    Ref::from_schema_name("Checklist").into()
                 } else {
                     schema.clone()
                 };
                 ok = ok.content(*t, ContentBuilder::new().schema(Some(schema)).build());
+            }
+            if let Body::JsonOrFile(_, files) | Body::ListOrFile(_, files) = response {
+                for t in *files {
+                    ok = ok.content(*t, ContentBuilder::new().schema(Some(file())).build());
+                }
             }
         }
         let error = ResponseBuilder::new()
@@ -971,7 +1035,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 .build(),
         )
         .paths(paths.build())
-        .components(Some(components().build()))
+        .components(Some(with_enum_examples(components().build())))
         .build()
 }
 

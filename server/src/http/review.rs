@@ -98,6 +98,7 @@ async fn conflicts(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResolveBody {
+    #[schema(value_type = Option<doorstep_shared::openapi::Answer>)]
     pub value: Option<Value>,
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use doorstep_shared::analysis::{
     AGE_BANDS, Action, DEVICES, Facts, Filter, Layout, Tally, device_label_zh, missing_devices,
-    needs_paragraph,
+    needs_paragraph, read_pack,
 };
 use doorstep_shared::form::ItemKind;
 use doorstep_shared::ids::{Category, Sex};
@@ -20,7 +20,7 @@ use doorstep_shared::{Campaign, Outcome};
 
 use super::{Error, Result};
 use crate::auth::Caller;
-use crate::db::{Analyzer, Db, Scope};
+use crate::db::{Analyzer, CommunityFacts, Db, Scope};
 use crate::state::AppState;
 
 /// What the caller asked for, as it arrives (query string or form): every field optional, an
@@ -192,8 +192,73 @@ pub struct Tallies {
     pub place_levels: BTreeMap<String, [Vec<u64>; 4]>,
 }
 
+/// What one part of a tally pass produced: per place (in order) its tally and its persons on
+/// each action list by level; per (category, level) cell, the cell's tally.
+struct Part {
+    places: Vec<(String, Tally, [Vec<u64>; 4])>,
+    cells: Vec<Tally>,
+}
+
+/// Adds a place's (category, level) cells into the place, its persons on each list by level and
+/// the part's cells, and empties them for the next place.
+fn flush(part: &mut Part, scratch: &mut [Tally]) {
+    let Some((_, here, levels)) = part.places.last_mut() else {
+        return;
+    };
+    for (i, c) in scratch.iter_mut().enumerate() {
+        if c.records == 0 {
+            continue;
+        }
+        here.merge(c);
+        part.cells[i].merge(c);
+        for (x, y) in levels[i % 4].iter_mut().zip(&c.actions) {
+            *x += y;
+        }
+        c.records = 0;
+        c.slots.fill(0);
+        c.actions.fill(0);
+        c.devices.fill(0);
+    }
+}
+
+/// Adds up the packs of some communities (in community order): each record decoded once into a
+/// reused buffer, its rules evaluated once, counted once into its place's (category, level)
+/// cell; a place's cells are added into the place and the part's cells when the place ends.
+/// `None` names a community whose pack does not read.
+fn tally_part(layout: &Layout, sel: &Selection, rows: &[CommunityFacts]) -> (Part, Option<String>) {
+    let width = layout.width();
+    let mut part = Part {
+        places: Vec::new(),
+        cells: vec![Tally::new(layout); 28],
+    };
+    let mut scratch = vec![Tally::new(layout); 28];
+    for row in rows {
+        let place = child(&sel.place, &row.community);
+        if part.places.last().is_none_or(|(p, _, _)| *p != place) {
+            flush(&mut part, &mut scratch);
+            part.places.push((
+                place,
+                Tally::new(layout),
+                std::array::from_fn(|_| vec![0; Action::ALL.len()]),
+            ));
+        }
+        let ok = read_pack(row.joined.as_bytes(), width, &sel.filter, |f| {
+            let i =
+                usize::from(f.subject.category.digit() - 1) * 4 + usize::from(f.subject.level - 1);
+            scratch[i].add_with(f, f.actions(layout), f.missing_device_mask(layout));
+        });
+        if !ok {
+            return (part, Some(row.community.clone()));
+        }
+    }
+    flush(&mut part, &mut scratch);
+    (part, None)
+}
+
 /// Adds up the stored facts of a campaign's finalized records within a scope and selection:
-/// one pass, each record counted once into its (place, category, level) cell.
+/// one row (a pack) per community, the communities split in two runs of whole places tallied on
+/// two threads, each record counted once into its place's (category, level) cell; places,
+/// totals, categories and levels are sums of the cells.
 ///
 /// # Errors
 /// A database error, or stored facts that do not read.
@@ -207,33 +272,43 @@ pub async fn tally(
     let analyzer = db.analyzer(&cid).await?;
     let layout = &analyzer.layout;
     let rows = db.analysis_facts(&cid, scope, &sel.place, false).await?;
-    // Per place (contiguous: communities come in order and a place is a prefix of their code),
-    // one cell per (category, level), made when first needed.
-    let mut cells: Vec<(String, Vec<Option<Tally>>)> = Vec::new();
-    for row in &rows {
-        let place = child(&sel.place, &row.community);
-        if cells.last().is_none_or(|(p, _)| *p != place) {
-            cells.push((place, vec![None; 28]));
-        }
-        let Some((_, here)) = cells.last_mut() else {
-            continue;
-        };
-        for text in row.joined.split(' ') {
-            let f = Facts::decode(text).ok_or_else(|| {
-                Error::from(crate::db::DbError::Corrupt(format!(
-                    "analysis facts of {}",
-                    row.community
-                )))
-            })?;
-            if !sel.filter.matches(&f.subject) {
-                continue;
-            }
-            let i =
-                usize::from(f.subject.category.digit() - 1) * 4 + usize::from(f.subject.level - 1);
-            here[i]
-                .get_or_insert_with(|| Tally::new(layout))
-                .add(layout, &f);
-        }
+    // Two runs of about equal size, cut where a place ends (so no place is in both).
+    let total_len: usize = rows.iter().map(|r| r.joined.len()).sum();
+    let mut cut = 0;
+    let mut acc = 0;
+    while cut < rows.len() && acc < total_len / 2 {
+        acc += rows[cut].joined.len();
+        cut += 1;
+    }
+    while cut > 0
+        && cut < rows.len()
+        && child(&sel.place, &rows[cut - 1].community) == child(&sel.place, &rows[cut].community)
+    {
+        cut += 1;
+    }
+    let (first, second) = rows.split_at(cut);
+    let ((a, bad_a), (b, bad_b)) = if total_len >= 1 << 16 {
+        std::thread::scope(|s| {
+            let other = s.spawn(|| tally_part(layout, sel, second));
+            let mine = tally_part(layout, sel, first);
+            (mine, other.join().expect("tally thread"))
+        })
+    } else {
+        (
+            tally_part(layout, sel, &rows),
+            (
+                Part {
+                    places: Vec::new(),
+                    cells: Vec::new(),
+                },
+                None,
+            ),
+        )
+    };
+    if let Some(c) = bad_a.or(bad_b) {
+        return Err(Error::from(crate::db::DbError::Corrupt(format!(
+            "analysis facts of {c}"
+        ))));
     }
     let mut t = Tallies {
         total: Tally::new(layout),
@@ -243,27 +318,18 @@ pub async fn tally(
         place_levels: BTreeMap::new(),
         analyzer: analyzer.clone(),
     };
-    let cells = cells.iter().flat_map(|(place, here)| {
-        here.iter().enumerate().filter_map(move |(i, c)| {
-            // Category and level of the cell, 1-based.
-            let (cat, level) = (i / 4 + 1, i % 4 + 1);
-            c.as_ref().map(|c| (place, cat, level, c))
-        })
-    });
-    for (place, cat, level, c) in cells {
-        t.total.merge(c);
-        t.places
-            .entry(place.clone())
-            .or_insert_with(|| Tally::new(layout))
-            .merge(c);
-        t.categories[cat - 1].merge(c);
-        t.levels[level - 1].merge(c);
-        let pl = t
-            .place_levels
-            .entry(place.clone())
-            .or_insert_with(|| std::array::from_fn(|_| vec![0; Action::ALL.len()]));
-        for (x, y) in pl[level - 1].iter_mut().zip(&c.actions) {
-            *x += y;
+    for part in [a, b] {
+        for (i, c) in part.cells.iter().enumerate() {
+            t.total.merge(c);
+            t.categories[i / 4].merge(c);
+            t.levels[i % 4].merge(c);
+        }
+        // A place only when some record of it is counted (as when it had no cell before).
+        for (place, tally, levels) in part.places {
+            if tally.records > 0 {
+                t.places.insert(place.clone(), tally);
+                t.place_levels.insert(place, levels);
+            }
         }
     }
     Ok(t)
@@ -621,7 +687,7 @@ fn require(caller: &Caller) -> Result<()> {
 }
 
 /// One person on an action list. ID numbers are masked unless the caller is the admin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListRow {
     pub person_id: String,
     pub community: String,

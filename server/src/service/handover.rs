@@ -257,7 +257,7 @@ pub async fn coded_table(
 }
 
 /// One line of a keying checklist: an item that applies, as the national app asks it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChecklistLine {
     /// `R13`, or `R?` when the official number is not known.
     pub number: String,
@@ -271,7 +271,7 @@ pub struct ChecklistLine {
 }
 
 /// One person's checklist page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChecklistPage {
     pub person: String,
     pub name: String,
@@ -286,7 +286,7 @@ pub struct ChecklistPage {
 }
 
 /// The checklist of a form: its title and numbering year, and the pages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Checklist {
     pub title: String,
     pub numbering: String,

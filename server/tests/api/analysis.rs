@@ -1,14 +1,17 @@
 //! The needs and services analysis: figures add up and equal counts made from the records
 //! themselves; an action list exported to XLSX equals the API's list; masking, scope, audit and
-//! bad parameters.
+//! bad parameters; the fast path (packs, two threads) equals a straightforward recomputation.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use doorstep_server::db::{Pusher, Scope};
+use doorstep_server::service::analysis::{Params, Selection, analyse, select};
 use doorstep_server::testing::Backend;
 use doorstep_shared::Value;
+use doorstep_shared::analysis::{Action, Facts, Layout, Tally};
 use doorstep_shared::domain::{Outcome, final_outcome};
 use doorstep_shared::form::{FormContext, FormDefinition};
-use doorstep_shared::sync::RecordState;
+use doorstep_shared::sync::{RecordState, Role};
 use serde_json::Value as Json;
 
 use crate::both;
@@ -301,3 +304,259 @@ async fn figures_add_up_and_lists_match_their_export(b: Backend) {
     );
 }
 both!(figures_add_up_and_lists_match_their_export);
+
+/// The expected analysis of a selection, recomputed the straightforward way: every finalized
+/// record's facts made again from its answers (`Facts::of`, the form's relevance rules), kept
+/// when in the scope, under the place and matching the filter, added record by record into the
+/// total, its place (street or community, one level below the selection), category and level.
+struct Expected {
+    total: Tally,
+    places: BTreeMap<String, (Tally, [[u64; 6]; 4])>,
+    categories: Vec<Tally>,
+    levels: Vec<Tally>,
+}
+
+fn recompute(
+    layout: &Layout,
+    facts: &[(String, Facts)],
+    scope: &Scope,
+    sel: &Selection,
+) -> Expected {
+    let mut e = Expected {
+        total: Tally::new(layout),
+        places: BTreeMap::new(),
+        categories: vec![Tally::new(layout); 7],
+        levels: vec![Tally::new(layout); 4],
+    };
+    for (community, f) in facts {
+        if !scope.allows(community)
+            || !community.starts_with(&sel.place)
+            || !sel.filter.matches(&f.subject)
+        {
+            continue;
+        }
+        let len = if sel.place.len() < 9 { 9 } else { 12 };
+        let (place, lists) = e
+            .places
+            .entry(community[..len].to_string())
+            .or_insert_with(|| (Tally::new(layout), [[0; 6]; 4]));
+        place.add(layout, f);
+        for (i, a) in Action::ALL.iter().enumerate() {
+            if a.matches(layout, f) {
+                lists[usize::from(f.subject.level - 1)][i] += 1;
+            }
+        }
+        e.total.add(layout, f);
+        e.categories[usize::from(f.subject.category.digit() - 1)].add(layout, f);
+        e.levels[usize::from(f.subject.level - 1)].add(layout, f);
+    }
+    e
+}
+
+fn cell_of(t: &Tally, layout: &Layout, k: usize) -> (u64, Vec<u64>) {
+    (t.applies(layout, k), t.options(layout, k).to_vec())
+}
+
+/// The analysis from the stored packs (two threads, filters on who a record is about) equals
+/// the straightforward recomputation, figure by figure, for a surveyed district after returns
+/// and a removal, under every kind of filter and scope; and again after the facts and packs are
+/// rebuilt from the records (what an upgrade does at start).
+async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
+    let api = spawn(b).await;
+    let state = &api.server.state;
+    let db = &state.db;
+    let campaign = api.campaign().await;
+    let form = FormDefinition::dynamic_update_2021();
+    let layout = Layout::of(&form);
+    let admin = api.login("admin").await;
+    let view = api.pull_all(&admin).await;
+    // Survey two persons in three across the whole district (every street), varied outcomes.
+    let outcomes = [
+        Outcome::HomeVisit,
+        Outcome::HomeVisit,
+        Outcome::Phone,
+        Outcome::HomeVisit,
+        Outcome::NotFound,
+        Outcome::Moved,
+    ];
+    let mutations: Vec<_> = view
+        .values()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(i, r)| survey(&campaign, r, outcomes[i % outcomes.len()]))
+        .collect();
+    assert!(mutations.len() > 2_000, "{} surveys", mutations.len());
+    let pusher = Pusher {
+        user_id: "test".into(),
+        username: "test".into(),
+        rank: Role::Admin.rank(),
+        device_id: None,
+        via_app: true,
+        scope: Scope::All,
+        history: std::collections::HashMap::new(),
+    };
+    let campaigns = state.push_campaigns().await.unwrap();
+    for chunk in mutations.chunks(500) {
+        db.push(&campaigns, &pusher, chunk).await.unwrap();
+    }
+    // Returned records stop counting; a removed person leaves their community's pack.
+    let sup = api.login("sup01").await;
+    let mine = api.pull_all(&sup).await;
+    let surveyed: Vec<_> = mine
+        .values()
+        .filter(|r| final_outcome(&r.answers, r.review).is_some())
+        .collect();
+    for r in surveyed.iter().take(2) {
+        let resp = api
+            .post(
+                &sup,
+                &format!("/api/v1/records/{}/review", r.person.id),
+                serde_json::json!({"decision": "returned", "comment": "请核实"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    db.remove_person(
+        &surveyed[5].person.id.to_string(),
+        "admin",
+        "test",
+        &doorstep_server::db::audit::Entry::by("admin", "roster_decision", "test"),
+    )
+    .await
+    .unwrap();
+
+    let records = api.pull_all(&admin).await;
+    let facts: Vec<(String, Facts)> = records
+        .values()
+        .filter(|r| final_outcome(&r.answers, r.review).is_some())
+        .map(|r| {
+            let ctx = FormContext::for_person(&r.person, &campaign);
+            (
+                r.person.community.to_string(),
+                Facts::of(&layout, &form, &r.answers, &ctx),
+            )
+        })
+        .collect();
+    assert!(facts.len() > 1_500, "{} finalized", facts.len());
+    let street = facts[0].0[..9].to_string();
+    let community = facts[0].0.clone();
+    let p = |q: &[(&str, &str)]| {
+        let mut p = Params::default();
+        for (k, v) in q {
+            let v = Some((*v).to_string());
+            match *k {
+                "place" => p.place = v,
+                "category" => p.category = v,
+                "level" => p.level = v,
+                "age" => p.age = v,
+                _ => p.sex = v,
+            }
+        }
+        p
+    };
+    let cases = [
+        (Scope::All, p(&[])),
+        (Scope::All, p(&[("level", "1")])),
+        (Scope::All, p(&[("level", "2"), ("sex", "male")])),
+        (Scope::All, p(&[("sex", "female"), ("age", "60-79")])),
+        (Scope::All, p(&[("category", "4"), ("age", "16-59")])),
+        (Scope::All, p(&[("age", "0-5")])),
+        (Scope::All, p(&[("place", &street)])),
+        (Scope::All, p(&[("place", &community), ("sex", "male")])),
+        (Scope::Area(street.clone()), p(&[])),
+        (Scope::Area(street.clone()), p(&[("level", "3")])),
+    ];
+    let mut before = Vec::new();
+    for (scope, params) in &cases {
+        let a = analyse(db, campaign.clone(), scope, None, params)
+            .await
+            .unwrap();
+        let sel = select(params, scope).unwrap();
+        let e = recompute(&layout, &facts, scope, &sel);
+        let what = format!("{scope:?} {params:?}");
+        assert_eq!(a.records, e.total.records, "{what}");
+        let places: Vec<(String, u64)> = a
+            .places
+            .iter()
+            .map(|g| (g.key.clone(), g.records))
+            .collect();
+        let want: Vec<(String, u64)> = e
+            .places
+            .iter()
+            .map(|(k, (t, _))| (k.clone(), t.records))
+            .collect();
+        assert_eq!(places, want, "{what}: places");
+        for (g, t) in a.categories.iter().zip(&e.categories) {
+            assert_eq!(g.records, t.records, "{what}: category {}", g.key);
+        }
+        for (g, t) in a.levels.iter().zip(&e.levels) {
+            assert_eq!(g.records, t.records, "{what}: level {}", g.key);
+        }
+        assert_eq!(a.items.len(), layout.items.len());
+        for (k, item) in a.items.iter().enumerate() {
+            let key = &item.key;
+            let got = (
+                item.applies,
+                item.options.iter().map(|o| o.n).collect::<Vec<_>>(),
+            );
+            assert_eq!(got, cell_of(&e.total, &layout, k), "{what}: {key}");
+            if item.kind != "multi" {
+                assert_eq!(got.1.iter().sum::<u64>(), got.0, "{what}: {key} adds up");
+            }
+            let by = |cells: &[doorstep_server::service::analysis::Cell]| {
+                cells
+                    .iter()
+                    .map(|c| (c.applies, c.options.clone()))
+                    .collect::<Vec<_>>()
+            };
+            let want: Vec<_> = e
+                .places
+                .values()
+                .map(|(t, _)| cell_of(t, &layout, k))
+                .collect();
+            assert_eq!(by(&item.by_place), want, "{what}: {key} by place");
+            let want: Vec<_> = e
+                .categories
+                .iter()
+                .map(|t| cell_of(t, &layout, k))
+                .collect();
+            assert_eq!(by(&item.by_category), want, "{what}: {key} by category");
+            let want: Vec<_> = e.levels.iter().map(|t| cell_of(t, &layout, k)).collect();
+            assert_eq!(by(&item.by_level), want, "{what}: {key} by level");
+        }
+        for (i, x) in a.actions.iter().enumerate() {
+            assert_eq!(x.n, e.total.actions[i], "{what}: {}", x.key);
+            let want: Vec<[u64; 4]> = e
+                .places
+                .values()
+                .map(|(_, l)| [l[0][i], l[1][i], l[2][i], l[3][i]])
+                .collect();
+            assert_eq!(
+                x.by_place_level, want,
+                "{what}: {} by place and level",
+                x.key
+            );
+        }
+        for (i, d) in a.devices.iter().enumerate() {
+            assert_eq!(d.n, e.total.devices[i], "{what}: {}", d.key);
+        }
+        before.push(serde_json::to_value(&a).unwrap());
+    }
+    assert!(before[0]["places"].as_array().unwrap().len() > 1);
+
+    // An upgrade: the facts version forgotten, so both the facts and the packs are rebuilt
+    // from the records at start; every figure stays the same.
+    db.set_setting("analysis_facts_version", "0").await.unwrap();
+    db.ensure_analysis_facts().await.unwrap();
+    for ((scope, params), was) in cases.iter().zip(&before) {
+        let a = analyse(db, campaign.clone(), scope, None, params)
+            .await
+            .unwrap();
+        assert_eq!(
+            &serde_json::to_value(&a).unwrap(),
+            was,
+            "{scope:?} {params:?}"
+        );
+    }
+}
+both!(fast_path_equals_a_recomputation_from_the_records);

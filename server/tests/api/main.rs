@@ -8,6 +8,7 @@ mod console;
 mod helpers;
 mod holes;
 mod metrics;
+mod openapi;
 mod progress;
 mod review;
 mod scope;
