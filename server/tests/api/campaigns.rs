@@ -31,10 +31,8 @@ async fn empty_server(b: Backend) -> Api {
     })
 }
 
-/// An empty server: the console leads the admin to "open the first campaign"; opening is refused
-/// with clear reasons until the input is right; a second year cannot reuse a year.
-async fn the_first_campaign_from_the_console_and_the_api(b: Backend) {
-    let api = empty_server(b).await;
+/// The first admin account, as `add-user --role admin` makes it on an empty database.
+async fn add_admin(api: &Api) {
     api.server
         .state
         .db
@@ -50,6 +48,13 @@ async fn the_first_campaign_from_the_console_and_the_api(b: Backend) {
         )
         .await
         .unwrap();
+}
+
+/// An empty server: the console leads the admin to "open the first campaign"; opening is refused
+/// with clear reasons until the input is right; a second year cannot reuse a year.
+async fn the_first_campaign_from_the_console_and_the_api(b: Backend) {
+    let api = empty_server(b).await;
+    add_admin(&api).await;
     let admin = api.login("admin").await;
     let r = api.get(&admin, "/api/v1/progress").await;
     assert_eq!(r.status(), 409);
@@ -147,21 +152,7 @@ both!(the_first_campaign_from_the_console_and_the_api);
 /// persons.
 async fn person_keys_come_from_the_campaigns_secret(b: Backend) {
     let api = empty_server(b).await;
-    api.server
-        .state
-        .db
-        .create_user(
-            "admin",
-            "管理员",
-            doorstep_shared::sync::Role::Admin,
-            None,
-            &doorstep_server::service::accounts::hash_password(
-                doorstep_server::seed::DEMO_PASSWORD,
-            ),
-            &doorstep_server::db::audit::Entry::by("test", "user_created", "admin"),
-        )
-        .await
-        .unwrap();
+    add_admin(&api).await;
     let admin = api.login("admin").await;
     let r = api
         .post(

@@ -17,18 +17,22 @@ use crate::helpers::{Api, Session, edit, now, spawn, t};
 
 /// Imports roster entries through the API as the admin.
 pub async fn import(api: &Api, admin: &Session, entries: &[RosterEntry]) -> serde_json::Value {
+    let r = post_roster(api, admin, entries).await;
+    assert_eq!(r.status(), 200, "import");
+    r.json().await.unwrap()
+}
+
+/// Posts the entries as a CSV roster file, whatever the answer.
+pub async fn post_roster(api: &Api, admin: &Session, entries: &[RosterEntry]) -> reqwest::Response {
     let mut csv = Vec::new();
     roster::write_csv(entries, &mut csv).unwrap();
-    let r = api
-        .http
+    api.http
         .post(api.url("/api/v1/admin/roster?filename=roster.csv"))
         .bearer_auth(&admin.token)
         .body(csv)
         .send()
         .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "import");
-    r.json().await.unwrap()
+        .unwrap()
 }
 
 /// `n` new persons (IDs the demo district does not have) in `community`.

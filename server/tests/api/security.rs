@@ -592,17 +592,8 @@ async fn an_action_and_its_audit_entry_commit_together(b: Backend) {
     assert_eq!(r.status(), 500);
     // A roster import and closing the year: refused, nothing imported, the year still open.
     let persons = count(&api, "SELECT COUNT(*) FROM persons").await;
-    let mut csv = Vec::new();
-    doorstep_server::roster::write_csv(&crate::holes::newcomers(5, 3, "430503001001"), &mut csv)
-        .unwrap();
-    let r = api
-        .http
-        .post(api.url("/api/v1/admin/roster?filename=roster.csv"))
-        .bearer_auth(&admin.token)
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::holes::post_roster(&api, &admin, &crate::holes::newcomers(5, 3, "430503001001"))
+        .await;
     assert_eq!(r.status(), 500);
     assert_eq!(count(&api, "SELECT COUNT(*) FROM persons").await, persons);
     let year = api.campaign().await.year;
