@@ -1,13 +1,11 @@
 //! Users, devices, tokens and community assignments.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use doorstep_shared::DivisionCode;
 use doorstep_shared::sync::Role;
 
-use super::{Db, DbError, DbResult, WriteTx, audit, now_ms, opt_str, placeholders, take_seqs};
+use super::{Db, DbError, DbResult, WriteTx, audit, now_ms, placeholders, take_seqs};
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -67,24 +65,122 @@ pub struct AuthContext {
     pub expires_at: i64,
 }
 
-fn user_from(row: &AnyRow) -> DbResult<UserRow> {
-    let role: String = row.try_get("role")?;
-    let area = opt_str(row, "area")?
-        .map(|a| DivisionCode::parse(&a))
-        .transpose()
-        .map_err(|e| DbError::Corrupt(e.to_string()))?;
-    Ok(UserRow {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        display_name: row.try_get("display_name")?,
-        role: Role::parse(&role).ok_or_else(|| DbError::Corrupt(format!("role {role}")))?,
-        area,
-        password_hash: row.try_get("password_hash")?,
-        active: row.try_get::<i64, _>("active")? != 0,
-    })
+/// A `users` row as stored ([`USER_COLS`]).
+#[derive(sqlx::FromRow)]
+struct UserDbRow {
+    id: String,
+    username: String,
+    display_name: String,
+    role: String,
+    area: Option<String>,
+    password_hash: String,
+    active: i64,
+}
+
+impl UserDbRow {
+    fn into_domain(self) -> DbResult<UserRow> {
+        let area = self
+            .area
+            .map(|a| DivisionCode::parse(&a))
+            .transpose()
+            .map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let role = self.role;
+        Ok(UserRow {
+            id: self.id,
+            username: self.username,
+            display_name: self.display_name,
+            role: Role::parse(&role).ok_or_else(|| DbError::Corrupt(format!("role {role}")))?,
+            area,
+            password_hash: self.password_hash,
+            active: self.active != 0,
+        })
+    }
 }
 
 const USER_COLS: &str = "id, username, display_name, role, area, password_hash, active";
+
+/// The user's columns and the device and token of a session ([`Db::auth`]).
+#[derive(sqlx::FromRow)]
+struct AuthDbRow {
+    #[sqlx(flatten)]
+    user: UserDbRow,
+    device_id: String,
+    kind: String,
+    revoked_at: Option<i64>,
+    expires_at: i64,
+}
+
+impl AuthDbRow {
+    fn into_domain(self) -> DbResult<AuthContext> {
+        Ok(AuthContext {
+            user: self.user.into_domain()?,
+            device_id: self.device_id,
+            via_app: self.kind == "app",
+            revoked: self.revoked_at.is_some(),
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// Whose a device is and whether it is revoked ([`Db::sign_in`]).
+#[derive(sqlx::FromRow)]
+struct DeviceOwnerRow {
+    user_id: String,
+    revoked_at: Option<i64>,
+}
+
+/// A device with its user's name ([`Db::devices`]).
+#[derive(sqlx::FromRow)]
+struct DeviceDbRow {
+    id: String,
+    user_id: String,
+    username: String,
+    name: String,
+    kind: String,
+    created_at: i64,
+    last_seen: i64,
+    revoked_at: Option<i64>,
+}
+
+impl DeviceDbRow {
+    fn into_domain(self) -> DeviceRow {
+        DeviceRow {
+            id: self.id,
+            user_id: self.user_id,
+            username: self.username,
+            name: self.name,
+            kind: self.kind,
+            created_at: self.created_at,
+            last_seen: self.last_seen,
+            revoked: self.revoked_at.is_some(),
+        }
+    }
+}
+
+/// A `sign_in_failures` row ([`Db::sign_in_failures`]).
+#[derive(sqlx::FromRow)]
+struct FailuresRow {
+    lock_key: String,
+    failures: i64,
+    last_at: i64,
+}
+
+impl FailuresRow {
+    fn into_domain(self) -> Failures {
+        Failures {
+            key: self.lock_key,
+            failures: self.failures,
+            last_at: self.last_at,
+        }
+    }
+}
+
+/// A community and its worker's username ([`Db::assignments`]).
+#[derive(sqlx::FromRow)]
+struct AssignmentRow {
+    community: String,
+    username: String,
+}
 
 impl Db {
     /// Creates an account, with its audit entry.
@@ -126,24 +222,24 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn user_by_name(&self, username: &str) -> DbResult<Option<UserRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = sqlx::query_as::<_, UserDbRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLS} FROM users WHERE username = $1"
         )))
         .bind(username.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(user_from).transpose()
+        row.map(UserDbRow::into_domain).transpose()
     }
 
     /// # Errors
     /// A database error.
     pub async fn users(&self) -> DbResult<Vec<UserRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<_, UserDbRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLS} FROM users ORDER BY role, username"
         )))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(user_from).collect()
+        rows.into_iter().map(UserDbRow::into_domain).collect()
     }
 
     /// A successful sign-in, as one transaction: the device registered (or the one given
@@ -159,17 +255,17 @@ impl Db {
         let mut tx = self.side_write().await?;
         let mut known = false;
         if let Some(id) = s.device {
-            let row = sqlx::query("SELECT user_id, revoked_at FROM devices WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx.tx)
-                .await?;
+            let row = sqlx::query_as::<_, DeviceOwnerRow>(
+                "SELECT user_id, revoked_at FROM devices WHERE id = $1",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await?;
             if let Some(row) = row {
-                let owner: String = row.try_get("user_id")?;
-                let revoked: Option<i64> = row.try_get("revoked_at")?;
-                if revoked.is_some() {
+                if row.revoked_at.is_some() {
                     return Err(DbError::Invalid("device_revoked".into()));
                 }
-                if owner != s.user_id {
+                if row.user_id != s.user_id {
                     return Err(DbError::Invalid("device_other_user".into()));
                 }
                 known = true;
@@ -210,24 +306,18 @@ impl Db {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut q = sqlx::query_as::<_, FailuresRow>(sqlx::AssertSqlSafe(format!(
             "SELECT lock_key, failures, last_at FROM sign_in_failures WHERE lock_key IN ({})",
             placeholders(1, keys.len())
         )));
         for k in keys {
             q = q.bind(k.clone());
         }
-        q.fetch_all(&self.pool)
+        Ok(q.fetch_all(&self.pool)
             .await?
-            .iter()
-            .map(|r| {
-                Ok(Failures {
-                    key: r.try_get("lock_key")?,
-                    failures: r.try_get("failures")?,
-                    last_at: r.try_get("last_at")?,
-                })
-            })
-            .collect()
+            .into_iter()
+            .map(FailuresRow::into_domain)
+            .collect())
     }
 
     /// A failed sign-in, as one transaction: one more failure on each key (counting from one
@@ -363,7 +453,7 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn auth(&self, token_hash: &str) -> DbResult<Option<AuthContext>> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, AuthDbRow>(
             "SELECT u.id, u.username, u.display_name, u.role, u.area, u.password_hash, u.active, \
                     d.id AS device_id, d.kind, d.revoked_at, t.expires_at \
              FROM tokens t JOIN devices d ON d.id = t.device_id JOIN users u ON u.id = d.user_id \
@@ -372,14 +462,7 @@ impl Db {
         .bind(token_hash.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(AuthContext {
-            user: user_from(&row)?,
-            device_id: row.try_get("device_id")?,
-            via_app: row.try_get::<String, _>("kind")? == "app",
-            revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-            expires_at: row.try_get("expires_at")?,
-        }))
+        row.map(AuthDbRow::into_domain).transpose()
     }
 
     /// Marks a device lost: its tokens are refused from now on.
@@ -404,26 +487,13 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn devices(&self) -> DbResult<Vec<DeviceRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, DeviceDbRow>(
             "SELECT d.id, d.user_id, u.username, d.name, d.kind, d.created_at, d.last_seen, d.revoked_at \
              FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.created_at",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeviceRow {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    username: r.try_get("username")?,
-                    name: r.try_get("name")?,
-                    kind: r.try_get("kind")?,
-                    created_at: r.try_get("created_at")?,
-                    last_seen: r.try_get("last_seen")?,
-                    revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(DeviceDbRow::into_domain).collect())
     }
 
     /// The communities currently assigned to a worker in a campaign.
@@ -431,7 +501,7 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn assigned(&self, campaign: &str, user_id: &str) -> DbResult<Vec<DivisionCode>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_scalar::<_, String>(
             "SELECT community FROM assignments WHERE campaign_id = $1 AND user_id = $2 ORDER BY community",
         )
         .bind(campaign.to_string())
@@ -439,10 +509,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                DivisionCode::parse(&r.try_get::<String, _>("community")?)
-                    .map_err(|e| DbError::Corrupt(e.to_string()))
-            })
+            .map(|c| DivisionCode::parse(c).map_err(|e| DbError::Corrupt(e.to_string())))
             .collect()
     }
 
@@ -451,16 +518,17 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn assignments(&self, campaign: &str) -> DbResult<Vec<(String, String)>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AssignmentRow>(
             "SELECT a.community, u.username FROM assignments a JOIN users u ON u.id = a.user_id \
              WHERE a.campaign_id = $1 ORDER BY a.community",
         )
         .bind(campaign.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("community")?, r.try_get("username")?)))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.community, r.username))
+            .collect())
     }
 
     /// Assigns a community to a worker, for the first time or moved from another worker. Every
@@ -492,14 +560,13 @@ impl Db {
             return Err(DbError::NotFound(format!("no community {community}")));
         }
         let now = now_ms();
-        let prev = sqlx::query(
+        let prev: Option<String> = sqlx::query_scalar(
             "SELECT user_id FROM assignments WHERE campaign_id = $1 AND community = $2",
         )
         .bind(campaign.to_string())
         .bind(community.to_string())
         .fetch_optional(&mut *tx.tx)
         .await?;
-        let prev: Option<String> = prev.map(|r| r.try_get("user_id")).transpose()?;
         if prev.as_deref() == Some(user.id.as_str()) {
             return Ok(());
         }
@@ -539,15 +606,14 @@ impl Db {
     /// A community not assigned, or a database error.
     pub async fn unassign(&self, campaign: &str, community: &DivisionCode) -> DbResult<()> {
         let mut tx = self.write().await?;
-        let holder = sqlx::query(
+        let holder: Option<String> = sqlx::query_scalar(
             "SELECT user_id FROM assignments WHERE campaign_id = $1 AND community = $2",
         )
         .bind(campaign.to_string())
         .bind(community.to_string())
         .fetch_optional(&mut *tx.tx)
         .await?;
-        if let Some(h) = holder {
-            let user: String = h.try_get("user_id")?;
+        if let Some(user) = holder {
             close_history(&mut tx, campaign, community.as_str(), &user, now_ms()).await?;
         }
         let r = sqlx::query("DELETE FROM assignments WHERE campaign_id = $1 AND community = $2")
@@ -570,16 +636,13 @@ pub(crate) async fn bump_community(
     campaign: &str,
     community: &str,
 ) -> DbResult<()> {
-    let ids: Vec<String> = sqlx::query(
+    let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM persons WHERE campaign_id = $1 AND community = $2 ORDER BY seq",
     )
     .bind(campaign.to_string())
     .bind(community.to_string())
     .fetch_all(&mut *tx.tx)
-    .await?
-    .iter()
-    .map(|r| r.try_get("id"))
-    .collect::<Result<_, _>>()?;
+    .await?;
     let first = take_seqs(tx, campaign, i64::try_from(ids.len()).unwrap_or(0)).await?;
     for (i, id) in ids.iter().enumerate() {
         sqlx::query("UPDATE persons SET seq = $1 WHERE id = $2")

@@ -3,7 +3,7 @@
 //! which [`Db::audit_verify`] finds.
 
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{Db, DbResult, now_ms};
 
@@ -45,6 +45,55 @@ pub struct Stored {
     pub hash: String,
 }
 
+/// An `audit_log` row as listed ([`Db::audit_entries`]).
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    seq: i64,
+    at: i64,
+    user_name: Option<String>,
+    device_id: Option<String>,
+    address: Option<String>,
+    action: String,
+    detail: String,
+    hash: String,
+}
+
+impl StoredRow {
+    fn into_domain(self) -> Stored {
+        Stored {
+            seq: self.seq,
+            at: self.at,
+            user: self.user_name,
+            device: self.device_id,
+            address: self.address,
+            action: self.action,
+            detail: self.detail,
+            hash: self.hash,
+        }
+    }
+}
+
+/// A whole `audit_log` row, as the chain check reads it ([`Db::audit_verify`]).
+#[derive(sqlx::FromRow)]
+struct ChainRow {
+    seq: i64,
+    at: i64,
+    user_name: Option<String>,
+    device_id: Option<String>,
+    address: Option<String>,
+    action: String,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// The chain's last entry ([`append`]).
+#[derive(sqlx::FromRow)]
+struct LastRow {
+    seq: i64,
+    hash: String,
+}
+
 /// The chain's start.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -68,14 +117,12 @@ fn hash_of(seq: i64, at: i64, e: &Entry, prev: &str) -> String {
 
 /// Appends an entry inside a transaction that holds the chain's lock.
 pub(crate) async fn append(tx: &mut Transaction<'static, Any>, e: &Entry) -> DbResult<()> {
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
+    let last =
+        sqlx::query_as::<_, LastRow>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
     let (seq, prev) = match last {
-        Some(r) => (
-            r.try_get::<i64, _>("seq")? + 1,
-            r.try_get::<String, _>("hash")?,
-        ),
+        Some(r) => (r.seq + 1, r.hash),
         None => (1, GENESIS.to_string()),
     };
     let at = now_ms();
@@ -112,7 +159,7 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn audit_verify(&self) -> DbResult<Verified> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, ChainRow>(
             "SELECT seq, at, user_name, device_id, address, action, detail, prev_hash, hash \
              FROM audit_log ORDER BY seq",
         )
@@ -120,18 +167,25 @@ impl Db {
         .await?;
         let mut prev = GENESIS.to_string();
         let mut entries = 0;
-        for (expected_seq, r) in (1_i64..).zip(rows.iter()) {
-            let seq: i64 = r.try_get("seq")?;
+        for (expected_seq, r) in (1_i64..).zip(rows) {
+            let ChainRow {
+                seq,
+                at,
+                user_name,
+                device_id,
+                address,
+                action,
+                detail,
+                prev_hash: stored_prev,
+                hash,
+            } = r;
             let e = Entry {
-                user: r.try_get("user_name")?,
-                device: r.try_get("device_id")?,
-                address: r.try_get("address")?,
-                action: r.try_get("action")?,
-                detail: r.try_get("detail")?,
+                user: user_name,
+                device: device_id,
+                address,
+                action,
+                detail,
             };
-            let stored_prev: String = r.try_get("prev_hash")?;
-            let hash: String = r.try_get("hash")?;
-            let at: i64 = r.try_get("at")?;
             if seq != expected_seq || stored_prev != prev || hash_of(seq, at, &e, &prev) != hash {
                 return Ok(Verified {
                     entries,
@@ -157,7 +211,7 @@ impl Db {
         user: Option<&str>,
         limit: i64,
     ) -> DbResult<Vec<Stored>> {
-        sqlx::query(
+        Ok(sqlx::query_as::<_, StoredRow>(
             "SELECT seq, at, user_name, device_id, address, action, detail, hash FROM audit_log \
              WHERE ($1 = '' OR action = $1) AND ($2 = '' OR user_name = $2) ORDER BY seq DESC LIMIT $3",
         )
@@ -166,19 +220,8 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?
-        .iter()
-        .map(|r| {
-            Ok(Stored {
-                seq: r.try_get("seq")?,
-                at: r.try_get("at")?,
-                user: r.try_get("user_name")?,
-                device: r.try_get("device_id")?,
-                address: r.try_get("address")?,
-                action: r.try_get("action")?,
-                detail: r.try_get("detail")?,
-                hash: r.try_get("hash")?,
-            })
-        })
-        .collect()
+        .into_iter()
+        .map(StoredRow::into_domain)
+        .collect())
     }
 }

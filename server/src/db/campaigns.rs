@@ -5,8 +5,6 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use doorstep_shared::carry;
@@ -17,7 +15,7 @@ use doorstep_shared::{Campaign, CampaignState, DivisionCode, Outcome, Person, Pe
 
 use super::records::{ROW_COLS, row_from};
 use super::roster::recompute_progress;
-use super::{Db, DbError, DbResult, WriteTx, now_ms, opt_str, placeholders, take_seqs};
+use super::{Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
 
 /// A campaign with where it stands.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -60,38 +58,56 @@ pub const FLAG_MISSING_FROM_ROSTER: &str = "missing_from_roster";
 const CAMPAIGN_COLS: &str = "id, district, district_name, year, name, starts, ends, form_version, \
                              state, home_visit_target_bp, closed_at, carried_from, review_levels";
 
-fn campaign_from(r: &AnyRow) -> DbResult<CampaignRow> {
-    let bad = |e: String| DbError::Corrupt(e);
-    let state: String = r.try_get("state")?;
-    Ok(CampaignRow {
-        campaign: Campaign {
-            id: Uuid::parse_str(&r.try_get::<String, _>("id")?).map_err(|e| bad(e.to_string()))?,
-            district: DivisionCode::parse(&r.try_get::<String, _>("district")?)
-                .map_err(|e| bad(e.to_string()))?,
-            district_name: r.try_get("district_name")?,
-            year: i32::try_from(r.try_get::<i64, _>("year")?).map_err(|e| bad(e.to_string()))?,
-            name: r.try_get("name")?,
-            starts: r
-                .try_get::<String, _>("starts")?
-                .parse()
-                .map_err(|e: chrono::ParseError| bad(e.to_string()))?,
-            ends: r
-                .try_get::<String, _>("ends")?
-                .parse()
-                .map_err(|e: chrono::ParseError| bad(e.to_string()))?,
-            form_version: r.try_get("form_version")?,
-        },
-        state: CampaignState::parse(&state)
-            .ok_or_else(|| bad(format!("campaign state {state}")))?,
-        home_visit_target_bp: u64::try_from(r.try_get::<i64, _>("home_visit_target_bp")?)
-            .unwrap_or(9500),
-        closed_at: r.try_get("closed_at")?,
-        carried_from: r
-            .try_get::<Option<String>, _>("carried_from")?
-            .map(|s| Uuid::parse_str(&s).map_err(|e| bad(e.to_string())))
-            .transpose()?,
-        review_levels: Levels::parse(&r.try_get::<String, _>("review_levels")?).map_err(bad)?,
-    })
+/// A `campaigns` row as stored ([`CAMPAIGN_COLS`]).
+#[derive(sqlx::FromRow)]
+struct CampaignDbRow {
+    id: String,
+    district: String,
+    district_name: String,
+    year: i64,
+    name: String,
+    starts: String,
+    ends: String,
+    form_version: String,
+    state: String,
+    home_visit_target_bp: i64,
+    closed_at: Option<i64>,
+    carried_from: Option<String>,
+    review_levels: String,
+}
+
+impl CampaignDbRow {
+    fn into_domain(self) -> DbResult<CampaignRow> {
+        let bad = |e: String| DbError::Corrupt(e);
+        let state = self.state;
+        Ok(CampaignRow {
+            campaign: Campaign {
+                id: Uuid::parse_str(&self.id).map_err(|e| bad(e.to_string()))?,
+                district: DivisionCode::parse(&self.district).map_err(|e| bad(e.to_string()))?,
+                district_name: self.district_name,
+                year: i32::try_from(self.year).map_err(|e| bad(e.to_string()))?,
+                name: self.name,
+                starts: self
+                    .starts
+                    .parse()
+                    .map_err(|e: chrono::ParseError| bad(e.to_string()))?,
+                ends: self
+                    .ends
+                    .parse()
+                    .map_err(|e: chrono::ParseError| bad(e.to_string()))?,
+                form_version: self.form_version,
+            },
+            state: CampaignState::parse(&state)
+                .ok_or_else(|| bad(format!("campaign state {state}")))?,
+            home_visit_target_bp: u64::try_from(self.home_visit_target_bp).unwrap_or(9500),
+            closed_at: self.closed_at,
+            carried_from: self
+                .carried_from
+                .map(|s| Uuid::parse_str(&s).map_err(|e| bad(e.to_string())))
+                .transpose()?,
+            review_levels: Levels::parse(&self.review_levels).map_err(bad)?,
+        })
+    }
 }
 
 /// What opening a campaign needs; the service fills in the defaults.
@@ -127,16 +143,14 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn form(&self, version: &str) -> DbResult<Option<FormDefinition>> {
-        let row = sqlx::query("SELECT definition FROM forms WHERE version = $1")
-            .bind(version.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(serde_json::from_str(
-                &r.try_get::<String, _>("definition")?,
-            )?)
-        })
-        .transpose()
+        let definition: Option<String> =
+            sqlx::query_scalar("SELECT definition FROM forms WHERE version = $1")
+                .bind(version.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        definition
+            .map(|d| Ok(serde_json::from_str(&d)?))
+            .transpose()
     }
 
     /// Opens a campaign with a form, in one transaction: the open campaign (if any) is closed
@@ -205,12 +219,13 @@ impl Db {
     /// # Errors
     /// An unknown campaign, a damaged secret, or a database error.
     pub async fn person_keys(&self, campaign: &Uuid) -> DbResult<PersonKeys> {
-        let row = sqlx::query("SELECT person_key_secret FROM campaigns WHERE id = $1")
-            .bind(campaign.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| DbError::NotFound(format!("no campaign {campaign}")))?;
-        PersonKeys::from_stored(opt_str(&row, "person_key_secret")?.as_deref())
+        let secret: Option<String> =
+            sqlx::query_scalar("SELECT person_key_secret FROM campaigns WHERE id = $1")
+                .bind(campaign.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| DbError::NotFound(format!("no campaign {campaign}")))?;
+        PersonKeys::from_stored(secret.as_deref())
             .map_err(|e| DbError::Corrupt(format!("person key secret: {e}")))
     }
 
@@ -227,12 +242,12 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn open_campaign_row(&self) -> DbResult<Option<CampaignRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = sqlx::query_as::<_, CampaignDbRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE state = 'open' ORDER BY created_at DESC LIMIT 1"
         )))
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(campaign_from).transpose()
+        row.map(CampaignDbRow::into_domain).transpose()
     }
 
     /// Every campaign, newest year first.
@@ -240,13 +255,13 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn campaigns(&self) -> DbResult<Vec<CampaignRow>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as::<_, CampaignDbRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {CAMPAIGN_COLS} FROM campaigns ORDER BY year DESC, created_at DESC"
         )))
         .fetch_all(&self.pool)
         .await?
-        .iter()
-        .map(campaign_from)
+        .into_iter()
+        .map(CampaignDbRow::into_domain)
         .collect()
     }
 
@@ -255,13 +270,13 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn campaign_by_year(&self, year: i32) -> DbResult<Option<CampaignRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = sqlx::query_as::<_, CampaignDbRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE year = $1 ORDER BY created_at DESC LIMIT 1"
         )))
         .bind(i64::from(year))
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(campaign_from).transpose()
+        row.map(CampaignDbRow::into_domain).transpose()
     }
 
     /// Closes a campaign for good: late edits are refused from now on.
@@ -298,15 +313,14 @@ async fn carry_over(
     .bind(from.id.to_string())
     .fetch_all(&mut *tx.tx)
     .await?;
-    let left: BTreeSet<String> = sqlx::query(
+    let left: BTreeSet<String> = sqlx::query_scalar::<_, String>(
         "SELECT person_id FROM follow_ups WHERE campaign_id = $1 AND decision IN ('transferred', 'deregistered')",
     )
     .bind(from.id.to_string())
     .fetch_all(&mut *tx.tx)
     .await?
-    .iter()
-    .map(|r| r.try_get::<String, _>("person_id"))
-    .collect::<Result<_, _>>()?;
+    .into_iter()
+    .collect();
     let to_id = to.id.to_string();
     let mut carried: Vec<(Person, String, Option<String>, Option<&'static str>)> = Vec::new();
     for r in &rows {

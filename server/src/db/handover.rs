@@ -2,8 +2,6 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
 use super::{Db, DbResult, Scope};
 
 /// Who marked a record keyed, and when (milliseconds since the epoch).
@@ -11,6 +9,21 @@ use super::{Db, DbResult, Scope};
 pub struct KeyedMark {
     pub by: String,
     pub at: i64,
+}
+
+/// A keyed mark with its person ([`Db::keyed_marks`]).
+#[derive(sqlx::FromRow)]
+struct KeyedMarkRow {
+    person_id: String,
+    keyed_by: String,
+    keyed_at: i64,
+}
+
+/// Keyed records of a community ([`Db::keyed_counts`]).
+#[derive(sqlx::FromRow)]
+struct KeyedCountRow {
+    community: String,
+    n: i64,
 }
 
 impl Db {
@@ -64,25 +77,25 @@ impl Db {
             "SELECT k.person_id, k.keyed_by, k.keyed_at FROM keyed_marks k JOIN persons p ON p.id = k.person_id \
              WHERE k.campaign_id = $1 AND p.community LIKE $2 {cond}"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query_as::<_, KeyedMarkRow>(sqlx::AssertSqlSafe(sql))
             .bind(campaign.to_string())
             .bind(format!("{}%", community.unwrap_or("")));
         if let Some(a) = arg {
             q = q.bind(a);
         }
-        q.fetch_all(&self.pool)
+        Ok(q.fetch_all(&self.pool)
             .await?
-            .iter()
+            .into_iter()
             .map(|r| {
-                Ok((
-                    r.try_get("person_id")?,
+                (
+                    r.person_id,
                     KeyedMark {
-                        by: r.try_get("keyed_by")?,
-                        at: r.try_get("keyed_at")?,
+                        by: r.keyed_by,
+                        at: r.keyed_at,
                     },
-                ))
+                )
             })
-            .collect()
+            .collect())
     }
 
     /// Keyed records per community (where the person is now) within a scope.
@@ -99,19 +112,15 @@ impl Db {
             "SELECT p.community, CAST(COUNT(*) AS BIGINT) AS n FROM keyed_marks k JOIN persons p ON p.id = k.person_id \
              WHERE k.campaign_id = $1 {cond} GROUP BY p.community"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        let mut q =
+            sqlx::query_as::<_, KeyedCountRow>(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
         if let Some(a) = arg {
             q = q.bind(a);
         }
-        q.fetch_all(&self.pool)
+        Ok(q.fetch_all(&self.pool)
             .await?
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("community")?,
-                    u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
-                ))
-            })
-            .collect()
+            .into_iter()
+            .map(|r| (r.community, u64::try_from(r.n).unwrap_or(0)))
+            .collect())
     }
 }

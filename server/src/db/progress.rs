@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Row;
-
 use doorstep_shared::progress::Counts;
 use doorstep_shared::{DivisionCode, Outcome};
 
@@ -65,12 +63,14 @@ impl ProgressDelta {
                  WHERE campaign_id = $1 AND community IN ({})",
                 placeholders(2, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+            let mut q =
+                sqlx::query_as::<_, CountsRow>(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
             for c in chunk {
                 q = q.bind((*c).clone());
             }
             for r in q.fetch_all(&mut *tx.tx).await? {
-                current.insert(r.try_get("community")?, counts_from(&r)?);
+                let counts = r.counts();
+                current.insert(r.community, counts);
             }
         }
         let day = doorstep_shared::domain::campaign_time(chrono::Utc::now())
@@ -122,16 +122,47 @@ impl ProgressDelta {
     }
 }
 
-fn counts_from(r: &sqlx::any::AnyRow) -> DbResult<Counts> {
-    let mut outcomes = [0u64; 7];
-    for o in Outcome::ALL {
-        outcomes[o.index()] = u64::try_from(r.try_get::<i64, _>(o.key())?).unwrap_or(0);
+/// A `community_progress` row's counters (`community, roster, {OUTCOME_COLS}, via_app`).
+#[derive(sqlx::FromRow)]
+struct CountsRow {
+    community: String,
+    roster: i64,
+    home_visit: i64,
+    phone: i64,
+    not_found: i64,
+    moved: i64,
+    registered_only: i64,
+    away: i64,
+    deregistered: i64,
+    via_app: i64,
+}
+
+impl CountsRow {
+    fn counts(&self) -> Counts {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        // In the order of `Outcome::ALL` (the columns named by `Outcome::key`).
+        let by_outcome = [
+            self.home_visit,
+            self.phone,
+            self.not_found,
+            self.moved,
+            self.registered_only,
+            self.away,
+            self.deregistered,
+        ];
+        let mut outcomes = [0u64; 7];
+        for (o, v) in Outcome::ALL.into_iter().zip(by_outcome) {
+            outcomes[o.index()] = n(v);
+        }
+        Counts::community(n(self.roster), outcomes, n(self.via_app))
     }
-    Ok(Counts::community(
-        u64::try_from(r.try_get::<i64, _>("roster")?).unwrap_or(0),
-        outcomes,
-        u64::try_from(r.try_get::<i64, _>("via_app")?).unwrap_or(0),
-    ))
+}
+
+/// Net completions of one day ([`Db::daily`]).
+#[derive(sqlx::FromRow)]
+struct DayCountRow {
+    day: String,
+    n: i64,
 }
 
 impl Db {
@@ -163,12 +194,12 @@ impl Db {
                 "SELECT COALESCE(json_agg(json_build_array({ROW}) ORDER BY cp.community), '[]')::text AS rows {from}"
             ),
         };
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        let mut q =
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
         if let Some(a) = arg {
             q = q.bind(a);
         }
-        let row = q.fetch_one(&self.pool).await?;
-        let text: String = row.try_get("rows")?;
+        let text = q.fetch_one(&self.pool).await?;
         let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(&text)?;
         let keyed = self.keyed_counts(campaign, scope).await?;
         rows.into_iter()
@@ -208,7 +239,7 @@ impl Db {
         campaign: &str,
         area: Option<&DivisionCode>,
     ) -> DbResult<Vec<DayCount>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, DayCountRow>(
             "SELECT day, CAST(SUM(n) AS BIGINT) AS n FROM daily_completions WHERE campaign_id = $1 AND community LIKE $2 \
              GROUP BY day ORDER BY day",
         )
@@ -216,13 +247,9 @@ impl Db {
         .bind(format!("{}%", area.map_or("", DivisionCode::as_str)))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DayCount {
-                    day: r.try_get("day")?,
-                    n: r.try_get("n")?,
-                })
-            })
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|r| DayCount { day: r.day, n: r.n })
+            .collect())
     }
 }

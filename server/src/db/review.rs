@@ -2,8 +2,6 @@
 //! district's sample and its verifications, and the follow-up cases. The rules are in
 //! `doorstep_shared::review`; the operations in `crate::service::review`.
 
-use sqlx::Row;
-
 use doorstep_shared::Review;
 use doorstep_shared::review::{CaseDecision, CheckMethod, Notes, Verification};
 
@@ -65,6 +63,118 @@ pub struct CaseRow {
     pub decided_on: Option<String>,
     pub decision_note: Option<String>,
     pub decided_by: Option<String>,
+}
+
+/// Records of a community at one review stage ([`Db::stage_counts`]).
+#[derive(sqlx::FromRow)]
+struct StageCountRow {
+    community: String,
+    review: String,
+    n: i64,
+}
+
+/// A record a sample may draw ([`Db::sample_eligible`]).
+#[derive(sqlx::FromRow)]
+struct EligibleRow {
+    id: String,
+    community: String,
+    collected_by: Option<String>,
+}
+
+/// A `samples` row as stored ([`Db::samples`]).
+#[derive(sqlx::FromRow)]
+struct SampleDbRow {
+    person_id: String,
+    community: String,
+    seed: i64,
+    rate_permille: i64,
+    threshold_bp: i64,
+    drawn_by: String,
+    drawn_at: i64,
+    collected_by: Option<String>,
+    checker: Option<String>,
+    method: Option<String>,
+    reached: Option<i64>,
+    confirmed: Option<i64>,
+    differing: Option<String>,
+    note: Option<String>,
+    checked_by: Option<String>,
+    checked_at: Option<i64>,
+}
+
+impl SampleDbRow {
+    fn into_domain(self) -> DbResult<SampleRow> {
+        let check = match self.method.as_deref().and_then(CheckMethod::parse) {
+            Some(method) => Some(Verification {
+                checker: self.checker.unwrap_or_default(),
+                method,
+                reached: self.reached.unwrap_or(0) != 0,
+                confirmed: self.confirmed.unwrap_or(0) != 0,
+                differing: self
+                    .differing
+                    .map(|d| serde_json::from_str(&d))
+                    .transpose()?
+                    .unwrap_or_default(),
+                note: self.note.unwrap_or_default(),
+            }),
+            None => None,
+        };
+        Ok(SampleRow {
+            person_id: self.person_id,
+            community: self.community,
+            seed: self.seed,
+            rate_permille: self.rate_permille,
+            threshold_bp: self.threshold_bp,
+            drawn_by: self.drawn_by,
+            drawn_at: self.drawn_at,
+            collected_by: self.collected_by,
+            check,
+            checked_by: self.checked_by,
+            checked_at: self.checked_at,
+        })
+    }
+}
+
+/// A follow-up case: the record and the decision if any ([`Db::follow_up_cases`]).
+#[derive(sqlx::FromRow)]
+struct CaseDbRow {
+    id: String,
+    community: String,
+    person: String,
+    doc: String,
+    final_outcome: String,
+    decision: Option<String>,
+    county: Option<String>,
+    decided_on: Option<String>,
+    decision_note: Option<String>,
+    decided_by: Option<String>,
+}
+
+impl CaseDbRow {
+    fn into_domain(self) -> DbResult<CaseRow> {
+        let person: doorstep_shared::Person = serde_json::from_str(&self.person)?;
+        let doc: doorstep_shared::merge::Doc = serde_json::from_str(&self.doc)?;
+        let note = doc
+            .answers
+            .get("outcome_note")
+            .and_then(|v| v.as_text())
+            .unwrap_or_default()
+            .to_string();
+        Ok(CaseRow {
+            person_id: self.id,
+            community: self.community,
+            name: person.name.clone(),
+            id_masked: person.resident_id.masked(),
+            resident_id: person.resident_id.to_string(),
+            outcome: self.final_outcome,
+            note,
+            decision: self.decision.as_deref().and_then(CaseDecision::parse),
+            county: self.county,
+            decided_on: self.decided_on,
+            decision_note: self.decision_note,
+            decided_by: self.decided_by,
+        })
+    }
 }
 
 fn notes_text(notes: &Notes) -> DbResult<Option<String>> {
@@ -133,15 +243,19 @@ impl Db {
              AND (final_outcome IS NOT NULL OR review = 'returned') GROUP BY community, review \
              ORDER BY community"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        let mut q =
+            sqlx::query_as::<_, StageCountRow>(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
         if let Some(a) = arg {
             q = q.bind(a);
         }
         let mut out: Vec<StageCounts> = Vec::new();
         for r in q.fetch_all(&self.pool).await? {
-            let community: String = r.try_get("community")?;
-            let review: String = r.try_get("review")?;
-            let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
+            let StageCountRow {
+                community,
+                review,
+                n,
+            } = r;
+            let n = u64::try_from(n).unwrap_or(0);
             if out.last().is_none_or(|c| c.community != community) {
                 out.push(StageCounts {
                     community: community.clone(),
@@ -171,7 +285,7 @@ impl Db {
         &self,
         campaign: &str,
     ) -> DbResult<Vec<(String, String, Option<String>)>> {
-        sqlx::query(
+        let rows = sqlx::query_as::<_, EligibleRow>(
             "SELECT p.id, p.community, p.collected_by FROM persons p \
              WHERE p.campaign_id = $1 AND p.final_outcome IS NOT NULL AND p.review <> 'returned' \
              AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.person_id = p.id) \
@@ -179,16 +293,11 @@ impl Db {
         )
         .bind(campaign.to_string())
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get("id")?,
-                r.try_get("community")?,
-                r.try_get("collected_by")?,
-            ))
-        })
-        .collect()
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.id, r.community, r.collected_by))
+            .collect())
     }
 
     /// Stores a drawn sample and audits the draw, in one transaction.
@@ -259,46 +368,15 @@ impl Db {
              checker, method, reached, confirmed, differing, note, checked_by, checked_at \
              FROM samples WHERE campaign_id = $1 {cond} ORDER BY community, person_id"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        let mut q =
+            sqlx::query_as::<_, SampleDbRow>(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
         if let Some(a) = arg {
             q = q.bind(a);
         }
         q.fetch_all(&self.pool)
             .await?
-            .iter()
-            .map(|r| {
-                let method: Option<String> = r.try_get("method")?;
-                let check = match method.as_deref().and_then(CheckMethod::parse) {
-                    Some(method) => Some(Verification {
-                        checker: r
-                            .try_get::<Option<String>, _>("checker")?
-                            .unwrap_or_default(),
-                        method,
-                        reached: r.try_get::<Option<i64>, _>("reached")?.unwrap_or(0) != 0,
-                        confirmed: r.try_get::<Option<i64>, _>("confirmed")?.unwrap_or(0) != 0,
-                        differing: r
-                            .try_get::<Option<String>, _>("differing")?
-                            .map(|d| serde_json::from_str(&d))
-                            .transpose()?
-                            .unwrap_or_default(),
-                        note: r.try_get::<Option<String>, _>("note")?.unwrap_or_default(),
-                    }),
-                    None => None,
-                };
-                Ok(SampleRow {
-                    person_id: r.try_get("person_id")?,
-                    community: r.try_get("community")?,
-                    seed: r.try_get("seed")?,
-                    rate_permille: r.try_get("rate_permille")?,
-                    threshold_bp: r.try_get("threshold_bp")?,
-                    drawn_by: r.try_get("drawn_by")?,
-                    drawn_at: r.try_get("drawn_at")?,
-                    collected_by: r.try_get("collected_by")?,
-                    check,
-                    checked_by: r.try_get("checked_by")?,
-                    checked_at: r.try_get("checked_at")?,
-                })
-            })
+            .into_iter()
+            .map(SampleDbRow::into_domain)
             .collect()
     }
 
@@ -368,7 +446,8 @@ impl Db {
              WHERE p.campaign_id = $1 {cond} AND p.final_outcome IN ({}) ORDER BY p.final_outcome, p.community, p.id",
             placeholders(n, outcomes.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        let mut q =
+            sqlx::query_as::<_, CaseDbRow>(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
         if let Some(a) = arg {
             q = q.bind(a);
         }
@@ -377,34 +456,8 @@ impl Db {
         }
         q.fetch_all(&self.pool)
             .await?
-            .iter()
-            .map(|r| {
-                let person: doorstep_shared::Person =
-                    serde_json::from_str(&r.try_get::<String, _>("person")?)?;
-                let doc: doorstep_shared::merge::Doc =
-                    serde_json::from_str(&r.try_get::<String, _>("doc")?)?;
-                let note = doc
-                    .answers
-                    .get("outcome_note")
-                    .and_then(|v| v.as_text())
-                    .unwrap_or_default()
-                    .to_string();
-                let decision: Option<String> = r.try_get("decision")?;
-                Ok(CaseRow {
-                    person_id: r.try_get("id")?,
-                    community: r.try_get("community")?,
-                    name: person.name.clone(),
-                    id_masked: person.resident_id.masked(),
-                    resident_id: person.resident_id.to_string(),
-                    outcome: r.try_get("final_outcome")?,
-                    note,
-                    decision: decision.as_deref().and_then(CaseDecision::parse),
-                    county: r.try_get("county")?,
-                    decided_on: r.try_get("decided_on")?,
-                    decision_note: r.try_get("decision_note")?,
-                    decided_by: r.try_get("decided_by")?,
-                })
-            })
+            .into_iter()
+            .map(CaseDbRow::into_domain)
             .collect()
     }
 

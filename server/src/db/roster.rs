@@ -2,8 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::Row;
-
 use doorstep_shared::merge::Doc;
 use doorstep_shared::place::{Community, District, Street};
 use doorstep_shared::progress::Counts;
@@ -11,6 +9,37 @@ use doorstep_shared::{Campaign, Outcome, Person};
 
 use super::records::{ROW_COLS, RecordRow, load_rows, row_from};
 use super::{Backend, Db, DbResult, WriteTx, now_ms, placeholders, take_seqs};
+
+/// A place's code and name ([`Db::place_names`]).
+#[derive(sqlx::FromRow)]
+struct PlaceNameRow {
+    code: String,
+    name: String,
+}
+
+/// A person's ID and stored roster facts (JSON), as the import reconciles them.
+#[derive(sqlx::FromRow)]
+struct PersonJsonRow {
+    id: String,
+    person: String,
+}
+
+/// Persons of a community per final outcome and channel ([`Db::progress_from_records`]).
+#[derive(sqlx::FromRow)]
+struct OutcomeCountRow {
+    community: String,
+    final_outcome: Option<String>,
+    via_app: i64,
+    n: i64,
+}
+
+/// Persons per final outcome and channel within one community ([`recompute_progress`]).
+#[derive(sqlx::FromRow)]
+struct CommunityOutcomeCountRow {
+    final_outcome: Option<String>,
+    via_app: i64,
+    n: i64,
+}
 
 impl Db {
     /// Stores the district's places (idempotent).
@@ -60,11 +89,11 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn place_name(&self, code: &str) -> DbResult<Option<String>> {
-        let r = sqlx::query("SELECT name FROM places WHERE code = $1")
+        let name = sqlx::query_scalar("SELECT name FROM places WHERE code = $1")
             .bind(code.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(r.map(|r| r.try_get("name")).transpose()?)
+        Ok(name)
     }
 
     /// Names of places by code.
@@ -78,13 +107,16 @@ impl Db {
                 "SELECT code, name FROM places WHERE code IN ({})",
                 placeholders(1, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query_as::<_, PlaceNameRow>(sqlx::AssertSqlSafe(sql));
             for c in chunk {
                 q = q.bind(c.clone());
             }
-            for r in q.fetch_all(&self.pool).await? {
-                out.push((r.try_get("code")?, r.try_get("name")?));
-            }
+            out.extend(
+                q.fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.code, r.name)),
+            );
         }
         Ok(out)
     }
@@ -138,12 +170,13 @@ impl Db {
                 "SELECT person FROM persons WHERE campaign_id = $1 AND id IN ({})",
                 placeholders(2, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id.clone());
+            let mut q =
+                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(campaign_id.clone());
             for id in chunk {
                 q = q.bind(id.clone());
             }
-            for r in q.fetch_all(&mut *tx.tx).await? {
-                let p: Person = serde_json::from_str(&r.try_get::<String, _>("person")?)?;
+            for person in q.fetch_all(&mut *tx.tx).await? {
+                let p: Person = serde_json::from_str(&person)?;
                 known.insert(p.id.to_string(), p);
             }
         }
@@ -164,17 +197,16 @@ impl Db {
         }
         let in_file: BTreeSet<String> = ids.iter().cloned().collect();
         for community in &seen {
-            let rows = sqlx::query(
+            let rows = sqlx::query_as::<_, PersonJsonRow>(
                 "SELECT id, person FROM persons WHERE campaign_id = $1 AND community = $2",
             )
             .bind(campaign_id.clone())
             .bind(community.to_string())
             .fetch_all(&mut *tx.tx)
             .await?;
-            for r in rows {
-                let id: String = r.try_get("id")?;
+            for PersonJsonRow { id, person } in rows {
                 if !in_file.contains(&id) {
-                    let p: Person = serde_json::from_str(&r.try_get::<String, _>("person")?)?;
+                    let p: Person = serde_json::from_str(&person)?;
                     outcome.missing.push(RosterPerson::of(&p));
                     sqlx::query("UPDATE persons SET flag = $1 WHERE id = $2")
                         .bind(super::FLAG_MISSING_FROM_ROSTER)
@@ -352,7 +384,7 @@ impl Db {
         &self,
         campaign: &str,
     ) -> DbResult<BTreeMap<String, Counts>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, OutcomeCountRow>(
             "SELECT community, final_outcome, via_app, COUNT(*) AS n FROM persons WHERE campaign_id = $1 \
              GROUP BY community, final_outcome, via_app",
         )
@@ -361,19 +393,14 @@ impl Db {
         .await?;
         let mut out: BTreeMap<String, Counts> = BTreeMap::new();
         for r in rows {
-            let community: String = r.try_get("community")?;
-            let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
+            let n = u64::try_from(r.n).unwrap_or(0);
             let c = out
-                .entry(community)
+                .entry(r.community)
                 .or_insert_with(|| Counts::community(0, [0; 7], 0));
             c.roster += n;
-            if let Some(o) = r
-                .try_get::<Option<String>, _>("final_outcome")?
-                .as_deref()
-                .and_then(Outcome::parse)
-            {
+            if let Some(o) = r.final_outcome.as_deref().and_then(Outcome::parse) {
                 c.outcomes[o.index()] += n;
-                if r.try_get::<i64, _>("via_app")? != 0 {
+                if r.via_app != 0 {
                     c.via_app += n;
                 }
             }
@@ -505,7 +532,7 @@ pub(crate) async fn recompute_progress<'a>(
     communities: impl Iterator<Item = &'a str>,
 ) -> DbResult<()> {
     for community in communities {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, CommunityOutcomeCountRow>(
             "SELECT final_outcome, via_app, COUNT(*) AS n FROM persons WHERE campaign_id = $1 AND community = $2 \
              GROUP BY final_outcome, via_app",
         )
@@ -517,15 +544,11 @@ pub(crate) async fn recompute_progress<'a>(
         let mut o = [0i64; 7];
         let mut app = 0i64;
         for r in rows {
-            let n: i64 = r.try_get("n")?;
+            let n = r.n;
             roster += n;
-            if let Some(out) = r
-                .try_get::<Option<String>, _>("final_outcome")?
-                .as_deref()
-                .and_then(Outcome::parse)
-            {
+            if let Some(out) = r.final_outcome.as_deref().and_then(Outcome::parse) {
                 o[out.index()] += n;
-                if r.try_get::<i64, _>("via_app")? != 0 {
+                if r.via_app != 0 {
                     app += n;
                 }
             }
