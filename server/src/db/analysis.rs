@@ -8,7 +8,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, RwLock};
 
 use chrono::NaiveDate;
-use sqlx::Row;
 
 use doorstep_shared::analysis::{FACTS_VERSION, Facts, Layout};
 use doorstep_shared::form::{FormContext, FormDefinition};
@@ -43,6 +42,13 @@ impl Analyzer {
 
 static ANALYZERS: LazyLock<RwLock<HashMap<String, Arc<Analyzer>>>> = LazyLock::new(RwLock::default);
 
+/// A campaign's start and its form's definition ([`analyzer`]).
+#[derive(sqlx::FromRow)]
+struct AnalyzerRow {
+    starts: String,
+    definition: String,
+}
+
 async fn analyzer<'c, E>(exec: E, campaign: &str) -> DbResult<Arc<Analyzer>>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
@@ -50,7 +56,7 @@ where
     if let Some(a) = ANALYZERS.read().expect("analyzers").get(campaign) {
         return Ok(a.clone());
     }
-    let r = sqlx::query(
+    let r = sqlx::query_as::<_, AnalyzerRow>(
         "SELECT c.starts, f.definition FROM campaigns c JOIN forms f ON f.version = c.form_version \
          WHERE c.id = $1",
     )
@@ -58,8 +64,8 @@ where
     .fetch_optional(exec)
     .await?
     .ok_or_else(|| DbError::NotFound(format!("no campaign {campaign}")))?;
-    let starts: String = r.try_get("starts")?;
-    let form: FormDefinition = serde_json::from_str(&r.try_get::<String, _>("definition")?)?;
+    let starts = r.starts;
+    let form: FormDefinition = serde_json::from_str(&r.definition)?;
     let a = Arc::new(Analyzer {
         layout: Layout::of(&form),
         form,
@@ -91,13 +97,11 @@ pub(crate) async fn store_facts(
             "DELETE FROM analysis_facts WHERE person_id IN ({}) RETURNING community",
             placeholders(1, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for r in chunk {
             q = q.bind(r.id.clone());
         }
-        for r in q.fetch_all(&mut *tx.tx).await? {
-            touched.insert(r.try_get("community")?);
-        }
+        touched.extend(q.fetch_all(&mut *tx.tx).await?);
         let facts: Vec<(&RecordRow, String)> = chunk
             .iter()
             .filter_map(|r| a.facts(r).map(|f| (*r, f.encode())))
@@ -145,13 +149,11 @@ pub(crate) async fn forget_person(
     campaign: &str,
     person: &str,
 ) -> DbResult<()> {
-    let gone = sqlx::query("DELETE FROM analysis_facts WHERE person_id = $1 RETURNING community")
-        .bind(person.to_string())
-        .fetch_all(&mut *tx.tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("community"))
-        .collect::<Result<Vec<String>, _>>()?;
+    let gone: Vec<String> =
+        sqlx::query_scalar("DELETE FROM analysis_facts WHERE person_id = $1 RETURNING community")
+            .bind(person.to_string())
+            .fetch_all(&mut *tx.tx)
+            .await?;
     repack(tx, campaign, &gone).await
 }
 
@@ -219,7 +221,8 @@ pub(crate) async fn refresh_communities<'a>(
 
 /// One community's stored facts: its pack (every record's encoded facts concatenated, each
 /// [`Layout::width`] characters), or, when asked with IDs, `person=facts` joined by spaces.
-#[derive(Debug, Clone)]
+/// Read straight from its row (`community`, `joined`).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CommunityFacts {
     pub community: String,
     pub joined: String,
@@ -262,23 +265,14 @@ impl Db {
                  ORDER BY f.community"
             )
         };
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query_as::<_, CommunityFacts>(sqlx::AssertSqlSafe(sql))
             .bind(campaign.to_string())
             .bind(place.to_string())
             .bind(format!("{place}~"));
         if let Some(a) = arg {
             q = q.bind(a);
         }
-        q.fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(CommunityFacts {
-                    community: r.try_get("community")?,
-                    joined: r.try_get("joined")?,
-                })
-            })
-            .collect()
+        Ok(q.fetch_all(&self.pool).await?)
     }
 
     /// Writes facts straight into the table, for the benchmark that measures reading a
@@ -335,23 +329,17 @@ impl Db {
         sqlx::query("DELETE FROM analysis_packs")
             .execute(&mut *tx.tx)
             .await?;
-        let campaigns: Vec<String> = sqlx::query("SELECT id FROM campaigns")
+        let campaigns: Vec<String> = sqlx::query_scalar("SELECT id FROM campaigns")
             .fetch_all(&mut *tx.tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
+            .await?;
         for c in campaigns {
-            let communities: Vec<String> = sqlx::query(
+            let communities: Vec<String> = sqlx::query_scalar(
                 "SELECT DISTINCT community FROM persons WHERE campaign_id = $1 \
                  AND final_outcome IS NOT NULL",
             )
             .bind(c.clone())
             .fetch_all(&mut *tx.tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("community"))
-            .collect::<Result<_, _>>()?;
+            .await?;
             refresh_communities(&mut tx, &c, communities.iter().map(String::as_str)).await?;
         }
         sqlx::query(
