@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use doorstep_shared::carry::ItemChange;
-use doorstep_shared::domain::{Outcome, Person, Review, Status};
+use doorstep_shared::domain::{Outcome, Review, ShownPerson, Status};
 use doorstep_shared::merge::{ItemOutcome, OpenConflict};
 use doorstep_shared::place::DivisionCode;
 use doorstep_shared::progress::{Figures, Rate};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 /// person laid over it, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordView {
-    pub person: Person,
+    pub person: ShownPerson,
     /// Server answers + outbox edits.
     pub answers: Answers,
     /// The server's answers alone (the last pulled state).

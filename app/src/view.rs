@@ -8,7 +8,6 @@ use doorstep_shared::domain::{
     Campaign, Outcome, Review, STATUS, final_outcome, outcome_of, status_of,
 };
 use doorstep_shared::form::{FormContext, FormDefinition};
-use doorstep_shared::ids::mask_id;
 use doorstep_shared::merge::ItemOutcome;
 use doorstep_shared::place::{DivisionCode, walking_order};
 use doorstep_shared::progress::Rate;
@@ -124,31 +123,32 @@ fn matches_search(v: &RecordView, q: &str) -> bool {
     {
         return false;
     }
-    let id = v.person.resident_id.as_str().to_string();
-    let certificate = v.person.certificate.to_string();
-    [id, certificate].iter().any(|n| {
-        if let Some(star) = upper.find('*') {
-            // A masked number: what is shown before and after the stars.
-            let head = &upper[..star];
-            let tail = upper
-                .trim_start_matches(|c| c != '*')
-                .trim_start_matches('*');
-            !tail.contains('*')
-                && head.len() + tail.len() >= 8
-                && n.starts_with(head)
-                && n.ends_with(tail)
-        } else {
-            n.starts_with(&upper) || ((4..=6).contains(&upper.len()) && n.ends_with(&upper))
-        }
-    })
+    // A supervisor's phone holds masked numbers: the region and the last four still match.
+    [&v.person.resident_id, &v.person.certificate]
+        .iter()
+        .any(|n| {
+            if let Some(star) = upper.find('*') {
+                // A masked number: what is shown before and after the stars.
+                let head = &upper[..star];
+                let tail = upper
+                    .trim_start_matches(|c| c != '*')
+                    .trim_start_matches('*');
+                !tail.contains('*')
+                    && head.len() + tail.len() >= 8
+                    && n.starts_with(head)
+                    && n.ends_with(tail)
+            } else {
+                n.starts_with(&upper) || ((4..=6).contains(&upper.len()) && n.ends_with(&upper))
+            }
+        })
 }
 
 fn row_of(v: &RecordView) -> PersonRow {
     PersonRow {
         person_id: v.person.id,
         name: v.person.name.clone(),
-        masked_id: mask_id(v.person.resident_id.as_str()),
-        masked_certificate: v.person.certificate.masked(),
+        masked_id: v.person.masked_id(),
+        masked_certificate: v.person.masked_certificate(),
         community: v.person.community.clone(),
         address: v.person.address.clone(),
         outcome: v.outcome,

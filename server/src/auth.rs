@@ -20,11 +20,23 @@ pub const COOKIE: &str = "doorstep_token";
 /// The header the console's script sends with every API call that changes something.
 pub const CONSOLE_HEADER: &str = "x-doorstep-console";
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request, and where the request came from.
 #[derive(Debug, Clone)]
-pub struct Caller(pub AuthContext);
+pub struct Caller(pub AuthContext, pub ClientAddr);
 
 impl Caller {
+    /// An audit entry of this caller's action: who, from which device and address.
+    #[must_use]
+    pub fn entry(&self, action: &str, detail: &str) -> crate::db::audit::Entry {
+        crate::db::audit::Entry {
+            user: Some(self.0.user.username.clone()),
+            device: Some(self.0.device_id.clone()),
+            address: self.1.0.map(|a| a.to_string()),
+            action: action.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
     /// Loads a record the caller may see, or 404/403.
     ///
     /// # Errors
@@ -189,28 +201,127 @@ impl FromRequestParts<AppState> for Caller {
                 "this account is disabled / 账号已停用",
             ));
         }
-        Ok(Caller(ctx))
+        let from = ClientAddr::of(parts, state);
+        Ok(Caller(ctx, from))
     }
 }
 
 /// The caller's network address (when the server was started with connection info), for
 /// sign-in throttling and the audit trail.
-#[derive(Debug, Clone, Copy)]
+///
+/// Behind a reverse proxy every connection comes from the proxy. When the connecting address is
+/// one of the configured trusted proxies (`--trusted-proxy`), the caller is the right-most
+/// address of `X-Forwarded-For` that is not itself a trusted proxy: each proxy appends the
+/// address it was connected from, so the entries left of the last untrusted one may be forged
+/// by the caller and are never believed. Without trusted proxies the header is ignored.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl ClientAddr {
+    #[must_use]
+    pub fn of(parts: &Parts, state: &AppState) -> Self {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        ClientAddr(peer.map(|p| behind_proxies(p, &parts.headers, &state.trusted_proxies)))
+    }
+}
+
+/// The client's address as [`ClientAddr`] describes.
+#[must_use]
+pub fn behind_proxies(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => client = ip,
+            Ok(ip) => return ip,
+            // A hop a trusted proxy did not write: stop at the last address known good.
+            Err(_) => return client,
+        }
+    }
+    client
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr::of(parts, state))
     }
 }
 
 fn not_yours() -> ApiError {
     ApiError::not_found("此人不在您负责的范围 / no such person in your communities")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::behind_proxies;
+    use axum::http::HeaderMap;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_caller_is_the_right_most_untrusted_hop() {
+        let proxies = [ip("10.1.0.1"), ip("10.1.0.2")];
+        let peer = ip("10.1.0.1");
+        // No trusted proxy: the header is ignored.
+        assert_eq!(
+            behind_proxies(ip("10.9.9.9"), &xff(&["1.2.3.4"]), &proxies),
+            ip("10.9.9.9")
+        );
+        assert_eq!(behind_proxies(peer, &xff(&["1.2.3.4"]), &[]), peer);
+        // One proxy; a forged entry on the left is not believed.
+        assert_eq!(
+            behind_proxies(peer, &xff(&["6.6.6.6, 1.2.3.4"]), &proxies),
+            ip("1.2.3.4")
+        );
+        // Two proxies, the header split over two lines.
+        assert_eq!(
+            behind_proxies(peer, &xff(&["6.6.6.6, 1.2.3.4", "10.1.0.2"]), &proxies),
+            ip("1.2.3.4")
+        );
+        // IPv6, spaces.
+        assert_eq!(
+            behind_proxies(peer, &xff(&[" 2001:db8::7 "]), &proxies),
+            ip("2001:db8::7")
+        );
+        // Garbage where a proxy's hop should be: the last good address (the proxy).
+        assert_eq!(behind_proxies(peer, &xff(&["nonsense"]), &proxies), peer);
+        assert_eq!(
+            behind_proxies(peer, &xff(&["1.2.3.4, nonsense, 10.1.0.2"]), &proxies),
+            ip("10.1.0.2")
+        );
+        // No header at all: the proxy itself.
+        assert_eq!(behind_proxies(peer, &HeaderMap::new(), &proxies), peer);
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::service::{campaigns, roster};
+use crate::service::{Who, campaigns, roster};
 use crate::state::AppState;
 use crate::{Config, build, seed};
 use anyhow::Context;
@@ -27,6 +27,16 @@ pub struct Cli {
     /// (behind a TLS proxy).
     #[arg(long, env = "DOORSTEP_SECURE_COOKIES", global = true)]
     secure_cookies: bool,
+    /// The address of a reverse proxy in front of the server (repeat, or comma-separated in the
+    /// variable): for requests from it, the caller's address is taken from `X-Forwarded-For`
+    /// (for the sign-in throttle and the audit trail). Without it the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "DOORSTEP_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Log lines as `human` text or one `json` object per line (on stderr; the level with
     /// RUST_LOG, default doorstep_server=info,tower_http=warn).
     #[arg(
@@ -257,6 +267,7 @@ pub async fn main() -> anyhow::Result<()> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::new(cli.database_url.clone(), cli.data_dir.clone());
     config.secure_cookies = cli.secure_cookies;
+    config.trusted_proxies.clone_from(&cli.trusted_proxies);
     match cli.command {
         Command::Serve { serve } => {
             let state = build(&config).await?;
@@ -345,7 +356,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 from,
                 review_levels,
             };
-            let opened = campaigns::open(&state.db, &req, "cli").await?;
+            let opened = campaigns::open(&state.db, &req, Who::Cli).await?;
             let c = &opened.campaign.campaign;
             println!(
                 "opened {} ({} – {}, home-visit target {:.2} %, review: {})",
@@ -459,7 +470,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CloseCampaign { year } => {
             let state = build(&config).await?;
-            let c = campaigns::close(&state.db, year, "cli").await?;
+            let c = campaigns::close(&state.db, year, Who::Cli).await?;
             println!("closed {}", c.campaign.name);
         }
         Command::ImportRoster { file } => {
@@ -470,7 +481,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let r = roster::import(&state.db, &name, &bytes, "cli", &|done, total| {
+            let r = roster::import(&state.db, &name, &bytes, Who::Cli, &|done, total| {
                 eprint!("\rimporting {done}/{total}");
             })
             .await?;
@@ -525,7 +536,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &person,
                 d,
                 reason.as_deref().unwrap_or(""),
-                "cli",
+                Who::Cli,
             )
             .await?;
             println!("{person}: {decision}");
@@ -693,12 +704,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::DeactivateUser { username } => {
             let state = build(&config).await?;
-            crate::service::accounts::set_active(&state, &username, false, "cli").await?;
+            crate::service::accounts::set_active(&state, &username, false, Who::Cli).await?;
             println!("{username} deactivated; every session ended");
         }
         Command::ReactivateUser { username } => {
             let state = build(&config).await?;
-            crate::service::accounts::set_active(&state, &username, true, "cli").await?;
+            crate::service::accounts::set_active(&state, &username, true, Who::Cli).await?;
             println!(
                 "{username} reactivated; a sign-in lockout is lifted on every server process / \
                  已重新启用，登录锁定已解除"
@@ -706,7 +717,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::SetPassword { username, password } => {
             let state = build(&config).await?;
-            crate::service::accounts::reset_password(&state, &username, &password, "cli").await?;
+            crate::service::accounts::reset_password(&state, &username, &password, Who::Cli)
+                .await?;
             println!("new password set for {username}; every session ended");
         }
         Command::Unassign { community } => {

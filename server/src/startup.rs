@@ -18,6 +18,8 @@ pub struct Config {
     pub token_ttl: chrono::Duration,
     /// Mark the console's cookie `Secure` (serve behind https).
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the caller.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -28,6 +30,7 @@ impl Config {
             database_url: format!("sqlite://{}", data_dir.join("doorstep.db").display()),
             token_ttl: chrono::Duration::days(30),
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -39,6 +42,7 @@ impl Config {
                 database_url: url,
                 token_ttl: chrono::Duration::days(30),
                 secure_cookies: false,
+                trusted_proxies: Vec::new(),
             },
             None => Self::sqlite_in(&data_dir),
         }
@@ -59,6 +63,7 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url).await?;
     let mut state = AppState::new(db, config.token_ttl);
     state.secure_cookies = config.secure_cookies;
+    state.trusted_proxies = config.trusted_proxies.clone().into();
     Ok(state)
 }
 

@@ -16,9 +16,10 @@ pub struct AppState {
     forms: Arc<RwLock<HashMap<String, Arc<FormDefinition>>>>,
     /// Ticks on every accepted change, for the console's live figures.
     pub changes: tokio::sync::broadcast::Sender<()>,
-    /// Failed sign-ins per account and address.
     /// The console's cookie carries `Secure` (the server is behind https).
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see [`crate::auth::ClientAddr`]).
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl AppState {
@@ -30,6 +31,7 @@ impl AppState {
             forms: Arc::default(),
             changes: tokio::sync::broadcast::channel(64).0,
             secure_cookies: false,
+            trusted_proxies: Arc::new([]),
         }
     }
 

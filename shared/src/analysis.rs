@@ -179,9 +179,9 @@ impl Subject {
     #[must_use]
     pub fn of(ctx: &FormContext) -> Self {
         Self {
-            category: ctx.certificate.category(),
-            level: ctx.certificate.level().get(),
-            sex: ctx.resident_id.sex(),
+            category: ctx.facts.category,
+            level: ctx.facts.level.get(),
+            sex: ctx.facts.sex,
             age: ctx.age(),
         }
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Person;
+use crate::domain::ShownPerson;
 use crate::form::{FormContext, FormDefinition};
 use crate::value::{Answers, Value};
 
@@ -15,7 +15,7 @@ use crate::value::{Answers, Value};
 /// questionnaire opens (to confirm or change, never saved unseen): the phone number, and the
 /// two subsidies the roster records. A blank roster phone offers nothing.
 #[must_use]
-pub fn from_roster(person: &Person) -> Answers {
+pub fn from_roster(person: &ShownPerson) -> Answers {
     let mut a = Answers::new();
     if !person.phone.trim().is_empty() {
         a.insert("phone".into(), Value::text(person.phone.trim()));
@@ -208,7 +208,7 @@ mod roster_tests {
         let form = FormDefinition::dynamic_update_2021();
         let d = generate(7, uuid::Uuid::nil());
         for p in d.persons.iter().take(200) {
-            let a = from_roster(p);
+            let a = from_roster(&p.shown(crate::Numbers::Masked));
             assert_eq!(
                 a.get("nursing_subsidy"),
                 Some(&Value::Bool(p.nursing_subsidy))

@@ -411,12 +411,12 @@ pub fn pick_outcome(rng: &mut SplitMix64) -> Outcome {
 #[must_use]
 pub fn fill_questionnaire(
     form: &FormDefinition,
-    person: &Person,
+    person: &impl crate::domain::Respondent,
     campaign: &Campaign,
     outcome: Outcome,
     rng: &mut SplitMix64,
 ) -> Answers {
-    let ctx = FormContext::for_person(person, campaign);
+    let ctx = FormContext::for_person(person.facts(), campaign);
     let mut answers = Answers::new();
     answers.insert(OUTCOME.to_string(), Value::text(outcome.key()));
     let keys: Vec<String> = form.items().map(|i| i.key.clone()).collect();
@@ -456,7 +456,7 @@ pub fn fill_questionnaire(
                 }
                 Value::Set(set)
             }
-            ItemKind::Phone => Value::text(person.phone.clone()),
+            ItemKind::Phone => Value::text(person.phone()),
             ItemKind::Geo => Value::Geo(GeoPoint {
                 lat: 27.2 + f64::from(u32::try_from(rng.below(1000)).unwrap_or(0)) / 10_000.0,
                 lon: 111.4 + f64::from(u32::try_from(rng.below(1000)).unwrap_or(0)) / 10_000.0,

@@ -6,7 +6,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ids::{CertificateNumber, ResidentId};
+use crate::ids::{self, Category, CertificateNumber, Level, ResidentId, Sex};
 use crate::place::DivisionCode;
 use crate::value::{Answers, Value};
 
@@ -235,6 +235,218 @@ pub struct Person {
     pub nursing_subsidy: bool,
     /// Receives the 困难残疾人生活补贴 living subsidy.
     pub living_subsidy: bool,
+}
+
+impl Person {
+    /// What the person's numbers say about them.
+    #[must_use]
+    pub fn facts(&self) -> PersonFacts {
+        PersonFacts::from(&self.certificate)
+    }
+
+    /// The person as shown with `numbers` whole or masked.
+    #[must_use]
+    pub fn shown(&self, numbers: Numbers) -> ShownPerson {
+        let (resident_id, certificate) = match numbers {
+            Numbers::Whole => (self.resident_id.to_string(), self.certificate.to_string()),
+            Numbers::Masked => (self.resident_id.masked(), self.certificate.masked()),
+        };
+        ShownPerson {
+            id: self.id,
+            name: self.name.clone(),
+            resident_id,
+            certificate,
+            masked: numbers == Numbers::Masked,
+            facts: self.facts(),
+            community: self.community.clone(),
+            address: self.address.clone(),
+            phone: self.phone.clone(),
+            nursing_subsidy: self.nursing_subsidy,
+            living_subsidy: self.living_subsidy,
+        }
+    }
+}
+
+/// What a person's certificate number (and the resident ID inside it) says about them: all
+/// that the questionnaire's conditions, the checks and the analysis read. It travels beside
+/// masked numbers, so a device that never sees the whole numbers still runs the questionnaire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonFacts {
+    pub birth_date: NaiveDate,
+    pub sex: Sex,
+    pub category: Category,
+    /// 1–4, 1 the most severe.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8, minimum = 1, maximum = 4))]
+    pub level: Level,
+}
+
+impl PersonFacts {
+    /// Age in whole years on `on`.
+    #[must_use]
+    pub fn age_on(&self, on: NaiveDate) -> u32 {
+        ids::age_on(self.birth_date, on)
+    }
+}
+
+impl From<&CertificateNumber> for PersonFacts {
+    fn from(c: &CertificateNumber) -> Self {
+        let id = c.resident_id();
+        Self {
+            birth_date: id.birth_date(),
+            sex: id.sex(),
+            category: c.category(),
+            level: c.level(),
+        }
+    }
+}
+
+/// What a questionnaire reads of the person it is about: the facts their numbers carry and the
+/// phone the roster knows (offered to confirm).
+pub trait Respondent {
+    fn facts(&self) -> PersonFacts;
+    fn phone(&self) -> &str;
+}
+
+impl Respondent for Person {
+    fn facts(&self) -> PersonFacts {
+        Person::facts(self)
+    }
+    fn phone(&self) -> &str {
+        &self.phone
+    }
+}
+
+impl Respondent for ShownPerson {
+    fn facts(&self) -> PersonFacts {
+        self.facts
+    }
+    fn phone(&self) -> &str {
+        &self.phone
+    }
+}
+
+impl From<&Person> for PersonFacts {
+    fn from(p: &Person) -> Self {
+        p.facts()
+    }
+}
+
+impl From<&ShownPerson> for PersonFacts {
+    fn from(p: &ShownPerson) -> Self {
+        p.facts
+    }
+}
+
+impl From<CertificateNumber> for PersonFacts {
+    fn from(c: CertificateNumber) -> Self {
+        Self::from(&c)
+    }
+}
+
+/// Whether a person's ID and certificate numbers are shown whole or masked (`430503********1234`:
+/// the region and the last four characters). Who sees which is the role's rule
+/// ([`crate::sync::Role::device_numbers`]; docs/security.md "Who sees whole numbers").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbers {
+    Whole,
+    Masked,
+}
+
+/// A roster person as a device (or a record view) holds them: the [`Person`] with its ID and
+/// certificate numbers whole or masked, and the [`PersonFacts`] those numbers carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ShownPersonJson")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ShownPerson {
+    pub id: Uuid,
+    pub name: String,
+    /// The resident ID, whole or masked (see `masked`).
+    pub resident_id: String,
+    /// The certificate number, whole or masked (see `masked`).
+    pub certificate: String,
+    /// The two numbers are masked.
+    #[serde(default)]
+    pub masked: bool,
+    pub facts: PersonFacts,
+    pub community: DivisionCode,
+    pub address: String,
+    pub phone: String,
+    /// Receives the 重度残疾人护理补贴 nursing subsidy.
+    pub nursing_subsidy: bool,
+    /// Receives the 困难残疾人生活补贴 living subsidy.
+    pub living_subsidy: bool,
+}
+
+impl ShownPerson {
+    /// The resident ID as shown where the whole number is not needed.
+    #[must_use]
+    pub fn masked_id(&self) -> String {
+        if self.masked {
+            self.resident_id.clone()
+        } else {
+            ids::mask_id(&self.resident_id)
+        }
+    }
+
+    /// The certificate number as shown where the whole number is not needed.
+    #[must_use]
+    pub fn masked_certificate(&self) -> String {
+        if self.masked {
+            self.certificate.clone()
+        } else {
+            ids::mask_id(&self.certificate)
+        }
+    }
+}
+
+/// How a [`ShownPerson`] is read: whole numbers are checked, and a person stored before the
+/// facts travelled (a phone's store from an earlier version) gets them from its whole numbers.
+#[derive(Deserialize)]
+struct ShownPersonJson {
+    id: Uuid,
+    name: String,
+    resident_id: String,
+    certificate: String,
+    #[serde(default)]
+    masked: bool,
+    facts: Option<PersonFacts>,
+    community: DivisionCode,
+    address: String,
+    phone: String,
+    nursing_subsidy: bool,
+    living_subsidy: bool,
+}
+
+impl TryFrom<ShownPersonJson> for ShownPerson {
+    type Error = String;
+    fn try_from(j: ShownPersonJson) -> Result<Self, String> {
+        let facts = if j.masked {
+            j.facts
+                .ok_or("masked numbers come with their facts / 遮蔽的证号须附带其信息")?
+        } else {
+            ResidentId::parse(&j.resident_id).map_err(|e| e.to_string())?;
+            let c = CertificateNumber::parse(&j.certificate).map_err(|e| e.to_string())?;
+            let facts = PersonFacts::from(&c);
+            if j.facts.is_some_and(|f| f != facts) {
+                return Err("facts differ from the certificate number / 信息与残疾证号不符".into());
+            }
+            facts
+        };
+        Ok(Self {
+            id: j.id,
+            name: j.name,
+            resident_id: j.resident_id,
+            certificate: j.certificate,
+            masked: j.masked,
+            facts,
+            community: j.community,
+            address: j.address,
+            phone: j.phone,
+            nursing_subsidy: j.nursing_subsidy,
+            living_subsidy: j.living_subsidy,
+        })
+    }
 }
 
 /// Namespace for derived person keys: `uuid5(NS, campaign || resident ID)`.

@@ -17,8 +17,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Check;
-use crate::domain::{Campaign, OUTCOME, Outcome, Person, STATUS, Status, outcome_of};
-use crate::ids::{Category, CertificateNumber, Level, ResidentId};
+use crate::domain::{Campaign, OUTCOME, Outcome, PersonFacts, STATUS, Status, outcome_of};
+use crate::ids::{Category, Level};
 use crate::official::{Code, OfficialForm, OfficialItem};
 use crate::value::{Answers, Value};
 
@@ -354,8 +354,8 @@ impl Condition {
                 outcome_of(answers).is_some_and(|o| outcomes.contains(&o))
             }
             Condition::AgeBetween(min, max) => (*min..=*max).contains(&ctx.age()),
-            Condition::CategoryIn(cats) => cats.contains(&ctx.certificate.category()),
-            Condition::LevelAtMost(level) => ctx.certificate.level() <= *level,
+            Condition::CategoryIn(cats) => cats.contains(&ctx.facts.category),
+            Condition::LevelAtMost(level) => ctx.facts.level <= *level,
             Condition::Equals { item, value } => answers.get(item) == Some(value),
             Condition::Contains { item, option } => answers
                 .get(item)
@@ -372,37 +372,33 @@ impl Condition {
 /// What relevance rules may look at besides the answers: who is surveyed and on which day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormContext {
-    pub resident_id: ResidentId,
-    pub certificate: CertificateNumber,
+    /// What the person's numbers say (birth date, sex, category, level).
+    pub facts: PersonFacts,
     /// The day ages are computed on (the campaign's reference date).
     pub reference_date: NaiveDate,
 }
 
 impl FormContext {
-    /// A context for a certificate holder; the resident ID is the certificate's.
+    /// A context for a person with these facts (or this certificate number).
     #[must_use]
-    pub fn new(certificate: CertificateNumber, reference_date: NaiveDate) -> Self {
+    pub fn new(facts: impl Into<PersonFacts>, reference_date: NaiveDate) -> Self {
         Self {
-            resident_id: certificate.resident_id().clone(),
-            certificate,
+            facts: facts.into(),
             reference_date,
         }
     }
 
-    /// The context of a roster person in a campaign.
+    /// The context of a person (a roster [`Person`], a [`crate::ShownPerson`], or their facts)
+    /// in a campaign.
     #[must_use]
-    pub fn for_person(person: &Person, campaign: &Campaign) -> Self {
-        Self {
-            resident_id: person.resident_id.clone(),
-            certificate: person.certificate.clone(),
-            reference_date: campaign.reference_date(),
-        }
+    pub fn for_person(person: impl Into<PersonFacts>, campaign: &Campaign) -> Self {
+        Self::new(person, campaign.reference_date())
     }
 
     /// Age in whole years on the reference date.
     #[must_use]
     pub fn age(&self) -> u32 {
-        self.resident_id.age_on(self.reference_date)
+        self.facts.age_on(self.reference_date)
     }
 }
 
@@ -1136,6 +1132,8 @@ fn check_condition<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Person;
+    use crate::ids::{CertificateNumber, ResidentId};
     use crate::value::GeoPoint;
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -1641,7 +1639,9 @@ mod tests {
 
     #[test]
     fn context_for_a_roster_person_uses_the_campaign_reference_date() {
-        let c = child();
+        let id = ResidentId::from_parts("430503", day(2011, 1, 20), 11);
+        let certificate =
+            CertificateNumber::new(id.clone(), Category::Intellectual, Level::new(2).unwrap());
         let campaign = Campaign {
             id: uuid::Uuid::nil(),
             district: crate::place::DivisionCode::parse("430503").unwrap(),
@@ -1655,8 +1655,8 @@ mod tests {
         let person = Person {
             id: uuid::Uuid::nil(),
             name: "张三".into(),
-            resident_id: c.resident_id.clone(),
-            certificate: c.certificate.clone(),
+            resident_id: id,
+            certificate: certificate.clone(),
             community: crate::place::DivisionCode::parse("430503001001").unwrap(),
             address: String::new(),
             phone: String::new(),
@@ -1665,9 +1665,10 @@ mod tests {
         };
         let pc = FormContext::for_person(&person, &campaign);
         assert_eq!(pc.reference_date, day(2021, 3, 1));
-        assert_eq!(pc.certificate, c.certificate);
+        assert_eq!(pc.facts, PersonFacts::from(&certificate));
+        assert_eq!(pc.facts.sex, crate::ids::Sex::Male);
         assert_eq!(pc.age(), 10);
-        assert_eq!(c.resident_id, *c.certificate.resident_id());
+        assert_eq!(pc.facts, child().facts);
     }
 
     // ---------------------------------------------------------------- relevance

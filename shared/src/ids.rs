@@ -150,12 +150,7 @@ impl ResidentId {
     /// Age in whole years on `on`.
     #[must_use]
     pub fn age_on(&self, on: NaiveDate) -> u32 {
-        let b = self.birth_date();
-        let mut age = on.year() - b.year();
-        if (on.month(), on.day()) < (b.month(), b.day()) {
-            age -= 1;
-        }
-        u32::try_from(age.max(0)).unwrap_or(0)
+        age_on(self.birth_date(), on)
     }
 
     /// The masked form shown where the number is not needed: `430503********1234`.
@@ -163,6 +158,16 @@ impl ResidentId {
     pub fn masked(&self) -> String {
         mask_id(&self.0)
     }
+}
+
+/// Age in whole years on `on` of someone born on `birth`.
+#[must_use]
+pub fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
+    let mut age = on.year() - birth.year();
+    if (on.month(), on.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    u32::try_from(age.max(0)).unwrap_or(0)
 }
 
 /// Masks all but the first six and last four characters of an ID-like string.

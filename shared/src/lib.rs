@@ -34,7 +34,10 @@ pub mod review;
 pub mod sync;
 pub mod value;
 
-pub use domain::{Campaign, CampaignState, Outcome, Person, PersonKeys, Review, Status};
+pub use domain::{
+    Campaign, CampaignState, Numbers, Outcome, Person, PersonFacts, PersonKeys, Review,
+    ShownPerson, Status,
+};
 pub use ids::{CertificateNumber, ResidentId};
 pub use place::DivisionCode;
 pub use value::{Answers, Value};

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Campaign, Person, Review};
+use crate::domain::{Campaign, Numbers, Review, ShownPerson};
 use crate::form::ItemError;
 use crate::hlc::Hlc;
 use crate::merge::{Change, ItemOutcome, OpenConflict};
@@ -91,7 +91,8 @@ pub struct PushResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordState {
-    pub person: Person,
+    /// The person, with the numbers whole or masked by the puller's role.
+    pub person: ShownPerson,
     pub version: u64,
     #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, crate::openapi::Answer>))]
     pub answers: Answers,
@@ -164,6 +165,17 @@ impl Role {
             "supervisor" => Some(Role::Supervisor),
             "admin" => Some(Role::Admin),
             _ => None,
+        }
+    }
+    /// How this role's device holds the persons' ID and certificate numbers (docs/security.md
+    /// "Who sees whole numbers"): a worker checks the card at the door and needs the whole
+    /// number; a supervisor re-checks and reviews a street and needs only the facts the numbers
+    /// carry; the admin keys records into the national system.
+    #[must_use]
+    pub fn device_numbers(self) -> Numbers {
+        match self {
+            Role::Worker | Role::Admin => Numbers::Whole,
+            Role::Supervisor => Numbers::Masked,
         }
     }
     /// The rank used by the merge's provisional rule.

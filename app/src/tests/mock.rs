@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use doorstep_shared::domain::{Campaign, Person, Review};
+use doorstep_shared::domain::{Campaign, Numbers, Person, Review};
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::{Doc, ItemOutcome, Writer, apply};
@@ -309,7 +309,7 @@ async fn pull(
         .into_iter()
         .take(limit)
         .map(|r| RecordState {
-            person: r.person.clone(),
+            person: r.person.shown(Numbers::Whole),
             version: r.version,
             answers: r.doc.answers.clone(),
             review: r.review,

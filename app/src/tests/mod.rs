@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use doorstep_shared::demo::{DemoDistrict, generate_sized};
-use doorstep_shared::domain::{Campaign, Person, Review};
+use doorstep_shared::domain::{Campaign, Numbers, Person, Review};
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::place::DivisionCode;
@@ -45,7 +45,7 @@ pub(crate) fn district() -> DemoDistrict {
 
 pub(crate) fn fresh(p: &Person, seq: u64) -> RecordState {
     RecordState {
-        person: p.clone(),
+        person: p.shown(Numbers::Whole),
         version: 1,
         answers: Answers::new(),
         review: Review::Pending,

@@ -34,10 +34,9 @@ pub async fn page(
     let verified = state.db.audit_verify().await?;
     state
         .db
-        .audit(
-            Some(&s.caller.0.user.username),
-            "audit_read",
-            &format!("{} entries (console)", rows.len()),
+        .audit_entry(
+            &s.caller
+                .entry("audit_read", &format!("{} entries (console)", rows.len())),
         )
         .await?;
     let csv = format!(

@@ -274,10 +274,9 @@ pub async fn record(
     let form = state.form(&campaign.form_version).await?;
     state
         .db
-        .audit(
-            Some(&s.caller.0.user.username),
-            "view_record",
-            &format!("{person} (console)"),
+        .audit_entry(
+            &s.caller
+                .entry("view_record", &format!("{person} (console)")),
         )
         .await?;
     let ctx = FormContext::for_person(&row.person, &campaign);

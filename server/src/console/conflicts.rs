@@ -124,10 +124,9 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     let conflicts = state.db.conflicts(&campaign.id.to_string(), &scope).await?;
     state
         .db
-        .audit(
-            Some(&s.caller.0.user.username),
-            "view_conflicts",
-            &format!("{} open", conflicts.len()),
+        .audit_entry(
+            &s.caller
+                .entry("view_conflicts", &format!("{} open", conflicts.len())),
         )
         .await?;
     let mut codes: Vec<String> = conflicts.iter().map(|c| c.community.clone()).collect();

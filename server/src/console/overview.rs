@@ -292,7 +292,7 @@ pub async fn community(
         .await?;
     state
         .db
-        .audit(Some(&s.caller.0.user.username), "view_community", &code)
+        .audit_entry(&s.caller.entry("view_community", &code))
         .await?;
     let lines: Vec<Line> = records.iter().map(Line::from).collect();
     // The review level the caller acts at, where the campaign is open (docs/review.md).

@@ -251,8 +251,7 @@ pub async fn logout(
     if let Ok(c) = caller
         && !c.0.via_app
     {
-        let mut entry = crate::db::audit::Entry::by(&c.0.user.username, "sign_out", "web");
-        entry.device = Some(c.0.device_id.clone());
+        let entry = c.entry("sign_out", "web");
         let _ = state.db.revoke_device(&c.0.device_id, &entry).await;
     }
     (

@@ -31,11 +31,7 @@ impl Analyzer {
     #[must_use]
     pub fn facts(&self, row: &RecordRow) -> Option<Facts> {
         row.final_outcome?;
-        let ctx = FormContext {
-            resident_id: row.person.resident_id.clone(),
-            certificate: row.person.certificate.clone(),
-            reference_date: self.reference_date,
-        };
+        let ctx = FormContext::new(row.person.facts(), self.reference_date);
         Some(Facts::of(&self.layout, &self.form, &row.doc.answers, &ctx))
     }
 }

@@ -26,7 +26,7 @@ mod sync;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -405,10 +405,6 @@ impl Db {
 #[must_use]
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-pub(crate) fn opt_str(row: &AnyRow, col: &str) -> DbResult<Option<String>> {
-    Ok(row.try_get::<Option<String>, _>(col)?)
 }
 
 /// Takes the next `n` change sequence numbers of a campaign; call only under the write lock.

@@ -10,7 +10,7 @@ use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::{self, Doc, OpenConflict, Writer};
 use doorstep_shared::review::Notes;
 use doorstep_shared::sync::RecordState;
-use doorstep_shared::{Answers, Outcome, Person, Review, Value};
+use doorstep_shared::{Answers, Numbers, Outcome, Person, Review, Value};
 
 use super::Scope;
 use super::progress::ProgressDelta;
@@ -46,11 +46,11 @@ pub struct RecordRow {
 }
 
 impl RecordRow {
-    /// The state a device pulls.
+    /// The state a device pulls, with the numbers as the puller's role holds them.
     #[must_use]
-    pub fn state(&self) -> RecordState {
+    pub fn state(&self, numbers: Numbers) -> RecordState {
         RecordState {
-            person: self.person.clone(),
+            person: self.person.shown(numbers),
             version: u64::try_from(self.version).unwrap_or(0),
             answers: self.doc.answers.clone(),
             review: self.review,

@@ -10,7 +10,7 @@ use doorstep_shared::domain::{STATUS, status_of};
 use doorstep_shared::form::{FormContext, FormDefinition, ItemError, Strictness};
 use doorstep_shared::merge::{self, ItemOutcome, Writer};
 use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, RecordState, Role};
-use doorstep_shared::{CampaignState, Review, Status};
+use doorstep_shared::{CampaignState, Numbers, Review, Status};
 
 use super::Scope;
 use super::campaigns::CampaignRow;
@@ -512,7 +512,8 @@ impl Db {
         Ok(results)
     }
 
-    /// One page of changes with `seq > cursor` within a scope, in `seq` order: record states,
+    /// One page of changes with `seq > cursor` within a scope, in `seq` order: record states
+    /// (with the numbers whole or masked),
     /// and persons who left a community of the scope (departures). Returns the page's records,
     /// its departed person IDs, the page's last `seq` (the next cursor) and whether more wait.
     ///
@@ -527,6 +528,7 @@ impl Db {
         scope: &Scope,
         cursor: i64,
         limit: u32,
+        numbers: Numbers,
     ) -> DbResult<PullPage> {
         let fetch = i64::from(limit) + 1;
         let (cond, arg) = scope.sql("persons", 4);
@@ -577,7 +579,7 @@ impl Db {
                 _ => false,
             };
             if take_row {
-                let state = row_from(&rows[i])?.state();
+                let state = row_from(&rows[i])?.state(numbers);
                 page.cursor = i64::try_from(state.seq).unwrap_or(i64::MAX);
                 page.records.push(state);
                 i += 1;

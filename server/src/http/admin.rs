@@ -11,7 +11,7 @@ use doorstep_shared::sync::Role;
 
 use super::auth::{Caller, hash_password};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
-use crate::service::{accounts, campaigns, roster};
+use crate::service::{Who, accounts, campaigns, roster};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -61,7 +61,7 @@ async fn import_roster(
         &state.db,
         &q.filename,
         &body,
-        &caller.0.user.username,
+        Who::Caller(&caller),
         &|_, _| {},
     )
     .await?;
@@ -112,7 +112,7 @@ async fn decide(
         &person,
         body.decision,
         &body.reason,
-        &caller.0.user.username,
+        Who::Caller(&caller),
     )
     .await?;
     state.notify();
@@ -138,7 +138,7 @@ async fn open_campaign(
     ApiJson(req): ApiJson<campaigns::OpenRequest>,
 ) -> ApiResult<(axum::http::StatusCode, Json<campaigns::Opened>)> {
     caller.require(&[Role::Admin])?;
-    let opened = campaigns::open(&state.db, &req, &caller.0.user.username).await?;
+    let opened = campaigns::open(&state.db, &req, Who::Caller(&caller)).await?;
     state.notify();
     Ok((axum::http::StatusCode::CREATED, Json(opened)))
 }
@@ -149,7 +149,7 @@ async fn close_campaign(
     crate::error::ApiPath(p): crate::error::ApiPath<YearPath>,
 ) -> ApiResult<Json<crate::db::CampaignRow>> {
     caller.require(&[Role::Admin])?;
-    let c = campaigns::close(&state.db, p.year, &caller.0.user.username).await?;
+    let c = campaigns::close(&state.db, p.year, Who::Caller(&caller)).await?;
     state.notify();
     Ok(Json(c))
 }
@@ -231,8 +231,7 @@ async fn create_user(
             u.role,
             area.as_ref(),
             &hash_password(&u.password),
-            &crate::db::audit::Entry::by(
-                &caller.0.user.username,
+            &caller.entry(
                 "user_created",
                 &format!("{} {}", u.username.trim(), u.role.key()),
             ),
@@ -251,7 +250,7 @@ async fn deactivate(
     Path(username): Path<String>,
 ) -> ApiResult<axum::http::StatusCode> {
     caller.require(&[Role::Admin])?;
-    accounts::set_active(&state, &username, false, &caller.0.user.username).await?;
+    accounts::set_active(&state, &username, false, Who::Caller(&caller)).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -261,7 +260,7 @@ async fn reactivate(
     Path(username): Path<String>,
 ) -> ApiResult<axum::http::StatusCode> {
     caller.require(&[Role::Admin])?;
-    accounts::set_active(&state, &username, true, &caller.0.user.username).await?;
+    accounts::set_active(&state, &username, true, Who::Caller(&caller)).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -277,7 +276,7 @@ async fn reset_password(
     ApiJson(body): ApiJson<NewPassword>,
 ) -> ApiResult<axum::http::StatusCode> {
     caller.require(&[Role::Admin])?;
-    accounts::reset_password(&state, &username, &body.password, &caller.0.user.username).await?;
+    accounts::reset_password(&state, &username, &body.password, Who::Caller(&caller)).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -387,10 +386,7 @@ async fn revoke(
     caller.require(&[Role::Admin])?;
     state
         .db
-        .revoke_device(
-            &id,
-            &crate::db::audit::Entry::by(&caller.0.user.username, "revoke_device", &id),
-        )
+        .revoke_device(&id, &caller.entry("revoke_device", &id))
         .await?;
     Ok(Json(Revoked { revoked: id }))
 }
@@ -426,11 +422,7 @@ async fn audit(
         .await?;
     state
         .db
-        .audit(
-            Some(&caller.0.user.username),
-            "audit_read",
-            &format!("{} entries", rows.len()),
-        )
+        .audit_entry(&caller.entry("audit_read", &format!("{} entries", rows.len())))
         .await?;
     if q.format.as_deref() == Some("csv") {
         let table = super::export::Table {

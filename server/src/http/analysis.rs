@@ -65,7 +65,6 @@ async fn list(
         None => (file.as_str(), false),
     };
     let (campaign, action, rows) = analysis::action_list(&state, &caller, &p, name).await?;
-    let user = caller.0.user.username.clone();
     let what = format!(
         "analysis-{name}{} ({} rows; year {}, place {}, filters {})",
         if xlsx { ".xlsx" } else { "" },
@@ -76,7 +75,7 @@ async fn list(
     );
     if xlsx {
         let bytes = to_xlsx(&list_table(&rows), "行动清单").map_err(|e| ApiError::internal(&e))?;
-        state.db.audit(Some(&user), "export", &what).await?;
+        state.db.audit_entry(&caller.entry("export", &what)).await?;
         return Ok((
             [
                 (
@@ -92,7 +91,10 @@ async fn list(
         )
             .into_response());
     }
-    state.db.audit(Some(&user), "view_list", &what).await?;
+    state
+        .db
+        .audit_entry(&caller.entry("view_list", &what))
+        .await?;
     Ok(Json(List {
         year: campaign.year,
         list: action,

@@ -46,8 +46,7 @@ async fn logout(
         .and_then(|v| v.strip_prefix("Bearer "))
     {
         // The session's end and its audit entry: one transaction.
-        let mut entry = crate::db::audit::Entry::by(&caller.0.user.username, "sign_out", "");
-        entry.device = Some(caller.0.device_id.clone());
+        let entry = caller.entry("sign_out", "");
         state
             .db
             .delete_token(&crate::service::accounts::token_hash(token.trim()), &entry)
@@ -70,8 +69,7 @@ async fn change_password(
 ) -> ApiResult<axum::http::StatusCode> {
     crate::service::accounts::change_password(
         &state,
-        &caller.0.user.id,
-        &caller.0.user.username,
+        &caller,
         &body.old_password,
         &body.new_password,
     )

@@ -265,11 +265,7 @@ async fn export(
     };
     state
         .db
-        .audit(
-            Some(&caller.0.user.username),
-            "export",
-            &format!("{file} ({} rows)", table.rows.len()),
-        )
+        .audit_entry(&caller.entry("export", &format!("{file} ({} rows)", table.rows.len())))
         .await?;
     Ok((
         [

@@ -10,11 +10,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use doorstep_shared::Value;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::Writer;
 use doorstep_shared::review::{Decision, Notes, Verification};
 use doorstep_shared::sync::{RecordState, Role};
+use doorstep_shared::{Numbers, Value};
 
 use super::auth::Caller;
 use super::export;
@@ -65,23 +65,26 @@ async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(person): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<RecordState>> {
     let row = caller.visible(&state, &person).await?;
     state
         .db
-        .audit(Some(&caller.0.user.username), "view_record", &person)
+        .audit_entry(&caller.entry("view_record", &person))
         .await?;
-    let s = row.state();
-    let mut v = serde_json::to_value(&s).map_err(|e| crate::error::ApiError::internal(&e))?;
-    if caller.role() != Role::Admin {
-        // The record view is audited; only the admin (who keys the records into the national
-        // system and exports them) sees the numbers whole. The ID and certificate numbers keep
-        // their region and their last four characters (the certificate's category and level).
-        v["person"]["resident_id"] = s.person.resident_id.masked().into();
-        v["person"]["certificate"] = s.person.certificate.masked().into();
-        v["person"]["phone"] = doorstep_shared::ids::mask_id(&s.person.phone).into();
+    Ok(Json(shown_in_record_view(&row, caller.role())))
+}
+
+/// A record as `GET /api/v1/records/{id}` shows it. The view is audited; only the admin (who
+/// keys the records into the national system and exports them) sees the numbers whole. For the
+/// others the ID and certificate numbers keep their region and their last four characters (the
+/// certificate's category and level), and the phone is masked too.
+fn shown_in_record_view(row: &crate::db::RecordRow, role: Role) -> RecordState {
+    if role == Role::Admin {
+        return row.state(Numbers::Whole);
     }
-    Ok(Json(v))
+    let mut s = row.state(Numbers::Masked);
+    s.person.phone = doorstep_shared::ids::mask_id(&s.person.phone);
+    s
 }
 
 async fn conflicts(
@@ -144,7 +147,7 @@ async fn resolve(
             other => other.into(),
         })?;
     state.notify();
-    Ok(Json(row.state()))
+    Ok(Json(row.state(caller.role().device_numbers())))
 }
 
 /// A review step: `approve` or `return` (the earlier `approved` and `returned` are accepted).
@@ -193,7 +196,7 @@ async fn review(
         body.notes,
     )
     .await?;
-    Ok(Json(row.state()))
+    Ok(Json(row.state(caller.role().device_numbers())))
 }
 
 #[derive(Deserialize)]
@@ -293,11 +296,10 @@ async fn cases_xlsx(
     let full = caller.role() == Role::Admin;
     state
         .db
-        .audit(
-            Some(&caller.0.user.username),
+        .audit_entry(&caller.entry(
             "export",
             &format!("follow-ups.xlsx rows={} full_ids={full}", rows.len()),
-        )
+        ))
         .await?;
     let bytes = export::to_xlsx(&service::review::cases_table(&rows, full), "后续处理")
         .map_err(|e| ApiError::internal(&e))?;

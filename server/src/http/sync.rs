@@ -102,7 +102,13 @@ async fn pull(
         more,
     } = state
         .db
-        .pull(&campaign.id.to_string(), &scope, cursor, limit)
+        .pull(
+            &campaign.id.to_string(),
+            &scope,
+            cursor,
+            limit,
+            caller.role().device_numbers(),
+        )
         .await?;
     let next = u64::try_from(next).unwrap_or(q.cursor);
     crate::metrics::pull(records.len());
@@ -110,13 +116,9 @@ async fn pull(
         // A download from the start is a bulk read of personal data.
         state
             .db
-            .audit_entry(&crate::db::audit::Entry {
-                user: Some(caller.0.user.username.clone()),
-                device: Some(caller.0.device_id.clone()),
-                address: None,
-                action: "pull".into(),
-                detail: format!("from cursor 0: {} records", records.len()),
-            })
+            .audit_entry(
+                &caller.entry("pull", &format!("from cursor 0: {} records", records.len())),
+            )
             .await?;
     }
     let scope_list = match &scope {

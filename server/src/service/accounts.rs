@@ -278,7 +278,7 @@ pub async fn set_active(
     state: &AppState,
     username: &str,
     active: bool,
-    by: &str,
+    by: super::Who<'_>,
 ) -> super::Result<()> {
     let user = state.db.user_by_name(username).await?.ok_or_else(|| {
         super::Error::not_found(
@@ -312,8 +312,7 @@ pub async fn set_active(
             &user.id,
             active,
             &lift,
-            &Entry::by(
-                by,
+            &by.entry(
                 if active {
                     "account_reactivated"
                 } else {
@@ -335,7 +334,7 @@ pub async fn reset_password(
     state: &AppState,
     username: &str,
     password: &str,
-    by: &str,
+    by: super::Who<'_>,
 ) -> super::Result<()> {
     check_new_password(password)?;
     let user = state.db.user_by_name(username).await?.ok_or_else(|| {
@@ -351,7 +350,7 @@ pub async fn reset_password(
             &user.id,
             &hash,
             &[throttle::key_user(username)],
-            &Entry::by(by, "password_reset", username),
+            &by.entry("password_reset", username),
         )
         .await?;
     Ok(())
@@ -363,19 +362,19 @@ pub async fn reset_password(
 /// A wrong old password, a weak new one, or a database error.
 pub async fn change_password(
     state: &AppState,
-    user_id: &str,
-    username: &str,
+    caller: &crate::auth::Caller,
     old: &str,
     new: &str,
 ) -> super::Result<()> {
     check_new_password(new)?;
+    let (user_id, username) = (&caller.0.user.id, &caller.0.user.username);
     let user = state.db.user_by_name(username).await?.ok_or_else(|| {
         super::Error::not_found(
             "no_such_user",
             format!("没有用户 {username} / no user {username}"),
         )
     })?;
-    if user.id != user_id || !check_password(old, &user.password_hash).await {
+    if user.id != *user_id || !check_password(old, &user.password_hash).await {
         return Err(super::Error::invalid(
             "bad_credentials",
             "原密码不正确 / the current password is wrong",
@@ -388,7 +387,7 @@ pub async fn change_password(
             &user.id,
             &hash,
             &[],
-            &Entry::by(username, "password_changed", username),
+            &caller.entry("password_changed", username),
         )
         .await?;
     Ok(())

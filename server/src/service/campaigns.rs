@@ -11,8 +11,7 @@ use doorstep_shared::review::Levels;
 use doorstep_shared::sync::Role;
 use doorstep_shared::{Campaign, CampaignState, DivisionCode, domain};
 
-use super::{Error, Result};
-use crate::db::audit::Entry;
+use super::{Error, Result, Who};
 use crate::db::{CampaignRow, CarryReport, Db, NewCampaign, Scope};
 
 /// What opening a campaign takes; `None` fields take their defaults.
@@ -65,7 +64,7 @@ fn bilingual(zh: &str, en: &str) -> String {
 /// # Errors
 /// No admin account yet, a bad input, a year that exists already, a `from` year that does not
 /// exist, is not older or is another district's; or a database error.
-pub async fn open(db: &Db, req: &OpenRequest, by: &str) -> Result<Opened> {
+pub async fn open(db: &Db, req: &OpenRequest, by: Who<'_>) -> Result<Opened> {
     if !db
         .users()
         .await?
@@ -231,8 +230,7 @@ pub async fn open(db: &Db, req: &OpenRequest, by: &str) -> Result<Opened> {
     };
     let (campaign, carry) = db
         .open_campaign(&new, &form, from.as_ref(), &|campaign, carry| {
-            Entry::by(
-                by,
+            by.entry(
                 "open_campaign",
                 &format!(
                     "{} {} carried {} from {:?}",
@@ -289,7 +287,7 @@ pub async fn list(db: &Db) -> Result<Vec<Summary>> {
 ///
 /// # Errors
 /// No such year, a year closed already, or a database error.
-pub async fn close(db: &Db, year: i32, by: &str) -> Result<CampaignRow> {
+pub async fn close(db: &Db, year: i32, by: Who<'_>) -> Result<CampaignRow> {
     let c = db.campaign_by_year(year).await?.ok_or_else(|| {
         Error::not_found(
             "no_such_campaign",
@@ -310,7 +308,7 @@ pub async fn close(db: &Db, year: i32, by: &str) -> Result<CampaignRow> {
     }
     db.close_campaign(
         &c.campaign.id,
-        &Entry::by(by, "close_campaign", &format!("{year} {}", c.campaign.id)),
+        &by.entry("close_campaign", &format!("{year} {}", c.campaign.id)),
     )
     .await?;
     db.campaign_by_year(year)

@@ -238,8 +238,7 @@ pub async fn coded_table(
     let table = Table { header, rows };
     state
         .db
-        .audit(
-            Some(&who.name()),
+        .audit_entry(&who.entry(
             "export",
             &format!(
                 "handover {} ({} rows, {})",
@@ -251,7 +250,7 @@ pub async fn coded_table(
                     "masked IDs"
                 }
             ),
-        )
+        ))
         .await?;
     Ok(table)
 }
@@ -411,15 +410,14 @@ pub async fn checklist(
     }
     state
         .db
-        .audit(
-            Some(&who.name()),
+        .audit_entry(&who.entry(
             "view",
             &format!(
                 "handover checklist {} ({} persons)",
                 person.or(area).unwrap_or("all"),
                 pages.len()
             ),
-        )
+        ))
         .await?;
     let numbering = sel.form.official.as_ref().map_or_else(
         || "官方编号未知 / official numbering unknown".to_string(),
@@ -490,11 +488,10 @@ pub async fn mark_keyed(
     }
     state
         .db
-        .audit(
-            Some(&by),
+        .audit_entry(&who.entry(
             "handover",
             &format!("{} {person}", if keyed { "keyed" } else { "unkeyed" }),
-        )
+        ))
         .await?;
     let _ = state.changes.send(());
     Ok(state

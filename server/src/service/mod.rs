@@ -114,6 +114,15 @@ impl Who<'_> {
         }
     }
 
+    /// An audit entry of this caller's action: who, from which device and address.
+    #[must_use]
+    pub fn entry(self, action: &str, detail: &str) -> crate::db::audit::Entry {
+        match self {
+            Who::Caller(c) => c.entry(action, detail),
+            Who::Cli => crate::db::audit::Entry::by("cli", action, detail),
+        }
+    }
+
     pub async fn scope(self, state: &AppState, campaign: &Campaign) -> Result<Scope> {
         match self {
             Who::Caller(c) => c.scope(state, campaign).await,

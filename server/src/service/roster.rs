@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Result, campaigns};
-use crate::db::audit::Entry;
+use super::{Error, Result, Who, campaigns};
 use crate::db::{Db, ImportOutcome, RecordRow};
 
 /// Reads, checks and imports a roster file into the open campaign: any bad row refuses the whole
@@ -16,7 +15,7 @@ pub async fn import(
     db: &Db,
     filename: &str,
     bytes: &[u8],
-    by: &str,
+    by: Who<'_>,
     on_progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> Result<ImportOutcome> {
     let campaign = campaigns::for_reading(db, None).await?;
@@ -46,8 +45,7 @@ pub async fn import(
     // the import.
     let outcome = db
         .import_persons(&campaign, &persons, on_progress, &|outcome| {
-            Entry::by(
-                by,
+            by.entry(
                 "import_roster",
                 &format!(
                     "{} rows from {filename}: {} added, {} updated ({} facts), {} unchanged, {} missing flagged",
@@ -93,7 +91,7 @@ pub async fn decide(
     person_id: &str,
     decision: Decision,
     reason: &str,
-    by: &str,
+    by: Who<'_>,
 ) -> Result<()> {
     let c = campaigns::for_reading(db, None).await?;
     let row = db
@@ -112,7 +110,7 @@ pub async fn decide(
             "此人无待处理事项 / this person awaits no decision",
         ));
     }
-    let entry = Entry::by(by, "roster_decision", &format!("{person_id} {decision:?}"));
+    let entry = by.entry("roster_decision", &format!("{person_id} {decision:?}"));
     match decision {
         Decision::Keep => db.clear_flag(person_id, &entry).await?,
         Decision::Remove => {
@@ -122,7 +120,7 @@ pub async fn decide(
                     "移出底册请填写原因 / say why the person leaves the roster",
                 ));
             }
-            db.remove_person(person_id, by, reason.trim(), &entry)
+            db.remove_person(person_id, &by.name(), reason.trim(), &entry)
                 .await?;
         }
     }

@@ -142,7 +142,7 @@ async fn figures_add_up_and_lists_match_their_export(b: Backend) {
     let expected: BTreeSet<String> = counted
         .iter()
         .filter(|r| {
-            r.person.certificate.level().get() <= 2
+            r.person.facts.level.get() <= 2
                 && r.answers.get("nursing_subsidy") == Some(&Value::Bool(false))
         })
         .map(|r| r.person.id.to_string())

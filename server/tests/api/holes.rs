@@ -142,7 +142,7 @@ async fn roster_move_recounts_and_withdraws(b: Backend) {
     let d = demo::generate(7, campaign.id);
     let mut entry = roster::entries_from_demo(&d)
         .into_iter()
-        .find(|e| e.resident_id == p.person.resident_id)
+        .find(|e| e.resident_id.as_str() == p.person.resident_id)
         .unwrap();
     let target = "430503002001";
     entry.community = DivisionCode::parse(target).unwrap();

@@ -502,9 +502,14 @@ async fn the_lockout_is_shared_by_every_server_process(b: Backend) {
     }
     // What `doorstep-server reactivate-user w001` does, from a process of its own.
     let cli = doorstep_server::testing::second_server(&one.server.database_url).await;
-    doorstep_server::service::accounts::set_active(&cli.state, "w001", true, "cli")
-        .await
-        .unwrap();
+    doorstep_server::service::accounts::set_active(
+        &cli.state,
+        "w001",
+        true,
+        doorstep_server::service::Who::Cli,
+    )
+    .await
+    .unwrap();
     for api in [&one, &two] {
         let r = api
             .try_login("w001", doorstep_server::seed::DEMO_PASSWORD, None)
@@ -709,8 +714,8 @@ async fn record_views_mask_numbers_below_the_admin(b: Backend) {
             v["person"]["phone"].as_str().unwrap(),
         );
         if masked {
-            assert_eq!(id, p.person.resident_id.masked(), "{user}");
-            assert_eq!(cert, p.person.certificate.masked(), "{user}");
+            assert_eq!(id, p.person.masked_id(), "{user}");
+            assert_eq!(cert, p.person.masked_certificate(), "{user}");
             assert!(phone.contains('*') || phone.is_empty(), "{user}: {phone}");
             assert!(
                 !v.to_string().contains(&full_id),
@@ -732,3 +737,156 @@ async fn record_views_mask_numbers_below_the_admin(b: Backend) {
     assert_eq!(r.headers()["cache-control"], "no-store");
 }
 both!(record_views_mask_numbers_below_the_admin);
+
+/// A supervisor's phone holds the street with masked ID and certificate numbers, and beside
+/// them the facts the questionnaire reads (birth date, sex, category, level); a worker's phone
+/// holds its communities' numbers whole (the card is checked at the door).
+async fn a_supervisors_pull_carries_masked_numbers_and_their_facts(b: Backend) {
+    let api = spawn(b).await;
+    let w1 = api.login("w001").await;
+    let whole = api.pull_all(&w1).await;
+    assert!(!whole.is_empty());
+    for s in whole.values() {
+        assert!(!s.person.masked);
+        let id = doorstep_shared::ResidentId::parse(&s.person.resident_id).unwrap();
+        let cert = doorstep_shared::CertificateNumber::parse(&s.person.certificate).unwrap();
+        assert_eq!(cert.resident_id(), &id);
+        assert_eq!(s.person.facts, doorstep_shared::PersonFacts::from(&cert));
+    }
+    let sup = api.login("sup01").await;
+    let r = api.get(&sup, "/api/v1/sync/pull?cursor=0&limit=5000").await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    for s in whole.values() {
+        assert!(
+            !body.contains(&s.person.resident_id),
+            "no whole ID in a supervisor's pull"
+        );
+    }
+    let page: doorstep_shared::sync::PullResponse = serde_json::from_str(&body).unwrap();
+    assert!(
+        page.records.len() > whole.len(),
+        "the street is more than w001's communities"
+    );
+    for s in &page.records {
+        assert!(s.person.masked);
+        assert!(
+            s.person.resident_id.contains("********"),
+            "{}",
+            s.person.resident_id
+        );
+        assert!(doorstep_shared::ResidentId::parse(&s.person.resident_id).is_err());
+        if let Some(w) = whole.get(&s.person.id) {
+            assert_eq!(s.person.facts, w.person.facts, "the same facts");
+            assert_eq!(s.person.resident_id, w.person.masked_id());
+            assert_eq!(s.person.certificate, w.person.masked_certificate());
+            assert_eq!(s.person.phone, w.person.phone, "the re-check may call");
+        }
+    }
+    // What a phone stores reads back: masked numbers need their facts, whole ones are checked.
+    let mut v: serde_json::Value = serde_json::to_value(&page.records[0].person).unwrap();
+    v.as_object_mut().unwrap().remove("facts");
+    assert!(serde_json::from_value::<doorstep_shared::ShownPerson>(v).is_err());
+}
+both!(a_supervisors_pull_carries_masked_numbers_and_their_facts);
+
+/// Behind a trusted reverse proxy the caller is the right-most address of `X-Forwarded-For`
+/// that is not a trusted proxy: the per-address throttle counts that caller, not the proxy, and
+/// the audit trail names it, with the device, for sign-ins, record views and pulls. A forged
+/// left-hand entry is not believed, and a server with no trusted proxy ignores the header.
+async fn callers_behind_a_trusted_proxy_are_told_apart(b: Backend) {
+    use doorstep_server::startup::{Config, build, spawn as serve};
+    let database_url = doorstep_server::testing::fresh_url(b);
+    let mut config = Config::new(Some(database_url), std::path::PathBuf::new());
+    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let state = build(&config).await.unwrap();
+    doorstep_server::seed::seed_demo(&state, 7).await.unwrap();
+    let addr = serve(state.clone(), "127.0.0.1:0").await.unwrap();
+    let url = |p: &str| format!("http://{addr}{p}");
+    let http = reqwest::Client::new();
+    let sign_in = |user: &str, password: &str, xff: &str| {
+        http.post(url("/api/v1/auth/login"))
+            .header("x-forwarded-for", xff)
+            .json(&json!({"username": user, "password": password, "device_name": "test phone"}))
+            .send()
+    };
+    let max = doorstep_server::service::accounts::MAX_FAILURES_PER_ADDRESS;
+    for i in 0..max {
+        // A different (unknown) account each time: only the address accumulates.
+        let r = sign_in(&format!("ghost{i}"), "wrong", "203.0.113.9, 10.0.0.1")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let pw = doorstep_server::seed::DEMO_PASSWORD;
+    let r = sign_in("w001", pw, "10.0.0.1").await.unwrap();
+    assert_eq!(r.status(), 429, "the guessing address is locked out");
+    let r = sign_in("w001", pw, "10.0.0.2").await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "another caller behind the same proxy is not"
+    );
+    let login: doorstep_shared::sync::LoginResponse = r.json().await.unwrap();
+    // A forged entry left of the proxy's own is ignored: the caller is 10.0.0.3.
+    let r = http
+        .get(url("/api/v1/sync/pull?cursor=0&limit=10"))
+        .bearer_auth(&login.token)
+        .header("x-forwarded-for", "10.0.0.1, 10.0.0.3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page: doorstep_shared::sync::PullResponse = r.json().await.unwrap();
+    let r = http
+        .get(url(&format!(
+            "/api/v1/records/{}",
+            page.records[0].person.id
+        )))
+        .bearer_auth(&login.token)
+        .header("x-forwarded-for", "10.0.0.4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let entries = state
+        .db
+        .audit_entries(None, Some("w001"), 50)
+        .await
+        .unwrap();
+    let device = login.device_id.to_string();
+    for (action, address) in [
+        ("sign_in", "10.0.0.2"),
+        ("pull", "10.0.0.3"),
+        ("view_record", "10.0.0.4"),
+    ] {
+        let e = entries
+            .iter()
+            .find(|e| e.action == action)
+            .unwrap_or_else(|| panic!("{action} audited"));
+        assert_eq!(e.address.as_deref(), Some(address), "{action}");
+        assert_eq!(e.device.as_deref(), Some(device.as_str()), "{action}");
+    }
+    assert!(state.db.audit_verify().await.unwrap().broken_at.is_none());
+
+    // Without a trusted proxy the header names nobody: the connection's address counts.
+    let api = spawn(b).await;
+    let r = api
+        .http
+        .post(api.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", "10.0.0.9")
+        .json(&json!({"username": "w001", "password": pw, "device_name": "test phone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let entries = api
+        .server
+        .state
+        .db
+        .audit_entries(Some("sign_in"), Some("w001"), 5)
+        .await
+        .unwrap();
+    assert_eq!(entries[0].address.as_deref(), Some("127.0.0.1"));
+}
+both!(callers_behind_a_trusted_proxy_are_told_apart);

@@ -602,8 +602,8 @@ fn Facts(data: PersonData, unplaced_notes: Vec<(String, String, String)>) -> Ele
     let v = &data.view;
     let p = &v.person;
     let id = p.id;
-    let age = p.resident_id.age_on(data.campaign.reference_date());
-    let sex = match (lang, p.resident_id.sex()) {
+    let age = p.facts.age_on(data.campaign.reference_date());
+    let sex = match (lang, p.facts.sex) {
         (Lang::Zh, s) => s.label_zh(),
         (Lang::En, Sex::Male) => "male",
         (Lang::En, Sex::Female) => "female",
@@ -612,8 +612,8 @@ fn Facts(data: PersonData, unplaced_notes: Vec<(String, String, String)>) -> Ele
         Lang::Zh => format!("{sex} · {age} 岁"),
         Lang::En => format!("{sex} · {age} years"),
     };
-    let cat = p.certificate.category();
-    let level = p.certificate.level();
+    let cat = p.facts.category;
+    let level = p.facts.level;
     let disability = match lang {
         Lang::Zh => format!("{} · {}", cat.label_zh(), level.label_zh()),
         Lang::En => format!("{} · level {}", cat.label_en(), level.get()),
@@ -666,9 +666,9 @@ fn Facts(data: PersonData, unplaced_notes: Vec<(String, String, String)>) -> Ele
             p { class: "muted", "{age_line}" }
             dl { class: "facts",
                 dt { {lang.t(i18n::ID_NUMBER)} }
-                dd { "data-testid": "masked-id", {p.resident_id.masked()} }
+                dd { "data-testid": "masked-id", {p.masked_id()} }
                 dt { {lang.t(i18n::CERTIFICATE)} }
-                dd { {p.certificate.masked()} }
+                dd { {p.masked_certificate()} }
                 dt { {lang.t(i18n::DISABILITY)} }
                 dd { "{disability}" }
                 dt { {lang.t(i18n::ADDRESS)} }

@@ -41,7 +41,7 @@ pub(crate) fn app_store(t: &mut Table) -> anyhow::Result<()> {
             .iter()
             .enumerate()
             .map(|(i, p)| doorstep_shared::sync::RecordState {
-                person: p.clone(),
+                person: p.shown(doorstep_shared::Numbers::Whole),
                 version: 0,
                 answers: doorstep_shared::Answers::new(),
                 review: doorstep_shared::Review::Pending,
