@@ -1,0 +1,132 @@
+//! The `records` table: the last pulled server state of each person's record, one row per
+//! person, read back into [`RecordState`]s.
+
+use std::collections::BTreeMap;
+
+use doorstep_shared::domain::Review;
+use doorstep_shared::merge::OpenConflict;
+use doorstep_shared::sync::RecordState;
+use doorstep_shared::value::Answers;
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::{to_i64, to_u64};
+use crate::error::Result;
+
+const RECORD_COLUMNS: &str =
+    "person, version, answers, review, review_comment, conflicts, seq, prior, review_notes";
+
+/// A `records` row as stored ([`RECORD_COLUMNS`]): the person, answers, conflicts, prior and
+/// notes as JSON, the review as its key.
+struct RecordRow {
+    person: String,
+    version: i64,
+    answers: String,
+    review: String,
+    review_comment: Option<String>,
+    conflicts: String,
+    seq: i64,
+    prior: Option<String>,
+    review_notes: Option<String>,
+}
+
+impl RecordRow {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
+        Ok(RecordRow {
+            person: r.get("person")?,
+            version: r.get("version")?,
+            answers: r.get("answers")?,
+            review: r.get("review")?,
+            review_comment: r.get("review_comment")?,
+            conflicts: r.get("conflicts")?,
+            seq: r.get("seq")?,
+            prior: r.get("prior")?,
+            review_notes: r.get("review_notes")?,
+        })
+    }
+
+    fn decode(self) -> Result<RecordState> {
+        let conflicts: BTreeMap<String, OpenConflict> = serde_json::from_str(&self.conflicts)?;
+        Ok(RecordState {
+            person: serde_json::from_str(&self.person)?,
+            version: to_u64(self.version),
+            answers: serde_json::from_str(&self.answers)?,
+            review: Review::parse(&self.review).unwrap_or_default(),
+            review_comment: self.review_comment,
+            review_notes: self
+                .review_notes
+                .map(|n| serde_json::from_str::<BTreeMap<String, String>>(&n))
+                .transpose()?
+                .unwrap_or_default(),
+            conflicts,
+            seq: to_u64(self.seq),
+            prior: self
+                .prior
+                .map(|p| serde_json::from_str::<Answers>(&p))
+                .transpose()?,
+        })
+    }
+}
+
+/// The reviewer's item notes as stored: JSON, or NULL when there are none.
+pub(super) fn encode_notes(notes: &BTreeMap<String, String>) -> Result<Option<String>> {
+    if notes.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(serde_json::to_string(notes)?))
+    }
+}
+
+pub(crate) fn load_record(c: &Connection, person: Uuid) -> Result<Option<RecordState>> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE person_id = ?1"
+        ))?
+        .query_row([person.to_string()], RecordRow::read)
+        .optional()?;
+    row.map(RecordRow::decode).transpose()
+}
+
+/// Records of one community, or all of them.
+pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Vec<RecordState>> {
+    let rows: Vec<RecordRow> = match community {
+        Some(code) => {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE community = ?1"
+            ))?;
+            st.query_map([code], RecordRow::read)?
+                .collect::<rusqlite::Result<_>>()?
+        }
+        None => {
+            let mut st = c.prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records"))?;
+            st.query_map([], RecordRow::read)?
+                .collect::<rusqlite::Result<_>>()?
+        }
+    };
+    rows.into_iter().map(RecordRow::decode).collect()
+}
+
+pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO records (person_id, community, person, version, answers, review,
+                              review_comment, conflicts, seq, prior, review_notes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (person_id) DO UPDATE SET community = ?2, person = ?3, version = ?4,
+           answers = ?5, review = ?6, review_comment = ?7, conflicts = ?8, seq = ?9,
+           prior = ?10, review_notes = ?11",
+    )?
+    .execute(params![
+        rec.person.id.to_string(),
+        rec.person.community.as_str(),
+        serde_json::to_string(&rec.person)?,
+        to_i64(rec.version)?,
+        serde_json::to_string(&rec.answers)?,
+        rec.review.key(),
+        rec.review_comment,
+        serde_json::to_string(&rec.conflicts)?,
+        to_i64(rec.seq)?,
+        rec.prior.as_ref().map(serde_json::to_string).transpose()?,
+        encode_notes(&rec.review_notes)?,
+    ])?;
+    Ok(())
+}
