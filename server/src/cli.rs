@@ -446,8 +446,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             }
                         }
                         Some(file) => {
-                            let table = crate::http::analysis::list_table(&rows);
-                            let bytes = crate::http::export::to_xlsx(&table, "行动清单")?;
+                            let table = crate::service::analysis::list_table(&rows);
+                            let bytes = crate::tables::to_xlsx(&table, "行动清单")?;
                             std::fs::write(&file, bytes)
                                 .with_context(|| format!("writing {}", file.display()))?;
                             state
@@ -669,9 +669,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             let bytes = if ext == "xlsx" {
-                crate::http::export::to_xlsx(&table, "动态1表")?
+                crate::tables::to_xlsx(&table, "动态1表")?
             } else {
-                crate::http::export::to_csv(&table)?
+                crate::tables::to_csv(&table)?
             };
             std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
             println!("{} persons written to {}", table.rows.len(), file.display());

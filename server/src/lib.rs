@@ -6,6 +6,7 @@
 //! - [`service`]: every operation a district runs, called by the API, the console and the CLI;
 //! - [`db`]: every SQL statement, behind one type;
 //! - [`roster`]: the district roster file layout (CSV / XLSX);
+//! - [`tables`]: tables written as CSV (formulas made inert) or XLSX, for every export;
 //! - [`seed`]: the demo district and accounts;
 //! - [`console`]: the supervisor console pages.
 
@@ -24,6 +25,7 @@ pub mod seed;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod tables;
 #[cfg(feature = "testing")]
 pub mod testing;
 

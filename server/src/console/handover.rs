@@ -9,8 +9,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::PageResult;
 use super::layout::{self, Nav, Options};
 use super::session::Session;
-use crate::http::handover::HandoverQuery;
-use crate::service::handover::{self, Checklist, KEYERS, Who, beijing};
+use crate::service::handover::{self, Checklist, HandoverQuery, KEYERS, Who, beijing};
 use crate::service::progress::for_caller as compute;
 use crate::state::AppState;
 

@@ -425,7 +425,7 @@ async fn audit(
         .audit_entry(&caller.entry("audit_read", &format!("{} entries", rows.len())))
         .await?;
     if q.format.as_deref() == Some("csv") {
-        let table = super::export::Table {
+        let table = crate::tables::Table {
             header: [
                 "序号", "时间", "用户", "设备", "地址", "操作", "详情", "哈希",
             ]
@@ -449,7 +449,7 @@ async fn audit(
                 })
                 .collect(),
         };
-        let bytes = super::export::to_csv(&table).map_err(|e| ApiError::internal(&e))?;
+        let bytes = crate::tables::to_csv(&table).map_err(|e| ApiError::internal(&e))?;
         return Ok((
             [
                 (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),

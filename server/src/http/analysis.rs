@@ -14,10 +14,10 @@ use serde::Serialize;
 use doorstep_shared::analysis::Action;
 
 use super::auth::Caller;
-use super::export::{Table, to_xlsx};
 use crate::error::{ApiError, ApiQuery, ApiResult};
-use crate::service::analysis::{self, Analysis, LIST_HEADER, ListRow, Params};
+use crate::service::analysis::{self, Analysis, ListRow, Params, list_table};
 use crate::state::AppState;
+use crate::tables::to_xlsx;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,15 +43,6 @@ pub(crate) struct List {
     rule_zh: &'static str,
     rule_en: &'static str,
     rows: Vec<ListRow>,
-}
-
-/// An action list's table, as exported.
-#[must_use]
-pub fn list_table(rows: &[ListRow]) -> Table {
-    Table {
-        header: LIST_HEADER.iter().map(|h| (*h).to_string()).collect(),
-        rows: rows.iter().map(ListRow::cells).collect(),
-    }
 }
 
 async fn list(

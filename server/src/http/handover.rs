@@ -13,26 +13,17 @@ use serde::Deserialize;
 use doorstep_shared::sync::Role;
 
 use super::auth::Caller;
-use super::export::{to_csv, to_xlsx};
 use crate::db::KeyedMark;
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::pdf::{FontFile, checklist_pdf};
-use crate::service::handover::{self, KEYERS, Who};
+use crate::service::handover::{self, HandoverQuery, KEYERS, Who};
 use crate::state::AppState;
+use crate::tables::{to_csv, to_xlsx};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/handover/keyed/{person}", post(keyed))
         .route("/api/v1/handover/{file}", get(file))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct HandoverQuery {
-    pub year: Option<i32>,
-    /// A community (12 digits), street (9) or the district (6); all the caller sees by default.
-    pub area: Option<String>,
-    /// One person's checklist.
-    pub person: Option<String>,
 }
 
 fn attachment(bytes: Vec<u8>, mime: &str, name: &str) -> Response {

@@ -17,7 +17,6 @@ use doorstep_shared::sync::{RecordState, Role};
 use doorstep_shared::{Numbers, Value};
 
 use super::auth::Caller;
-use super::export;
 use crate::db::{CaseRow, ConflictRow};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::service::records::Line;
@@ -301,7 +300,7 @@ async fn cases_xlsx(
             &format!("follow-ups.xlsx rows={} full_ids={full}", rows.len()),
         ))
         .await?;
-    let bytes = export::to_xlsx(&service::review::cases_table(&rows, full), "后续处理")
+    let bytes = crate::tables::to_xlsx(&service::review::cases_table(&rows, full), "后续处理")
         .map_err(|e| ApiError::internal(&e))?;
     Ok((
         [

@@ -22,6 +22,7 @@ use super::{Error, Result};
 use crate::auth::Caller;
 use crate::db::{Analyzer, CommunityFacts, Db, Scope};
 use crate::state::AppState;
+use crate::tables::Table;
 
 /// What the caller asked for, as it arrives (query string or form): every field optional, an
 /// empty value meaning "all".
@@ -885,5 +886,14 @@ impl ListRow {
             self.address.clone(),
             self.detail.clone(),
         ]
+    }
+}
+
+/// An action list's table, as exported (the API's and the CLI's `.xlsx`).
+#[must_use]
+pub fn list_table(rows: &[ListRow]) -> Table {
+    Table {
+        header: LIST_HEADER.iter().map(|h| (*h).to_string()).collect(),
+        rows: rows.iter().map(ListRow::cells).collect(),
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use doorstep_shared::carry::{self, ItemChange};
 use doorstep_shared::domain::{outcome_of, status_of};
@@ -17,13 +17,23 @@ use doorstep_shared::{Campaign, DivisionCode, Review, Status};
 
 use super::{Error, Result};
 use crate::db::{KeyedMark, RecordRow, Scope};
-use crate::http::export::Table;
 use crate::state::AppState;
+use crate::tables::Table;
 
 /// The roles that key records into the national system and may mark them keyed.
 pub const KEYERS: &[Role] = &[Role::Supervisor, Role::Admin];
 
 pub use super::Who;
+
+/// What a hand-over file or page is asked for (the API's and the console's query string).
+#[derive(Debug, Deserialize)]
+pub struct HandoverQuery {
+    pub year: Option<i32>,
+    /// A community (12 digits), street (9) or the district (6); all the caller sees by default.
+    pub area: Option<String>,
+    /// One person's checklist.
+    pub person: Option<String>,
+}
 
 /// The form whose codes a hand-over uses: the shipped file of the campaign's form version (so a
 /// year's codes added to the file apply to campaigns already open), else the stored one.

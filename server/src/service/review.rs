@@ -18,8 +18,8 @@ use doorstep_shared::{Campaign, Status};
 
 use super::{Error, Kind, Result, Who};
 use crate::db::{CampaignRow, CaseRow, DbError, NewSample, RecordRow, SampleRow, StageCounts};
-use crate::http::export::Table;
 use crate::state::AppState;
+use crate::tables::Table;
 
 fn bilingual(zh: &str, en: &str) -> String {
     format!("{zh} / {en}")
