@@ -41,7 +41,7 @@ pub use records::{ConflictRow, RecordRow};
 pub use review::{CaseRow, NewSample, SampleRow, StageCounts};
 pub use roster::{FactChange, ImportOutcome, RosterPerson};
 pub use scope::Scope;
-pub use sync::{PullPage, PushCampaign, Pusher};
+pub use sync::{LogEntry, Logged, PullPage, PushBatch, PushCampaign, PushLoad, Pusher};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");

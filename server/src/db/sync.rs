@@ -3,19 +3,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use sqlx::Row;
-
 use doorstep_shared::carry;
-use doorstep_shared::domain::{STATUS, status_of};
-use doorstep_shared::form::{FormContext, FormDefinition, ItemError, Strictness};
-use doorstep_shared::merge::{self, ItemOutcome, Writer};
-use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, RecordState, Role};
-use doorstep_shared::{CampaignState, Numbers, Review, Status};
+use doorstep_shared::form::FormDefinition;
+use doorstep_shared::sync::{Mutation, MutationResult, RecordState};
+use doorstep_shared::{CampaignState, Numbers, Outcome};
 
 use super::Scope;
 use super::campaigns::CampaignRow;
 use super::records::{ROW_COLS, RecordRow, load_rows, row_from, save_rows};
-use super::{Db, DbError, DbResult, now_ms, placeholders};
+use super::{Db, DbError, DbResult, WriteTx, placeholders};
 
 /// One page of a pull (see [`Db::pull`]).
 #[derive(Debug, Default)]
@@ -42,53 +38,132 @@ pub struct Pusher {
     pub history: HashMap<String, Option<i64>>,
 }
 
-fn rejected(m: &Mutation, r: Refusal) -> MutationResult {
-    MutationResult {
-        id: m.id,
-        status: MutationStatus::Rejected,
-        version: 0,
-        items: BTreeMap::default(),
-        reassigned: false,
-        late: false,
-        code: Some(r.code.into()),
-        message: Some(r.message),
-        errors: r.errors,
-    }
-}
-
 /// One accepted mutation, for the log.
-struct LogEntry {
-    id: String,
-    campaign: String,
-    person: String,
-    payload: String,
-    reassigned: bool,
-    late: bool,
-    result: String,
+pub struct LogEntry {
+    pub id: String,
+    pub campaign: String,
+    pub person: String,
+    pub payload: String,
+    pub reassigned: bool,
+    pub late: bool,
+    pub result: String,
 }
 
-/// Communities a worker was ever assigned in a campaign (inside the push transaction).
-async fn history_in(
-    tx: &mut super::WriteTx<'_>,
-    campaign: &str,
+/// A mutation already in the log: who sent it, what it said, what it was answered.
+pub struct Logged {
+    pub user_id: String,
+    pub payload: String,
+    pub result: MutationResult,
+}
+
+/// A campaign a push may touch: the open one, or an ended one whose records phones still hold.
+#[derive(Debug, Clone)]
+pub struct PushCampaign {
+    pub row: CampaignRow,
+    pub form: Arc<FormDefinition>,
+}
+
+/// What a push batch reads under the write lock before the rules run on it
+/// (`service::push`).
+pub struct PushLoad {
+    /// The batch's mutations already in the log, by mutation ID.
+    pub logged: HashMap<String, Logged>,
+    /// The rows the batch touches, by person ID.
+    pub rows: HashMap<String, RecordRow>,
+    /// Communities each touched person has left in their campaign (roster moves).
+    pub departed: HashMap<String, Vec<String>>,
+    /// The pusher's assignment history per campaign: community → when it was taken away
+    /// (`None`: still theirs, or given back).
+    pub histories: HashMap<String, HashMap<String, Option<i64>>>,
+    /// Each row's counted state before the batch: progress moves by the difference.
+    before: HashMap<String, Option<(Outcome, bool)>>,
+}
+
+/// A push batch inside its write transaction: [`Db::begin_push`] loads, the rules change
+/// [`PushBatch::load`], [`PushBatch::finish`] stores and commits. Dropped unfinished, nothing
+/// is kept.
+pub struct PushBatch<'a> {
+    tx: WriteTx<'a>,
+    pub load: PushLoad,
+}
+
+/// The rows that `ids` name.
+async fn logged_in(tx: &mut WriteTx<'_>, ids: &[String]) -> DbResult<HashMap<String, Logged>> {
+    #[derive(sqlx::FromRow)]
+    struct LoggedRow {
+        id: String,
+        user_id: String,
+        payload: String,
+        result: String,
+    }
+    let mut done = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, user_id, payload, result FROM mutations WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, LoggedRow>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for r in q.fetch_all(&mut *tx.tx).await? {
+            done.insert(
+                r.id,
+                Logged {
+                    user_id: r.user_id,
+                    payload: r.payload,
+                    result: serde_json::from_str(&r.result)?,
+                },
+            );
+        }
+    }
+    Ok(done)
+}
+
+/// The communities each of `persons` has left in their campaign (roster moves).
+async fn departed_in(
+    tx: &mut WriteTx<'_>,
+    persons: &[String],
+) -> DbResult<HashMap<String, Vec<String>>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in persons.chunks(500) {
+        let sql = format!(
+            "SELECT person_id, community FROM departures WHERE person_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for (person, community) in q.fetch_all(&mut *tx.tx).await? {
+            out.entry(person).or_default().push(community);
+        }
+    }
+    Ok(out)
+}
+
+/// Every community a user was ever assigned, per campaign, with when it was taken away.
+async fn histories_in(
+    tx: &mut WriteTx<'_>,
     user_id: &str,
-) -> DbResult<HashMap<String, Option<i64>>> {
-    sqlx::query(
-        "SELECT community, until_at FROM assignment_history WHERE campaign_id = $1 AND user_id = $2",
+) -> DbResult<HashMap<String, HashMap<String, Option<i64>>>> {
+    let rows = sqlx::query_as::<_, (String, String, Option<i64>)>(
+        "SELECT campaign_id, community, until_at FROM assignment_history WHERE user_id = $1",
     )
-    .bind(campaign.to_string())
     .bind(user_id.to_string())
     .fetch_all(&mut *tx.tx)
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get("community")?, r.try_get("until_at")?)))
-    .collect()
+    .await?;
+    let mut out: HashMap<String, HashMap<String, Option<i64>>> = HashMap::new();
+    for (campaign, community, until) in rows {
+        out.entry(campaign).or_default().insert(community, until);
+    }
+    Ok(out)
 }
 
 /// A late edit of last year's record corrects the prior values of this year's record carried
 /// from it, with a new sequence number so phones see the corrected prior.
 async fn refresh_successors(
-    tx: &mut super::WriteTx<'_>,
+    tx: &mut WriteTx<'_>,
     campaigns: &HashMap<String, PushCampaign>,
     rows: &[&mut RecordRow],
 ) -> DbResult<()> {
@@ -100,14 +175,14 @@ async fn refresh_successors(
     };
     let open_id = open.row.campaign.id.to_string();
     for row in rows {
-        let next =
-            sqlx::query("SELECT id FROM persons WHERE campaign_id = $1 AND prior_person_id = $2")
-                .bind(open_id.clone())
-                .bind(row.id.clone())
-                .fetch_optional(&mut *tx.tx)
-                .await?;
-        let Some(next) = next else { continue };
-        let next_id: String = next.try_get("id")?;
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM persons WHERE campaign_id = $1 AND prior_person_id = $2",
+        )
+        .bind(open_id.clone())
+        .bind(row.id.clone())
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        let Some(next_id) = next else { continue };
         let prior = carry::carried(&open.form, &row.doc.answers);
         let seq = super::take_seqs(tx, &open_id, 1).await?;
         sqlx::query("UPDATE persons SET prior = $1, seq = $2 WHERE id = $3")
@@ -124,336 +199,99 @@ async fn refresh_successors(
     Ok(())
 }
 
-/// The communities a person has left in this campaign (roster moves).
-async fn departed_from(tx: &mut super::WriteTx<'_>, person: &str) -> DbResult<Vec<String>> {
-    sqlx::query("SELECT community FROM departures WHERE person_id = $1")
-        .bind(person.to_string())
-        .fetch_all(&mut *tx.tx)
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get("community")?))
-        .collect()
-}
-
-/// A mutation already in the log: who sent it, what it said, what it was answered.
-struct Logged {
-    user_id: String,
-    payload: String,
-    result: MutationResult,
-}
-
-/// A campaign a push may touch: the open one, or an ended one whose records phones still hold.
-#[derive(Debug, Clone)]
-pub struct PushCampaign {
-    pub row: CampaignRow,
-    pub form: Arc<FormDefinition>,
-}
-
-/// Why one mutation is refused: a code and a message in both languages, and per-item reasons.
-struct Refusal {
-    code: &'static str,
-    message: String,
-    errors: Vec<ItemError>,
-}
-
-impl Refusal {
-    fn new(code: &'static str, message: String) -> Self {
-        Self {
-            code,
-            message,
-            errors: Vec::new(),
-        }
-    }
-}
-
-/// What applying one mutation to its record did.
-struct Applied {
-    report: merge::MergeReport,
-    changed: bool,
-}
-
-/// The record rules, once, for one mutation on one row (pure: the caller loads and stores):
-/// an approved record is locked for workers; every value passes the form's check; the merge;
-/// a record left final must be complete by the form (required items, an outcome's own facts);
-/// a returned record finalized again is resubmitted; the collector is the worker whose edit
-/// changed the record. On a refusal the row is unchanged.
-fn apply_mutation(
-    row: &mut RecordRow,
-    m: &Mutation,
+/// Appends the accepted mutations to the log, 100 a statement.
+async fn append_log(
+    tx: &mut WriteTx<'_>,
     pusher: &Pusher,
-    ctx: &PushCampaign,
+    log: &[LogEntry],
     now: i64,
-) -> Result<Applied, Refusal> {
-    if doorstep_shared::review::locks_worker(row.review) && pusher.rank < Role::Supervisor.rank() {
-        return Err(Refusal::new(
-            "record_approved",
-            "该记录已审核通过（或在区级审核中），修改前请审核人先退回 / this record is approved \
-             (or under district review) and locked; ask the reviewer to return it before changing it"
-                .into(),
-        ));
-    }
-    for (key, change) in &m.changes {
-        ctx.form
-            .check_change(key, change.value.as_ref())
-            .map_err(|e| Refusal {
-                code: "invalid_item",
-                message: format!("{} / {}", e.message_zh, e.message_en),
-                errors: vec![e],
-            })?;
-    }
-    let writer = Writer {
-        user: pusher.username.clone(),
-        rank: pusher.rank,
-        device: pusher.device_id,
-        mutation: m.id,
-        hlc: m.hlc,
-        at_ms: Writer::clamp(m.hlc, now),
-    };
-    let doc_before = row.doc.clone();
-    let report = merge::apply(&mut row.doc, &m.changes, &writer);
-    // Any change of the stored record (a joined conflict candidate, a new provisional value, a
-    // writer) moves its version and sequence, so every device pulls it.
-    let changed = row.doc != doc_before;
-    if changed && status_of(&row.doc.answers) == Status::Final {
-        let fctx = FormContext::for_person(&row.person, &ctx.row.campaign);
-        let errors = ctx
-            .form
-            .validate(&row.doc.answers, &fctx, Strictness::Final);
-        if !errors.is_empty() {
-            row.doc = doc_before;
-            let zh: Vec<&str> = errors.iter().map(|e| e.message_zh.as_str()).collect();
-            let en: Vec<&str> = errors.iter().map(|e| e.message_en.as_str()).collect();
-            return Err(Refusal {
-                code: "incomplete",
-                message: format!(
-                    "记录未填完整，不能提交：{} / the record is not complete and cannot be final: {}",
-                    zh.join("；"),
-                    en.join("; ")
-                ),
-                errors,
-            });
+) -> DbResult<()> {
+    const PER: usize = 10;
+    for chunk in log.chunks(100) {
+        let groups: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(1 + i * PER, PER)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO mutations (id, campaign_id, person_id, device_id, user_id, received_at, reassigned, late, payload, result) VALUES {}",
+            groups.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(e.id.clone())
+                .bind(e.campaign.clone())
+                .bind(e.person.clone())
+                .bind(pusher.device_id.map(|d| d.to_string()))
+                .bind(pusher.user_id.clone())
+                .bind(now)
+                .bind(i64::from(e.reassigned))
+                .bind(i64::from(e.late))
+                .bind(e.payload.clone())
+                .bind(e.result.clone());
         }
+        q.execute(&mut *tx.tx).await?;
     }
-    // A worker finalizing a returned record again resubmits it.
-    let resubmits = row.review == Review::Returned
-        && m.changes.get(STATUS).and_then(|c| c.value.as_ref()) == Some(&Status::Final.value())
-        && status_of(&row.doc.answers) == Status::Final;
-    if resubmits {
-        row.review = Review::Pending;
-        row.review_comment = None;
-        row.review_notes.clear();
-    }
-    let changed = changed || resubmits;
-    if changed {
-        row.version += 1;
-        row.refresh_final(pusher.via_app);
-        if pusher.rank == Role::Worker.rank() || row.collected_by.is_none() {
-            row.collected_by = Some(pusher.username.clone());
-        }
-    }
-    Ok(Applied { report, changed })
+    Ok(())
 }
 
 impl Db {
-    /// Applies a batch of mutations in one transaction. A mutation already in the log gets its
-    /// stored result again; each is applied entirely or not at all. `campaigns` holds every
-    /// campaign a record may belong to, by ID: the open one, and ended ones whose records phones
-    /// still deliver (accepted and marked late while the campaign takes late edits).
+    /// Opens a push batch: takes the write lock and loads what the batch's rules read (the
+    /// mutations already logged, the rows touched, their departures, the pusher's assignment
+    /// history).
     ///
     /// # Errors
-    /// A database error: then nothing of the batch is applied and the device re-sends it.
-    pub async fn push(
+    /// A database error.
+    pub async fn begin_push(
         &self,
-        campaigns: &HashMap<String, PushCampaign>,
         pusher: &Pusher,
         mutations: &[Mutation],
-    ) -> DbResult<Vec<MutationResult>> {
+    ) -> DbResult<PushBatch<'_>> {
         let mut tx = self.write().await?;
-        let now = now_ms();
-
-        // 1. Results already in the log.
         let ids: Vec<String> = mutations.iter().map(|m| m.id.to_string()).collect();
-        let mut done: HashMap<String, Logged> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT id, user_id, payload, result FROM mutations WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id.clone());
-            }
-            for r in q.fetch_all(&mut *tx.tx).await? {
-                let id: String = r.try_get("id")?;
-                let result: String = r.try_get("result")?;
-                done.insert(
-                    id,
-                    Logged {
-                        user_id: r.try_get("user_id")?,
-                        payload: r.try_get("payload")?,
-                        result: serde_json::from_str(&result)?,
-                    },
-                );
-            }
-        }
+        let logged = logged_in(&mut tx, &ids).await?;
+        let mut persons: Vec<String> = mutations.iter().map(|m| m.person.to_string()).collect();
+        persons.sort();
+        persons.dedup();
+        let rows = load_rows(&mut tx, &persons).await?;
+        let before = rows.iter().map(|(k, r)| (k.clone(), r.counted())).collect();
+        let departed = departed_in(&mut tx, &persons).await?;
+        let histories = histories_in(&mut tx, &pusher.user_id).await?;
+        Ok(PushBatch {
+            tx,
+            load: PushLoad {
+                logged,
+                rows,
+                departed,
+                histories,
+                before,
+            },
+        })
+    }
+}
 
-        // 2. The rows touched.
-        let mut person_ids: Vec<String> = mutations.iter().map(|m| m.person.to_string()).collect();
-        person_ids.sort();
-        person_ids.dedup();
-        let mut rows = load_rows(&mut tx, &person_ids).await?;
-        let before: HashMap<String, _> =
-            rows.iter().map(|(k, r)| (k.clone(), r.counted())).collect();
-        let mut changed: HashSet<String> = HashSet::new();
-        // Assignment history of ended campaigns, loaded when first needed.
-        let mut histories: HashMap<String, HashMap<String, Option<i64>>> = HashMap::new();
-
-        // 3. Apply, in order.
-        let mut results = Vec::with_capacity(mutations.len());
-        let mut log: Vec<LogEntry> = Vec::new();
-        for m in mutations {
-            let mid = m.id.to_string();
-            let payload = serde_json::to_string(m)?;
-            if let Some(logged) = done.get(&mid) {
-                // A mutation ID names one edit by one user: a re-send gets the stored answer, a
-                // reuse for other content (or by another user) is refused, never merged away.
-                if logged.user_id == pusher.user_id && logged.payload == payload {
-                    results.push(logged.result.clone());
-                } else {
-                    results.push(rejected(
-                        m,
-                        Refusal::new(
-                            "mutation_id_reused",
-                            format!(
-                                "修改编号 {} 已用于另一项修改，未应用 / mutation ID {} was already used for a different edit; nothing applied",
-                                m.id, m.id
-                            ),
-                        ),
-                    ));
-                }
-                continue;
-            }
-            // An unknown person and one outside the caller's communities get the same answer:
-            // a worker cannot probe whether someone is registered, or where.
-            let not_yours = || {
-                Refusal::new(
-                    "out_of_scope",
-                    "此人不在您负责的社区 / this person is not in your communities".into(),
-                )
-            };
-            let Some(row) = rows.get_mut(&m.person.to_string()) else {
-                results.push(rejected(m, not_yours()));
-                continue;
-            };
-            let Some(ctx) = campaigns.get(&row.campaign_id) else {
-                results.push(rejected(
-                    m,
-                    Refusal::new(
-                        "other_campaign",
-                        "此人属于其他调查 / the person belongs to another campaign".into(),
-                    ),
-                ));
-                continue;
-            };
-            let late = match ctx.row.state {
-                CampaignState::Open => false,
-                CampaignState::Late => true,
-                CampaignState::Closed => {
-                    let year = ctx.row.campaign.year;
-                    results.push(rejected(
-                        m,
-                        Refusal::new(
-                            "campaign_closed",
-                            format!(
-                                "{year} 年度的调查已关闭，不再接收修改 / the {year} campaign is closed and takes no more edits"
-                            ),
-                        ),
-                    ));
-                    continue;
-                }
-            };
-            // Scope: the communities assigned now, or once assigned in the record's campaign
-            // (late edits of a community, or of a person, that was this worker's).
-            let mut reassigned = false;
-            if !pusher.scope.allows(&row.community) {
-                let history = if late {
-                    if !histories.contains_key(&row.campaign_id) {
-                        let h = history_in(&mut tx, &row.campaign_id, &pusher.user_id).await?;
-                        histories.insert(row.campaign_id.clone(), h);
-                    }
-                    &histories[&row.campaign_id]
-                } else {
-                    &pusher.history
-                };
-                // Once this worker's: an edit made before the community was taken away is
-                // delivered (marked reassigned); new work after that is not accepted.
-                let edited_at = Writer::clamp(m.hlc, now);
-                let was_mine = |c: &str| {
-                    pusher.scope.allows(c)
-                        || history
-                            .get(c)
-                            .is_some_and(|until| until.is_none_or(|t| edited_at <= t))
-                };
-                if was_mine(&row.community)
-                    || departed_from(&mut tx, &row.id)
-                        .await?
-                        .iter()
-                        .any(|c| was_mine(c))
-                {
-                    reassigned = true;
-                } else {
-                    results.push(rejected(m, not_yours()));
-                    continue;
-                }
-            }
-            let applied = match apply_mutation(row, m, pusher, ctx, now) {
-                Ok(a) => a,
-                Err(refusal) => {
-                    results.push(rejected(m, refusal));
-                    continue;
-                }
-            };
-            if applied.changed {
-                changed.insert(row.id.clone());
-            }
-            let result = MutationResult {
-                id: m.id,
-                status: MutationStatus::Applied,
-                version: u64::try_from(row.version).unwrap_or(0),
-                items: applied
-                    .report
-                    .into_iter()
-                    .filter(|(_, o)| *o != ItemOutcome::Applied)
-                    .collect(),
-                reassigned,
-                late,
-                code: None,
-                message: None,
-                errors: Vec::new(),
-            };
-            log.push(LogEntry {
-                id: mid.clone(),
-                campaign: row.campaign_id.clone(),
-                person: row.id.clone(),
-                payload: payload.clone(),
-                reassigned,
-                late,
-                result: serde_json::to_string(&result)?,
-            });
-            done.insert(
-                mid,
-                Logged {
-                    user_id: pusher.user_id.clone(),
-                    payload,
-                    result: result.clone(),
-                },
-            );
-            results.push(result);
-        }
-
-        // 4. Store rows (each campaign's with its own sequence), log, progress; commit once.
+impl PushBatch<'_> {
+    /// Stores the rows in `changed` (each campaign's with its own sequence numbers, moving the
+    /// progress counters and the analysis facts), the log and the device's last contact, and
+    /// commits: all of the batch or, on an error, nothing.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn finish(
+        mut self,
+        campaigns: &HashMap<String, PushCampaign>,
+        pusher: &Pusher,
+        changed: &HashSet<String>,
+        log: &[LogEntry],
+        now: i64,
+    ) -> DbResult<()> {
+        let tx = &mut self.tx;
         let mut by_campaign: BTreeMap<String, Vec<&mut RecordRow>> = BTreeMap::new();
-        for r in rows.values_mut().filter(|r| changed.contains(&r.id)) {
+        for r in self
+            .load
+            .rows
+            .values_mut()
+            .filter(|r| changed.contains(&r.id))
+        {
             by_campaign
                 .entry(r.campaign_id.clone())
                 .or_default()
@@ -462,10 +300,10 @@ impl Db {
         for (campaign_id, mut to_save) in by_campaign {
             to_save.sort_by(|a, b| a.id.cmp(&b.id));
             save_rows(
-                &mut tx,
+                tx,
                 &campaign_id,
                 &mut to_save,
-                &before,
+                &self.load.before,
                 &pusher.username,
             )
             .await?;
@@ -473,34 +311,10 @@ impl Db {
                 .get(&campaign_id)
                 .is_some_and(|c| c.row.state != CampaignState::Open);
             if ended {
-                refresh_successors(&mut tx, campaigns, &to_save).await?;
+                refresh_successors(tx, campaigns, &to_save).await?;
             }
         }
-        for chunk in log.chunks(100) {
-            let mut sql = String::from(
-                "INSERT INTO mutations (id, campaign_id, person_id, device_id, user_id, received_at, reassigned, late, payload, result) VALUES ",
-            );
-            let per = 10;
-            let groups: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(1 + i * per, per)))
-                .collect();
-            sql.push_str(&groups.join(", "));
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for e in chunk {
-                q = q
-                    .bind(e.id.clone())
-                    .bind(e.campaign.clone())
-                    .bind(e.person.clone())
-                    .bind(pusher.device_id.map(|d| d.to_string()))
-                    .bind(pusher.user_id.clone())
-                    .bind(now)
-                    .bind(i64::from(e.reassigned))
-                    .bind(i64::from(e.late))
-                    .bind(e.payload.clone())
-                    .bind(e.result.clone());
-            }
-            q.execute(&mut *tx.tx).await?;
-        }
+        append_log(tx, pusher, log, now).await?;
         if let Some(device) = pusher.device_id {
             sqlx::query("UPDATE devices SET last_seen = $1 WHERE id = $2")
                 .bind(now)
@@ -508,10 +322,11 @@ impl Db {
                 .execute(&mut *tx.tx)
                 .await?;
         }
-        tx.commit().await?;
-        Ok(results)
+        self.tx.commit().await
     }
+}
 
+impl Db {
     /// One page of changes with `seq > cursor` within a scope, in `seq` order: record states
     /// (with the numbers whole or masked),
     /// and persons who left a community of the scope (departures). Returns the page's records,
@@ -542,24 +357,24 @@ impl Db {
         if let Some(a) = arg {
             q = q.bind(a);
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows: Vec<RecordRow> = q
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(row_from)
+            .collect::<DbResult<_>>()?;
         let (cond, arg) = scope.sql("departures", 4);
         let sql = format!(
             "SELECT seq, person_id FROM departures WHERE campaign_id = $1 AND seq > $2 {cond} ORDER BY seq LIMIT $3"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql))
             .bind(campaign.to_string())
             .bind(cursor)
             .bind(fetch);
         if let Some(a) = arg {
             q = q.bind(a);
         }
-        let departed: Vec<(i64, String)> = q
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("seq")?, r.try_get("person_id")?)))
-            .collect::<DbResult<_>>()?;
+        let departed = q.fetch_all(&self.pool).await?;
         // Merge the two seq-ordered lists and keep the `limit` smallest.
         let mut page = PullPage {
             cursor,
@@ -568,10 +383,7 @@ impl Db {
         let (mut i, mut j) = (0, 0);
         let mut taken = 0usize;
         while taken < limit as usize && (i < rows.len() || j < departed.len()) {
-            let row_seq = rows
-                .get(i)
-                .map(|r| r.try_get::<i64, _>("seq"))
-                .transpose()?;
+            let row_seq = rows.get(i).map(|r| r.seq);
             let dep_seq = departed.get(j).map(|d| d.0);
             let take_row = match (row_seq, dep_seq) {
                 (Some(a), Some(b)) => a < b,
@@ -579,7 +391,7 @@ impl Db {
                 _ => false,
             };
             if take_row {
-                let state = row_from(&rows[i])?.state(numbers);
+                let state = rows[i].state(numbers);
                 page.cursor = i64::try_from(state.seq).unwrap_or(i64::MAX);
                 page.records.push(state);
                 i += 1;
@@ -601,47 +413,44 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
+    #[cfg(feature = "testing")]
     pub async fn mutation_count(&self) -> DbResult<i64> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM mutations")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM mutations")
             .fetch_one(&self.pool)
-            .await?;
-        Ok(r.try_get("n")?)
+            .await?)
     }
 
-    /// The append-only log: every accepted mutation, in the order received.
+    /// The append-only log: every accepted mutation, in the order received (for tests).
     ///
     /// # Errors
     /// A database error.
+    #[cfg(feature = "testing")]
     pub async fn mutation_log(&self) -> DbResult<Vec<Mutation>> {
-        let rows = sqlx::query("SELECT payload FROM mutations ORDER BY received_at, id")
+        sqlx::query_scalar::<_, String>("SELECT payload FROM mutations ORDER BY received_at, id")
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>("payload")?)?))
+            .await?
+            .iter()
+            .map(|p| Ok(serde_json::from_str(p)?))
             .collect()
     }
 
-    /// The append-only log with who sent each mutation: (mutation, user ID, device ID).
+    /// The append-only log with who sent each mutation: (mutation, user ID, device ID), in the
+    /// order received (for tests).
     ///
     /// # Errors
     /// A database error.
+    #[cfg(feature = "testing")]
     pub async fn mutation_log_with_writers(
         &self,
     ) -> DbResult<Vec<(Mutation, String, Option<String>)>> {
-        let rows = sqlx::query(
+        sqlx::query_as::<_, (String, String, Option<String>)>(
             "SELECT payload, user_id, device_id FROM mutations ORDER BY received_at, id",
         )
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    serde_json::from_str(&r.try_get::<String, _>("payload")?)?,
-                    r.try_get("user_id")?,
-                    r.try_get("device_id")?,
-                ))
-            })
-            .collect()
+        .await?
+        .into_iter()
+        .map(|(payload, user, device)| Ok((serde_json::from_str(&payload)?, user, device)))
+        .collect()
     }
 
     /// Communities a worker was ever assigned in a campaign.
@@ -653,15 +462,14 @@ impl Db {
         campaign: &str,
         user_id: &str,
     ) -> DbResult<HashMap<String, Option<i64>>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as::<_, (String, Option<i64>)>(
             "SELECT community, until_at FROM assignment_history WHERE campaign_id = $1 AND user_id = $2",
         )
         .bind(campaign.to_string())
         .bind(user_id.to_string())
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("community")?, r.try_get("until_at")?)))
-            .collect()
+        .await?
+        .into_iter()
+        .collect())
     }
 }

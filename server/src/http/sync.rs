@@ -68,7 +68,8 @@ async fn push(
         .map(|c| c.row.campaign.clone())
         .ok_or_else(|| ApiError::from(crate::service::campaigns::no_campaign()))?;
     let pusher = caller.pusher(&state, &newest).await?;
-    let results = state.db.push(&campaigns, &pusher, &req.mutations).await?;
+    let results =
+        crate::service::push::push(&state.db, &campaigns, &pusher, &req.mutations).await?;
     crate::metrics::push(&results);
     state.notify();
     Ok(Json(PushResponse {

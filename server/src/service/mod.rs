@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod campaigns;
 pub mod handover;
 pub mod progress;
+pub mod push;
 pub mod records;
 pub mod review;
 pub mod roster;

@@ -397,7 +397,9 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
     };
     let campaigns = state.push_campaigns().await.unwrap();
     for chunk in mutations.chunks(500) {
-        db.push(&campaigns, &pusher, chunk).await.unwrap();
+        doorstep_server::service::push::push(db, &campaigns, &pusher, chunk)
+            .await
+            .unwrap();
     }
     // Returned records stop counting; a removed person leaves their community's pack.
     let sup = api.login("sup01").await;

@@ -1,0 +1,329 @@
+//! Push: the rules each mutation of a batch passes, between loading what the batch touches and
+//! storing what it changed ([`crate::db::PushBatch`], one write transaction a batch). The rules
+//! are pure: a re-sent mutation gets its stored answer; a campaign's state decides whether an
+//! edit is taken (late) or refused (closed); scope, with the assignment history (an edit made
+//! before a community was taken away is still delivered); then the record rules of
+//! [`apply_mutation`]. See docs/sync.md.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use doorstep_shared::domain::{STATUS, status_of};
+use doorstep_shared::form::{FormContext, ItemError, Strictness};
+use doorstep_shared::merge::{self, ItemOutcome, Writer};
+use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, Role};
+use doorstep_shared::{CampaignState, Review, Status};
+
+use crate::db::{Db, LogEntry, Logged, PushCampaign, PushLoad, Pusher, RecordRow, now_ms};
+
+/// Applies a batch of mutations in one transaction: each entirely or not at all, in order; a
+/// mutation already in the log gets its stored result again. `campaigns` holds every campaign
+/// a record may belong to, by ID: the open one, and ended ones whose records phones still
+/// deliver (accepted and marked late while the campaign takes late edits).
+///
+/// # Errors
+/// A database error: then nothing of the batch is kept and the device re-sends it.
+pub async fn push(
+    db: &Db,
+    campaigns: &HashMap<String, PushCampaign>,
+    pusher: &Pusher,
+    mutations: &[Mutation],
+) -> super::Result<Vec<MutationResult>> {
+    let now = now_ms();
+    let mut batch = db.begin_push(pusher, mutations).await?;
+    let decided = decide(&mut batch.load, campaigns, pusher, mutations, now)
+        .map_err(|e| super::Error::from(crate::db::DbError::from(e)))?;
+    batch
+        .finish(campaigns, pusher, &decided.changed, &decided.log, now)
+        .await?;
+    Ok(decided.results)
+}
+
+/// What the rules made of a batch: an answer per mutation, the log of the accepted ones, the
+/// rows they changed.
+struct Decided {
+    results: Vec<MutationResult>,
+    log: Vec<LogEntry>,
+    changed: HashSet<String>,
+}
+
+/// Runs the rules over a loaded batch, in order, changing the loaded rows.
+fn decide(
+    load: &mut PushLoad,
+    campaigns: &HashMap<String, PushCampaign>,
+    pusher: &Pusher,
+    mutations: &[Mutation],
+    now: i64,
+) -> serde_json::Result<Decided> {
+    let mut out = Decided {
+        results: Vec::with_capacity(mutations.len()),
+        log: Vec::new(),
+        changed: HashSet::new(),
+    };
+    for m in mutations {
+        let mid = m.id.to_string();
+        let payload = serde_json::to_string(m)?;
+        if let Some(logged) = load.logged.get(&mid) {
+            out.results.push(replay(m, logged, pusher, &payload));
+            continue;
+        }
+        let admitted = admit(m, load, campaigns, pusher, now);
+        let (late, reassigned) = match admitted {
+            Ok(a) => a,
+            Err(refusal) => {
+                out.results.push(rejected(m, refusal));
+                continue;
+            }
+        };
+        let row = load
+            .rows
+            .get_mut(&m.person.to_string())
+            .expect("admitted: loaded");
+        let ctx = &campaigns[&row.campaign_id];
+        let applied = match apply_mutation(row, m, pusher, ctx, now) {
+            Ok(a) => a,
+            Err(refusal) => {
+                out.results.push(rejected(m, refusal));
+                continue;
+            }
+        };
+        if applied.changed {
+            out.changed.insert(row.id.clone());
+        }
+        let result = MutationResult {
+            id: m.id,
+            status: MutationStatus::Applied,
+            version: u64::try_from(row.version).unwrap_or(0),
+            items: applied
+                .report
+                .into_iter()
+                .filter(|(_, o)| *o != ItemOutcome::Applied)
+                .collect(),
+            reassigned,
+            late,
+            code: None,
+            message: None,
+            errors: Vec::new(),
+        };
+        out.log.push(LogEntry {
+            id: mid.clone(),
+            campaign: row.campaign_id.clone(),
+            person: row.id.clone(),
+            payload: payload.clone(),
+            reassigned,
+            late,
+            result: serde_json::to_string(&result)?,
+        });
+        load.logged.insert(
+            mid,
+            Logged {
+                user_id: pusher.user_id.clone(),
+                payload,
+                result: result.clone(),
+            },
+        );
+        out.results.push(result);
+    }
+    Ok(out)
+}
+
+/// A mutation ID names one edit by one user: a re-send gets the stored answer, a reuse for
+/// other content (or by another user) is refused, never merged away.
+fn replay(m: &Mutation, logged: &Logged, pusher: &Pusher, payload: &str) -> MutationResult {
+    if logged.user_id == pusher.user_id && logged.payload == payload {
+        return logged.result.clone();
+    }
+    rejected(
+        m,
+        Refusal::new(
+            "mutation_id_reused",
+            format!(
+                "修改编号 {} 已用于另一项修改，未应用 / mutation ID {} was already used for a different edit; nothing applied",
+                m.id, m.id
+            ),
+        ),
+    )
+}
+
+/// Whether a mutation may touch its record at all: the person is known and in the pusher's
+/// scope (or was, when the edit was made), and the record's campaign takes edits. Answers
+/// `(late, reassigned)`.
+fn admit(
+    m: &Mutation,
+    load: &PushLoad,
+    campaigns: &HashMap<String, PushCampaign>,
+    pusher: &Pusher,
+    now: i64,
+) -> Result<(bool, bool), Refusal> {
+    // An unknown person and one outside the caller's communities get the same answer: a
+    // worker cannot probe whether someone is registered, or where.
+    let not_yours = || {
+        Refusal::new(
+            "out_of_scope",
+            "此人不在您负责的社区 / this person is not in your communities".into(),
+        )
+    };
+    let row = load.rows.get(&m.person.to_string()).ok_or_else(not_yours)?;
+    let ctx = campaigns.get(&row.campaign_id).ok_or_else(|| {
+        Refusal::new(
+            "other_campaign",
+            "此人属于其他调查 / the person belongs to another campaign".into(),
+        )
+    })?;
+    let late = match ctx.row.state {
+        CampaignState::Open => false,
+        CampaignState::Late => true,
+        CampaignState::Closed => {
+            let year = ctx.row.campaign.year;
+            return Err(Refusal::new(
+                "campaign_closed",
+                format!(
+                    "{year} 年度的调查已关闭，不再接收修改 / the {year} campaign is closed and takes no more edits"
+                ),
+            ));
+        }
+    };
+    if pusher.scope.allows(&row.community) {
+        return Ok((late, false));
+    }
+    // Scope: the communities assigned now, or once assigned in the record's campaign (late
+    // edits of a community, or of a person, that was this worker's). An edit made before the
+    // community was taken away is delivered (marked reassigned); new work after that is not.
+    let empty = HashMap::new();
+    let history = if late {
+        load.histories.get(&row.campaign_id).unwrap_or(&empty)
+    } else {
+        &pusher.history
+    };
+    let edited_at = Writer::clamp(m.hlc, now);
+    let was_mine = |c: &str| {
+        pusher.scope.allows(c)
+            || history
+                .get(c)
+                .is_some_and(|until| until.is_none_or(|t| edited_at <= t))
+    };
+    let departed = load.departed.get(&row.id).map_or(&[][..], Vec::as_slice);
+    if was_mine(&row.community) || departed.iter().any(|c| was_mine(c)) {
+        Ok((late, true))
+    } else {
+        Err(not_yours())
+    }
+}
+
+fn rejected(m: &Mutation, r: Refusal) -> MutationResult {
+    MutationResult {
+        id: m.id,
+        status: MutationStatus::Rejected,
+        version: 0,
+        items: BTreeMap::default(),
+        reassigned: false,
+        late: false,
+        code: Some(r.code.into()),
+        message: Some(r.message),
+        errors: r.errors,
+    }
+}
+
+/// Why one mutation is refused: a code and a message in both languages, and per-item reasons.
+struct Refusal {
+    code: &'static str,
+    message: String,
+    errors: Vec<ItemError>,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: String) -> Self {
+        Self {
+            code,
+            message,
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// What applying one mutation to its record did.
+struct Applied {
+    report: merge::MergeReport,
+    changed: bool,
+}
+
+/// The record rules, once, for one mutation on one row (pure: the caller loads and stores):
+/// an approved record is locked for workers; every value passes the form's check; the merge;
+/// a record left final must be complete by the form (required items, an outcome's own facts);
+/// a returned record finalized again is resubmitted; the collector is the worker whose edit
+/// changed the record. On a refusal the row is unchanged.
+fn apply_mutation(
+    row: &mut RecordRow,
+    m: &Mutation,
+    pusher: &Pusher,
+    ctx: &PushCampaign,
+    now: i64,
+) -> Result<Applied, Refusal> {
+    if doorstep_shared::review::locks_worker(row.review) && pusher.rank < Role::Supervisor.rank() {
+        return Err(Refusal::new(
+            "record_approved",
+            "该记录已审核通过（或在区级审核中），修改前请审核人先退回 / this record is approved \
+             (or under district review) and locked; ask the reviewer to return it before changing it"
+                .into(),
+        ));
+    }
+    for (key, change) in &m.changes {
+        ctx.form
+            .check_change(key, change.value.as_ref())
+            .map_err(|e| Refusal {
+                code: "invalid_item",
+                message: format!("{} / {}", e.message_zh, e.message_en),
+                errors: vec![e],
+            })?;
+    }
+    let writer = Writer {
+        user: pusher.username.clone(),
+        rank: pusher.rank,
+        device: pusher.device_id,
+        mutation: m.id,
+        hlc: m.hlc,
+        at_ms: Writer::clamp(m.hlc, now),
+    };
+    let doc_before = row.doc.clone();
+    let report = merge::apply(&mut row.doc, &m.changes, &writer);
+    // Any change of the stored record (a joined conflict candidate, a new provisional value, a
+    // writer) moves its version and sequence, so every device pulls it.
+    let changed = row.doc != doc_before;
+    if changed && status_of(&row.doc.answers) == Status::Final {
+        let fctx = FormContext::for_person(&row.person, &ctx.row.campaign);
+        let errors = ctx
+            .form
+            .validate(&row.doc.answers, &fctx, Strictness::Final);
+        if !errors.is_empty() {
+            row.doc = doc_before;
+            let zh: Vec<&str> = errors.iter().map(|e| e.message_zh.as_str()).collect();
+            let en: Vec<&str> = errors.iter().map(|e| e.message_en.as_str()).collect();
+            return Err(Refusal {
+                code: "incomplete",
+                message: format!(
+                    "记录未填完整，不能提交：{} / the record is not complete and cannot be final: {}",
+                    zh.join("；"),
+                    en.join("; ")
+                ),
+                errors,
+            });
+        }
+    }
+    // A worker finalizing a returned record again resubmits it.
+    let resubmits = row.review == Review::Returned
+        && m.changes.get(STATUS).and_then(|c| c.value.as_ref()) == Some(&Status::Final.value())
+        && status_of(&row.doc.answers) == Status::Final;
+    if resubmits {
+        row.review = Review::Pending;
+        row.review_comment = None;
+        row.review_notes.clear();
+    }
+    let changed = changed || resubmits;
+    if changed {
+        row.version += 1;
+        row.refresh_final(pusher.via_app);
+        if pusher.rank == Role::Worker.rank() || row.collected_by.is_none() {
+            row.collected_by = Some(pusher.username.clone());
+        }
+    }
+    Ok(Applied { report, changed })
+}
