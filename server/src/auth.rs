@@ -4,6 +4,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use doorstep_shared::Campaign;
@@ -11,7 +12,6 @@ use doorstep_shared::sync::Role;
 
 use crate::db::{AuthContext, Pusher, RecordRow, Scope};
 use crate::error::{ApiError, ApiResult};
-use crate::service::accounts::token_hash;
 use crate::state::AppState;
 
 /// The console's session cookie.
@@ -19,6 +19,12 @@ pub const COOKIE: &str = "doorstep_token";
 
 /// The header the console's script sends with every API call that changes something.
 pub const CONSOLE_HEADER: &str = "x-doorstep-console";
+
+/// What the database keeps of a session token: its SHA-256, never the token.
+#[must_use]
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
 
 /// The authenticated caller of a request, and where the request came from.
 #[derive(Debug, Clone)]
@@ -76,7 +82,7 @@ impl Caller {
         &self,
         state: &AppState,
         campaign: &Campaign,
-    ) -> crate::service::Result<Scope> {
+    ) -> crate::error::ServiceResult<Scope> {
         Ok(match self.role() {
             Role::Admin => Scope::All,
             Role::Supervisor => Scope::Area(
@@ -107,7 +113,7 @@ impl Caller {
         &self,
         state: &AppState,
         campaign: &Campaign,
-    ) -> crate::service::Result<Pusher> {
+    ) -> crate::error::ServiceResult<Pusher> {
         let scope = self.scope(state, campaign).await?;
         let history = if self.role() == Role::Worker {
             state

@@ -1,6 +1,8 @@
 //! The one API error: a status and a stable JSON body `{"error": {"code", "message"}}`, used by
 //! the API and (as a rendered page) the console. Internal errors are logged and shown only as
-//! "internal".
+//! "internal". Also the service layer's refusal ([`ServiceError`], re-exported as
+//! `crate::service::Error`), here so that the state, the caller and the API take it from below
+//! the service layer.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -78,9 +80,8 @@ impl From<DbError> for ApiError {
     }
 }
 
-impl From<crate::service::Error> for ApiError {
-    fn from(e: crate::service::Error) -> Self {
-        use crate::service::Kind;
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
         let status = match e.kind {
             Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::Conflict => StatusCode::CONFLICT,
@@ -93,6 +94,80 @@ impl From<crate::service::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What kind of refusal a [`ServiceError`] is (front ends map it: HTTP status, exit code…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The input breaks a rule (422).
+    Invalid,
+    /// The state of things does not allow it now (409).
+    Conflict,
+    /// Something named does not exist (404).
+    NotFound,
+    /// The caller's role may not do this (403).
+    Forbidden,
+    /// A database or other internal failure (500).
+    Internal,
+}
+
+/// A refused or failed operation of the service layer (`crate::service::Error`): a stable code and
+/// a message in Chinese and English. Each front end shows it its own way: the API as an
+/// [`ApiError`], the console as a page, the CLI as a line on the terminal.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    pub kind: Kind,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ServiceError {
+    #[must_use]
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: Kind::Invalid,
+            code,
+            message: message.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: Kind::Conflict,
+            code,
+            message: message.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: Kind::NotFound,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DbError> for ServiceError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound(m) => Self::not_found("not_found", m),
+            DbError::Invalid(m) => Self::invalid("invalid", m),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                Self {
+                    kind: Kind::Internal,
+                    code: "internal",
+                    message: "服务器出错，请重试 / the server failed; try again".into(),
+                }
+            }
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
 
 /// `Json<T>` whose rejections are [`ApiError`]s with the stable body.
 pub struct ApiJson<T>(pub T);

@@ -1,6 +1,7 @@
 //! Prometheus metrics: one process-wide recorder (`metrics` + `metrics-exporter-prometheus`),
 //! the request middleware (counts and latencies by matched route), and the figures the sync
-//! routes and the database record. Rendered at `GET /metrics` (admin) or on `--metrics-bind`.
+//! routes and the database record. Rendered at `GET /metrics` (admin) or on `--metrics-bind`
+//! (`server/src/http/metrics.rs`, which also sets the gauges read from the database).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -8,13 +9,11 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use doorstep_shared::merge::ItemOutcome;
 use doorstep_shared::sync::{MutationResult, MutationStatus};
-
-use crate::state::AppState;
 
 /// Latency buckets in seconds: a page read in milliseconds, a full district pull in seconds.
 const BUCKETS: &[f64] = &[
@@ -123,31 +122,4 @@ pub fn pull(records: usize) {
 /// Records how long a write waited for the writers' lock.
 pub fn write_lock_wait(waited: Duration) {
     histogram!("doorstep_write_lock_wait_seconds").record(waited.as_secs_f64());
-}
-
-/// The text exposition: the gauges read from the database and the pool now, then everything.
-///
-/// # Errors
-/// A database error reading the open conflicts.
-pub async fn render(state: &AppState) -> crate::db::DbResult<String> {
-    // One scrape at a time: the gauges set here are the ones this scrape renders (two servers
-    // in one process, as in the tests, do not mix their figures).
-    static SCRAPE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let Some(h) = handle() else {
-        return Ok(String::new());
-    };
-    let _one = SCRAPE.lock().await;
-    #[allow(clippy::cast_precision_loss)]
-    {
-        gauge!("doorstep_open_conflicts").set(state.db.open_conflicts().await? as f64);
-        let pool = state.db.pool();
-        let idle = pool.num_idle() as f64;
-        gauge!("doorstep_db_pool_connections", "state" => "idle").set(idle);
-        gauge!("doorstep_db_pool_connections", "state" => "in_use")
-            .set(f64::from(pool.size()) - idle);
-        gauge!("doorstep_db_pool_connections", "state" => "max")
-            .set(f64::from(pool.options().get_max_connections()));
-    }
-    h.run_upkeep();
-    Ok(h.render())
 }

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use doorstep_shared::analysis::{FACTS_VERSION, Facts, Layout};
 use doorstep_shared::form::{FormContext, FormDefinition};
 
-use super::records::{ROW_COLS, RecordRow, row_from};
+use super::record_row::{ROW_COLS, RecordRow, row_from};
 use super::{Db, DbError, DbResult, Scope, WriteTx, placeholders};
 
 /// The setting that says which [`FACTS_VERSION`] the stored facts are.

@@ -17,6 +17,7 @@ pub mod audit;
 mod campaigns;
 mod handover;
 mod progress;
+mod record_row;
 mod records;
 mod review;
 mod roster;

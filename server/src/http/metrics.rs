@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use metrics::gauge;
 
 use doorstep_shared::sync::Role;
 
@@ -36,9 +37,7 @@ async fn open_metrics(State(state): State<AppState>) -> ApiResult<Response> {
 }
 
 async fn exposition(state: &AppState) -> ApiResult<Response> {
-    let text = crate::metrics::render(state)
-        .await
-        .map_err(ApiError::from)?;
+    let text = render(state).await.map_err(ApiError::from)?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -47,4 +46,31 @@ async fn exposition(state: &AppState) -> ApiResult<Response> {
         text,
     )
         .into_response())
+}
+
+/// The text exposition: the gauges read from the database and the pool now, then everything.
+///
+/// # Errors
+/// A database error reading the open conflicts.
+async fn render(state: &AppState) -> crate::db::DbResult<String> {
+    // One scrape at a time: the gauges set here are the ones this scrape renders (two servers
+    // in one process, as in the tests, do not mix their figures).
+    static SCRAPE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let Some(h) = crate::metrics::handle() else {
+        return Ok(String::new());
+    };
+    let _one = SCRAPE.lock().await;
+    #[allow(clippy::cast_precision_loss)]
+    {
+        gauge!("doorstep_open_conflicts").set(state.db.open_conflicts().await? as f64);
+        let pool = state.db.pool();
+        let idle = pool.num_idle() as f64;
+        gauge!("doorstep_db_pool_connections", "state" => "idle").set(idle);
+        gauge!("doorstep_db_pool_connections", "state" => "in_use")
+            .set(f64::from(pool.size()) - idle);
+        gauge!("doorstep_db_pool_connections", "state" => "max")
+            .set(f64::from(pool.options().get_max_connections()));
+    }
+    h.run_upkeep();
+    Ok(h.render())
 }

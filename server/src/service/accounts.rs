@@ -3,11 +3,11 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use doorstep_shared::sync::{Account, LoginRequest, LoginResponse};
 
+pub use crate::auth::token_hash;
 use crate::db::audit::Entry;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -32,11 +32,6 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
             .verify_password(password.as_bytes(), &h)
             .is_ok()
     })
-}
-
-#[must_use]
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Failed sign-ins in a row before an account must wait.

@@ -2,6 +2,8 @@
 //! `docs/campaigns.md`, for the CLI (`open-campaign`, `campaigns`, `close-campaign`), the API
 //! (`/api/v1/admin/campaigns`) and the console (开启调查).
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +15,7 @@ use doorstep_shared::{Campaign, CampaignState, DivisionCode, domain};
 
 use super::{Error, Result, Who};
 use crate::db::{CampaignRow, CarryReport, Db, NewCampaign, Scope};
+use crate::state::AppState;
 
 /// What opening a campaign takes; `None` fields take their defaults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -349,4 +352,64 @@ pub fn no_campaign() -> Error {
             "no campaign is open; the district admin opens one first (open-campaign)",
         ),
     )
+}
+
+/// The state's reading helpers, here (not in `crate::state`) so that the state sits below the
+/// service layer.
+impl AppState {
+    /// The open campaign.
+    ///
+    /// # Errors
+    /// 409 when no campaign is open.
+    pub async fn campaign(&self) -> Result<Campaign> {
+        for_reading(&self.db, None).await
+    }
+
+    /// The campaign a reading route shows: `?year=` or the open one.
+    ///
+    /// # Errors
+    /// 404 for an unknown year, 409 when none is open.
+    pub async fn campaign_for(&self, year: Option<i32>) -> Result<Campaign> {
+        for_reading(&self.db, year).await
+    }
+
+    /// A form definition, cached after the first read.
+    ///
+    /// # Errors
+    /// 404 for an unknown version.
+    pub async fn form(&self, version: &str) -> Result<Arc<FormDefinition>> {
+        if let Some(f) = self.forms.read().expect("forms lock").get(version) {
+            return Ok(f.clone());
+        }
+        let form = self.db.form(version).await?.ok_or_else(|| {
+            Error::not_found(
+                "no_such_form",
+                format!("没有版本为 {version} 的调查表 / no form version {version}"),
+            )
+        })?;
+        let form = Arc::new(form);
+        self.forms
+            .write()
+            .expect("forms lock")
+            .insert(version.to_string(), form.clone());
+        Ok(form)
+    }
+
+    /// Every campaign a push may touch, with its form: the open one and the ended ones.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn push_campaigns(
+        &self,
+    ) -> Result<std::collections::HashMap<String, crate::db::PushCampaign>> {
+        let mut out = std::collections::HashMap::new();
+        for row in self.db.campaigns().await? {
+            let form = self.form(&row.campaign.form_version).await?;
+            out.insert(
+                row.campaign.id.to_string(),
+                crate::db::PushCampaign { row, form },
+            );
+        }
+        Ok(out)
+    }
 }

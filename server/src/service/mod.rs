@@ -17,80 +17,10 @@ use doorstep_shared::Campaign;
 use doorstep_shared::sync::Role;
 
 use crate::auth::Caller;
-use crate::db::{DbError, Scope};
+use crate::db::Scope;
 use crate::state::AppState;
 
-/// What kind of refusal an [`Error`] is (front ends map it: HTTP status, exit code…).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// The input breaks a rule (422).
-    Invalid,
-    /// The state of things does not allow it now (409).
-    Conflict,
-    /// Something named does not exist (404).
-    NotFound,
-    /// The caller's role may not do this (403).
-    Forbidden,
-    /// A database or other internal failure (500).
-    Internal,
-}
-
-/// A refused or failed operation: a stable code and a message in Chinese and English.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct Error {
-    pub kind: Kind,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl Error {
-    #[must_use]
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            kind: Kind::Invalid,
-            code,
-            message: message.into(),
-        }
-    }
-
-    #[must_use]
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            kind: Kind::Conflict,
-            code,
-            message: message.into(),
-        }
-    }
-
-    #[must_use]
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            kind: Kind::NotFound,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<DbError> for Error {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::NotFound(m) => Self::not_found("not_found", m),
-            DbError::Invalid(m) => Self::invalid("invalid", m),
-            other => {
-                tracing::error!(error = %other, "internal error");
-                Self {
-                    kind: Kind::Internal,
-                    code: "internal",
-                    message: "服务器出错，请重试 / the server failed; try again".into(),
-                }
-            }
-        }
-    }
-}
-
-pub type Result<T> = std::result::Result<T, Error>;
+pub use crate::error::{Kind, ServiceError as Error, ServiceResult as Result};
 
 /// Who asks: a signed-in caller, or the command line (a shell on the server: the district
 /// admin's rights, audited as `cli`).
