@@ -187,6 +187,8 @@ pub fn ReviewNote(item: String, note: String) -> Element {
     }
 }
 
+/// The control for the item's kind; `data-testid` is `item-<key>` (with `-<option>` on each
+/// choice).
 fn control(
     lang: Lang,
     item: &Item,
@@ -194,177 +196,252 @@ fn control(
     on_change: EventHandler<Option<Value>>,
     services: &Arc<Services>,
 ) -> Element {
-    let key = item.key.clone();
-    let testid = format!("item-{key}");
+    let testid = format!("item-{}", item.key);
     match item.kind {
-        ItemKind::Text => {
-            let v = input_text(value);
-            rsx! {
-                input {
-                    r#type: "text",
-                    initial_value: "{v}",
-                    "data-testid": "{testid}",
-                    oninput: move |e: FormEvent| on_change.call(text_value(e.value())),
-                }
-            }
-        }
-        ItemKind::Phone => {
-            let v = input_text(value);
-            rsx! {
-                input {
-                    r#type: "tel",
-                    inputmode: "tel",
-                    autocomplete: "off",
-                    initial_value: "{v}",
-                    "data-testid": "{testid}",
-                    oninput: move |e: FormEvent| on_change.call(text_value(e.value().trim().to_string())),
-                }
-            }
-        }
-        ItemKind::Date => {
-            let v = input_text(value);
-            rsx! {
-                input {
-                    r#type: "date",
-                    initial_value: "{v}",
-                    "data-testid": "{testid}",
-                    oninput: move |e: FormEvent| on_change.call(text_value(e.value())),
-                }
-            }
-        }
-        ItemKind::Integer { min, max } => {
-            let v = input_text(value);
-            let min = min.map(|m| m.to_string()).unwrap_or_default();
-            let max = max.map(|m| m.to_string()).unwrap_or_default();
-            rsx! {
-                input {
-                    r#type: "number",
-                    inputmode: "numeric",
-                    min: "{min}",
-                    max: "{max}",
-                    initial_value: "{v}",
-                    "data-testid": "{testid}",
-                    oninput: move |e: FormEvent| on_change.call(integer_value(&e.value())),
-                }
-            }
-        }
-        ItemKind::YesNo => {
-            let cur = value.and_then(Value::as_bool);
-            rsx! {
-                div { class: "choices", role: "group",
-                    button {
-                        class: "choice",
-                        "aria-pressed": if cur == Some(true) { "true" } else { "false" },
-                        "data-testid": "{testid}-yes",
-                        onclick: move |_| on_change.call(Some(Value::Bool(true))),
-                        {lang.t(i18n::YES)}
-                    }
-                    button {
-                        class: "choice",
-                        "aria-pressed": if cur == Some(false) { "true" } else { "false" },
-                        "data-testid": "{testid}-no",
-                        onclick: move |_| on_change.call(Some(Value::Bool(false))),
-                        {lang.t(i18n::NO)}
-                    }
-                }
-            }
-        }
+        ItemKind::Text => text_input(value, &testid, on_change),
+        ItemKind::Phone => phone_input(value, &testid, on_change),
+        ItemKind::Date => date_input(value, &testid, on_change),
+        ItemKind::Integer { min, max } => integer_input(value, min, max, &testid, on_change),
+        ItemKind::YesNo => yes_no(lang, value, &testid, on_change),
         ItemKind::Single if item.options.len() > MAX_CHOICE_BUTTONS => {
-            let cur = value
-                .and_then(Value::as_text)
-                .unwrap_or_default()
-                .to_string();
-            let options = item.options.clone();
-            rsx! {
-                select {
-                    "data-testid": "{testid}",
-                    onchange: move |e: FormEvent| on_change.call(text_value(e.value())),
-                    option { value: "", selected: cur.is_empty(), {lang.t(i18n::CHOOSE)} }
-                    for c in options {
-                        option {
-                            key: "{c.key}",
-                            value: "{c.key}",
-                            selected: cur == c.key,
-                            {lang.pick(&c.label_zh, &c.label_en).to_string()}
-                        }
-                    }
+            choice_select(lang, item, value, &testid, on_change)
+        }
+        ItemKind::Single => choice_buttons(lang, item, value, &testid, on_change),
+        ItemKind::Multi => checkboxes(lang, item, value, &testid, on_change),
+        ItemKind::Geo => geo_point(lang, value, &testid, on_change, services),
+    }
+}
+
+fn text_input(
+    value: Option<&Value>,
+    testid: &str,
+    on_change: EventHandler<Option<Value>>,
+) -> Element {
+    let v = input_text(value);
+    rsx! {
+        input {
+            r#type: "text",
+            initial_value: "{v}",
+            "data-testid": "{testid}",
+            oninput: move |e: FormEvent| on_change.call(text_value(e.value())),
+        }
+    }
+}
+
+/// A phone number: the phone's number keyboard, no autofill; blanks around it are dropped.
+fn phone_input(
+    value: Option<&Value>,
+    testid: &str,
+    on_change: EventHandler<Option<Value>>,
+) -> Element {
+    let v = input_text(value);
+    rsx! {
+        input {
+            r#type: "tel",
+            inputmode: "tel",
+            autocomplete: "off",
+            initial_value: "{v}",
+            "data-testid": "{testid}",
+            oninput: move |e: FormEvent| on_change.call(text_value(e.value().trim().to_string())),
+        }
+    }
+}
+
+fn date_input(
+    value: Option<&Value>,
+    testid: &str,
+    on_change: EventHandler<Option<Value>>,
+) -> Element {
+    let v = input_text(value);
+    rsx! {
+        input {
+            r#type: "date",
+            initial_value: "{v}",
+            "data-testid": "{testid}",
+            oninput: move |e: FormEvent| on_change.call(text_value(e.value())),
+        }
+    }
+}
+
+/// A whole number within the item's bounds (when it has them).
+fn integer_input(
+    value: Option<&Value>,
+    min: Option<i64>,
+    max: Option<i64>,
+    testid: &str,
+    on_change: EventHandler<Option<Value>>,
+) -> Element {
+    let v = input_text(value);
+    let min = min.map(|m| m.to_string()).unwrap_or_default();
+    let max = max.map(|m| m.to_string()).unwrap_or_default();
+    rsx! {
+        input {
+            r#type: "number",
+            inputmode: "numeric",
+            min: "{min}",
+            max: "{max}",
+            initial_value: "{v}",
+            "data-testid": "{testid}",
+            oninput: move |e: FormEvent| on_change.call(integer_value(&e.value())),
+        }
+    }
+}
+
+/// Two buttons, yes and no.
+fn yes_no(
+    lang: Lang,
+    value: Option<&Value>,
+    testid: &str,
+    on_change: EventHandler<Option<Value>>,
+) -> Element {
+    let cur = value.and_then(Value::as_bool);
+    rsx! {
+        div { class: "choices", role: "group",
+            button {
+                class: "choice",
+                "aria-pressed": if cur == Some(true) { "true" } else { "false" },
+                "data-testid": "{testid}-yes",
+                onclick: move |_| on_change.call(Some(Value::Bool(true))),
+                {lang.t(i18n::YES)}
+            }
+            button {
+                class: "choice",
+                "aria-pressed": if cur == Some(false) { "true" } else { "false" },
+                "data-testid": "{testid}-no",
+                onclick: move |_| on_change.call(Some(Value::Bool(false))),
+                {lang.t(i18n::NO)}
+            }
+        }
+    }
+}
+
+/// The chosen option's key, or empty.
+fn chosen(value: Option<&Value>) -> String {
+    value
+        .and_then(Value::as_text)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// One choice among many options: a select.
+fn choice_select(
+    lang: Lang,
+    item: &Item,
+    value: Option<&Value>,
+    testid: &str,
+    on_change: EventHandler<Option<Value>>,
+) -> Element {
+    let cur = chosen(value);
+    let options = item.options.clone();
+    rsx! {
+        select {
+            "data-testid": "{testid}",
+            onchange: move |e: FormEvent| on_change.call(text_value(e.value())),
+            option { value: "", selected: cur.is_empty(), {lang.t(i18n::CHOOSE)} }
+            for c in options {
+                option {
+                    key: "{c.key}",
+                    value: "{c.key}",
+                    selected: cur == c.key,
+                    {lang.pick(&c.label_zh, &c.label_en).to_string()}
                 }
             }
         }
-        ItemKind::Single => {
-            let cur = value
-                .and_then(Value::as_text)
-                .unwrap_or_default()
-                .to_string();
-            let options = item.options.clone();
-            rsx! {
-                div { class: "choices", role: "group",
-                    for c in options {
-                        button {
-                            key: "{c.key}",
-                            class: "choice",
-                            "aria-pressed": if cur == c.key { "true" } else { "false" },
-                            "data-testid": "{testid}-{c.key}",
-                            onclick: {
-                                let k = c.key.clone();
-                                move |_| on_change.call(Some(Value::text(k.clone())))
-                            },
-                            {lang.pick(&c.label_zh, &c.label_en).to_string()}
-                        }
-                    }
+    }
+}
+
+/// One choice among a few options: a button each.
+fn choice_buttons(
+    lang: Lang,
+    item: &Item,
+    value: Option<&Value>,
+    testid: &str,
+    on_change: EventHandler<Option<Value>>,
+) -> Element {
+    let cur = chosen(value);
+    let options = item.options.clone();
+    rsx! {
+        div { class: "choices", role: "group",
+            for c in options {
+                button {
+                    key: "{c.key}",
+                    class: "choice",
+                    "aria-pressed": if cur == c.key { "true" } else { "false" },
+                    "data-testid": "{testid}-{c.key}",
+                    onclick: {
+                        let k = c.key.clone();
+                        move |_| on_change.call(Some(Value::text(k.clone())))
+                    },
+                    {lang.pick(&c.label_zh, &c.label_en).to_string()}
                 }
             }
         }
-        ItemKind::Multi => {
-            let cur: BTreeSet<String> = value.and_then(Value::as_set).cloned().unwrap_or_default();
-            let options = item.options.clone();
-            rsx! {
-                div { class: "checks", role: "group",
-                    for c in options {
-                        label { key: "{c.key}", class: "check",
-                            input {
-                                r#type: "checkbox",
-                                checked: cur.contains(&c.key),
-                                "data-testid": "{testid}-{c.key}",
-                                onchange: {
-                                    let k = c.key.clone();
-                                    let cur = cur.clone();
-                                    let item = item.clone();
-                                    move |_| {
-                                        let next = item.toggle(&cur, &k);
-                                        on_change.call(if next.is_empty() { None } else { Some(Value::Set(next)) });
-                                    }
-                                },
-                            }
-                            span { {lang.pick(&c.label_zh, &c.label_en).to_string()} }
-                        }
-                    }
-                }
-            }
-        }
-        ItemKind::Geo => {
-            let has_position = services.has_position();
-            let services = services.clone();
-            let shown = match value {
-                Some(Value::Geo(g)) => format!("{:.5}, {:.5}", g.lat, g.lon),
-                _ => lang.t(i18n::NOT_RECORDED).to_string(),
-            };
-            rsx! {
-                p { "data-testid": "{testid}", "{shown}" }
-                if has_position {
-                    button {
-                        class: "btn",
-                        onclick: move |_| {
-                            if let Some(p) = services.position() {
-                                on_change.call(Some(Value::Geo(p)));
+    }
+}
+
+/// Any number of options: a checkbox each; none checked clears the answer.
+fn checkboxes(
+    lang: Lang,
+    item: &Item,
+    value: Option<&Value>,
+    testid: &str,
+    on_change: EventHandler<Option<Value>>,
+) -> Element {
+    let cur: BTreeSet<String> = value.and_then(Value::as_set).cloned().unwrap_or_default();
+    let options = item.options.clone();
+    rsx! {
+        div { class: "checks", role: "group",
+            for c in options {
+                label { key: "{c.key}", class: "check",
+                    input {
+                        r#type: "checkbox",
+                        checked: cur.contains(&c.key),
+                        "data-testid": "{testid}-{c.key}",
+                        onchange: {
+                            let k = c.key.clone();
+                            let cur = cur.clone();
+                            let item = item.clone();
+                            move |_| {
+                                let next = item.toggle(&cur, &k);
+                                on_change.call(if next.is_empty() { None } else { Some(Value::Set(next)) });
                             }
                         },
-                        {lang.t(i18n::GET_POSITION)}
                     }
-                } else {
-                    p { class: "muted", "data-testid": "no-position", {lang.t(i18n::NO_POSITION)} }
+                    span { {lang.pick(&c.label_zh, &c.label_en).to_string()} }
                 }
             }
+        }
+    }
+}
+
+/// A GPS point: the position taken, and a button to take it where the platform has one.
+fn geo_point(
+    lang: Lang,
+    value: Option<&Value>,
+    testid: &str,
+    on_change: EventHandler<Option<Value>>,
+    services: &Arc<Services>,
+) -> Element {
+    let has_position = services.has_position();
+    let services = services.clone();
+    let shown = match value {
+        Some(Value::Geo(g)) => format!("{:.5}, {:.5}", g.lat, g.lon),
+        _ => lang.t(i18n::NOT_RECORDED).to_string(),
+    };
+    rsx! {
+        p { "data-testid": "{testid}", "{shown}" }
+        if has_position {
+            button {
+                class: "btn",
+                onclick: move |_| {
+                    if let Some(p) = services.position() {
+                        on_change.call(Some(Value::Geo(p)));
+                    }
+                },
+                {lang.t(i18n::GET_POSITION)}
+            }
+        } else {
+            p { class: "muted", "data-testid": "no-position", {lang.t(i18n::NO_POSITION)} }
         }
     }
 }
