@@ -79,54 +79,54 @@ pub struct PushApplied {
     pub unanswered: usize,
 }
 
-type RawOutbox = (
-    String,
-    String,
-    i64,
-    String,
-    String,
-    i64,
-    bool,
-    String,
-    Option<String>,
-    Option<String>,
-);
+/// An `outbox` row as stored (the columns of [`OUTBOX_COLUMNS`]), before decoding.
+struct RawOutbox {
+    id: String,
+    person_id: String,
+    base_version: i64,
+    hlc: String,
+    changes: String,
+    created_at: i64,
+    sent: bool,
+    state: String,
+    reject_code: Option<String>,
+    reject_message: Option<String>,
+}
 
 const OUTBOX_COLUMNS: &str = "id, person_id, base_version, hlc, changes, created_at, sent, state, \
                               reject_code, reject_message";
 
 fn raw_outbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawOutbox> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+    Ok(RawOutbox {
+        id: r.get("id")?,
+        person_id: r.get("person_id")?,
+        base_version: r.get("base_version")?,
+        hlc: r.get("hlc")?,
+        changes: r.get("changes")?,
+        created_at: r.get("created_at")?,
+        sent: r.get("sent")?,
+        state: r.get("state")?,
+        reject_code: r.get("reject_code")?,
+        reject_message: r.get("reject_message")?,
+    })
 }
 
 fn decode_outbox(raw: RawOutbox) -> Result<OutboxRow> {
-    let (id, person, base_version, hlc, changes, created_at, sent, state, code, message) = raw;
     Ok(OutboxRow {
-        id: parse_uuid(&id)?,
-        person: parse_uuid(&person)?,
-        base_version: to_u64(base_version),
-        hlc: serde_json::from_str(&hlc)?,
-        changes: serde_json::from_str(&changes)?,
-        created_at,
-        sent,
-        state: if state == "rejected" {
+        id: parse_uuid(&raw.id)?,
+        person: parse_uuid(&raw.person_id)?,
+        base_version: to_u64(raw.base_version),
+        hlc: serde_json::from_str(&raw.hlc)?,
+        changes: serde_json::from_str(&raw.changes)?,
+        created_at: raw.created_at,
+        sent: raw.sent,
+        state: if raw.state == "rejected" {
             OutboxState::Rejected
         } else {
             OutboxState::Pending
         },
-        reject_code: code,
-        reject_message: message,
+        reject_code: raw.reject_code,
+        reject_message: raw.reject_message,
     })
 }
 

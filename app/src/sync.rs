@@ -359,9 +359,10 @@ impl SyncEngine {
             .pull_limit
             .clamp(1, doorstep_shared::sync::MAX_PULL_PAGE);
         let mut reset = false;
+        let mut cursor = db(store, Store::cursor).await?;
+        let mut fetched = client.pull(cursor, limit).await;
         loop {
-            let cursor = db(store, Store::cursor).await?;
-            let page = client.pull(cursor, limit).await?;
+            let page = fetched?;
             if page.protocol != PROTOCOL_VERSION {
                 return Err(AppError::Protocol(format!(
                     "protocol {} (this app speaks {PROTOCOL_VERSION})",
@@ -376,19 +377,33 @@ impl SyncEngine {
                 info!("new campaign: pulling from the start");
                 db(store, Store::reset_for_new_campaign).await?;
                 reset = true;
+                cursor = db(store, Store::cursor).await?;
+                fetched = client.pull(cursor, limit).await;
                 continue;
             }
             let (more, next) = (page.more, page.cursor);
-            let applied = db(store, move |s| s.apply_pull_page(&page)).await?;
+            if more && next <= cursor {
+                return Err(AppError::Protocol("the pull cursor did not advance".into()));
+            }
+            // The next page travels while this one is written: the server's reading and the
+            // network overlap the device's writes. A failed fetch is reported after the page in
+            // hand is stored, so nothing received is lost.
+            let apply = db(store, move |s| s.apply_pull_page(&page));
+            let (applied, next_page) = if more {
+                let (a, n) = tokio::join!(apply, client.pull(next, limit));
+                (a, Some(n))
+            } else {
+                (apply.await, None)
+            };
+            let applied = applied?;
             report.pulled += applied.pulled;
             report.returned_records.extend(applied.returned);
             report.dropped_communities.extend(applied.dropped);
-            if !more {
+            let Some(next_page) = next_page else {
                 return Ok(());
-            }
-            if next <= cursor {
-                return Err(AppError::Protocol("the pull cursor did not advance".into()));
-            }
+            };
+            cursor = next;
+            fetched = next_page;
         }
     }
 

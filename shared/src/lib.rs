@@ -21,6 +21,7 @@ pub mod carry;
 pub mod checks;
 pub mod demo;
 pub mod domain;
+pub mod errors;
 pub mod form;
 pub mod hlc;
 pub mod ids;

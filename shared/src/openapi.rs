@@ -1,6 +1,7 @@
 //! OpenAPI schemas (feature `openapi`) of the wire types whose JSON is written by hand: ID
 //! numbers and division codes are strings, an answer [`Value`] is one of five JSON shapes, an
-//! official [`Code`] is a string, an [`ItemKind`] is an object tagged by `type`.
+//! official [`Code`] is a string, an [`ItemKind`] is an object tagged by `type`, an
+//! [`ErrorCode`] is one of its texts.
 
 use std::borrow::Cow;
 
@@ -10,6 +11,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::errors::ErrorCode;
 use crate::form::ItemKind;
 use crate::ids::{CertificateNumber, ResidentId};
 use crate::official::Code;
@@ -57,6 +59,18 @@ impl PartialSchema for DivisionCode {
     }
 }
 impl ToSchema for DivisionCode {}
+
+impl PartialSchema for ErrorCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A stable error code (`shared/src/errors.rs`)"))
+            .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+            .examples([serde_json::json!("missing_token")])
+            .into()
+    }
+}
+impl ToSchema for ErrorCode {}
 
 /// [`Value`] under another name for `#[schema(value_type = …)]`: utoipa takes any type whose
 /// last path segment is `Value` for `serde_json::Value` (any JSON) and drops the schema.
