@@ -1,6 +1,6 @@
 //! The `doorstep-server` command line: serve, load the demo, import a roster, manage accounts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::service::{Who, campaigns, roster};
 use crate::state::AppState;
@@ -269,69 +269,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     config.secure_cookies = cli.secure_cookies;
     config.trusted_proxies.clone_from(&cli.trusted_proxies);
     match cli.command {
-        Command::Serve { serve } => {
-            let state = build(&config).await?;
-            print_next_steps(&state).await?;
-            serve_with(&serve, state, false).await?;
-        }
+        Command::Serve { serve } => serve_command(&config, serve).await,
         Command::Demo {
             serve,
             seed: s,
             no_serve,
             reset,
         } => {
-            let mut state = build(&config).await?;
-            let demo = state.db.setting(seed::DEMO_SETTING).await?;
-            let empty = state.db.is_empty().await?;
-            if demo.is_none() && !empty {
-                anyhow::bail!(
-                    "数据库中已有非演示数据，演示未运行，未删除任何内容 / the database holds data that is not \
-                     the demo's: the demo refuses to run and deleted nothing. Use another --data-dir for the demo."
-                );
-            }
-            let fresh = empty || reset;
-            if demo.is_some() && reset {
-                if cli.database_url.is_some() {
-                    anyhow::bail!(
-                        "--reset 仅用于内置 SQLite 演示库 / --reset works on the embedded SQLite demo database only"
-                    );
-                }
-                state.db.pool().close().await;
-                drop(state);
-                let db = cli.data_dir.join("doorstep.db");
-                for suffix in ["", "-wal", "-shm"] {
-                    let p = PathBuf::from(format!("{}{suffix}", db.display()));
-                    if p.exists() {
-                        std::fs::remove_file(&p)
-                            .with_context(|| format!("removing {}", p.display()))?;
-                    }
-                }
-                state = build(&config).await?;
-            }
-            if !fresh {
-                println!("The demo database is kept as it is (--reset starts it afresh).");
-                if !no_serve {
-                    serve_with(&serve, state, false).await?;
-                }
-                return Ok(());
-            }
-            println!("Loading the demo district (seed {s}) …");
-            let logins = seed::seed_demo(&state, s).await?;
-            println!("Demo accounts (password for all: {}):", seed::DEMO_PASSWORD);
-            for l in logins
-                .iter()
-                .filter(|l| l.role != Role::Worker)
-                .chain(logins.iter().filter(|l| l.role == Role::Worker).take(5))
-            {
-                println!("  {:<6} {:<10} {}", l.username, l.role.key(), l.what);
-            }
-            println!(
-                "  … {} workers in all (w001 …)",
-                logins.iter().filter(|l| l.role == Role::Worker).count()
-            );
-            if !no_serve {
-                serve_with(&serve, state, true).await?;
-            }
+            demo(
+                &config,
+                cli.database_url.as_deref(),
+                &cli.data_dir,
+                serve,
+                s,
+                no_serve,
+                reset,
+            )
+            .await
         }
         Command::OpenCampaign {
             district,
@@ -344,7 +298,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             from,
             review_levels,
         } => {
-            let state = build(&config).await?;
             let req = campaigns::OpenRequest {
                 district,
                 district_name,
@@ -356,396 +309,576 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 from,
                 review_levels,
             };
-            let opened = campaigns::open(&state.db, &req, Who::Cli).await?;
-            let c = &opened.campaign.campaign;
-            println!(
-                "opened {} ({} – {}, home-visit target {:.2} %, review: {})",
-                c.name,
-                c.starts,
-                c.ends,
-                opened.campaign.home_visit_target_bp as f64 / 100.0,
-                opened.campaign.review_levels.key()
-            );
-            if let Some(y) = opened.superseded {
-                println!("{y} is closed; phones may still deliver its unsent edits (marked late)");
-            }
-            if let Some(y) = from {
-                let r = &opened.carry;
-                println!(
-                    "carried from {y}: {} persons ({} with last year's answers, {} moved last year flagged \
-                     for a decision), {} deregistered and {} closed follow-up cases left behind, {} assignments kept",
-                    r.carried,
-                    r.with_prior,
-                    r.moved_flagged,
-                    r.deregistered,
-                    r.left_by_follow_up,
-                    r.assignments
-                );
-            } else {
-                println!("next: doorstep-server import-roster FILE.xlsx");
-            }
+            open_campaign(&config, &req).await
         }
-        Command::Campaigns => {
-            let state = build(&config).await?;
-            let list = campaigns::list(&state.db).await?;
-            if list.is_empty() {
-                println!(
-                    "no campaign yet: doorstep-server open-campaign --district … --district-name … --year …"
-                );
-            }
-            for s in list {
-                let c = &s.campaign.campaign;
-                let pct = |bp: Option<u64>| {
-                    bp.map_or("—".into(), |b| format!("{:.2} %", b as f64 / 100.0))
-                };
-                println!(
-                    "{}  {:<8} {}  persons {}  done {}  completion {}  home visits {}",
-                    c.year,
-                    s.campaign.state.key(),
-                    c.name,
-                    s.figures.roster,
-                    s.figures.done,
-                    pct(s.figures.completion_bp),
-                    pct(s.figures.home_visit_bp)
-                );
-            }
-        }
-        Command::Analysis { year, list, xlsx } => {
-            use crate::db::Scope;
-            use crate::service::analysis::{Params, action_list_in, analyse};
-            let state = build(&config).await?;
-            let campaign = state.campaign_for(year).await?;
-            let last = state
-                .db
-                .campaign_by_year(campaign.year - 1)
-                .await?
-                .map(|r| (r.campaign, Scope::All));
-            let p = Params {
-                year,
-                ..Params::default()
-            };
-            match list {
-                None => {
-                    let a = analyse(&state.db, campaign, &Scope::All, last, &p).await?;
-                    println!("{}: {} finalized records", a.campaign.name, a.records);
-                    for x in &a.actions {
-                        let last = x
-                            .last_year
-                            .map_or(String::new(), |n| format!(" (last year {n})"));
-                        println!("  {:<18} {:>6}{last}  {}", x.key, x.n, x.label_zh);
-                    }
-                    println!("\n{}", a.paragraph);
-                }
-                Some(name) => {
-                    let rows =
-                        action_list_in(&state.db, &campaign, &Scope::All, true, &p, &name).await?;
-                    match xlsx {
-                        None => {
-                            for r in &rows {
-                                println!("{}", r.cells().join("\t"));
-                            }
-                        }
-                        Some(file) => {
-                            let table = crate::service::analysis::list_table(&rows);
-                            let bytes = crate::tables::to_xlsx(&table, "行动清单")?;
-                            std::fs::write(&file, bytes)
-                                .with_context(|| format!("writing {}", file.display()))?;
-                            state
-                                .db
-                                .audit(
-                                    Some("cli"),
-                                    "export",
-                                    &format!(
-                                        "analysis-{name}.xlsx ({} rows; year {})",
-                                        rows.len(),
-                                        campaign.year
-                                    ),
-                                )
-                                .await?;
-                            println!("{} persons written to {}", rows.len(), file.display());
-                        }
-                    }
-                }
-            }
-        }
-        Command::CloseCampaign { year } => {
-            let state = build(&config).await?;
-            let c = campaigns::close(&state.db, year, Who::Cli).await?;
-            println!("closed {}", c.campaign.name);
-        }
-        Command::ImportRoster { file } => {
-            let state = build(&config).await?;
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let r = roster::import(&state.db, &name, &bytes, Who::Cli, &|done, total| {
-                eprint!("\rimporting {done}/{total}");
-            })
-            .await?;
-            eprintln!();
-            println!(
-                "imported {} persons: {} added, {} updated, {} unchanged",
-                r.imported, r.added, r.updated, r.unchanged
-            );
-            for c in &r.changes {
-                println!("  changed {} {}: {} → {}", c.name, c.field, c.old, c.new);
-            }
-            if !r.missing.is_empty() {
-                println!(
-                    "{} persons of these communities are not in the file; they stay and await a decision \
-                     (doorstep-server roster-decisions):",
-                    r.missing.len()
-                );
-                for m in &r.missing {
-                    println!("  {} {} {}", m.person_id, m.name, m.community);
-                }
-            }
-        }
-        Command::RosterDecisions => {
-            let state = build(&config).await?;
-            let list = roster::flagged(&state.db).await?;
-            if list.is_empty() {
-                println!("no person awaits a decision");
-            }
-            for r in list {
-                println!(
-                    "{}  {}  {}  {}",
-                    r.id,
-                    r.person.name,
-                    r.community,
-                    r.flag.unwrap_or_default()
-                );
-            }
-        }
+        Command::Campaigns => list_campaigns(&config).await,
+        Command::Analysis { year, list, xlsx } => analysis(&config, year, list, xlsx).await,
+        Command::CloseCampaign { year } => close_campaign(&config, year).await,
+        Command::ImportRoster { file } => import_roster(&config, file).await,
+        Command::RosterDecisions => roster_decisions(&config).await,
         Command::Decide {
             person,
             decision,
             reason,
-        } => {
-            let state = build(&config).await?;
-            let d = if decision == "keep" {
-                roster::Decision::Keep
-            } else {
-                roster::Decision::Remove
-            };
-            roster::decide(
-                &state.db,
-                &person,
-                d,
-                reason.as_deref().unwrap_or(""),
-                Who::Cli,
-            )
-            .await?;
-            println!("{person}: {decision}");
-        }
+        } => decide(&config, person, decision, reason).await,
         Command::AddUser {
             username,
             name,
             role,
             area,
             password,
-        } => {
-            let state = build(&config).await?;
-            let role = Role::parse(&role).context("role")?;
-            let area = area.as_deref().map(DivisionCode::parse).transpose()?;
-            state
-                .db
-                .create_user(
-                    &username,
-                    &name,
-                    role,
-                    area.as_ref(),
-                    &crate::service::accounts::hash_password(&password),
-                    &crate::db::audit::Entry::by(
-                        "cli",
-                        "user_created",
-                        &format!("{username} {}", role.key()),
-                    ),
-                )
-                .await?;
-            println!("created {username}");
-        }
+        } => add_user(&config, username, name, role, area, password).await,
         Command::Assign {
             community,
             username,
-        } => {
-            let state = build(&config).await?;
-            let campaign = state
-                .db
-                .current_campaign()
-                .await?
-                .context("no open campaign")?;
-            state
-                .db
-                .assign(
-                    &campaign.id.to_string(),
-                    &DivisionCode::parse(&community)?,
-                    &username,
-                )
-                .await?;
-            println!("{community} → {username}");
-        }
-        Command::Backup { file } => {
-            let state = build(&config).await?;
-            let started = std::time::Instant::now();
-            state.db.backup_to(&file).await?;
-            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-            state
-                .db
-                .audit(Some("cli"), "backup", &file.display().to_string())
-                .await?;
-            println!(
-                "backup written to {} ({:.1} MB in {:.1} s)",
-                file.display(),
-                size as f64 / 1_048_576.0,
-                started.elapsed().as_secs_f64()
-            );
-        }
+        } => assign(&config, community, username).await,
+        Command::Backup { file } => backup(&config, file).await,
         Command::Restore { file } => {
-            if cli.database_url.is_some() {
-                anyhow::bail!(
-                    "restore 用于内置 SQLite；PostgreSQL 请用 pg_restore / restore is for the embedded SQLite database; use pg_restore for PostgreSQL (docs/deploy.md)"
-                );
-            }
-            let db = cli.data_dir.join("doorstep.db");
-            if db.exists() {
-                anyhow::bail!(
-                    "{} 已有数据库，未覆盖；请恢复到一个空的数据目录 / {} holds a database: restore into an empty data directory (--data-dir), nothing was overwritten",
-                    cli.data_dir.display(),
-                    cli.data_dir.display()
-                );
-            }
-            std::fs::create_dir_all(&cli.data_dir)?;
-            std::fs::copy(&file, &db).with_context(|| format!("copying {}", file.display()))?;
-            let state = match build(&config).await {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&db);
-                    anyhow::bail!(
-                        "{} 不是可用的备份 / {} is not a usable backup: {e}",
-                        file.display(),
-                        file.display()
-                    );
-                }
-            };
-            if !state.db.integrity_ok().await? {
-                state.db.pool().close().await;
-                let _ = std::fs::remove_file(&db);
-                anyhow::bail!(
-                    "备份文件已损坏 / the backup failed its integrity check; nothing restored"
-                );
-            }
-            let campaigns = campaigns::list(&state.db).await?;
-            println!("restored into {}:", db.display());
-            for c in campaigns {
-                println!(
-                    "  {} {} persons {} done {}",
-                    c.campaign.campaign.year,
-                    c.campaign.state.key(),
-                    c.figures.roster,
-                    c.figures.done
-                );
-            }
+            restore(&config, cli.database_url.as_deref(), &cli.data_dir, file).await
         }
-        Command::CodedExport { file, area, year } => {
-            let state = build(&config).await?;
-            let ext = file
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or_default();
-            if !matches!(ext, "xlsx" | "csv") {
-                anyhow::bail!(
-                    "文件名应以 .xlsx 或 .csv 结尾 / the file name must end in .xlsx or .csv"
-                );
-            }
-            let table = crate::service::handover::coded_table(
-                &state,
-                crate::service::handover::Who::Cli,
-                year,
-                area.as_deref(),
-            )
-            .await?;
-            let bytes = if ext == "xlsx" {
-                crate::tables::to_xlsx(&table, "动态1表")?
-            } else {
-                crate::tables::to_csv(&table)?
-            };
-            std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
-            println!("{} persons written to {}", table.rows.len(), file.display());
-        }
+        Command::CodedExport { file, area, year } => coded_export(&config, file, area, year).await,
         Command::ChecklistPdf { file, area, year } => {
-            let font = crate::pdf::FontFile::load()?;
-            let state = build(&config).await?;
-            let list = crate::service::handover::checklist(
-                &state,
-                crate::service::handover::Who::Cli,
-                year,
-                area.as_deref(),
-                None,
-            )
-            .await?;
-            let bytes = crate::pdf::checklist_pdf(&list, &font)?;
-            std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
-            println!("{} pages written to {}", list.pages.len(), file.display());
+            checklist_pdf(&config, file, area, year).await
         }
-        Command::AuditVerify => {
-            let state = build(&config).await?;
-            let v = state.db.audit_verify().await?;
-            match v.broken_at {
-                None => println!("audit trail intact: {} entries", v.entries),
-                Some(seq) => anyhow::bail!(
-                    "审计记录在第 {seq} 条被改动或删除 / the audit trail is broken at entry {seq} ({} entries before it are intact)",
-                    v.entries
-                ),
-            }
+        Command::AuditVerify => audit_verify(&config).await,
+        Command::DeactivateUser { username } => deactivate_user(&config, username).await,
+        Command::ReactivateUser { username } => reactivate_user(&config, username).await,
+        Command::SetPassword { username, password } => {
+            set_password(&config, username, password).await
         }
-        Command::DeactivateUser { username } => {
-            let state = build(&config).await?;
-            crate::service::accounts::set_active(&state, &username, false, Who::Cli).await?;
-            println!("{username} deactivated; every session ended");
-        }
-        Command::ReactivateUser { username } => {
-            let state = build(&config).await?;
-            crate::service::accounts::set_active(&state, &username, true, Who::Cli).await?;
-            println!(
-                "{username} reactivated; a sign-in lockout is lifted on every server process / \
-                 已重新启用，登录锁定已解除"
+        Command::Unassign { community } => unassign(&config, community).await,
+        Command::RevokeDevice { device_id } => revoke_device(&config, device_id).await,
+    }
+}
+
+/// `serve`.
+async fn serve_command(config: &Config, serve: ServeArgs) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    print_next_steps(&state).await?;
+    serve_with(&serve, state, false).await?;
+    Ok(())
+}
+
+/// `demo`: the demo district afresh (or as it is), then serve.
+async fn demo(
+    config: &Config,
+    database_url: Option<&str>,
+    data_dir: &Path,
+    serve: ServeArgs,
+    s: u64,
+    no_serve: bool,
+    reset: bool,
+) -> anyhow::Result<()> {
+    let mut state = build(config).await?;
+    let demo = state.db.setting(seed::DEMO_SETTING).await?;
+    let empty = state.db.is_empty().await?;
+    if demo.is_none() && !empty {
+        anyhow::bail!(
+            "数据库中已有非演示数据，演示未运行，未删除任何内容 / the database holds data that is not \
+             the demo's: the demo refuses to run and deleted nothing. Use another --data-dir for the demo."
+        );
+    }
+    let fresh = empty || reset;
+    if demo.is_some() && reset {
+        if database_url.is_some() {
+            anyhow::bail!(
+                "--reset 仅用于内置 SQLite 演示库 / --reset works on the embedded SQLite demo database only"
             );
         }
-        Command::SetPassword { username, password } => {
-            let state = build(&config).await?;
-            crate::service::accounts::reset_password(&state, &username, &password, Who::Cli)
-                .await?;
-            println!("new password set for {username}; every session ended");
+        state.db.pool().close().await;
+        drop(state);
+        let db = data_dir.join("doorstep.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let p = PathBuf::from(format!("{}{suffix}", db.display()));
+            if p.exists() {
+                std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+            }
         }
-        Command::Unassign { community } => {
-            let state = build(&config).await?;
-            let campaign = state
-                .db
-                .current_campaign()
-                .await?
-                .ok_or_else(campaigns::no_campaign)?;
-            state
-                .db
-                .unassign(&campaign.id.to_string(), &DivisionCode::parse(&community)?)
-                .await?;
-            println!("{community} unassigned");
+        state = build(config).await?;
+    }
+    if !fresh {
+        println!("The demo database is kept as it is (--reset starts it afresh).");
+        if !no_serve {
+            serve_with(&serve, state, false).await?;
         }
-        Command::RevokeDevice { device_id } => {
-            let state = build(&config).await?;
-            state
-                .db
-                .revoke_device(
-                    &device_id,
-                    &crate::db::audit::Entry::by("cli", "revoke_device", &device_id),
-                )
-                .await?;
-            println!("revoked {device_id}");
+        return Ok(());
+    }
+    println!("Loading the demo district (seed {s}) …");
+    let logins = seed::seed_demo(&state, s).await?;
+    println!("Demo accounts (password for all: {}):", seed::DEMO_PASSWORD);
+    for l in logins
+        .iter()
+        .filter(|l| l.role != Role::Worker)
+        .chain(logins.iter().filter(|l| l.role == Role::Worker).take(5))
+    {
+        println!("  {:<6} {:<10} {}", l.username, l.role.key(), l.what);
+    }
+    println!(
+        "  … {} workers in all (w001 …)",
+        logins.iter().filter(|l| l.role == Role::Worker).count()
+    );
+    if !no_serve {
+        serve_with(&serve, state, true).await?;
+    }
+    Ok(())
+}
+
+/// `open-campaign`.
+async fn open_campaign(config: &Config, req: &campaigns::OpenRequest) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let opened = campaigns::open(&state.db, req, Who::Cli).await?;
+    let c = &opened.campaign.campaign;
+    println!(
+        "opened {} ({} – {}, home-visit target {:.2} %, review: {})",
+        c.name,
+        c.starts,
+        c.ends,
+        opened.campaign.home_visit_target_bp as f64 / 100.0,
+        opened.campaign.review_levels.key()
+    );
+    if let Some(y) = opened.superseded {
+        println!("{y} is closed; phones may still deliver its unsent edits (marked late)");
+    }
+    if let Some(y) = req.from {
+        let r = &opened.carry;
+        println!(
+            "carried from {y}: {} persons ({} with last year's answers, {} moved last year flagged \
+             for a decision), {} deregistered and {} closed follow-up cases left behind, {} assignments kept",
+            r.carried,
+            r.with_prior,
+            r.moved_flagged,
+            r.deregistered,
+            r.left_by_follow_up,
+            r.assignments
+        );
+    } else {
+        println!("next: doorstep-server import-roster FILE.xlsx");
+    }
+    Ok(())
+}
+
+/// `campaigns`.
+async fn list_campaigns(config: &Config) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let list = campaigns::list(&state.db).await?;
+    if list.is_empty() {
+        println!(
+            "no campaign yet: doorstep-server open-campaign --district … --district-name … --year …"
+        );
+    }
+    for s in list {
+        let c = &s.campaign.campaign;
+        let pct =
+            |bp: Option<u64>| bp.map_or("—".into(), |b| format!("{:.2} %", b as f64 / 100.0));
+        println!(
+            "{}  {:<8} {}  persons {}  done {}  completion {}  home visits {}",
+            c.year,
+            s.campaign.state.key(),
+            c.name,
+            s.figures.roster,
+            s.figures.done,
+            pct(s.figures.completion_bp),
+            pct(s.figures.home_visit_bp)
+        );
+    }
+    Ok(())
+}
+
+/// `analysis`: the counts and the needs paragraph, or one action list (printed or to XLSX).
+async fn analysis(
+    config: &Config,
+    year: Option<i32>,
+    list: Option<String>,
+    xlsx: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use crate::db::Scope;
+    use crate::service::analysis::{Params, action_list_in, analyse};
+    let state = build(config).await?;
+    let campaign = state.campaign_for(year).await?;
+    let last = state
+        .db
+        .campaign_by_year(campaign.year - 1)
+        .await?
+        .map(|r| (r.campaign, Scope::All));
+    let p = Params {
+        year,
+        ..Params::default()
+    };
+    match list {
+        None => {
+            let a = analyse(&state.db, campaign, &Scope::All, last, &p).await?;
+            println!("{}: {} finalized records", a.campaign.name, a.records);
+            for x in &a.actions {
+                let last = x
+                    .last_year
+                    .map_or(String::new(), |n| format!(" (last year {n})"));
+                println!("  {:<18} {:>6}{last}  {}", x.key, x.n, x.label_zh);
+            }
+            println!("\n{}", a.paragraph);
+        }
+        Some(name) => {
+            let rows = action_list_in(&state.db, &campaign, &Scope::All, true, &p, &name).await?;
+            match xlsx {
+                None => {
+                    for r in &rows {
+                        println!("{}", r.cells().join("\t"));
+                    }
+                }
+                Some(file) => {
+                    let table = crate::service::analysis::list_table(&rows);
+                    let bytes = crate::tables::to_xlsx(&table, "行动清单")?;
+                    std::fs::write(&file, bytes)
+                        .with_context(|| format!("writing {}", file.display()))?;
+                    state
+                        .db
+                        .audit(
+                            Some("cli"),
+                            "export",
+                            &format!(
+                                "analysis-{name}.xlsx ({} rows; year {})",
+                                rows.len(),
+                                campaign.year
+                            ),
+                        )
+                        .await?;
+                    println!("{} persons written to {}", rows.len(), file.display());
+                }
+            }
         }
     }
+    Ok(())
+}
+
+/// `close-campaign`.
+async fn close_campaign(config: &Config, year: i32) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let c = campaigns::close(&state.db, year, Who::Cli).await?;
+    println!("closed {}", c.campaign.name);
+    Ok(())
+}
+
+/// `import-roster`.
+async fn import_roster(config: &Config, file: PathBuf) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let r = roster::import(&state.db, &name, &bytes, Who::Cli, &|done, total| {
+        eprint!("\rimporting {done}/{total}");
+    })
+    .await?;
+    eprintln!();
+    println!(
+        "imported {} persons: {} added, {} updated, {} unchanged",
+        r.imported, r.added, r.updated, r.unchanged
+    );
+    for c in &r.changes {
+        println!("  changed {} {}: {} → {}", c.name, c.field, c.old, c.new);
+    }
+    if !r.missing.is_empty() {
+        println!(
+            "{} persons of these communities are not in the file; they stay and await a decision \
+             (doorstep-server roster-decisions):",
+            r.missing.len()
+        );
+        for m in &r.missing {
+            println!("  {} {} {}", m.person_id, m.name, m.community);
+        }
+    }
+    Ok(())
+}
+
+/// `roster-decisions`.
+async fn roster_decisions(config: &Config) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let list = roster::flagged(&state.db).await?;
+    if list.is_empty() {
+        println!("no person awaits a decision");
+    }
+    for r in list {
+        println!(
+            "{}  {}  {}  {}",
+            r.id,
+            r.person.name,
+            r.community,
+            r.flag.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `decide`.
+async fn decide(
+    config: &Config,
+    person: String,
+    decision: String,
+    reason: Option<String>,
+) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let d = if decision == "keep" {
+        roster::Decision::Keep
+    } else {
+        roster::Decision::Remove
+    };
+    roster::decide(
+        &state.db,
+        &person,
+        d,
+        reason.as_deref().unwrap_or(""),
+        Who::Cli,
+    )
+    .await?;
+    println!("{person}: {decision}");
+    Ok(())
+}
+
+/// `add-user`.
+async fn add_user(
+    config: &Config,
+    username: String,
+    name: String,
+    role: String,
+    area: Option<String>,
+    password: String,
+) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let role = Role::parse(&role).context("role")?;
+    let area = area.as_deref().map(DivisionCode::parse).transpose()?;
+    state
+        .db
+        .create_user(
+            &username,
+            &name,
+            role,
+            area.as_ref(),
+            &crate::service::accounts::hash_password(&password),
+            &crate::db::audit::Entry::by(
+                "cli",
+                "user_created",
+                &format!("{username} {}", role.key()),
+            ),
+        )
+        .await?;
+    println!("created {username}");
+    Ok(())
+}
+
+/// `assign`.
+async fn assign(config: &Config, community: String, username: String) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let campaign = state
+        .db
+        .current_campaign()
+        .await?
+        .context("no open campaign")?;
+    state
+        .db
+        .assign(
+            &campaign.id.to_string(),
+            &DivisionCode::parse(&community)?,
+            &username,
+        )
+        .await?;
+    println!("{community} → {username}");
+    Ok(())
+}
+
+/// `backup`.
+async fn backup(config: &Config, file: PathBuf) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let started = std::time::Instant::now();
+    state.db.backup_to(&file).await?;
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    state
+        .db
+        .audit(Some("cli"), "backup", &file.display().to_string())
+        .await?;
+    println!(
+        "backup written to {} ({:.1} MB in {:.1} s)",
+        file.display(),
+        size as f64 / 1_048_576.0,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `restore`: into an empty data directory, checked before it is kept.
+async fn restore(
+    config: &Config,
+    database_url: Option<&str>,
+    data_dir: &Path,
+    file: PathBuf,
+) -> anyhow::Result<()> {
+    if database_url.is_some() {
+        anyhow::bail!(
+            "restore 用于内置 SQLite；PostgreSQL 请用 pg_restore / restore is for the embedded SQLite database; use pg_restore for PostgreSQL (docs/deploy.md)"
+        );
+    }
+    let db = data_dir.join("doorstep.db");
+    if db.exists() {
+        anyhow::bail!(
+            "{} 已有数据库，未覆盖；请恢复到一个空的数据目录 / {} holds a database: restore into an empty data directory (--data-dir), nothing was overwritten",
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::copy(&file, &db).with_context(|| format!("copying {}", file.display()))?;
+    let state = match build(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&db);
+            anyhow::bail!(
+                "{} 不是可用的备份 / {} is not a usable backup: {e}",
+                file.display(),
+                file.display()
+            );
+        }
+    };
+    if !state.db.integrity_ok().await? {
+        state.db.pool().close().await;
+        let _ = std::fs::remove_file(&db);
+        anyhow::bail!("备份文件已损坏 / the backup failed its integrity check; nothing restored");
+    }
+    let campaigns = campaigns::list(&state.db).await?;
+    println!("restored into {}:", db.display());
+    for c in campaigns {
+        println!(
+            "  {} {} persons {} done {}",
+            c.campaign.campaign.year,
+            c.campaign.state.key(),
+            c.figures.roster,
+            c.figures.done
+        );
+    }
+    Ok(())
+}
+
+/// `coded-export`.
+async fn coded_export(
+    config: &Config,
+    file: PathBuf,
+    area: Option<String>,
+    year: Option<i32>,
+) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    if !matches!(ext, "xlsx" | "csv") {
+        anyhow::bail!("文件名应以 .xlsx 或 .csv 结尾 / the file name must end in .xlsx or .csv");
+    }
+    let table = crate::service::handover::coded_table(
+        &state,
+        crate::service::handover::Who::Cli,
+        year,
+        area.as_deref(),
+    )
+    .await?;
+    let bytes = if ext == "xlsx" {
+        crate::tables::to_xlsx(&table, "动态1表")?
+    } else {
+        crate::tables::to_csv(&table)?
+    };
+    std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
+    println!("{} persons written to {}", table.rows.len(), file.display());
+    Ok(())
+}
+
+/// `checklist-pdf`.
+async fn checklist_pdf(
+    config: &Config,
+    file: PathBuf,
+    area: Option<String>,
+    year: Option<i32>,
+) -> anyhow::Result<()> {
+    let font = crate::pdf::FontFile::load()?;
+    let state = build(config).await?;
+    let list = crate::service::handover::checklist(
+        &state,
+        crate::service::handover::Who::Cli,
+        year,
+        area.as_deref(),
+        None,
+    )
+    .await?;
+    let bytes = crate::pdf::checklist_pdf(&list, &font)?;
+    std::fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
+    println!("{} pages written to {}", list.pages.len(), file.display());
+    Ok(())
+}
+
+/// `audit-verify`.
+async fn audit_verify(config: &Config) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let v = state.db.audit_verify().await?;
+    match v.broken_at {
+        None => println!("audit trail intact: {} entries", v.entries),
+        Some(seq) => anyhow::bail!(
+            "审计记录在第 {seq} 条被改动或删除 / the audit trail is broken at entry {seq} ({} entries before it are intact)",
+            v.entries
+        ),
+    }
+    Ok(())
+}
+
+/// `deactivate-user`.
+async fn deactivate_user(config: &Config, username: String) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    crate::service::accounts::set_active(&state, &username, false, Who::Cli).await?;
+    println!("{username} deactivated; every session ended");
+    Ok(())
+}
+
+/// `reactivate-user`.
+async fn reactivate_user(config: &Config, username: String) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    crate::service::accounts::set_active(&state, &username, true, Who::Cli).await?;
+    println!(
+        "{username} reactivated; a sign-in lockout is lifted on every server process / \
+         已重新启用，登录锁定已解除"
+    );
+    Ok(())
+}
+
+/// `set-password`.
+async fn set_password(config: &Config, username: String, password: String) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    crate::service::accounts::reset_password(&state, &username, &password, Who::Cli).await?;
+    println!("new password set for {username}; every session ended");
+    Ok(())
+}
+
+/// `unassign`.
+async fn unassign(config: &Config, community: String) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let campaign = state
+        .db
+        .current_campaign()
+        .await?
+        .ok_or_else(campaigns::no_campaign)?;
+    state
+        .db
+        .unassign(&campaign.id.to_string(), &DivisionCode::parse(&community)?)
+        .await?;
+    println!("{community} unassigned");
+    Ok(())
+}
+
+/// `revoke-device`.
+async fn revoke_device(config: &Config, device_id: String) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    state
+        .db
+        .revoke_device(
+            &device_id,
+            &crate::db::audit::Entry::by("cli", "revoke_device", &device_id),
+        )
+        .await?;
+    println!("revoked {device_id}");
     Ok(())
 }
 

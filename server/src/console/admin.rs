@@ -4,15 +4,17 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use maud::html;
+use maud::{Markup, html};
 
 use doorstep_shared::Outcome;
 use doorstep_shared::sync::Role;
 
 use super::PageResult;
+use super::lang::Lang;
 use super::layout::{self, Nav, Options, outcome_label, role_label, time};
 use super::session::Session;
-use crate::service::progress::for_caller as compute;
+use crate::db::{DeviceRow, UserRow};
+use crate::service::progress::{Progress, for_caller as compute};
 use crate::state::AppState;
 
 /// `GET /console/admin`.
@@ -28,17 +30,27 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     let users = state.db.users().await?;
     let assignments = state.db.assignments(&p.campaign.id.to_string()).await?;
     let devices = state.db.devices().await?;
-    let names: HashMap<&str, (&str, &str)> = p
-        .communities
-        .iter()
-        .map(|c| (c.code.as_str(), (c.name.as_str(), c.street_name.as_str())))
-        .collect();
-    let display: HashMap<&str, &str> = users
-        .iter()
-        .map(|u| (u.username.as_str(), u.display_name.as_str()))
-        .collect();
-    let district = p.campaign.district.to_string();
     let body = html! {
+        (title_row(l, &p))
+        (import_panel(l))
+        (keyed_panel(l, &p))
+        (users_panel(l, &p, &users))
+        (assignments_panel(l, &p, &users, &assignments))
+        (devices_panel(l, &devices))
+    };
+    Ok(layout::page(
+        &s,
+        Nav::Admin,
+        l.t("管理", "Administration"),
+        "admin",
+        Options::default(),
+        body,
+    ))
+}
+
+/// The title, the campaign and the table of contents.
+fn title_row(l: Lang, p: &Progress) -> Markup {
+    html! {
         div.title-row {
             h1 { (l.t("管理", "Administration")) }
             p.muted { (p.campaign.name) }
@@ -51,7 +63,12 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                 a href="/console/audit" { (l.t("审计记录", "Audit trail")) }
             }
         }
+    }
+}
 
+/// Roster import: the file, its progress and the row report (filled by the page's script).
+fn import_panel(l: Lang) -> Markup {
+    html! {
         section.panel id="import" {
             h2 { (l.t("导入调查底册", "Import the roster")) }
             p.muted {
@@ -68,7 +85,12 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
             }
             div id="import-result" {}
         }
+    }
+}
 
+/// Keyed-in entry of a paper record's outcome.
+fn keyed_panel(l: Lang, p: &Progress) -> Markup {
+    html! {
         section.panel id="keyed" {
             h2 { (l.t("录入纸质记录", "Key in paper records")) }
             p.muted {
@@ -117,7 +139,13 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                 span id="keyed-status" role="status" {}
             }
         }
+    }
+}
 
+/// The accounts and the form for a new one.
+fn users_panel(l: Lang, p: &Progress, users: &[UserRow]) -> Markup {
+    let district = p.campaign.district.to_string();
+    html! {
         section.panel id="users" {
             h2 { (l.t("账号", "Accounts")) }
             div.scroll.tall {
@@ -130,7 +158,7 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                         th data-sort="text" { button.sort type="button" { (l.t("状态", "State")) } }
                     } }
                     tbody {
-                        @for u in &users {
+                        @for u in users {
                             tr data-user=(u.username) {
                                 td.mono { (u.username) }
                                 td { (u.display_name) }
@@ -169,7 +197,26 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                 }
             }
         }
+    }
+}
 
+/// The community assignments and the form for a new one.
+fn assignments_panel(
+    l: Lang,
+    p: &Progress,
+    users: &[UserRow],
+    assignments: &[(String, String)],
+) -> Markup {
+    let names: HashMap<&str, (&str, &str)> = p
+        .communities
+        .iter()
+        .map(|c| (c.code.as_str(), (c.name.as_str(), c.street_name.as_str())))
+        .collect();
+    let display: HashMap<&str, &str> = users
+        .iter()
+        .map(|u| (u.username.as_str(), u.display_name.as_str()))
+        .collect();
+    html! {
         section.panel id="assignments" {
             h2 { (l.t("社区分配", "Community assignments")) }
             div.scroll.tall {
@@ -181,7 +228,7 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                         th data-sort="text" { button.sort type="button" { (l.t("社区专干", "Worker")) } }
                     } }
                     tbody {
-                        @for (code, user) in &assignments {
+                        @for (code, user) in assignments {
                             @let (name, street) = names.get(code.as_str()).copied().unwrap_or(("", ""));
                             tr data-community=(code) {
                                 td.mono { (code) }
@@ -217,7 +264,12 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                 }
             }
         }
+    }
+}
 
+/// The devices, each revocable.
+fn devices_panel(l: Lang, devices: &[DeviceRow]) -> Markup {
+    html! {
         section.panel id="devices" {
             h2 { (l.t("设备", "Devices")) }
             p.muted { (l.t("手机丢失时停用其设备：该设备将无法再同步。", "Revoke a lost phone: it can no longer sync.")) }
@@ -251,13 +303,5 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                 }
             }
         }
-    };
-    Ok(layout::page(
-        &s,
-        Nav::Admin,
-        l.t("管理", "Administration"),
-        "admin",
-        Options::default(),
-        body,
-    ))
+    }
 }

@@ -4,21 +4,25 @@
 //! its per-item diff against last year, its visit, warnings and review stage, and the review
 //! panel. Both call the same services as the API and the CLI.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use axum::extract::{Path, State};
 use maud::{Markup, html};
 
 use doorstep_shared::carry::{self, ItemChange};
-use doorstep_shared::checks;
+use doorstep_shared::checks::{self, Warning};
 use doorstep_shared::domain::status_of;
-use doorstep_shared::form::FormContext;
+use doorstep_shared::form::{FormContext, FormDefinition};
+use doorstep_shared::review::{Level, Levels, Notes};
 use doorstep_shared::sync::Role;
-use doorstep_shared::{CampaignState, Review, Status, Value};
+use doorstep_shared::{Answers, CampaignState, Review, Status, Value};
 
 use super::lang::Lang;
 use super::layout::{self, Nav, Options};
 use super::review;
 use super::session::Session;
 use super::{PageError, PageResult};
+use crate::db::{CampaignRow, RecordRow};
 use crate::service::{campaigns, progress, roster};
 use crate::state::AppState;
 
@@ -66,6 +70,102 @@ fn open_form(l: Lang, district: &str, district_name: &str, year: i32, years: &[i
             }
             button.primary type="submit" { (l.t("开启调查", "Open the campaign")) }
             span.msg id="open-msg" role="status" {}
+        }
+    }
+}
+
+/// The years with their state, figures, exports and report (and, for the admin, "close").
+fn campaigns_table(
+    l: Lang,
+    admin: bool,
+    list: &[campaigns::Summary],
+    reports: &[String],
+) -> Markup {
+    html! {
+        section.panel {
+            table.data id="campaigns" {
+                thead { tr {
+                    th { (l.t("年度", "Year")) }
+                    th { (l.t("标题", "Title")) }
+                    th { (l.t("状态", "State")) }
+                    th.num { (l.t("底册", "Roster")) }
+                    th.num { (l.t("已完成", "Done")) }
+                    th.num { (l.t("完成率", "Completion")) }
+                    th.num { (l.t("入户率", "Home visits")) }
+                    th { (l.t("导出", "Exports")) }
+                    @if admin { th {} }
+                } }
+                tbody {
+                    @for (c, report) in list.iter().zip(reports) {
+                        tr data-year=(c.campaign.campaign.year) data-state=(c.campaign.state.key()) {
+                            th scope="row" { (c.campaign.campaign.year) }
+                            td { (c.campaign.campaign.name) }
+                            td.state { (state_label(l, c.campaign.state)) }
+                            td.num { (c.figures.roster) }
+                            td.num { (c.figures.done) }
+                            td.num { (pct(c.figures.completion_bp)) }
+                            td.num { (pct(c.figures.home_visit_bp)) }
+                            td {
+                                a href={ "/api/v1/export/progress.xlsx?year=" (c.campaign.campaign.year) } { (l.t("进度", "Progress")) }
+                                " · "
+                                a href={ "/api/v1/export/records.xlsx?year=" (c.campaign.campaign.year) } { (l.t("记录", "Records")) }
+                            }
+                            @if admin {
+                                td {
+                                    @if c.campaign.state != CampaignState::Closed {
+                                        button.close type="button" data-year=(c.campaign.campaign.year) { (l.t("关闭", "Close")) }
+                                    }
+                                }
+                            }
+                        }
+                        tr.report { td colspan="9" { p.report data-year=(c.campaign.campaign.year) { (report) } } }
+                    }
+                }
+            }
+            p.muted {
+                (l.t(
+                    "开启新年度时，上一年度结束但仍接收手机补交的修改（标记为补交）；“关闭”后不再接收。",
+                    "When a new year opens the previous one ends but still takes late edits from phones (marked late); once closed it takes none.",
+                ))
+            }
+        }
+    }
+}
+
+/// The persons awaiting a decision (moved last year, missing from the roster file).
+fn decisions_panel(l: Lang, flagged: &[RecordRow]) -> Markup {
+    html! {
+        section.panel id="decisions" {
+            h2 { (l.t("待处理人员", "Persons awaiting a decision")) }
+            @if flagged.is_empty() {
+                p.muted { (l.t("没有待处理的人员。", "Nobody awaits a decision.")) }
+            } @else {
+                table.data id="decisions-table" {
+                    thead { tr {
+                        th { (l.t("姓名", "Name")) } th { (l.t("社区", "Community")) }
+                        th { (l.t("原因", "Why")) } th { (l.t("处理", "Decision")) }
+                    } }
+                    tbody {
+                        @for r in flagged {
+                            tr data-person=(r.id) {
+                                th scope="row" { a href={ "/console/record/" (r.id) } { (r.person.name) } }
+                                td { (r.community) }
+                                td { (match r.flag.as_deref() {
+                                    Some("moved_last_year") => l.t("上年度已搬迁", "moved last year"),
+                                    Some("missing_from_roster") => l.t("本年度底册中没有", "not in this year's roster"),
+                                    _ => "—",
+                                }) }
+                                td {
+                                    button type="button" data-decision="keep" { (l.t("保留", "Keep")) }
+                                    input.reason type="text" maxlength="200" placeholder=(l.t("移出原因", "Why remove"));
+                                    button type="button" data-decision="remove" { (l.t("移出底册", "Remove")) }
+                                    span.msg {}
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -125,90 +225,13 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                 }
             }
         } @else {
-            section.panel {
-                table.data id="campaigns" {
-                    thead { tr {
-                        th { (l.t("年度", "Year")) }
-                        th { (l.t("标题", "Title")) }
-                        th { (l.t("状态", "State")) }
-                        th.num { (l.t("底册", "Roster")) }
-                        th.num { (l.t("已完成", "Done")) }
-                        th.num { (l.t("完成率", "Completion")) }
-                        th.num { (l.t("入户率", "Home visits")) }
-                        th { (l.t("导出", "Exports")) }
-                        @if admin { th {} }
-                    } }
-                    tbody {
-                        @for (c, report) in list.iter().zip(&reports) {
-                            tr data-year=(c.campaign.campaign.year) data-state=(c.campaign.state.key()) {
-                                th scope="row" { (c.campaign.campaign.year) }
-                                td { (c.campaign.campaign.name) }
-                                td.state { (state_label(l, c.campaign.state)) }
-                                td.num { (c.figures.roster) }
-                                td.num { (c.figures.done) }
-                                td.num { (pct(c.figures.completion_bp)) }
-                                td.num { (pct(c.figures.home_visit_bp)) }
-                                td {
-                                    a href={ "/api/v1/export/progress.xlsx?year=" (c.campaign.campaign.year) } { (l.t("进度", "Progress")) }
-                                    " · "
-                                    a href={ "/api/v1/export/records.xlsx?year=" (c.campaign.campaign.year) } { (l.t("记录", "Records")) }
-                                }
-                                @if admin {
-                                    td {
-                                        @if c.campaign.state != CampaignState::Closed {
-                                            button.close type="button" data-year=(c.campaign.campaign.year) { (l.t("关闭", "Close")) }
-                                        }
-                                    }
-                                }
-                            }
-                            tr.report { td colspan="9" { p.report data-year=(c.campaign.campaign.year) { (report) } } }
-                        }
-                    }
-                }
-                p.muted {
-                    (l.t(
-                        "开启新年度时，上一年度结束但仍接收手机补交的修改（标记为补交）；“关闭”后不再接收。",
-                        "When a new year opens the previous one ends but still takes late edits from phones (marked late); once closed it takes none.",
-                    ))
-                }
-            }
+            (campaigns_table(l, admin, &list, &reports))
             @if admin {
                 section.panel id="open-next" {
                     h2 { (l.t("开启新年度", "Open the next year")) }
                     (open_form(l, &district, &district_name, next_year, &years))
                 }
-                section.panel id="decisions" {
-                    h2 { (l.t("待处理人员", "Persons awaiting a decision")) }
-                    @if flagged.is_empty() {
-                        p.muted { (l.t("没有待处理的人员。", "Nobody awaits a decision.")) }
-                    } @else {
-                        table.data id="decisions-table" {
-                            thead { tr {
-                                th { (l.t("姓名", "Name")) } th { (l.t("社区", "Community")) }
-                                th { (l.t("原因", "Why")) } th { (l.t("处理", "Decision")) }
-                            } }
-                            tbody {
-                                @for r in &flagged {
-                                    tr data-person=(r.id) {
-                                        th scope="row" { a href={ "/console/record/" (r.id) } { (r.person.name) } }
-                                        td { (r.community) }
-                                        td { (match r.flag.as_deref() {
-                                            Some("moved_last_year") => l.t("上年度已搬迁", "moved last year"),
-                                            Some("missing_from_roster") => l.t("本年度底册中没有", "not in this year's roster"),
-                                            _ => "—",
-                                        }) }
-                                        td {
-                                            button type="button" data-decision="keep" { (l.t("保留", "Keep")) }
-                                            input.reason type="text" maxlength="200" placeholder=(l.t("移出原因", "Why remove"));
-                                            button type="button" data-decision="remove" { (l.t("移出底册", "Remove")) }
-                                            span.msg {}
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                (decisions_panel(l, &flagged))
             }
         }
     };
@@ -255,14 +278,12 @@ fn fact(label: &str, id: &str, value: Markup) -> Markup {
 /// review stage with the last comment and item notes, the soft-check warnings; and, where the
 /// caller's review level may act on the submitted record, the review panel (approve, or return
 /// with a comment and per-item notes in the items table).
-#[allow(clippy::too_many_lines)]
 pub async fn record(
     State(state): State<AppState>,
     s: Session,
     Path(person): Path<String>,
 ) -> PageResult {
     s.require(&[Role::Supervisor, Role::Admin])?;
-    let l = s.lang;
     let row = s.caller.visible(&state, &person).await?;
     let all = state.db.campaigns().await?;
     let crow = all
@@ -270,8 +291,7 @@ pub async fn record(
         .find(|c| c.campaign.id.to_string() == row.campaign_id)
         .cloned()
         .ok_or_else(|| PageError::from(crate::db::DbError::NotFound("campaign".into())))?;
-    let campaign = crow.campaign.clone();
-    let form = state.form(&campaign.form_version).await?;
+    let form = state.form(&crow.campaign.form_version).await?;
     state
         .db
         .audit_entry(
@@ -279,96 +299,191 @@ pub async fn record(
                 .entry("view_record", &format!("{person} (console)")),
         )
         .await?;
-    let ctx = FormContext::for_person(&row.person, &campaign);
-    let prior = row.prior.clone().unwrap_or_default();
-    let diff = carry::diff(&form, &prior, &row.doc.answers, &ctx);
-    let changed = diff.values().filter(|c| **c == ItemChange::Changed).count();
-    let warnings = checks::warnings(&form, &row.doc.answers, &ctx);
-    let submitted = status_of(&row.doc.answers) == Status::Final;
-    let levels = crow.review_levels;
-    let open = crow.state == CampaignState::Open;
-    let level = review::caller_level(s.role(), levels);
-    let (may_approve, may_return) = if open {
-        review::actions(levels, level, row.review, submitted)
-    } else {
-        (false, false)
-    };
-    let can_act = may_approve || may_return;
-    let notes = &row.review_notes;
-    let note_column = can_act || !notes.is_empty();
-    let warned: std::collections::BTreeSet<&str> = warnings
-        .iter()
-        .flat_map(|w| w.items.iter().map(String::as_str))
-        .collect();
-    let answer = |key: &str| show(l, form.item(key), row.doc.answers.get(key));
-    let label = |key: &str| {
-        form.item(key).map_or_else(
-            || key.to_string(),
-            |i| l.t(&i.label_zh, &i.label_en).to_string(),
-        )
-    };
+    let v = RecordView::new(&s, &row, &crow, &form);
     let body = html! {
+        (record_title(&v))
+        (record_facts(&v))
+        (record_warnings(&v))
+        (record_items(&v))
+        (record_review(&v))
+    };
+    Ok(layout::page(
+        &s,
+        Nav::Overview,
+        &row.person.name,
+        "record",
+        Options::default(),
+        body,
+    ))
+}
+
+/// What the record page shows, worked out once for its sections.
+struct RecordView<'a> {
+    l: Lang,
+    row: &'a RecordRow,
+    form: &'a FormDefinition,
+    year: i32,
+    prior: Answers,
+    diff: BTreeMap<String, ItemChange>,
+    changed: usize,
+    warnings: Vec<Warning>,
+    warned: BTreeSet<String>,
+    submitted: bool,
+    levels: Levels,
+    open: bool,
+    level: Option<Level>,
+    may_approve: bool,
+    may_return: bool,
+    can_act: bool,
+    notes: &'a Notes,
+    note_column: bool,
+}
+
+impl<'a> RecordView<'a> {
+    fn new(s: &Session, row: &'a RecordRow, crow: &CampaignRow, form: &'a FormDefinition) -> Self {
+        let campaign = &crow.campaign;
+        let ctx = FormContext::for_person(&row.person, campaign);
+        let prior = row.prior.clone().unwrap_or_default();
+        let diff = carry::diff(form, &prior, &row.doc.answers, &ctx);
+        let changed = diff.values().filter(|c| **c == ItemChange::Changed).count();
+        let warnings = checks::warnings(form, &row.doc.answers, &ctx);
+        let submitted = status_of(&row.doc.answers) == Status::Final;
+        let levels = crow.review_levels;
+        let open = crow.state == CampaignState::Open;
+        let level = review::caller_level(s.role(), levels);
+        let (may_approve, may_return) = if open {
+            review::actions(levels, level, row.review, submitted)
+        } else {
+            (false, false)
+        };
+        let can_act = may_approve || may_return;
+        let notes = &row.review_notes;
+        let warned = warnings
+            .iter()
+            .flat_map(|w| w.items.iter().cloned())
+            .collect();
+        Self {
+            l: s.lang,
+            row,
+            form,
+            year: campaign.year,
+            prior,
+            diff,
+            changed,
+            warnings,
+            warned,
+            submitted,
+            levels,
+            open,
+            level,
+            may_approve,
+            may_return,
+            can_act,
+            notes,
+            note_column: can_act || !notes.is_empty(),
+        }
+    }
+
+    /// An item's answer as shown.
+    fn answer(&self, key: &str) -> String {
+        show(self.l, self.form.item(key), self.row.doc.answers.get(key))
+    }
+
+    /// An item's label, or its key when the form has no such item.
+    fn label(&self, key: &str) -> String {
+        self.form.item(key).map_or_else(
+            || key.to_string(),
+            |i| self.l.t(&i.label_zh, &i.label_en).to_string(),
+        )
+    }
+}
+
+/// The name, the masked ID, the community and the year.
+fn record_title(v: &RecordView<'_>) -> Markup {
+    let l = v.l;
+    html! {
         div.title-row {
-            h1 { (row.person.name) }
+            h1 { (v.row.person.name) }
             p.muted {
-                (row.person.resident_id.masked()) " · " (row.community) " · " (campaign.year) (l.t(" 年度", ""))
-                @if can_act { " · " a href="#review-panel" { (l.t("去审核 ↓", "Review ↓")) } }
+                (v.row.person.resident_id.masked()) " · " (v.row.community) " · " (v.year) (l.t(" 年度", ""))
+                @if v.can_act { " · " a href="#review-panel" { (l.t("去审核 ↓", "Review ↓")) } }
             }
         }
+    }
+}
+
+/// The record's summary: outcome, status, stage, visit, who and when, the last review.
+fn record_facts(v: &RecordView<'_>) -> Markup {
+    let l = v.l;
+    html! {
         section.panel id="record-facts" {
             dl.facts id="record-summary" {
-                (fact(l.t("调查结果", "Outcome"), "record-outcome", html! { (answer("outcome")) }))
+                (fact(l.t("调查结果", "Outcome"), "record-outcome", html! { (v.answer("outcome")) }))
                 (fact(l.t("记录状态", "Status"), "record-status", html! {
-                    (if submitted { l.t("已提交", "Submitted") } else { l.t("草稿", "Draft") })
+                    (if v.submitted { l.t("已提交", "Submitted") } else { l.t("草稿", "Draft") })
                 }))
                 (fact(l.t("审核阶段", "Review stage"), "record-stage", html! {
-                    span.stage data-review=(row.review.key()) class=(row.review.key()) {
-                        (if submitted || row.review != Review::Pending { review::stage_label(l, row.review) } else { "—" })
+                    span.stage data-review=(v.row.review.key()) class=(v.row.review.key()) {
+                        (if v.submitted || v.row.review != Review::Pending { review::stage_label(l, v.row.review) } else { "—" })
                     }
                 }))
-                (fact(l.t("入户时间", "Visit time"), "visit-at", html! { (answer("visit_at")) }))
-                (fact(l.t("入户位置", "Visit location"), "visit-geo", html! { (answer("visit_geo")) }))
-                (fact(l.t("情况说明", "Outcome note"), "outcome-note", html! { (answer("outcome_note")) }))
-                (fact(l.t("采集员", "Collected by"), "collected-by", html! { (row.collected_by.as_deref().unwrap_or("—")) }))
+                (fact(l.t("入户时间", "Visit time"), "visit-at", html! { (v.answer("visit_at")) }))
+                (fact(l.t("入户位置", "Visit location"), "visit-geo", html! { (v.answer("visit_geo")) }))
+                (fact(l.t("情况说明", "Outcome note"), "outcome-note", html! { (v.answer("outcome_note")) }))
+                (fact(l.t("采集员", "Collected by"), "collected-by", html! { (v.row.collected_by.as_deref().unwrap_or("—")) }))
                 (fact(l.t("最后修改", "Last change"), "updated", html! {
-                    (layout::time(Some(row.updated_at)))
-                    @if let Some(by) = &row.updated_by { " · " (by) }
+                    (layout::time(Some(v.row.updated_at)))
+                    @if let Some(by) = &v.row.updated_by { " · " (by) }
                 }))
-                (fact(l.t("审核层级", "Review levels"), "record-levels", html! { (review::levels_label(l, levels)) }))
+                (fact(l.t("审核层级", "Review levels"), "record-levels", html! { (review::levels_label(l, v.levels)) }))
             }
-            @if row.review_comment.is_some() || !notes.is_empty() {
+            @if v.row.review_comment.is_some() || !v.notes.is_empty() {
                 div.review-last id="review-last" {
-                    @if let Some(c) = &row.review_comment {
+                    @if let Some(c) = &v.row.review_comment {
                         p { strong { (l.t("审核意见：", "Reviewer's comment: ")) } span id="review-comment" { (c) } }
                     }
-                    @if !notes.is_empty() {
+                    @if !v.notes.is_empty() {
                         ul id="review-notes" {
-                            @for (item, note) in notes {
-                                li data-note-item=(item) { strong { (label(item)) } "：" (note) }
+                            @for (item, note) in v.notes {
+                                li data-note-item=(item) { strong { (v.label(item)) } "：" (note) }
                             }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// The soft-check warnings.
+fn record_warnings(v: &RecordView<'_>) -> Markup {
+    let l = v.l;
+    html! {
         section.panel id="record-warnings" {
-            h2 { (l.t("软校验提示", "Soft-check warnings")) " " small.muted { (warnings.len()) } }
-            @if warnings.is_empty() {
+            h2 { (l.t("软校验提示", "Soft-check warnings")) " " small.muted { (v.warnings.len()) } }
+            @if v.warnings.is_empty() {
                 p.muted id="no-warnings" { (l.t("没有需要核实的提示。", "Nothing to check.")) }
             } @else {
                 ul.warnings {
-                    @for w in &warnings {
+                    @for w in &v.warnings {
                         li.warning data-check=(w.check) {
                             (l.t(&w.message_zh, &w.message_en))
-                            " " small.muted { "（" (w.items.iter().map(|i| label(i)).collect::<Vec<_>>().join("、")) "）" }
+                            " " small.muted { "（" (w.items.iter().map(|i| v.label(i)).collect::<Vec<_>>().join("、")) "）" }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// Every item with last year's value, this year's and how it stands, and the review notes.
+fn record_items(v: &RecordView<'_>) -> Markup {
+    let l = v.l;
+    html! {
         section.panel {
-            @if row.prior.is_some() {
-                p id="diff-summary" { (l.t("与去年相比已变更 ", "Changed since last year: ")) strong { (changed) } (l.t(" 项", " items")) }
+            @if v.row.prior.is_some() {
+                p id="diff-summary" { (l.t("与去年相比已变更 ", "Changed since last year: ")) strong { (v.changed) } (l.t(" 项", " items")) }
             } @else {
                 p.muted { (l.t("本记录没有上年度数据。", "This record has no previous year.")) }
             }
@@ -378,26 +493,26 @@ pub async fn record(
                     th { (l.t("去年", "Last year")) }
                     th { (l.t("今年", "This year")) }
                     th { (l.t("变化", "Change")) }
-                    @if note_column { th.note-col { (l.t("审核意见", "Note")) } }
+                    @if v.note_column { th.note-col { (l.t("审核意见", "Note")) } }
                 } }
                 tbody {
-                    @for item in form.items() {
-                        @let now = row.doc.answers.get(&item.key);
-                        @let before = prior.get(&item.key);
-                        @let note = notes.get(&item.key);
+                    @for item in v.form.items() {
+                        @let now = v.row.doc.answers.get(&item.key);
+                        @let before = v.prior.get(&item.key);
+                        @let note = v.notes.get(&item.key);
                         @if now.is_some() || before.is_some() || note.is_some() {
-                            tr data-item=(item.key) data-change=(diff.get(&item.key).map_or("", |c| match c {
+                            tr data-item=(item.key) data-change=(v.diff.get(&item.key).map_or("", |c| match c {
                                 ItemChange::Unchanged => "unchanged", ItemChange::Changed => "changed",
                                 ItemChange::New => "new", ItemChange::Open => "open" }))
-                                class=(if warned.contains(item.key.as_str()) { "warned" } else { "" }) {
+                                class=(if v.warned.contains(item.key.as_str()) { "warned" } else { "" }) {
                                 th scope="row" { (l.t(&item.label_zh, &item.label_en)) }
                                 td { (show(l, Some(item), before)) }
                                 td { (show(l, Some(item), now)) }
-                                td { (diff.get(&item.key).map_or("", |c| l.t(c.label_zh(), c.label_en()))) }
-                                @if note_column {
+                                td { (v.diff.get(&item.key).map_or("", |c| l.t(c.label_zh(), c.label_en()))) }
+                                @if v.note_column {
                                     td.note-col {
                                         @if let Some(n) = note { div.note-old { (n) } }
-                                        @if can_act {
+                                        @if v.can_act {
                                             input.note type="text" maxlength="200" data-note-item=(item.key)
                                                 aria-label={ (l.t("审核意见：", "Note: ")) (l.t(&item.label_zh, &item.label_en)) };
                                         }
@@ -409,23 +524,30 @@ pub async fn record(
                 }
             }
         }
-        @if can_act {
-            section.panel id="review-panel" data-person=(row.id) data-level=(level.map_or("", |v| v.key())) {
+    }
+}
+
+/// The review panel where the caller may act; else why not.
+fn record_review(v: &RecordView<'_>) -> Markup {
+    let l = v.l;
+    html! {
+        @if v.can_act {
+            section.panel id="review-panel" data-person=(v.row.id) data-level=(v.level.map_or("", |v| v.key())) {
                 h2 { (l.t("审核", "Review")) }
                 p.muted {
                     (l.t("您以“", "You review at the "))
-                    strong { (level.map_or("", |v| review::level_label(l, v))) }
+                    strong { (v.level.map_or("", |v| review::level_label(l, v))) }
                     (l.t("”层级审核。", " level."))
-                    @if may_approve && levels.district && level == Some(doorstep_shared::review::Level::Street) {
+                    @if v.may_approve && v.levels.district && v.level == Some(Level::Street) {
                         " " (l.t("街道通过后交区级审核。", "After the street approves, the district reviews."))
                     }
                 }
                 div.review-buttons {
-                    @if may_approve {
+                    @if v.may_approve {
                         button.approve id="approve" type="button" { (l.t("审核通过", "Approve")) }
                     }
                 }
-                @if may_return {
+                @if v.may_return {
                     form id="return-form" novalidate {
                         label { (l.t("退回原因（必填）", "What to fix (required)"))
                             textarea name="comment" id="return-comment" rows="2" maxlength="500" required {} }
@@ -438,12 +560,12 @@ pub async fn record(
                 }
                 p.msg id="review-msg" role="status" {}
             }
-        } @else if submitted {
+        } @else if v.submitted {
             section.panel id="review-panel-off" {
                 p.muted id="review-locked" {
-                    @if !open {
+                    @if !v.open {
                         (l.t("该记录属于已结束的调查，不能再审核。", "This record belongs to a closed campaign; it is no longer reviewed."))
-                    } @else if let Some(m) = review::refusal(levels, level, row.review) {
+                    } @else if let Some(m) = review::refusal(v.levels, v.level, v.row.review) {
                         (m)
                     } @else {
                         (l.t("您不能审核此记录。", "You may not review this record."))
@@ -453,13 +575,5 @@ pub async fn record(
         } @else {
             p.muted id="review-not-submitted" { (l.t("记录尚未提交，提交后才能审核。", "The record is not submitted yet; it is reviewed once submitted.")) }
         }
-    };
-    Ok(layout::page(
-        &s,
-        Nav::Overview,
-        &row.person.name,
-        "record",
-        Options::default(),
-        body,
-    ))
+    }
 }

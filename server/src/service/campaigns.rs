@@ -68,6 +68,24 @@ fn bilingual(zh: &str, en: &str) -> String {
 /// No admin account yet, a bad input, a year that exists already, a `from` year that does not
 /// exist, is not older or is another district's; or a database error.
 pub async fn open(db: &Db, req: &OpenRequest, by: Who<'_>) -> Result<Opened> {
+    require_admin(db).await?;
+    let mut new = checked(req)?;
+    let open_now = year_free(db, req.year, &new.district).await?;
+    let from = carried_from(db, req, &new.district).await?;
+    new.review_levels = review_levels(req)?;
+    store(
+        db,
+        req,
+        by,
+        &new,
+        from.as_ref(),
+        open_now.map(|o| o.campaign.year),
+    )
+    .await
+}
+
+/// Refuses to open a campaign before the district admin's account exists.
+async fn require_admin(db: &Db) -> Result<()> {
     if !db
         .users()
         .await?
@@ -82,6 +100,12 @@ pub async fn open(db: &Db, req: &OpenRequest, by: Who<'_>) -> Result<Opened> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// The request's own fields checked (district, name, year, dates, target, title), as the
+/// campaign to store with the default review levels and a fresh person-key secret.
+fn checked(req: &OpenRequest) -> Result<NewCampaign> {
     let district = DivisionCode::parse(req.district.trim())
         .ok()
         .filter(|d| d.as_str().len() == 6)
@@ -160,14 +184,30 @@ pub async fn open(db: &Db, req: &OpenRequest, by: Who<'_>) -> Result<Opened> {
             ),
         ));
     }
-    if let Some(c) = db.campaign_by_year(req.year).await? {
+    Ok(NewCampaign {
+        district,
+        district_name,
+        year: req.year,
+        title,
+        starts,
+        ends,
+        home_visit_target_bp: percent_to_bp(target),
+        review_levels: Levels::default(),
+        person_keys: doorstep_shared::PersonKeys::random(),
+    })
+}
+
+/// Refuses a year that exists already, and another district's campaign while one is open;
+/// answers the campaign open now (which the new one supersedes).
+async fn year_free(db: &Db, year: i32, district: &DivisionCode) -> Result<Option<CampaignRow>> {
+    if let Some(c) = db.campaign_by_year(year).await? {
         return Err(Error::conflict(
             "campaign_exists",
             bilingual(
-                &format!("{} 年度的调查已存在（{}）", req.year, c.state.label_zh()),
+                &format!("{} 年度的调查已存在（{}）", year, c.state.label_zh()),
                 &format!(
                     "the {} campaign exists already ({})",
-                    req.year,
+                    year,
                     c.state.label_en()
                 ),
             ),
@@ -175,7 +215,7 @@ pub async fn open(db: &Db, req: &OpenRequest, by: Who<'_>) -> Result<Opened> {
     }
     let open_now = db.open_campaign_row().await?;
     if let Some(o) = &open_now
-        && o.campaign.district != district
+        && o.campaign.district != *district
     {
         return Err(Error::conflict(
             "other_district",
@@ -188,7 +228,16 @@ pub async fn open(db: &Db, req: &OpenRequest, by: Who<'_>) -> Result<Opened> {
             ),
         ));
     }
-    let from = match req.from {
+    Ok(open_now)
+}
+
+/// The campaign to carry over from (`from`): one that exists, is older, of the same district.
+async fn carried_from(
+    db: &Db,
+    req: &OpenRequest,
+    district: &DivisionCode,
+) -> Result<Option<Campaign>> {
+    Ok(match req.from {
         None => None,
         Some(y) => {
             let f = db.campaign_by_year(y).await?.ok_or_else(|| {
@@ -200,7 +249,7 @@ pub async fn open(db: &Db, req: &OpenRequest, by: Who<'_>) -> Result<Opened> {
                     ),
                 )
             })?;
-            if y >= req.year || f.campaign.district != district {
+            if y >= req.year || f.campaign.district != *district {
                 return Err(Error::invalid(
                     "invalid_from",
                     bilingual(
@@ -214,25 +263,29 @@ pub async fn open(db: &Db, req: &OpenRequest, by: Who<'_>) -> Result<Opened> {
             }
             Some(f.campaign)
         }
-    };
-    let review_levels = match req.review_levels.as_deref().map(str::trim) {
+    })
+}
+
+/// The review levels asked for; street only by default.
+fn review_levels(req: &OpenRequest) -> Result<Levels> {
+    Ok(match req.review_levels.as_deref().map(str::trim) {
         None | Some("") => Levels::default(),
         Some(s) => Levels::parse(s).map_err(|m| Error::invalid("invalid_review_levels", m))?,
-    };
+    })
+}
+
+/// Stores the campaign (and the carry-over) with its audit entry, and reads it back.
+async fn store(
+    db: &Db,
+    req: &OpenRequest,
+    by: Who<'_>,
+    new: &NewCampaign,
+    from: Option<&Campaign>,
+    superseded: Option<i32>,
+) -> Result<Opened> {
     let form = FormDefinition::newest();
-    let new = NewCampaign {
-        district,
-        district_name,
-        year: req.year,
-        title,
-        starts,
-        ends,
-        home_visit_target_bp: percent_to_bp(target),
-        review_levels,
-        person_keys: doorstep_shared::PersonKeys::random(),
-    };
     let (campaign, carry) = db
-        .open_campaign(&new, &form, from.as_ref(), &|campaign, carry| {
+        .open_campaign(new, &form, from, &|campaign, carry| {
             by.entry(
                 "open_campaign",
                 &format!(
@@ -249,7 +302,7 @@ pub async fn open(db: &Db, req: &OpenRequest, by: Who<'_>) -> Result<Opened> {
     Ok(Opened {
         campaign: row,
         carry,
-        superseded: open_now.map(|o| o.campaign.year),
+        superseded,
     })
 }
 
