@@ -28,7 +28,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use accounts::{AuthContext, DeviceRow, Failures, SignIn, UserRow};
@@ -281,10 +281,10 @@ impl Db {
         if self.backend == Backend::Postgres {
             return Ok(true);
         }
-        let r = sqlx::query("PRAGMA integrity_check")
+        let r = sqlx::query_scalar::<_, String>("PRAGMA integrity_check")
             .fetch_one(&self.pool)
             .await?;
-        Ok(r.try_get::<String, _>(0)? == "ok")
+        Ok(r == "ok")
     }
 
     /// A setting of the database itself (see the `settings` table).
@@ -292,11 +292,12 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn setting(&self, key: &str) -> DbResult<Option<String>> {
-        let r = sqlx::query("SELECT value FROM settings WHERE key = $1")
-            .bind(key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(r.map(|r| r.try_get("value")).transpose()?)
+        Ok(
+            sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
+                .bind(key.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// # Errors
@@ -318,13 +319,13 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn is_empty(&self) -> DbResult<bool> {
-        let r = sqlx::query(
+        let n = sqlx::query_scalar::<_, i64>(
             "SELECT (SELECT COUNT(*) FROM campaigns) + (SELECT COUNT(*) FROM users) \
                     + (SELECT COUNT(*) FROM persons) AS n",
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(r.try_get::<i64, _>("n")? == 0)
+        Ok(n == 0)
     }
 
     /// Records who did what (sign-ins, record views, pulls, exports, imports, reviews, account
@@ -394,11 +395,12 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn audit_count(&self, action: &str) -> DbResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE action = $1")
-            .bind(action.to_string())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("n")?)
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) AS n FROM audit_log WHERE action = $1")
+                .bind(action.to_string())
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }
 
@@ -410,11 +412,11 @@ pub fn now_ms() -> i64 {
 
 /// Takes the next `n` change sequence numbers of a campaign; call only under the write lock.
 pub(crate) async fn take_seqs(tx: &mut WriteTx<'_>, campaign: &str, n: i64) -> DbResult<i64> {
-    let row = sqlx::query("SELECT next_seq FROM campaigns WHERE id = $1")
+    let next: i64 = sqlx::query_scalar("SELECT next_seq FROM campaigns WHERE id = $1")
         .bind(campaign.to_string())
         .fetch_one(&mut *tx.tx)
         .await?;
-    let first: i64 = row.try_get::<i64, _>("next_seq")? + 1;
+    let first = next + 1;
     sqlx::query("UPDATE campaigns SET next_seq = $1 WHERE id = $2")
         .bind(first + n - 1)
         .bind(campaign.to_string())

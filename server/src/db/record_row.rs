@@ -3,7 +3,7 @@
 //! their analysis facts) and `analysis` (which reads rows to refresh the facts) both take it
 //! without using each other.
 
-use sqlx::Row;
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 
 use doorstep_shared::domain::final_outcome;
@@ -80,35 +80,61 @@ pub(crate) const ROW_COLS: &str = "id, campaign_id, community, person, doc, vers
                                     final_outcome, via_app, updated_at, updated_by, prior, prior_person_id, flag, \
                                     collected_by, review_notes";
 
+/// A `persons` row as stored ([`ROW_COLS`]).
+#[derive(sqlx::FromRow)]
+pub(crate) struct RecordDbRow {
+    id: String,
+    campaign_id: String,
+    community: String,
+    person: String,
+    doc: String,
+    version: i64,
+    seq: i64,
+    review: String,
+    review_comment: Option<String>,
+    final_outcome: Option<String>,
+    via_app: i64,
+    updated_at: i64,
+    updated_by: Option<String>,
+    prior: Option<String>,
+    prior_person_id: Option<String>,
+    flag: Option<String>,
+    collected_by: Option<String>,
+    review_notes: Option<String>,
+}
+
+impl RecordDbRow {
+    pub(crate) fn into_domain(self) -> DbResult<RecordRow> {
+        let review = self.review;
+        Ok(RecordRow {
+            id: self.id,
+            campaign_id: self.campaign_id,
+            community: self.community,
+            person: serde_json::from_str(&self.person)?,
+            doc: serde_json::from_str(&self.doc)?,
+            version: self.version,
+            seq: self.seq,
+            review: Review::parse(&review)
+                .ok_or_else(|| DbError::Corrupt(format!("review {review}")))?,
+            review_comment: self.review_comment,
+            review_notes: self
+                .review_notes
+                .map(|n| serde_json::from_str(&n))
+                .transpose()?
+                .unwrap_or_default(),
+            final_outcome: self.final_outcome.as_deref().and_then(Outcome::parse),
+            via_app: self.via_app != 0,
+            updated_at: self.updated_at,
+            updated_by: self.updated_by,
+            prior: self.prior.map(|p| serde_json::from_str(&p)).transpose()?,
+            prior_person_id: self.prior_person_id,
+            flag: self.flag,
+            collected_by: self.collected_by,
+        })
+    }
+}
+
+/// One person's row from a query of [`ROW_COLS`] (for readers that fetch untyped rows).
 pub(crate) fn row_from(r: &AnyRow) -> DbResult<RecordRow> {
-    let review: String = r.try_get("review")?;
-    let fo: Option<String> = r.try_get("final_outcome")?;
-    Ok(RecordRow {
-        id: r.try_get("id")?,
-        campaign_id: r.try_get("campaign_id")?,
-        community: r.try_get("community")?,
-        person: serde_json::from_str(&r.try_get::<String, _>("person")?)?,
-        doc: serde_json::from_str(&r.try_get::<String, _>("doc")?)?,
-        version: r.try_get("version")?,
-        seq: r.try_get("seq")?,
-        review: Review::parse(&review)
-            .ok_or_else(|| DbError::Corrupt(format!("review {review}")))?,
-        review_comment: r.try_get("review_comment")?,
-        review_notes: r
-            .try_get::<Option<String>, _>("review_notes")?
-            .map(|n| serde_json::from_str(&n))
-            .transpose()?
-            .unwrap_or_default(),
-        final_outcome: fo.as_deref().and_then(Outcome::parse),
-        via_app: r.try_get::<i64, _>("via_app")? != 0,
-        updated_at: r.try_get("updated_at")?,
-        updated_by: r.try_get("updated_by")?,
-        prior: r
-            .try_get::<Option<String>, _>("prior")?
-            .map(|p| serde_json::from_str(&p))
-            .transpose()?,
-        prior_person_id: r.try_get("prior_person_id")?,
-        flag: r.try_get("flag")?,
-        collected_by: r.try_get("collected_by")?,
-    })
+    RecordDbRow::from_row(r)?.into_domain()
 }

@@ -2,14 +2,13 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::{self, OpenConflict, Writer};
 use doorstep_shared::{Outcome, Value};
 
 use super::Scope;
 use super::progress::ProgressDelta;
+use super::record_row::RecordDbRow;
 pub use super::record_row::RecordRow;
 pub(crate) use super::record_row::{ROW_COLS, row_from};
 use super::{Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
@@ -25,12 +24,12 @@ pub(crate) async fn load_rows(
             "SELECT {ROW_COLS} FROM persons WHERE id IN ({})",
             placeholders(1, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query_as::<_, RecordDbRow>(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             q = q.bind(id.clone());
         }
         for r in q.fetch_all(&mut *tx.tx).await? {
-            let row = row_from(&r)?;
+            let row = r.into_domain()?;
             out.insert(row.id.clone(), row);
         }
     }
@@ -126,13 +125,13 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn record(&self, person_id: &str) -> DbResult<Option<RecordRow>> {
-        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let r = sqlx::query_as::<_, RecordDbRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {ROW_COLS} FROM persons WHERE id = $1"
         )))
         .bind(person_id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        r.as_ref().map(row_from).transpose()
+        r.map(RecordDbRow::into_domain).transpose()
     }
 
     /// The rows of a campaign within a scope, optionally one community, in community order.
@@ -149,7 +148,7 @@ impl Db {
         let sql = format!(
             "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND community LIKE $2 {cond} ORDER BY community, id"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query_as::<_, RecordDbRow>(sqlx::AssertSqlSafe(sql))
             .bind(campaign.to_string())
             .bind(format!("{}%", community.unwrap_or("")));
         if let Some(a) = arg {
@@ -157,8 +156,8 @@ impl Db {
         }
         q.fetch_all(&self.pool)
             .await?
-            .iter()
-            .map(row_from)
+            .into_iter()
+            .map(RecordDbRow::into_domain)
             .collect()
     }
 
@@ -168,13 +167,12 @@ impl Db {
     /// # Errors
     /// A database error.
     pub async fn open_conflicts(&self) -> DbResult<i64> {
-        let r = sqlx::query(
+        Ok(sqlx::query_scalar::<_, i64>(
             "SELECT CAST(COALESCE(SUM(p.conflicts), 0) AS BIGINT) AS n FROM persons p \
              JOIN campaigns c ON c.id = p.campaign_id WHERE c.state <> 'closed' AND p.conflicts > 0",
         )
         .fetch_one(&self.pool)
-        .await?;
-        Ok(r.try_get::<i64, _>("n")?)
+        .await?)
     }
 
     /// Rows by ID (those that exist), in no particular order.
@@ -188,12 +186,12 @@ impl Db {
                 "SELECT {ROW_COLS} FROM persons WHERE id IN ({})",
                 placeholders(1, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query_as::<_, RecordDbRow>(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(id.clone());
             }
             for r in q.fetch_all(&self.pool).await? {
-                out.push(row_from(&r)?);
+                out.push(r.into_domain()?);
             }
         }
         Ok(out)
@@ -208,13 +206,14 @@ impl Db {
         let sql = format!(
             "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND conflicts > 0 {cond} ORDER BY community, id"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
+        let mut q =
+            sqlx::query_as::<_, RecordDbRow>(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
         if let Some(a) = arg {
             q = q.bind(a);
         }
         let mut out = Vec::new();
         for r in q.fetch_all(&self.pool).await? {
-            let row = row_from(&r)?;
+            let row = r.into_domain()?;
             for (item, c) in &row.doc.conflicts {
                 out.push(ConflictRow {
                     person_id: row.id.clone(),
