@@ -1,6 +1,7 @@
 //! The HTTP client of the sync protocol: one method per route, errors mapped to [`AppError`].
 //! Pushes are gzip-compressed (`Content-Encoding: gzip`); answers are accepted gzip-compressed.
 
+use doorstep_shared::errors::ErrorCode;
 use std::io::Write;
 use std::time::Duration;
 
@@ -240,25 +241,18 @@ async fn read_json<T: DeserializeOwned>(resp: Response, call: Call) -> Result<T>
 
 fn status_error(status: StatusCode, body: Option<ErrorBody>, call: Call) -> AppError {
     let (code, message) = body.map_or_else(
-        || {
-            (
-                String::new(),
-                status.canonical_reason().unwrap_or("").to_string(),
-            )
-        },
-        |b| (b.error.code, b.error.message),
+        || (None, status.canonical_reason().unwrap_or("").to_string()),
+        |b| (Some(b.error.code), b.error.message),
     );
+    if code == Some(ErrorCode::DeviceRevoked) {
+        return AppError::DeviceRevoked;
+    }
     if status == StatusCode::UNAUTHORIZED {
-        return if code == "device_revoked" {
-            AppError::DeviceRevoked
-        } else if call == Call::Login {
+        return if call == Call::Login {
             AppError::BadCredentials
         } else {
             AppError::SessionExpired
         };
-    }
-    if code == "device_revoked" {
-        return AppError::DeviceRevoked;
     }
     if status.is_server_error() {
         return AppError::Server {
@@ -266,11 +260,10 @@ fn status_error(status: StatusCode, body: Option<ErrorBody>, call: Call) -> AppE
         };
     }
     AppError::ServerRejected {
-        code: if code.is_empty() {
-            format!("http_{}", status.as_u16())
-        } else {
-            code
-        },
+        code: code.map_or_else(
+            || format!("http_{}", status.as_u16()),
+            |c| c.as_str().to_string(),
+        ),
         message,
     }
 }

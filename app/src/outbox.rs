@@ -14,6 +14,7 @@
 //! included in a push it is frozen: it may be re-sent as is (the server answers a re-sent
 //! mutation identically), so it is never changed, and later edits start a new entry.
 
+use doorstep_shared::errors::ErrorCode;
 use std::collections::{BTreeMap, HashMap};
 
 use doorstep_shared::carry;
@@ -375,7 +376,7 @@ impl Store {
                         }
                     }
                     MutationStatus::Rejected => {
-                        let code = result.code.clone().unwrap_or_else(|| "rejected".into());
+                        let code = result.code.map_or("rejected", ErrorCode::as_str);
                         let message = result
                             .message
                             .clone()

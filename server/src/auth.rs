@@ -4,6 +4,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use doorstep_shared::errors::ErrorCode;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -162,8 +163,9 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = token_from(parts)
-            .ok_or_else(|| ApiError::unauthorized("missing_token", "sign in first / 请先登录"))?;
+        let token = token_from(parts).ok_or_else(|| {
+            ApiError::unauthorized(ErrorCode::MissingToken, "sign in first / 请先登录")
+        })?;
         // The console's cookie also reaches the API (its pages' script calls it). A form on
         // another site could make the browser send that cookie, but not a custom header: an API
         // request that changes something with the cookie must carry `X-Doorstep-Console`.
@@ -185,25 +187,25 @@ impl FromRequestParts<AppState> for Caller {
         }
         let ctx = state.db.auth(&token_hash(&token)).await?.ok_or_else(|| {
             ApiError::unauthorized(
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "your session is not valid; sign in again / 请重新登录",
             )
         })?;
         if ctx.revoked {
             return Err(ApiError::unauthorized(
-                "device_revoked",
+                ErrorCode::DeviceRevoked,
                 "this device has been revoked; ask the district office / 此设备已停用",
             ));
         }
         if ctx.expires_at < chrono::Utc::now().timestamp_millis() {
             return Err(ApiError::unauthorized(
-                "token_expired",
+                ErrorCode::TokenExpired,
                 "your session has expired; sign in again / 登录已过期，请重新登录",
             ));
         }
         if !ctx.user.active {
             return Err(ApiError::unauthorized(
-                "account_disabled",
+                ErrorCode::AccountDisabled,
                 "this account is disabled / 账号已停用",
             ));
         }

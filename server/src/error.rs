@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use doorstep_shared::errors::ErrorCode;
 
 use doorstep_shared::sync::{ErrorBody, ErrorDetail};
 
@@ -15,44 +16,44 @@ use crate::db::DbError;
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
             message: message.into(),
         }
     }
-    pub fn bad_request(code: &'static str, m: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, m)
     }
-    pub fn unauthorized(code: &'static str, m: impl Into<String>) -> Self {
+    pub fn unauthorized(code: ErrorCode, m: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, m)
     }
     pub fn forbidden(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", m)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, m)
     }
     pub fn not_found(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", m)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, m)
     }
-    pub fn conflict(code: &'static str, m: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, m: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, m)
     }
-    pub fn unprocessable(code: &'static str, m: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, m: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, m)
     }
     pub fn too_large(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, m)
     }
     pub fn internal(e: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "the server failed; try again, and tell the district office if it persists",
         )
     }
@@ -62,7 +63,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_string(),
+                code: self.code,
                 message: self.message,
             },
         };
@@ -74,7 +75,7 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::NotFound(m) => ApiError::not_found(m),
-            DbError::Invalid(m) => ApiError::unprocessable("invalid", m),
+            DbError::Invalid(m) => ApiError::unprocessable(ErrorCode::Invalid, m),
             other => ApiError::internal(&other),
         }
     }
@@ -117,13 +118,13 @@ pub enum Kind {
 #[error("{message}")]
 pub struct ServiceError {
     pub kind: Kind,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ServiceError {
     #[must_use]
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             kind: Kind::Invalid,
             code,
@@ -132,7 +133,7 @@ impl ServiceError {
     }
 
     #[must_use]
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             kind: Kind::Conflict,
             code,
@@ -141,7 +142,7 @@ impl ServiceError {
     }
 
     #[must_use]
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             kind: Kind::NotFound,
             code,
@@ -153,13 +154,13 @@ impl ServiceError {
 impl From<DbError> for ServiceError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::NotFound(m) => Self::not_found("not_found", m),
-            DbError::Invalid(m) => Self::invalid("invalid", m),
+            DbError::NotFound(m) => Self::not_found(ErrorCode::NotFound, m),
+            DbError::Invalid(m) => Self::invalid(ErrorCode::Invalid, m),
             other => {
                 tracing::error!(error = %other, "internal error");
                 Self {
                     kind: Kind::Internal,
-                    code: "internal",
+                    code: ErrorCode::Internal,
                     message: "服务器出错，请重试 / the server failed; try again".into(),
                 }
             }
@@ -186,13 +187,13 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
                         ApiError::too_large("the request body is too large")
                     }
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::bad_request(
-                        "bad_content_type",
+                        ErrorCode::BadContentType,
                         "send JSON with Content-Type: application/json",
                     ),
                     StatusCode::UNPROCESSABLE_ENTITY => {
-                        ApiError::unprocessable("invalid_body", text)
+                        ApiError::unprocessable(ErrorCode::InvalidBody, text)
                     }
-                    _ => ApiError::bad_request("bad_json", text),
+                    _ => ApiError::bad_request(ErrorCode::BadJson, text),
                 })
             }
         }
@@ -214,7 +215,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
     ) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(rej) => Err(ApiError::bad_request("bad_query", rej.body_text())),
+            Err(rej) => Err(ApiError::bad_request(ErrorCode::BadQuery, rej.body_text())),
         }
     }
 }
@@ -234,7 +235,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromR
     ) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
-            Err(rej) => Err(ApiError::bad_request("bad_path", rej.body_text())),
+            Err(rej) => Err(ApiError::bad_request(ErrorCode::BadPath, rej.body_text())),
         }
     }
 }

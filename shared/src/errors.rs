@@ -134,11 +134,36 @@ codes! {
     NoSuchList = "no_such_list",
     /// No CJK font to write the checklist PDF with.
     NoFont = "no_font",
+    // A review step refused (`shared/src/review.rs`), an analysis filter refused.
+    AboveLevel = "above_level",
+    CheckerRequired = "checker_required",
+    CommentRequired = "comment_required",
+    CommentTooLong = "comment_too_long",
+    ConfirmedWithDifferences = "confirmed_with_differences",
+    DifferencesRequired = "differences_required",
+    LevelOff = "level_off",
+    NotReached = "not_reached",
+    NotSubmitted = "not_submitted",
+    NotesOnApproval = "notes_on_approval",
+    UnknownItem = "unknown_item",
+    BadAge = "bad_age",
+    BadCategory = "bad_category",
+    BadDevice = "bad_device",
+    BadLevel = "bad_level",
+    BadPlace = "bad_place",
+    BadSex = "bad_sex",
+    PlaceOutsideArea = "place_outside_area",
 }
 
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(s: &str) -> Self {
+        Self::parse(s)
     }
 }
 

@@ -2,6 +2,7 @@
 //! a return does at each level, per-item notes, the reproducible district sample, agreement
 //! rates, and the follow-up cases of persons who could not be surveyed.
 
+use crate::errors::ErrorCode;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -148,11 +149,11 @@ pub enum Decision {
 /// Why a review step is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
-fn refused(code: &'static str, zh: &str, en: &str) -> Refused {
+fn refused(code: ErrorCode, zh: &str, en: &str) -> Refused {
     Refused {
         code,
         message: format!("{zh} / {en}"),
@@ -173,14 +174,14 @@ pub fn step(
 ) -> Result<Review, Refused> {
     if !submitted {
         return Err(refused(
-            "not_submitted",
+            ErrorCode::NotSubmitted,
             "记录尚未提交",
             "only a finalized record can be reviewed",
         ));
     }
     if level == Level::Street && !levels.street {
         return Err(refused(
-            "level_off",
+            ErrorCode::LevelOff,
             "本次调查不设街道复查，由区级审核",
             "this campaign has no street level; the district reviews",
         ));
@@ -189,7 +190,7 @@ pub fn step(
     let district_done = current == Review::Approved && levels.district;
     if level == Level::Street && (current == Review::StreetApproved || district_done) {
         return Err(refused(
-            "above_level",
+            ErrorCode::AboveLevel,
             "该记录已在区级审核阶段，街道不能再改动",
             "this record is at the district level; the street cannot change it",
         ));
@@ -236,21 +237,21 @@ pub fn check_comment(
 ) -> Result<(), Refused> {
     if comment.is_some_and(|c| c.chars().count() > COMMENT_MAX) {
         return Err(refused(
-            "comment_too_long",
+            ErrorCode::CommentTooLong,
             "意见最多 500 个字",
             "a comment takes at most 500 characters",
         ));
     }
     if decision == Decision::Return && comment.is_none_or(|c| c.trim().is_empty()) {
         return Err(refused(
-            "comment_required",
+            ErrorCode::CommentRequired,
             "退回时请填写原因",
             "say what to fix when returning a record",
         ));
     }
     if decision == Decision::Approve && !notes.is_empty() {
         return Err(refused(
-            "notes_on_approval",
+            ErrorCode::NotesOnApproval,
             "逐项意见只随退回发出",
             "item notes go with a return only",
         ));
@@ -258,13 +259,13 @@ pub fn check_comment(
     for (item, note) in notes {
         if !is_item(item) {
             return Err(Refused {
-                code: "unknown_item",
+                code: ErrorCode::UnknownItem,
                 message: format!("没有调查项目“{item}” / no questionnaire item \"{item}\""),
             });
         }
         if note.chars().count() > NOTE_MAX {
             return Err(refused(
-                "note_too_long",
+                ErrorCode::NoteTooLong,
                 "每项意见最多 200 个字",
                 "an item note takes at most 200 characters",
             ));
@@ -371,42 +372,42 @@ impl Verification {
     pub fn check(&self, is_item: impl Fn(&str) -> bool) -> Result<(), Refused> {
         if self.checker.trim().is_empty() || self.checker.chars().count() > 50 {
             return Err(refused(
-                "checker_required",
+                ErrorCode::CheckerRequired,
                 "请填写核查人姓名（最多 50 个字）",
                 "name the checker (at most 50 characters)",
             ));
         }
         if self.note.chars().count() > COMMENT_MAX {
             return Err(refused(
-                "note_too_long",
+                ErrorCode::NoteTooLong,
                 "备注最多 500 个字",
                 "a note takes at most 500 characters",
             ));
         }
         if !self.reached && (self.confirmed || !self.differing.is_empty()) {
             return Err(refused(
-                "not_reached",
+                ErrorCode::NotReached,
                 "未联系上时不能确认或列出不符项",
                 "a check that reached no one confirms nothing and finds no difference",
             ));
         }
         if self.confirmed && !self.differing.is_empty() {
             return Err(refused(
-                "confirmed_with_differences",
+                ErrorCode::ConfirmedWithDifferences,
                 "有不符项时不能记为一致",
                 "a check with differing items is not confirmed",
             ));
         }
         if self.reached && !self.confirmed && self.differing.is_empty() {
             return Err(refused(
-                "differences_required",
+                ErrorCode::DifferencesRequired,
                 "记录不一致时请选出不符的项目",
                 "name the items that differ when the answers are not confirmed",
             ));
         }
         if let Some(bad) = self.differing.iter().find(|i| !is_item(i)) {
             return Err(Refused {
-                code: "unknown_item",
+                code: ErrorCode::UnknownItem,
                 message: format!("没有调查项目“{bad}” / no questionnaire item \"{bad}\""),
             });
         }
@@ -518,7 +519,7 @@ mod tests {
             step(both, Level::Street, s, true, Decision::Return)
                 .unwrap_err()
                 .code,
-            "above_level"
+            ErrorCode::AboveLevel
         );
         let d = step(both, Level::District, s, true, Decision::Approve).unwrap();
         assert_eq!(d, Review::Approved);
@@ -526,7 +527,7 @@ mod tests {
             step(both, Level::Street, d, true, Decision::Return)
                 .unwrap_err()
                 .code,
-            "above_level"
+            ErrorCode::AboveLevel
         );
         assert_eq!(
             step(both, Level::District, d, true, Decision::Return).unwrap(),
@@ -552,7 +553,7 @@ mod tests {
             )
             .unwrap_err()
             .code,
-            "level_off"
+            ErrorCode::LevelOff
         );
         assert_eq!(
             step(
@@ -575,7 +576,7 @@ mod tests {
             )
             .unwrap_err()
             .code,
-            "not_submitted"
+            ErrorCode::NotSubmitted
         );
     }
 
@@ -615,18 +616,21 @@ mod tests {
         bad.confirmed = true;
         assert_eq!(
             bad.check(|_| true).unwrap_err().code,
-            "confirmed_with_differences"
+            ErrorCode::ConfirmedWithDifferences
         );
         bad = ok.clone();
         bad.differing.clear();
         assert_eq!(
             bad.check(|_| true).unwrap_err().code,
-            "differences_required"
+            ErrorCode::DifferencesRequired
         );
         bad = ok.clone();
         bad.reached = false;
-        assert_eq!(bad.check(|_| true).unwrap_err().code, "not_reached");
-        assert_eq!(ok.check(|_| false).unwrap_err().code, "unknown_item");
+        assert_eq!(bad.check(|_| true).unwrap_err().code, ErrorCode::NotReached);
+        assert_eq!(
+            ok.check(|_| false).unwrap_err().code,
+            ErrorCode::UnknownItem
+        );
         assert_eq!(agreement_bp(4, 3), Some(7_500));
         assert_eq!(agreement_bp(0, 0), None);
     }
@@ -638,7 +642,7 @@ mod tests {
             check_comment(Decision::Return, Some(" "), &notes, |_| true)
                 .unwrap_err()
                 .code,
-            "comment_required"
+            ErrorCode::CommentRequired
         );
         notes.insert("phone".into(), "号码少一位".into());
         assert!(
@@ -650,14 +654,14 @@ mod tests {
             check_comment(Decision::Approve, None, &notes, |_| true)
                 .unwrap_err()
                 .code,
-            "notes_on_approval"
+            ErrorCode::NotesOnApproval
         );
         notes.insert("nope".into(), "x".into());
         assert_eq!(
             check_comment(Decision::Return, Some("x"), &notes, |i| i == "phone")
                 .unwrap_err()
                 .code,
-            "unknown_item"
+            ErrorCode::UnknownItem
         );
     }
 }

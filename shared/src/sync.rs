@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{Campaign, Numbers, Review, ShownPerson};
+use crate::errors::ErrorCode;
 use crate::form::ItemError;
 use crate::hlc::Hlc;
 use crate::merge::{Change, ItemOutcome, OpenConflict};
@@ -71,7 +72,7 @@ pub struct MutationResult {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<ErrorCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Per-item reasons of a rejection (`incomplete`: the items a final record still needs).
@@ -256,8 +257,7 @@ pub struct ErrorBody {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable and machine-readable, e.g. `missing_token`, `invalid_user`, `out_of_scope`.
-    #[cfg_attr(feature = "openapi", schema(example = "missing_token"))]
-    pub code: String,
+    pub code: ErrorCode,
     /// What happened and what to do, in Chinese and English.
     #[cfg_attr(feature = "openapi", schema(example = "sign in first / 请先登录"))]
     pub message: String,

@@ -4,6 +4,7 @@
 //! and shares by option beside last year's, broken down by place, category or level.
 
 use axum::extract::{Query, State};
+use doorstep_shared::errors::ErrorCode;
 use maud::{Markup, html};
 
 use doorstep_shared::analysis::{AGE_BANDS, Action};
@@ -373,7 +374,7 @@ pub async fn page(
         None => None,
         Some(y) => Some(y.parse::<i32>().map_err(|_| {
             crate::service::Error::invalid(
-                "bad_year",
+                ErrorCode::BadYear,
                 format!("年度“{y}”无效 / year {y:?} is not a year"),
             )
         })?),

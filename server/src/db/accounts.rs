@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use doorstep_shared::DivisionCode;
+use doorstep_shared::errors::ErrorCode;
 use doorstep_shared::sync::Role;
 
 use super::{Db, DbError, DbResult, WriteTx, audit, now_ms, placeholders, take_seqs};
@@ -263,7 +264,7 @@ impl Db {
             .await?;
             if let Some(row) = row {
                 if row.revoked_at.is_some() {
-                    return Err(DbError::Invalid("device_revoked".into()));
+                    return Err(DbError::Invalid(ErrorCode::DeviceRevoked.as_str().into()));
                 }
                 if row.user_id != s.user_id {
                     return Err(DbError::Invalid("device_other_user".into()));

@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use doorstep_shared::errors::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use doorstep_shared::DivisionCode;
@@ -213,7 +214,7 @@ async fn create_user(
         || u.password.len() > 256
     {
         return Err(ApiError::unprocessable(
-            "invalid_user",
+            ErrorCode::InvalidUser,
             "需要用户名（最多 64 字）、姓名（最多 50 字）和至少 8 位的密码 / a user name (at most 64 characters), a display name (at most 50) and a password of at least 8 characters are needed",
         ));
     }
@@ -222,7 +223,7 @@ async fn create_user(
         .as_deref()
         .map(DivisionCode::parse)
         .transpose()
-        .map_err(|e| ApiError::unprocessable("invalid_area", e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidArea, e.to_string()))?;
     let id = state
         .db
         .create_user(
@@ -238,7 +239,7 @@ async fn create_user(
         )
         .await
         .map_err(|e| match e {
-            crate::db::DbError::Invalid(m) => ApiError::conflict("user_exists", m),
+            crate::db::DbError::Invalid(m) => ApiError::conflict(ErrorCode::UserExists, m),
             other => other.into(),
         })?;
     Ok(Json(CreatedUser { id }))
@@ -314,7 +315,7 @@ async fn assign(
     caller.require(&[Role::Admin])?;
     let c = state.campaign().await?;
     let code = DivisionCode::parse(&a.community)
-        .map_err(|e| ApiError::unprocessable("invalid_community", e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidCommunity, e.to_string()))?;
     state
         .db
         .assign(&c.id.to_string(), &code, &a.username)
@@ -331,7 +332,7 @@ async fn unassign(
     caller.require(&[Role::Admin])?;
     let c = state.campaign().await?;
     let code = DivisionCode::parse(&community)
-        .map_err(|e| ApiError::unprocessable("invalid_community", e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidCommunity, e.to_string()))?;
     state.db.unassign(&c.id.to_string(), &code).await?;
     state.notify();
     Ok(axum::http::StatusCode::NO_CONTENT)

@@ -8,6 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use doorstep_shared::errors::ErrorCode;
 use serde::Deserialize;
 
 use doorstep_shared::sync::Role;
@@ -76,7 +77,7 @@ async fn file(
             let font = FontFile::load().map_err(|e| {
                 ApiError::new(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "no_font",
+                    ErrorCode::NoFont,
                     e.to_string(),
                 )
             })?;

@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use doorstep_shared::errors::ErrorCode;
 use serde::Deserialize;
 
 use doorstep_shared::hlc::Hlc;
@@ -132,7 +133,7 @@ async fn resolve(
     let campaign = state.campaign().await?;
     if record.campaign_id != campaign.id.to_string() {
         return Err(ApiError::conflict(
-            "campaign_closed",
+            ErrorCode::CampaignClosed,
             "该记录属于已结束的调查 / this record belongs to a closed campaign",
         ));
     }
@@ -142,7 +143,7 @@ async fn resolve(
         .resolve_conflict(&form, &person, &item, body.value, &console_writer(&caller))
         .await
         .map_err(|e| match e {
-            crate::db::DbError::Invalid(m) => ApiError::unprocessable("invalid_value", m),
+            crate::db::DbError::Invalid(m) => ApiError::unprocessable(ErrorCode::InvalidValue, m),
             other => other.into(),
         })?;
     state.notify();

@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use doorstep_shared::errors::ErrorCode;
 use serde::Deserialize;
 
 use doorstep_shared::form::FormDefinition;
@@ -34,7 +35,7 @@ fn check_protocol(p: u32) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "protocol_version",
+            ErrorCode::ProtocolVersion,
             format!(
                 "this server speaks sync protocol {PROTOCOL_VERSION}, the app sent {p}; update the app / 请更新应用"
             ),
@@ -95,7 +96,7 @@ async fn pull(
     let scope = caller.scope(&state, &campaign).await?;
     let limit = q.limit.unwrap_or(500).clamp(1, MAX_PULL_PAGE);
     let cursor = i64::try_from(q.cursor)
-        .map_err(|_| ApiError::bad_request("bad_cursor", "cursor out of range"))?;
+        .map_err(|_| ApiError::bad_request(ErrorCode::BadCursor, "cursor out of range"))?;
     let crate::db::PullPage {
         records,
         removed,

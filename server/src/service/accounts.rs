@@ -3,6 +3,7 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use doorstep_shared::errors::ErrorCode;
 use uuid::Uuid;
 
 use doorstep_shared::sync::{Account, LoginRequest, LoginResponse};
@@ -133,7 +134,7 @@ pub async fn sign_in(
             .await?;
         return Err(ApiError::new(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            ErrorCode::TooManyAttempts,
             format!(
                 "登录失败次数过多，请 {} 分钟后再试，或请区残联管理员解锁 / too many failed sign-ins: try again in {} minutes, or ask the district admin to unlock the account",
                 secs.div_ceil(60),
@@ -149,7 +150,7 @@ pub async fn sign_in(
             .is_some_and(|n| n.chars().count() > 100)
     {
         return Err(ApiError::unprocessable(
-            "invalid_credentials",
+            ErrorCode::InvalidCredentials,
             "用户名、密码或设备名过长 / user name, password or device name too long",
         ));
     }
@@ -181,7 +182,7 @@ pub async fn sign_in(
                 )
                 .await?;
             return Err(ApiError::unauthorized(
-                "bad_credentials",
+                ErrorCode::BadCredentials,
                 "wrong user name or password / 用户名或密码错误",
             ));
         }
@@ -219,9 +220,9 @@ pub async fn sign_in(
         )
         .await
         .map_err(|e| match e {
-            crate::db::DbError::Invalid(code) if code == "device_revoked" => {
+            crate::db::DbError::Invalid(code) if code == ErrorCode::DeviceRevoked.as_str() => {
                 ApiError::unauthorized(
-                    "device_revoked",
+                    ErrorCode::DeviceRevoked,
                     "this device has been revoked; ask the district office / 此设备已停用",
                 )
             }
@@ -254,7 +255,7 @@ pub const MIN_PASSWORD: usize = 8;
 fn check_new_password(password: &str) -> super::Result<()> {
     if password.chars().count() < MIN_PASSWORD || password.len() > 256 {
         return Err(super::Error::invalid(
-            "weak_password",
+            ErrorCode::WeakPassword,
             format!(
                 "密码至少 {MIN_PASSWORD} 个字符 / a password needs at least {MIN_PASSWORD} characters"
             ),
@@ -277,7 +278,7 @@ pub async fn set_active(
 ) -> super::Result<()> {
     let user = state.db.user_by_name(username).await?.ok_or_else(|| {
         super::Error::not_found(
-            "no_such_user",
+            ErrorCode::NoSuchUser,
             format!("没有用户 {username} / no user {username}"),
         )
     })?;
@@ -291,7 +292,7 @@ pub async fn set_active(
             .count();
         if admins <= 1 {
             return Err(super::Error::conflict(
-                "last_admin",
+                ErrorCode::LastAdmin,
                 "不能停用最后一个管理员 / the last active admin cannot be deactivated",
             ));
         }
@@ -334,7 +335,7 @@ pub async fn reset_password(
     check_new_password(password)?;
     let user = state.db.user_by_name(username).await?.ok_or_else(|| {
         super::Error::not_found(
-            "no_such_user",
+            ErrorCode::NoSuchUser,
             format!("没有用户 {username} / no user {username}"),
         )
     })?;
@@ -365,13 +366,13 @@ pub async fn change_password(
     let (user_id, username) = (&caller.0.user.id, &caller.0.user.username);
     let user = state.db.user_by_name(username).await?.ok_or_else(|| {
         super::Error::not_found(
-            "no_such_user",
+            ErrorCode::NoSuchUser,
             format!("没有用户 {username} / no user {username}"),
         )
     })?;
     if user.id != *user_id || !check_password(old, &user.password_hash).await {
         return Err(super::Error::invalid(
-            "bad_credentials",
+            ErrorCode::BadCredentials,
             "原密码不正确 / the current password is wrong",
         ));
     }

@@ -3,6 +3,7 @@
 //! with last year's figures beside them; the action lists; the needs paragraph. For the API,
 //! the console page and the exports alike. The rules are in `doorstep_shared::analysis`.
 
+use doorstep_shared::errors::ErrorCode;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -62,7 +63,7 @@ pub struct Selection {
     pub device: Option<&'static str>,
 }
 
-fn bad(code: &'static str, zh: &str, en: &str) -> Error {
+fn bad(code: ErrorCode, zh: &str, en: &str) -> Error {
     Error::invalid(code, format!("{zh} / {en}"))
 }
 
@@ -80,14 +81,14 @@ pub fn select(p: &Params, scope: &Scope) -> Result<Selection> {
         Some(code) => {
             if !code.bytes().all(|b| b.is_ascii_digit()) || ![6, 9, 12].contains(&code.len()) {
                 return Err(bad(
-                    "bad_place",
+                    ErrorCode::BadPlace,
                     &format!("地区代码“{code}”无效：应为 6、9 或 12 位数字"),
                     &format!("place {code:?} is not a 6-, 9- or 12-digit division code"),
                 ));
             }
             if !code.starts_with(&area) {
                 return Err(bad(
-                    "place_outside_area",
+                    ErrorCode::PlaceOutsideArea,
                     &format!("“{code}”不在您负责的范围内"),
                     &format!("{code} is outside your area"),
                 ));
@@ -103,7 +104,7 @@ pub fn select(p: &Params, scope: &Scope) -> Result<Selection> {
                 .and_then(Category::from_digit)
                 .ok_or_else(|| {
                     bad(
-                        "bad_category",
+                        ErrorCode::BadCategory,
                         &format!("残疾类别“{c}”无效：应为 1–7"),
                         &format!("category {c:?} is not 1–7"),
                     )
@@ -118,7 +119,7 @@ pub fn select(p: &Params, scope: &Scope) -> Result<Selection> {
                 .filter(|n| (1..=4).contains(n))
                 .ok_or_else(|| {
                     bad(
-                        "bad_level",
+                        ErrorCode::BadLevel,
                         &format!("残疾等级“{l}”无效：应为 1–4"),
                         &format!("level {l:?} is not 1–4"),
                     )
@@ -134,7 +135,7 @@ pub fn select(p: &Params, scope: &Scope) -> Result<Selection> {
                 .or_else(|| a.parse::<usize>().ok().filter(|i| *i < AGE_BANDS.len()))
                 .ok_or_else(|| {
                     bad(
-                        "bad_age",
+                        ErrorCode::BadAge,
                         &format!("年龄段“{a}”无效：应为 0-5、6-15、16-59、60-79 或 80+"),
                         &format!("age band {a:?} is not one of 0-5, 6-15, 16-59, 60-79, 80+"),
                     )
@@ -147,7 +148,7 @@ pub fn select(p: &Params, scope: &Scope) -> Result<Selection> {
         Some("female" | "f" | "女") => Some(Sex::Female),
         Some(s) => {
             return Err(bad(
-                "bad_sex",
+                ErrorCode::BadSex,
                 &format!("性别“{s}”无效：应为 male 或 female"),
                 &format!("sex {s:?} is not male or female"),
             ));
@@ -157,7 +158,7 @@ pub fn select(p: &Params, scope: &Scope) -> Result<Selection> {
         None => None,
         Some(d) => Some(DEVICES.into_iter().find(|x| *x == d).ok_or_else(|| {
             bad(
-                "bad_device",
+                ErrorCode::BadDevice,
                 &format!("辅助器具“{d}”无效"),
                 &format!("device {d:?} is not one of {}", DEVICES.join(", ")),
             )
@@ -681,7 +682,7 @@ fn require(caller: &Caller) -> Result<()> {
     } else {
         Err(Error {
             kind: super::Kind::Forbidden,
-            code: "forbidden",
+            code: ErrorCode::Forbidden,
             message: "your role may not do this / 您的角色无权执行此操作".into(),
         })
     }
@@ -777,7 +778,7 @@ pub async fn action_list_in(
 ) -> Result<Vec<ListRow>> {
     let action = Action::parse(list).ok_or_else(|| {
         Error::not_found(
-            "no_such_list",
+            ErrorCode::NoSuchList,
             format!(
                 "没有名为“{list}”的行动清单 / no action list {list:?}: use one of {}",
                 Action::ALL.map(Action::key).join(", ")

@@ -2,6 +2,7 @@
 //! `docs/campaigns.md`, for the CLI (`open-campaign`, `campaigns`, `close-campaign`), the API
 //! (`/api/v1/admin/campaigns`) and the console (开启调查).
 
+use doorstep_shared::errors::ErrorCode;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -93,7 +94,7 @@ async fn require_admin(db: &Db) -> Result<()> {
         .any(|u| u.role == Role::Admin && u.active)
     {
         return Err(Error::conflict(
-            "no_admin",
+            ErrorCode::NoAdmin,
             bilingual(
                 "请先创建区残联管理员账号：doorstep-server add-user 用户名 --role admin --name 姓名 --password 密码",
                 "create the district admin account first: doorstep-server add-user NAME --role admin --name \"…\" --password …",
@@ -111,7 +112,7 @@ fn checked(req: &OpenRequest) -> Result<NewCampaign> {
         .filter(|d| d.as_str().len() == 6)
         .ok_or_else(|| {
             Error::invalid(
-                "invalid_district",
+                ErrorCode::InvalidDistrict,
                 bilingual(
                     &format!(
                         "区县代码“{}”应为 6 位统计用区划代码，如 430503",
@@ -127,7 +128,7 @@ fn checked(req: &OpenRequest) -> Result<NewCampaign> {
     let district_name = req.district_name.trim().to_string();
     if district_name.is_empty() || district_name.chars().count() > 40 {
         return Err(Error::invalid(
-            "invalid_district_name",
+            ErrorCode::InvalidDistrictName,
             bilingual(
                 "请填写区县名称（1–40 个字），如 大祥区",
                 "give the district's name (1–40 characters), e.g. 大祥区",
@@ -136,20 +137,24 @@ fn checked(req: &OpenRequest) -> Result<NewCampaign> {
     }
     if !(2000..=2100).contains(&req.year) {
         return Err(Error::invalid(
-            "invalid_year",
+            ErrorCode::InvalidYear,
             bilingual(
                 &format!("年度 {} 不在 2000–2100 之间", req.year),
                 &format!("year {} is not between 2000 and 2100", req.year),
             ),
         ));
     }
-    let (dstart, dend) = domain::default_survey_window(req.year)
-        .ok_or_else(|| Error::invalid("invalid_year", bilingual("年度无效", "invalid year")))?;
+    let (dstart, dend) = domain::default_survey_window(req.year).ok_or_else(|| {
+        Error::invalid(
+            ErrorCode::InvalidYear,
+            bilingual("年度无效", "invalid year"),
+        )
+    })?;
     let starts = req.starts.unwrap_or(dstart);
     let ends = req.ends.unwrap_or(dend);
     if ends < starts {
         return Err(Error::invalid(
-            "invalid_dates",
+            ErrorCode::InvalidDates,
             bilingual(
                 &format!("结束日期 {ends} 早于开始日期 {starts}"),
                 &format!("the end {ends} is before the start {starts}"),
@@ -159,7 +164,7 @@ fn checked(req: &OpenRequest) -> Result<NewCampaign> {
     let target = req.home_visit_target.unwrap_or(95.0);
     if !(target > 0.0 && target <= 100.0) {
         return Err(Error::invalid(
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             bilingual(
                 &format!("入户率目标 {target} 应在 1–100 之间（百分比）"),
                 &format!("the home-visit target {target} must be a percentage between 1 and 100"),
@@ -177,7 +182,7 @@ fn checked(req: &OpenRequest) -> Result<NewCampaign> {
         );
     if title.chars().count() > 120 {
         return Err(Error::invalid(
-            "invalid_title",
+            ErrorCode::InvalidTitle,
             bilingual(
                 "标题最多 120 个字",
                 "the title takes at most 120 characters",
@@ -202,7 +207,7 @@ fn checked(req: &OpenRequest) -> Result<NewCampaign> {
 async fn year_free(db: &Db, year: i32, district: &DivisionCode) -> Result<Option<CampaignRow>> {
     if let Some(c) = db.campaign_by_year(year).await? {
         return Err(Error::conflict(
-            "campaign_exists",
+            ErrorCode::CampaignExists,
             bilingual(
                 &format!("{} 年度的调查已存在（{}）", year, c.state.label_zh()),
                 &format!(
@@ -218,7 +223,7 @@ async fn year_free(db: &Db, year: i32, district: &DivisionCode) -> Result<Option
         && o.campaign.district != *district
     {
         return Err(Error::conflict(
-            "other_district",
+            ErrorCode::OtherDistrict,
             bilingual(
                 &format!("本服务器正在进行 {} 的调查", o.campaign.district),
                 &format!(
@@ -242,7 +247,7 @@ async fn carried_from(
         Some(y) => {
             let f = db.campaign_by_year(y).await?.ok_or_else(|| {
                 Error::not_found(
-                    "no_such_campaign",
+                    ErrorCode::NoSuchCampaign,
                     bilingual(
                         &format!("没有 {y} 年度的调查可以结转"),
                         &format!("there is no {y} campaign to carry over from"),
@@ -251,7 +256,7 @@ async fn carried_from(
             })?;
             if y >= req.year || f.campaign.district != *district {
                 return Err(Error::invalid(
-                    "invalid_from",
+                    ErrorCode::InvalidFrom,
                     bilingual(
                         &format!("只能从本区更早的年度结转（{y} → {}）", req.year),
                         &format!(
@@ -270,7 +275,9 @@ async fn carried_from(
 fn review_levels(req: &OpenRequest) -> Result<Levels> {
     Ok(match req.review_levels.as_deref().map(str::trim) {
         None | Some("") => Levels::default(),
-        Some(s) => Levels::parse(s).map_err(|m| Error::invalid("invalid_review_levels", m))?,
+        Some(s) => {
+            Levels::parse(s).map_err(|m| Error::invalid(ErrorCode::InvalidReviewLevels, m))?
+        }
     })
 }
 
@@ -298,7 +305,7 @@ async fn store(
     let row = db
         .campaign_by_year(campaign.year)
         .await?
-        .ok_or_else(|| Error::not_found("not_found", "campaign vanished"))?;
+        .ok_or_else(|| Error::not_found(ErrorCode::NotFound, "campaign vanished"))?;
     Ok(Opened {
         campaign: row,
         carry,
@@ -346,7 +353,7 @@ pub async fn list(db: &Db) -> Result<Vec<Summary>> {
 pub async fn close(db: &Db, year: i32, by: Who<'_>) -> Result<CampaignRow> {
     let c = db.campaign_by_year(year).await?.ok_or_else(|| {
         Error::not_found(
-            "no_such_campaign",
+            ErrorCode::NoSuchCampaign,
             bilingual(
                 &format!("没有 {year} 年度的调查"),
                 &format!("there is no {year} campaign"),
@@ -355,7 +362,7 @@ pub async fn close(db: &Db, year: i32, by: Who<'_>) -> Result<CampaignRow> {
     })?;
     if c.state == CampaignState::Closed {
         return Err(Error::conflict(
-            "campaign_closed",
+            ErrorCode::CampaignClosed,
             bilingual(
                 &format!("{year} 年度的调查已关闭"),
                 &format!("the {year} campaign is closed already"),
@@ -369,7 +376,7 @@ pub async fn close(db: &Db, year: i32, by: Who<'_>) -> Result<CampaignRow> {
     .await?;
     db.campaign_by_year(year)
         .await?
-        .ok_or_else(|| Error::not_found("not_found", "campaign vanished"))
+        .ok_or_else(|| Error::not_found(ErrorCode::NotFound, "campaign vanished"))
 }
 
 /// The campaign a reading route shows: a given year, or the open one.
@@ -383,7 +390,7 @@ pub async fn for_reading(db: &Db, year: Option<i32>) -> Result<Campaign> {
             .await?
             .ok_or_else(|| {
                 Error::not_found(
-                    "no_such_campaign",
+                    ErrorCode::NoSuchCampaign,
                     bilingual(
                         &format!("没有 {y} 年度的调查"),
                         &format!("there is no {y} campaign"),
@@ -399,7 +406,7 @@ pub async fn for_reading(db: &Db, year: Option<i32>) -> Result<Campaign> {
 #[must_use]
 pub fn no_campaign() -> Error {
     Error::conflict(
-        "no_campaign",
+        ErrorCode::NoCampaign,
         bilingual(
             "尚未开启调查：区残联管理员先用 open-campaign 开启本年度调查",
             "no campaign is open; the district admin opens one first (open-campaign)",
@@ -436,7 +443,7 @@ impl AppState {
         }
         let form = self.db.form(version).await?.ok_or_else(|| {
             Error::not_found(
-                "no_such_form",
+                ErrorCode::NoSuchForm,
                 format!("没有版本为 {version} 的调查表 / no form version {version}"),
             )
         })?;

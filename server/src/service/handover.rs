@@ -3,6 +3,7 @@
 //! (`server/src/http/handover.rs`), the console (`server/src/console/handover.rs`) and the CLI
 //! (`coded-export`). See `docs/handover.md`.
 
+use doorstep_shared::errors::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -81,7 +82,7 @@ async fn select(
         None => None,
         Some(a) => Some(DivisionCode::parse(a).map_err(|_| {
             Error::invalid(
-                "bad_area",
+                ErrorCode::BadArea,
                 format!(
                     "“{a}”不是区划代码：应为6位（区县）、9位（街道乡镇）或12位（社区村）数字 / \
                      \"{a}\" is not a division code: 6 (district), 9 (street) or 12 (community) digits"
@@ -94,7 +95,7 @@ async fn select(
         && !(a.as_str().starts_with(p.as_str()) || p.starts_with(a.as_str()))
     {
         return Err(Error::not_found(
-            "not_in_scope",
+            ErrorCode::NotInScope,
             format!("{a} 不在您负责的范围内 / {a} is outside your area"),
         ));
     }
@@ -414,7 +415,7 @@ pub async fn checklist(
         && pages.is_empty()
     {
         return Err(Error::not_found(
-            "no_such_person",
+            ErrorCode::NoSuchPerson,
             format!("没有这个人员，或不在您负责的范围内：{p} / no such person in your area: {p}"),
         ));
     }
@@ -443,7 +444,7 @@ pub async fn checklist(
 fn keyers_only() -> Error {
     Error {
         kind: super::Kind::Invalid,
-        code: "forbidden",
+        code: ErrorCode::Forbidden,
         message: "只有街道专干和区残联管理员录入国家系统 / only supervisors and the district admin key records into the national system".into(),
     }
 }
@@ -472,7 +473,7 @@ pub async fn mark_keyed(
         .filter(|r| r.campaign_id == campaign.id.to_string() && scope.allows(&r.community))
         .ok_or_else(|| {
             Error::not_found(
-                "no_such_person",
+                ErrorCode::NoSuchPerson,
                 format!("没有这个人员，或不在您负责的范围内：{person} / no such person in your area: {person}"),
             )
         })?;
@@ -481,7 +482,7 @@ pub async fn mark_keyed(
     if keyed {
         if row.final_outcome.is_none() {
             return Err(Error::conflict(
-                "not_final",
+                ErrorCode::NotFinal,
                 format!(
                     "{} 的记录还没有最终调查结果，不能标记为已录入国家系统 / {}'s record has no final outcome yet: it cannot be marked keyed",
                     row.person.name, row.person.name

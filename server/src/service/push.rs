@@ -5,6 +5,7 @@
 //! before a community was taken away is still delivered); then the record rules of
 //! [`apply_mutation`]. See docs/sync.md.
 
+use doorstep_shared::errors::ErrorCode;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use doorstep_shared::domain::{STATUS, status_of};
@@ -135,7 +136,7 @@ fn replay(m: &Mutation, logged: &Logged, pusher: &Pusher, payload: &str) -> Muta
     rejected(
         m,
         Refusal::new(
-            "mutation_id_reused",
+            ErrorCode::MutationIdReused,
             format!(
                 "修改编号 {} 已用于另一项修改，未应用 / mutation ID {} was already used for a different edit; nothing applied",
                 m.id, m.id
@@ -158,14 +159,14 @@ fn admit(
     // worker cannot probe whether someone is registered, or where.
     let not_yours = || {
         Refusal::new(
-            "out_of_scope",
+            ErrorCode::OutOfScope,
             "此人不在您负责的社区 / this person is not in your communities".into(),
         )
     };
     let row = load.rows.get(&m.person.to_string()).ok_or_else(not_yours)?;
     let ctx = campaigns.get(&row.campaign_id).ok_or_else(|| {
         Refusal::new(
-            "other_campaign",
+            ErrorCode::OtherCampaign,
             "此人属于其他调查 / the person belongs to another campaign".into(),
         )
     })?;
@@ -175,7 +176,7 @@ fn admit(
         CampaignState::Closed => {
             let year = ctx.row.campaign.year;
             return Err(Refusal::new(
-                "campaign_closed",
+                ErrorCode::CampaignClosed,
                 format!(
                     "{year} 年度的调查已关闭，不再接收修改 / the {year} campaign is closed and takes no more edits"
                 ),
@@ -217,7 +218,7 @@ fn rejected(m: &Mutation, r: Refusal) -> MutationResult {
         items: BTreeMap::default(),
         reassigned: false,
         late: false,
-        code: Some(r.code.into()),
+        code: Some(r.code),
         message: Some(r.message),
         errors: r.errors,
     }
@@ -225,13 +226,13 @@ fn rejected(m: &Mutation, r: Refusal) -> MutationResult {
 
 /// Why one mutation is refused: a code and a message in both languages, and per-item reasons.
 struct Refusal {
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     errors: Vec<ItemError>,
 }
 
 impl Refusal {
-    fn new(code: &'static str, message: String) -> Self {
+    fn new(code: ErrorCode, message: String) -> Self {
         Self {
             code,
             message,
@@ -260,7 +261,7 @@ fn apply_mutation(
 ) -> Result<Applied, Refusal> {
     if doorstep_shared::review::locks_worker(row.review) && pusher.rank < Role::Supervisor.rank() {
         return Err(Refusal::new(
-            "record_approved",
+            ErrorCode::RecordApproved,
             "该记录已审核通过（或在区级审核中），修改前请审核人先退回 / this record is approved \
              (or under district review) and locked; ask the reviewer to return it before changing it"
                 .into(),
@@ -270,7 +271,7 @@ fn apply_mutation(
         ctx.form
             .check_change(key, change.value.as_ref())
             .map_err(|e| Refusal {
-                code: "invalid_item",
+                code: ErrorCode::InvalidItem,
                 message: format!("{} / {}", e.message_zh, e.message_en),
                 errors: vec![e],
             })?;
@@ -298,7 +299,7 @@ fn apply_mutation(
             let zh: Vec<&str> = errors.iter().map(|e| e.message_zh.as_str()).collect();
             let en: Vec<&str> = errors.iter().map(|e| e.message_en.as_str()).collect();
             return Err(Refusal {
-                code: "incomplete",
+                code: ErrorCode::Incomplete,
                 message: format!(
                     "记录未填完整，不能提交：{} / the record is not complete and cannot be final: {}",
                     zh.join("；"),

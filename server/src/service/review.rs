@@ -3,6 +3,7 @@
 //! follow-up cases of persons not surveyed. Called by the API (`server/src/http/review.rs`) and
 //! the console (`server/src/console/review.rs`); the rules are `doorstep_shared::review`'s.
 
+use doorstep_shared::errors::ErrorCode;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -28,14 +29,14 @@ fn bilingual(zh: &str, en: &str) -> String {
 fn forbidden(zh: &str, en: &str) -> Error {
     Error {
         kind: Kind::Forbidden,
-        code: "forbidden",
+        code: ErrorCode::Forbidden,
         message: bilingual(zh, en),
     }
 }
 
 fn from_refused(r: Refused) -> Error {
     let kind = match r.code {
-        "not_submitted" | "above_level" | "level_off" => Kind::Conflict,
+        ErrorCode::NotSubmitted | ErrorCode::AboveLevel | ErrorCode::LevelOff => Kind::Conflict,
         _ => Kind::Invalid,
     };
     Error {
@@ -49,7 +50,7 @@ fn from_refused(r: Refused) -> Error {
 async fn open_row(state: &AppState) -> Result<CampaignRow> {
     state.db.open_campaign_row().await?.ok_or_else(|| {
         Error::conflict(
-            "no_campaign",
+            ErrorCode::NoCampaign,
             bilingual("当前没有进行中的调查", "no campaign is open"),
         )
     })
@@ -64,7 +65,7 @@ async fn campaign_row(state: &AppState, year: Option<i32>) -> Result<CampaignRow
         .await?
         .into_iter()
         .find(|r| r.campaign.id == c.id)
-        .ok_or_else(|| Error::not_found("not_found", "campaign"))
+        .ok_or_else(|| Error::not_found(ErrorCode::NotFound, "campaign"))
 }
 
 /// A record of the open campaign the caller may see (unknown and out of scope look alike).
@@ -76,7 +77,7 @@ async fn visible_record(
 ) -> Result<RecordRow> {
     let not_yours = || {
         Error::not_found(
-            "not_found",
+            ErrorCode::NotFound,
             bilingual(
                 "没有该人员，或不在您的范围内",
                 "no such person in your scope",
@@ -89,7 +90,7 @@ async fn visible_record(
     }
     if row.campaign_id != campaign.id.to_string() {
         return Err(Error::conflict(
-            "campaign_closed",
+            ErrorCode::CampaignClosed,
             bilingual(
                 "该记录属于已结束的调查",
                 "this record belongs to a closed campaign",
@@ -159,7 +160,7 @@ pub async fn decide(
                     *refusal
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
-                    DbError::Invalid(code.into())
+                    DbError::Invalid(code.as_str().into())
                 })
             },
             comment,
@@ -258,7 +259,7 @@ pub async fn draw(state: &AppState, who: Who<'_>, req: &DrawRequest) -> Result<D
     require_admin(who)?;
     if !(1..=1000).contains(&req.rate_permille) {
         return Err(Error::invalid(
-            "invalid_rate",
+            ErrorCode::InvalidRate,
             bilingual(
                 "抽查比例应在 1‰ 到 1000‰ 之间",
                 "the rate is between 1 and 1000 per mille",
@@ -268,7 +269,7 @@ pub async fn draw(state: &AppState, who: Who<'_>, req: &DrawRequest) -> Result<D
     let threshold = req.threshold_percent.unwrap_or(95.0);
     if !(threshold > 0.0 && threshold <= 100.0) {
         return Err(Error::invalid(
-            "invalid_threshold",
+            ErrorCode::InvalidThreshold,
             bilingual(
                 "一致率阈值应在 1–100 之间（百分比）",
                 "the threshold is a percentage between 1 and 100",
@@ -427,7 +428,7 @@ pub async fn check(state: &AppState, who: Who<'_>, person: &str, v: &Verificatio
         .await
         .map_err(|e| match e {
             DbError::NotFound(_) => Error::not_found(
-                "not_sampled",
+                ErrorCode::NotSampled,
                 bilingual("该人员不在抽查样本中", "this person is not in the sample"),
             ),
             other => other.into(),
@@ -469,7 +470,7 @@ pub async fn cases(
             Some(o) => vec![o.key()],
             None => {
                 return Err(Error::invalid(
-                    "invalid_outcome",
+                    ErrorCode::InvalidOutcome,
                     bilingual(
                         &format!(
                             "“{o}”不是需要后续处理的调查结果（moved、deregistered、not_found、registered_only）"
@@ -523,7 +524,7 @@ pub async fn decide_case(
     let record = visible_record(state, who, &row.campaign, person).await?;
     if !record.final_outcome.is_some_and(review::needs_follow_up) {
         return Err(Error::conflict(
-            "not_a_case",
+            ErrorCode::NotACase,
             bilingual(
                 "只有已提交的 已搬迁、注销、查无此人、空挂户 记录需要后续处理",
                 "only submitted records of moved, deregistered, not found or registered-only persons are follow-up cases",
@@ -537,7 +538,7 @@ pub async fn decide_case(
         .filter(|c| !c.is_empty());
     if req.decision == CaseDecision::Transferred && county.is_none_or(|c| c.chars().count() > 40) {
         return Err(Error::invalid(
-            "county_required",
+            ErrorCode::CountyRequired,
             bilingual(
                 "迁出时请填写迁入的区县（最多 40 个字）",
                 "name the county the person moved to (at most 40 characters)",
@@ -547,7 +548,7 @@ pub async fn decide_case(
     let note = req.note.trim();
     if note.chars().count() > review::COMMENT_MAX {
         return Err(Error::invalid(
-            "note_too_long",
+            ErrorCode::NoteTooLong,
             bilingual("备注最多 500 个字", "a note takes at most 500 characters"),
         ));
     }

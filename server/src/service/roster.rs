@@ -1,6 +1,7 @@
 //! The roster: importing a district's file (reconciled against the persons the campaign holds),
 //! and the admin's decisions on flagged persons (`moved_last_year`, `missing_from_roster`).
 
+use doorstep_shared::errors::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::{Error, Result, Who, campaigns};
@@ -25,11 +26,11 @@ pub async fn import(
         .await
         .map_err(|e| {
             Error::invalid(
-                "roster_invalid",
+                ErrorCode::RosterInvalid,
                 format!("读取文件失败 / reading the file failed: {e}"),
             )
         })?
-        .map_err(|e| Error::invalid("roster_invalid", e.to_string()))?;
+        .map_err(|e| Error::invalid(ErrorCode::RosterInvalid, e.to_string()))?;
     let keys = db.person_keys(&campaign.id).await?;
     let persons: Vec<_> = entries
         .iter()
@@ -100,13 +101,13 @@ pub async fn decide(
         .filter(|r| r.campaign_id == c.id.to_string())
         .ok_or_else(|| {
             Error::not_found(
-                "unknown_person",
+                ErrorCode::UnknownPerson,
                 format!("本次调查没有此人 / no person {person_id} in the open campaign"),
             )
         })?;
     if row.flag.is_none() {
         return Err(Error::conflict(
-            "not_flagged",
+            ErrorCode::NotFlagged,
             "此人无待处理事项 / this person awaits no decision",
         ));
     }
@@ -116,7 +117,7 @@ pub async fn decide(
         Decision::Remove => {
             if reason.trim().is_empty() {
                 return Err(Error::invalid(
-                    "reason_required",
+                    ErrorCode::ReasonRequired,
                     "移出底册请填写原因 / say why the person leaves the roster",
                 ));
             }

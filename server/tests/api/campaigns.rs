@@ -220,7 +220,10 @@ async fn a_closed_year_refuses_edits_and_stays_readable(b: Backend) {
         )
         .await;
     assert_eq!(r.results[0].status, MutationStatus::Rejected);
-    assert_eq!(r.results[0].code.as_deref(), Some("campaign_closed"));
+    assert_eq!(
+        r.results[0].code,
+        Some(doorstep_shared::errors::ErrorCode::CampaignClosed)
+    );
     let prog: serde_json::Value = api
         .get(&admin, &format!("/api/v1/progress?year={year}"))
         .await
@@ -295,7 +298,11 @@ async fn complete_records_locks_and_who_collected(b: Backend) {
         (2, "deregistered_on"),
     ] {
         let res = &r.results[i];
-        assert_eq!(res.code.as_deref(), Some("incomplete"), "{res:?}");
+        assert_eq!(
+            res.code,
+            Some(doorstep_shared::errors::ErrorCode::Incomplete),
+            "{res:?}"
+        );
         assert!(res.errors.iter().any(|e| e.item == item), "{res:?}");
         assert!(res.message.as_deref().unwrap().contains(" / "));
     }
@@ -326,7 +333,10 @@ async fn complete_records_locks_and_who_collected(b: Backend) {
             )],
         )
         .await;
-    assert_eq!(r.results[0].code.as_deref(), Some("record_approved"));
+    assert_eq!(
+        r.results[0].code,
+        Some(doorstep_shared::errors::ErrorCode::RecordApproved)
+    );
     let list: serde_json::Value = api
         .get(
             &sup,

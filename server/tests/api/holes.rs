@@ -200,13 +200,19 @@ async fn reused_mutation_id_is_refused(b: Backend) {
     other.id = m.id;
     let r = api.push(&w, vec![other]).await;
     assert_eq!(r.results[0].status, MutationStatus::Rejected);
-    assert_eq!(r.results[0].code.as_deref(), Some("mutation_id_reused"));
+    assert_eq!(
+        r.results[0].code,
+        Some(doorstep_shared::errors::ErrorCode::MutationIdReused)
+    );
     // The same content re-sent is still answered as before.
     assert_eq!(api.push(&w, vec![m.clone()]).await.results, first.results);
     // Another user re-sending the same mutation does not get it either.
     let sup = api.login("sup01").await;
     let r = api.push(&sup, vec![m]).await;
-    assert_eq!(r.results[0].code.as_deref(), Some("mutation_id_reused"));
+    assert_eq!(
+        r.results[0].code,
+        Some(doorstep_shared::errors::ErrorCode::MutationIdReused)
+    );
     let now_state = &api.pull_all(&w).await[&p.person.id];
     assert_eq!(now_state.answers["ethnicity"], Value::text("han"));
     assert_eq!(api.server.state.db.mutation_count().await.unwrap(), 1);

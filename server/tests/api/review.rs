@@ -139,7 +139,10 @@ async fn the_chain_street_then_district(b: Backend) {
             vec![edit(&locked, &[("phone", t("13900000000"))], now())],
         )
         .await;
-    assert_eq!(r.results[0].code.as_deref(), Some("record_approved"));
+    assert_eq!(
+        r.results[0].code,
+        Some(doorstep_shared::errors::ErrorCode::RecordApproved)
+    );
     let (s, body) = step(
         &api,
         &sup,

@@ -60,7 +60,10 @@ async fn scope_enforced_on_every_route(b: Backend) {
         .push(&w1, vec![edit(other, &[("outcome", t("phone"))], now())])
         .await;
     assert_eq!(r.results[0].status, MutationStatus::Rejected);
-    assert_eq!(r.results[0].code.as_deref(), Some("out_of_scope"));
+    assert_eq!(
+        r.results[0].code,
+        Some(doorstep_shared::errors::ErrorCode::OutOfScope)
+    );
     assert_eq!(api.server.state.db.mutation_count().await.unwrap(), 0);
     // Reading outside looks like reading a person who does not exist (404: nothing tells
     // whether someone is registered); supervisor/admin routes are 403 for a worker.
@@ -207,7 +210,10 @@ async fn bad_input_gets_clear_errors(b: Backend) {
         .await;
     for res in &r.results {
         assert_eq!(res.status, MutationStatus::Rejected, "{res:?}");
-        assert_eq!(res.code.as_deref(), Some("invalid_item"));
+        assert_eq!(
+            res.code,
+            Some(doorstep_shared::errors::ErrorCode::InvalidItem)
+        );
     }
     assert!(
         r.results[1]

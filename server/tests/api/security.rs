@@ -254,7 +254,10 @@ async fn oversized_input_is_refused(b: Backend) {
             )],
         )
         .await;
-    assert_eq!(r.results[0].code.as_deref(), Some("invalid_item"));
+    assert_eq!(
+        r.results[0].code,
+        Some(doorstep_shared::errors::ErrorCode::InvalidItem)
+    );
     let sup = api.login("sup01").await;
     let r = api
         .post(
@@ -375,8 +378,8 @@ async fn a_former_assignee_delivers_old_edits_only(b: Backend) {
     assert_eq!(r.results[0].status, MutationStatus::Applied);
     assert!(r.results[0].reassigned);
     assert_eq!(
-        r.results[1].code.as_deref(),
-        Some("out_of_scope"),
+        r.results[1].code,
+        Some(doorstep_shared::errors::ErrorCode::OutOfScope),
         "new work refused"
     );
 }

@@ -157,7 +157,8 @@ pub(crate) async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                         }
                     })
                     .collect();
-                let results = doorstep_server::service::push::push(&db, &campaigns, &pusher, &batch).await?;
+                let results =
+                    doorstep_server::service::push::push(db, &campaigns, &pusher, &batch).await?;
                 if results
                     .iter()
                     .any(|r| r.status != doorstep_shared::sync::MutationStatus::Applied)
