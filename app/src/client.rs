@@ -307,10 +307,10 @@ mod tests {
         );
         let e = status_error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            body("protocol"),
+            body("protocol_version"),
             Call::Authed,
         );
-        assert!(matches!(&e, AppError::ServerRejected { code, .. } if code == "protocol"));
+        assert!(matches!(&e, AppError::ServerRejected { code, .. } if code == "protocol_version"));
         assert!(!e.is_retryable());
         let e = status_error(StatusCode::PAYLOAD_TOO_LARGE, None, Call::Authed);
         assert!(matches!(&e, AppError::ServerRejected { code, .. } if code == "http_413"));
