@@ -14,6 +14,7 @@
 //! - [`review`]: the review chain: levels, approvals and returns, sampling, follow-up cases;
 //! - [`checks`]: the form's soft consistency checks (warnings);
 //! - [`hlc`]: the hybrid logical clock;
+//! - [`lang`]: the UI language (Chinese or English) and the label of each domain value in it;
 //! - [`demo`]: the deterministic demo district.
 
 pub mod analysis;
@@ -25,6 +26,7 @@ pub mod errors;
 pub mod form;
 pub mod hlc;
 pub mod ids;
+pub mod lang;
 pub mod merge;
 pub mod official;
 #[cfg(feature = "openapi")]

@@ -1,69 +1,16 @@
 //! The words of the UI in Chinese (the default) and English.
 //!
-//! Fixed texts are [`Tr`] constants, side by side in both languages; texts with numbers are small
+//! The language is [`Lang`] and the labels of outcomes, roles, statuses and the like are
+//! [`Label`](doorstep_shared::lang::Label), both from `doorstep_shared::lang`. Fixed texts are [`Tr`] constants, side by side in both languages; texts with numbers are small
 //! functions. The questionnaire brings its own labels (`label_zh` / `label_en`), and every
 //! [`AppError`] is already written `中文 / English`: [`error_text`] picks one half.
 
 use chrono::{DateTime, Utc};
-use doorstep_shared::carry::ItemChange;
-use doorstep_shared::domain::{Outcome, Review, Status};
-use doorstep_shared::sync::Role;
+use doorstep_shared::domain::Review;
+use doorstep_shared::lang::{Lang, Tr};
 
 use crate::error::AppError;
 use crate::model::{Filter, SyncReport};
-
-/// The language of the UI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    Zh,
-    En,
-}
-
-/// One fixed text in both languages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tr {
-    pub zh: &'static str,
-    pub en: &'static str,
-}
-
-impl Lang {
-    /// The text in this language.
-    #[must_use]
-    pub fn t(self, tr: Tr) -> &'static str {
-        match self {
-            Lang::Zh => tr.zh,
-            Lang::En => tr.en,
-        }
-    }
-
-    /// One of two texts.
-    #[must_use]
-    pub fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Lang::Zh => zh,
-            Lang::En => en,
-        }
-    }
-
-    /// The other language (the toggle).
-    #[must_use]
-    pub fn other(self) -> Lang {
-        match self {
-            Lang::Zh => Lang::En,
-            Lang::En => Lang::Zh,
-        }
-    }
-
-    /// The HTML `lang` attribute.
-    #[must_use]
-    pub fn html_lang(self) -> &'static str {
-        match self {
-            Lang::Zh => "zh-CN",
-            Lang::En => "en",
-        }
-    }
-}
 
 /// A message for the worker in both languages (errors, notices), built at run time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +76,7 @@ pub fn server_message(lang: Lang, message: &str) -> String {
 
 /// Shorthand for a [`Tr`].
 const fn tr(zh: &'static str, en: &'static str) -> Tr {
-    Tr { zh, en }
+    Tr::new(zh, en)
 }
 
 pub const APP_TITLE: Tr = tr("入户调查", "Doorstep survey");
@@ -284,8 +231,6 @@ pub const SAVE_DRAFT: Tr = tr("保存草稿", "Save draft");
 pub const FINALIZE: Tr = tr("提交", "Submit");
 pub const SAVING: Tr = tr("正在保存…", "Saving…");
 pub const REOPEN: Tr = tr("撤回提交，改为草稿", "Withdraw: back to draft");
-pub const STATUS_FINAL: Tr = tr("已提交", "Submitted");
-pub const STATUS_DRAFT: Tr = tr("草稿", "Draft");
 pub const REVIEW_PENDING: Tr = tr("待审核", "Awaiting review");
 pub const REVIEW_STREET_APPROVED: Tr = tr(
     "街道已复查，待区级审核",
@@ -341,12 +286,6 @@ pub const CONFIRMED_SECTION: Tr = tr(
     "Filled in as last year; saved on this phone.",
 );
 
-/// How an item's answer stands against last year's (the tag beside it).
-#[must_use]
-pub fn change_label(lang: Lang, c: ItemChange) -> &'static str {
-    lang.pick(c.label_zh(), c.label_en())
-}
-
 /// The campaign the device works on: `2022年度 · 大祥区` / `2022 update · 大祥区`.
 #[must_use]
 pub fn campaign_label(lang: Lang, year: i32, district_name: &str) -> String {
@@ -388,32 +327,16 @@ pub fn filter_key(f: Filter) -> &'static str {
     }
 }
 
+/// Where the worker's record stands in review (the badge on the person screen): longer than the
+/// stage's [`Label`](doorstep_shared::lang::Label), it says what comes next.
 #[must_use]
-pub fn outcome_label(lang: Lang, o: Outcome) -> &'static str {
-    lang.pick(o.label_zh(), o.label_en())
-}
-
-#[must_use]
-pub fn status_label(lang: Lang, s: Status) -> &'static str {
-    lang.t(match s {
-        Status::Draft => STATUS_DRAFT,
-        Status::Final => STATUS_FINAL,
-    })
-}
-
-#[must_use]
-pub fn review_label(lang: Lang, r: Review) -> &'static str {
+pub fn review_status(lang: Lang, r: Review) -> &'static str {
     lang.t(match r {
         Review::Pending => REVIEW_PENDING,
         Review::StreetApproved => REVIEW_STREET_APPROVED,
         Review::Approved => REVIEW_APPROVED,
         Review::Returned => REVIEW_RETURNED,
     })
-}
-
-#[must_use]
-pub fn role_label(lang: Lang, r: Role) -> &'static str {
-    lang.pick(r.label_zh(), r.label_en())
 }
 
 /// A moment in the campaign's zone (China time, as the console shows it), `MM-DD HH:MM` (with
@@ -563,11 +486,11 @@ mod tests {
     #[test]
     fn every_review_stage_has_a_label_and_notes_are_counted() {
         assert_eq!(
-            review_label(Lang::Zh, Review::StreetApproved),
+            review_status(Lang::Zh, Review::StreetApproved),
             "街道已复查，待区级审核"
         );
         assert_eq!(
-            review_label(Lang::En, Review::StreetApproved),
+            review_status(Lang::En, Review::StreetApproved),
             "street-approved, awaiting district review"
         );
         let labels: std::collections::BTreeSet<_> = [
@@ -577,7 +500,7 @@ mod tests {
             Review::Returned,
         ]
         .into_iter()
-        .map(|r| review_label(Lang::Zh, r))
+        .map(|r| review_status(Lang::Zh, r))
         .collect();
         assert_eq!(labels.len(), 4);
         assert_eq!(review_notes_line(Lang::Zh, 3), "3 项有审核意见");

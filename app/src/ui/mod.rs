@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use dioxus::prelude::*;
+use doorstep_shared::lang::{Lang, Tr};
 use doorstep_shared::place::DivisionCode;
 use uuid::Uuid;
 
@@ -26,7 +27,7 @@ pub mod liveview;
 pub mod services;
 pub mod views;
 
-use i18n::{Lang, Text, Tr};
+use i18n::Text;
 use services::{Services, Shared};
 
 /// One screen of the app.
@@ -235,7 +236,7 @@ pub fn App() -> Element {
         if embed_css {
             style { {STYLESHEET} }
         }
-        div { class: "app", lang: lang.html_lang(),
+        div { class: "app", lang: lang.html(),
             components::TopBar {}
             main {
                 components::Notice {}

@@ -21,6 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use doorstep_shared::domain::Campaign;
 use doorstep_shared::form::FormDefinition;
+use doorstep_shared::lang::Lang;
 use doorstep_shared::sync::Account;
 use doorstep_shared::value::{GeoPoint, Value};
 use tokio::sync::{Notify, watch};
@@ -33,7 +34,6 @@ use crate::model::{ProgressReport, RecordView, SaveResult, SyncReport};
 use crate::scratch::{Edits, next_stamp};
 use crate::store::Store;
 use crate::sync::{PendingSignIn, SyncEngine};
-use crate::ui::i18n::Lang;
 
 /// Where a platform's position comes from (GPS on a phone); `None` where there is none.
 pub type PositionSource = Arc<dyn Fn() -> Option<GeoPoint> + Send + Sync>;

@@ -7,11 +7,11 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use doorstep_shared::Outcome;
+use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::sync::Role;
 
 use super::PageResult;
-use super::lang::Lang;
-use super::layout::{self, Nav, Options, outcome_label, role_label, time};
+use super::layout::{self, Nav, Options, time};
 use super::session::Session;
 use crate::db::{DeviceRow, UserRow};
 use crate::service::progress::{Progress, for_caller as compute};
@@ -41,7 +41,7 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     Ok(layout::page(
         &s,
         Nav::Admin,
-        l.t("管理", "Administration"),
+        l.pick("管理", "Administration"),
         "admin",
         Options::default(),
         body,
@@ -52,15 +52,15 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
 fn title_row(l: Lang, p: &Progress) -> Markup {
     html! {
         div.title-row {
-            h1 { (l.t("管理", "Administration")) }
+            h1 { (l.pick("管理", "Administration")) }
             p.muted { (p.campaign.name) }
             nav.toc {
-                a href="#import" { (l.t("导入底册", "Import roster")) }
-                a href="#keyed" { (l.t("录入纸质记录", "Key in paper records")) }
-                a href="#users" { (l.t("账号", "Accounts")) }
-                a href="#assignments" { (l.t("社区分配", "Assignments")) }
-                a href="#devices" { (l.t("设备", "Devices")) }
-                a href="/console/audit" { (l.t("审计记录", "Audit trail")) }
+                a href="#import" { (l.pick("导入底册", "Import roster")) }
+                a href="#keyed" { (l.pick("录入纸质记录", "Key in paper records")) }
+                a href="#users" { (l.pick("账号", "Accounts")) }
+                a href="#assignments" { (l.pick("社区分配", "Assignments")) }
+                a href="#devices" { (l.pick("设备", "Devices")) }
+                a href="/console/audit" { (l.pick("审计记录", "Audit trail")) }
             }
         }
     }
@@ -70,16 +70,16 @@ fn title_row(l: Lang, p: &Progress) -> Markup {
 fn import_panel(l: Lang) -> Markup {
     html! {
         section.panel id="import" {
-            h2 { (l.t("导入调查底册", "Import the roster")) }
+            h2 { (l.pick("导入调查底册", "Import the roster")) }
             p.muted {
-                (l.t(
+                (l.pick(
                     "上传 Excel（.xlsx）或 CSV 文件。任何一行有问题都不会导入，并列出所有有问题的行；已有的人员按身份证号更新，调查记录保留。",
                     "Upload an Excel (.xlsx) or CSV file. If any row has a problem nothing is imported and every bad row is listed; known persons (same ID number) are updated and keep their records.",
                 ))
             }
             form id="import-form" {
                 input id="import-file" type="file" name="file" accept=".xlsx,.csv" required;
-                button.primary type="submit" { (l.t("导入", "Import")) }
+                button.primary type="submit" { (l.pick("导入", "Import")) }
                 progress id="import-progress" max="100" value="0" hidden {}
                 span id="import-status" role="status" {}
             }
@@ -92,50 +92,50 @@ fn import_panel(l: Lang) -> Markup {
 fn keyed_panel(l: Lang, p: &Progress) -> Markup {
     html! {
         section.panel id="keyed" {
-            h2 { (l.t("录入纸质记录", "Key in paper records")) }
+            h2 { (l.pick("录入纸质记录", "Key in paper records")) }
             p.muted {
-                (l.t(
+                (l.pick(
                     "为未能调查的人员录入纸质记录的调查结果（附去向说明或注销日期）并提交；问卷请在 APP 上填写。网页录入不计入 APP 采集比例。",
                     "Enter the outcome of a person who could not be surveyed, from a paper record, with the note or date it needs. Entries made here do not count as APP collection.",
                 ))
             }
             form id="keyed-form" {
                 label {
-                    (l.t("社区（村）", "Community"))
+                    (l.pick("社区（村）", "Community"))
                     select id="keyed-community" required {
-                        option value="" { (l.t("请选择", "Choose")) }
+                        option value="" { (l.pick("请选择", "Choose")) }
                         @for c in &p.communities {
                             option value=(c.code) { (c.street_name) " · " (c.name) }
                         }
                     }
                 }
                 label {
-                    (l.t("按姓名查找", "Find by name"))
-                    input id="keyed-search" type="search" autocomplete="off" placeholder=(l.t("姓名", "Name"));
+                    (l.pick("按姓名查找", "Find by name"))
+                    input id="keyed-search" type="search" autocomplete="off" placeholder=(l.pick("姓名", "Name"));
                 }
                 label.wide {
-                    (l.t("调查对象", "Person"))
+                    (l.pick("调查对象", "Person"))
                     select id="keyed-person" size="6" required {}
                 }
                 label {
-                    (l.t("调查结果", "Outcome"))
+                    (l.pick("调查结果", "Outcome"))
                     select id="keyed-outcome" required {
-                        option value="" { (l.t("请选择", "Choose")) }
+                        option value="" { (l.pick("请选择", "Choose")) }
                         // A questionnaire is entered on the app; here the outcomes without one.
                         @for o in Outcome::ALL.into_iter().filter(|o| !o.has_questionnaire()) {
-                            option value=(o.key()) { (outcome_label(l, o)) }
+                            option value=(o.key()) { (o.label(l)) }
                         }
                     }
                 }
                 label {
-                    (l.t("情况说明（已搬迁、外出必填去向）", "Note (where to, for moved and away)"))
+                    (l.pick("情况说明（已搬迁、外出必填去向）", "Note (where to, for moved and away)"))
                     input id="keyed-note" type="text" maxlength="500";
                 }
                 label {
-                    (l.t("注销日期（注销必填）", "Deregistered on (for 注销)"))
+                    (l.pick("注销日期（注销必填）", "Deregistered on (for 注销)"))
                     input id="keyed-date" type="date";
                 }
-                button.primary type="submit" { (l.t("提交（最终）", "Submit as final")) }
+                button.primary type="submit" { (l.pick("提交（最终）", "Submit as final")) }
                 span id="keyed-status" role="status" {}
             }
         }
@@ -147,52 +147,52 @@ fn users_panel(l: Lang, p: &Progress, users: &[UserRow]) -> Markup {
     let district = p.campaign.district.to_string();
     html! {
         section.panel id="users" {
-            h2 { (l.t("账号", "Accounts")) }
+            h2 { (l.pick("账号", "Accounts")) }
             div.scroll.tall {
                 table.sortable id="users-table" {
                     thead { tr {
-                        th data-sort="text" { button.sort type="button" { (l.t("用户名", "User name")) } }
-                        th data-sort="text" { button.sort type="button" { (l.t("姓名", "Name")) } }
-                        th data-sort="text" { button.sort type="button" { (l.t("角色", "Role")) } }
-                        th data-sort="text" { button.sort type="button" { (l.t("负责区域", "Area")) } }
-                        th data-sort="text" { button.sort type="button" { (l.t("状态", "State")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("用户名", "User name")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("姓名", "Name")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("角色", "Role")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("负责区域", "Area")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("状态", "State")) } }
                     } }
                     tbody {
                         @for u in users {
                             tr data-user=(u.username) {
                                 td.mono { (u.username) }
                                 td { (u.display_name) }
-                                td { (role_label(l, u.role)) }
+                                td { (u.role.label(l)) }
                                 td { (u.area.as_ref().map(ToString::to_string).unwrap_or_default()) }
-                                td { (if u.active { l.t("启用", "active") } else { l.t("停用", "disabled") }) }
+                                td { (if u.active { l.pick("启用", "active") } else { l.pick("停用", "disabled") }) }
                             }
                         }
                     }
                 }
             }
-            h3 { (l.t("新建账号", "New account")) }
+            h3 { (l.pick("新建账号", "New account")) }
             form.grid id="user-form" {
-                label { (l.t("用户名", "User name")) input name="username" required autocomplete="off"; }
-                label { (l.t("姓名", "Name")) input name="display_name" required; }
+                label { (l.pick("用户名", "User name")) input name="username" required autocomplete="off"; }
+                label { (l.pick("姓名", "Name")) input name="display_name" required; }
                 label {
-                    (l.t("角色", "Role"))
+                    (l.pick("角色", "Role"))
                     select name="role" {
-                        option value="worker" { (role_label(l, Role::Worker)) }
-                        option value="supervisor" { (role_label(l, Role::Supervisor)) }
-                        option value="admin" { (role_label(l, Role::Admin)) }
+                        option value="worker" { (Role::Worker.label(l)) }
+                        option value="supervisor" { (Role::Supervisor.label(l)) }
+                        option value="admin" { (Role::Admin.label(l)) }
                     }
                 }
                 label {
-                    (l.t("负责区域（街道专干）", "Area (supervisors)"))
+                    (l.pick("负责区域（街道专干）", "Area (supervisors)"))
                     select name="area" {
                         option value="" { "—" }
-                        option value=(district) { (l.t("全区", "The whole district")) }
+                        option value=(district) { (l.pick("全区", "The whole district")) }
                         @for st in &p.streets { option value=(st.code) { (st.name) } }
                     }
                 }
-                label { (l.t("初始密码（至少 8 位）", "Password (8+ characters)")) input name="password" type="password" minlength="8" required autocomplete="new-password"; }
+                label { (l.pick("初始密码（至少 8 位）", "Password (8+ characters)")) input name="password" type="password" minlength="8" required autocomplete="new-password"; }
                 div.form-actions {
-                    button.primary type="submit" { (l.t("创建", "Create")) }
+                    button.primary type="submit" { (l.pick("创建", "Create")) }
                     span.msg role="status" {}
                 }
             }
@@ -218,14 +218,14 @@ fn assignments_panel(
         .collect();
     html! {
         section.panel id="assignments" {
-            h2 { (l.t("社区分配", "Community assignments")) }
+            h2 { (l.pick("社区分配", "Community assignments")) }
             div.scroll.tall {
                 table.sortable id="assignments-table" {
                     thead { tr {
-                        th data-sort="text" { button.sort type="button" { (l.t("社区代码", "Code")) } }
-                        th data-sort="text" { button.sort type="button" { (l.t("社区（村）", "Community")) } }
-                        th data-sort="text" { button.sort type="button" { (l.t("街道（乡镇）", "Street")) } }
-                        th data-sort="text" { button.sort type="button" { (l.t("社区专干", "Worker")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("社区代码", "Code")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("社区（村）", "Community")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("街道（乡镇）", "Street")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("社区专干", "Worker")) } }
                     } }
                     tbody {
                         @for (code, user) in assignments {
@@ -240,26 +240,26 @@ fn assignments_panel(
                     }
                 }
             }
-            h3 { (l.t("分配社区", "Assign a community")) }
+            h3 { (l.pick("分配社区", "Assign a community")) }
             form.grid id="assign-form" {
                 label {
-                    (l.t("社区（村）", "Community"))
+                    (l.pick("社区（村）", "Community"))
                     select name="community" required {
-                        option value="" { (l.t("请选择", "Choose")) }
+                        option value="" { (l.pick("请选择", "Choose")) }
                         @for c in &p.communities { option value=(c.code) { (c.street_name) " · " (c.name) } }
                     }
                 }
                 label {
-                    (l.t("社区专干", "Worker"))
+                    (l.pick("社区专干", "Worker"))
                     select name="username" required {
-                        option value="" { (l.t("请选择", "Choose")) }
+                        option value="" { (l.pick("请选择", "Choose")) }
                         @for u in users.iter().filter(|u| u.role == Role::Worker && u.active) {
                             option value=(u.username) { (u.username) " · " (u.display_name) }
                         }
                     }
                 }
                 div.form-actions {
-                    button.primary type="submit" { (l.t("分配", "Assign")) }
+                    button.primary type="submit" { (l.pick("分配", "Assign")) }
                     span.msg role="status" {}
                 }
             }
@@ -271,16 +271,16 @@ fn assignments_panel(
 fn devices_panel(l: Lang, devices: &[DeviceRow]) -> Markup {
     html! {
         section.panel id="devices" {
-            h2 { (l.t("设备", "Devices")) }
-            p.muted { (l.t("手机丢失时停用其设备：该设备将无法再同步。", "Revoke a lost phone: it can no longer sync.")) }
+            h2 { (l.pick("设备", "Devices")) }
+            p.muted { (l.pick("手机丢失时停用其设备：该设备将无法再同步。", "Revoke a lost phone: it can no longer sync.")) }
             div.scroll.tall {
                 table.sortable id="devices-table" {
                     thead { tr {
-                        th data-sort="text" { button.sort type="button" { (l.t("用户", "User")) } }
-                        th data-sort="text" { button.sort type="button" { (l.t("设备", "Device")) } }
-                        th data-sort="text" { button.sort type="button" { (l.t("类型", "Kind")) } }
-                        th data-sort="num" { button.sort type="button" { (l.t("最近同步", "Last seen")) } }
-                        th { (l.t("状态", "State")) }
+                        th data-sort="text" { button.sort type="button" { (l.pick("用户", "User")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("设备", "Device")) } }
+                        th data-sort="text" { button.sort type="button" { (l.pick("类型", "Kind")) } }
+                        th data-sort="num" { button.sort type="button" { (l.pick("最近同步", "Last seen")) } }
+                        th { (l.pick("状态", "State")) }
                     } }
                     tbody {
                         // Signed-out console sessions are retired devices; they are not listed.
@@ -288,13 +288,13 @@ fn devices_panel(l: Lang, devices: &[DeviceRow]) -> Markup {
                             tr data-device=(d.id) {
                                 td { (d.username) }
                                 td { (d.name) " " small.mono.muted { (d.id.get(..8).unwrap_or(&d.id)) } }
-                                td { (if d.kind == "app" { l.t("手机应用", "app") } else { l.t("网页", "web") }) }
+                                td { (if d.kind == "app" { l.pick("手机应用", "app") } else { l.pick("网页", "web") }) }
                                 td.time data-sort=(d.last_seen) { (time(Some(d.last_seen))) }
                                 td {
-                                    span.state { (if d.revoked { l.t("已停用", "revoked") } else { l.t("正常", "active") }) }
+                                    span.state { (if d.revoked { l.pick("已停用", "revoked") } else { l.pick("正常", "active") }) }
                                     " "
                                     @if !d.revoked {
-                                        button.danger.revoke type="button" data-device=(d.id) { (l.t("停用", "Revoke")) }
+                                        button.danger.revoke type="button" data-device=(d.id) { (l.pick("停用", "Revoke")) }
                                     }
                                 }
                             }

@@ -8,11 +8,11 @@ use doorstep_shared::errors::ErrorCode;
 use maud::{Markup, html};
 
 use doorstep_shared::analysis::{AGE_BANDS, Action};
-use doorstep_shared::ids::Category;
+use doorstep_shared::ids::{Category, Sex};
+use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::sync::Role;
 
 use super::PageResult;
-use super::lang::Lang;
 use super::layout::{self, Nav, Options, bp};
 use super::session::Session;
 use crate::service::analysis::{Analysis, Cell, Group, Params, for_caller};
@@ -101,7 +101,7 @@ fn opt(n: Option<u64>) -> String {
 }
 
 fn group_name(l: Lang, g: &Group) -> &str {
-    l.t(&g.name_zh, &g.name_en)
+    l.pick(&g.name_zh, &g.name_en)
 }
 
 fn filters(l: Lang, q: &PageQuery, places: &[(String, String)], years: &[i32]) -> Markup {
@@ -109,56 +109,56 @@ fn filters(l: Lang, q: &PageQuery, places: &[(String, String)], years: &[i32]) -
     let sel = |cur: Option<&String>, v: &str| cur.is_some_and(|c| c == v);
     html! {
         form.filters id="analysis-filters" method="get" action="/console/analysis" {
-            label { (l.t("年度", "Year")) " "
+            label { (l.pick("年度", "Year")) " "
                 select name="year" {
                     @for y in years {
                         option value=(y) selected[p.year == Some(*y)] { (y) }
                     }
                 }
             }
-            label { (l.t("地区", "Place")) " "
+            label { (l.pick("地区", "Place")) " "
                 select name="place" id="f-place" {
-                    option value="" { (l.t("全部", "All")) }
+                    option value="" { (l.pick("全部", "All")) }
                     @for (code, name) in places {
                         option value=(code) selected[sel(p.place.as_ref(), code)] { (name) }
                     }
                 }
             }
-            label { (l.t("残疾类别", "Category")) " "
+            label { (l.pick("残疾类别", "Category")) " "
                 select name="category" id="f-category" {
-                    option value="" { (l.t("全部", "All")) }
+                    option value="" { (l.pick("全部", "All")) }
                     @for c in Category::ALL {
-                        option value=(c.digit()) selected[sel(p.category.as_ref(), &c.digit().to_string())] { (l.t(c.label_zh(), c.label_en())) }
+                        option value=(c.digit()) selected[sel(p.category.as_ref(), &c.digit().to_string())] { (c.label(l)) }
                     }
                 }
             }
-            label { (l.t("残疾等级", "Level")) " "
+            label { (l.pick("残疾等级", "Level")) " "
                 select name="level" id="f-level" {
-                    option value="" { (l.t("全部", "All")) }
+                    option value="" { (l.pick("全部", "All")) }
                     @for n in 1..=4u8 {
-                        option value=(n) selected[sel(p.level.as_ref(), &n.to_string())] { (n) (l.t("级", "")) }
+                        option value=(n) selected[sel(p.level.as_ref(), &n.to_string())] { (n) (l.pick("级", "")) }
                     }
                 }
             }
-            label { (l.t("年龄段", "Age")) " "
+            label { (l.pick("年龄段", "Age")) " "
                 select name="age" id="f-age" {
-                    option value="" { (l.t("全部", "All")) }
+                    option value="" { (l.pick("全部", "All")) }
                     @for (_, _, band) in AGE_BANDS {
                         @let v = band.replace('–', "-");
                         option value=(v) selected[sel(p.age.as_ref(), &v)] { (band) }
                     }
                 }
             }
-            label { (l.t("性别", "Sex")) " "
+            label { (l.pick("性别", "Sex")) " "
                 select name="sex" id="f-sex" {
-                    option value="" { (l.t("全部", "All")) }
-                    option value="male" selected[sel(p.sex.as_ref(), "male")] { (l.t("男", "male")) }
-                    option value="female" selected[sel(p.sex.as_ref(), "female")] { (l.t("女", "female")) }
+                    option value="" { (l.pick("全部", "All")) }
+                    option value="male" selected[sel(p.sex.as_ref(), "male")] { (Sex::Male.label(l)) }
+                    option value="female" selected[sel(p.sex.as_ref(), "female")] { (Sex::Female.label(l)) }
                 }
             }
             @if let Some(by) = &q.by { input type="hidden" name="by" value=(by); }
-            button.primary type="submit" id="f-apply" { (l.t("筛选", "Apply")) }
-            " " a href="/console/analysis" { (l.t("清除", "Clear")) }
+            button.primary type="submit" id="f-apply" { (l.pick("筛选", "Apply")) }
+            " " a href="/console/analysis" { (l.pick("清除", "Clear")) }
         }
     }
 }
@@ -166,24 +166,24 @@ fn filters(l: Lang, q: &PageQuery, places: &[(String, String)], years: &[i32]) -
 fn actions(l: Lang, a: &Analysis, p: &Params) -> Markup {
     html! {
         section id="action-lists" {
-            h2 { (l.t("行动清单", "Action lists")) }
-            p.muted { (l.t("按下列规则从已提交的调查记录中列出需要跟进的人员；导出的 Excel 供负责落实的科室使用，身份证号按角色脱敏，每次导出都会记录。",
+            h2 { (l.pick("行动清单", "Action lists")) }
+            p.muted { (l.pick("按下列规则从已提交的调查记录中列出需要跟进的人员；导出的 Excel 供负责落实的科室使用，身份证号按角色脱敏，每次导出都会记录。",
                 "Persons to act on, listed from the finalized records by the rules below; the Excel export is for the team that acts on it, ID numbers masked as your role requires, every export logged.")) }
             div.scroll {
                 table.figures {
                     thead { tr {
-                        th scope="col" { (l.t("清单", "List")) }
-                        th scope="col" { (l.t("规则", "Rule")) }
-                        th.num scope="col" { (l.t("人数", "Persons")) }
-                        th.num scope="col" { (l.t("去年", "Last year")) }
-                        th.num scope="col" { (l.t("变化", "Change")) }
-                        th scope="col" { (l.t("导出", "Export")) }
+                        th scope="col" { (l.pick("清单", "List")) }
+                        th scope="col" { (l.pick("规则", "Rule")) }
+                        th.num scope="col" { (l.pick("人数", "Persons")) }
+                        th.num scope="col" { (l.pick("去年", "Last year")) }
+                        th.num scope="col" { (l.pick("变化", "Change")) }
+                        th scope="col" { (l.pick("导出", "Export")) }
                     } }
                     tbody {
                         @for x in &a.actions {
                             tr data-list=(x.key) {
-                                th scope="row" { (l.t(x.label_zh, x.label_en)) }
-                                td.rule { (l.t(x.rule_zh, x.rule_en)) }
+                                th scope="row" { (l.pick(x.label_zh, x.label_en)) }
+                                td.rule { (l.pick(x.rule_zh, x.rule_en)) }
                                 td.num data-k="n" { (x.n) }
                                 td.num { (opt(x.last_year)) }
                                 td.num { (change(x.n, x.last_year)) }
@@ -193,15 +193,15 @@ fn actions(l: Lang, a: &Analysis, p: &Params) -> Markup {
                     }
                 }
             }
-            h3 { (l.t("按辅助器具", "By device")) }
+            h3 { (l.pick("按辅助器具", "By device")) }
             div.scroll {
                 table.figures id="devices" {
                     thead { tr {
-                        th scope="col" { (l.t("辅助器具", "Device")) }
-                        th.num scope="col" { (l.t("需要但未获得", "Needed, not received")) }
-                        th.num scope="col" { (l.t("去年", "Last year")) }
-                        th.num scope="col" { (l.t("变化", "Change")) }
-                        th scope="col" { (l.t("导出", "Export")) }
+                        th scope="col" { (l.pick("辅助器具", "Device")) }
+                        th.num scope="col" { (l.pick("需要但未获得", "Needed, not received")) }
+                        th.num scope="col" { (l.pick("去年", "Last year")) }
+                        th.num scope="col" { (l.pick("变化", "Change")) }
+                        th scope="col" { (l.pick("导出", "Export")) }
                     } }
                     tbody {
                         @for d in &a.devices {
@@ -233,7 +233,7 @@ fn chart(l: Lang, a: &Analysis, q: &PageQuery) -> (Markup, String) {
     let data = serde_json::json!({
         "labels": a.places.iter().map(|g| group_name(l, g)).collect::<Vec<_>>(),
         "datasets": (0..4).map(|lv| serde_json::json!({
-            "label": format!("{}{}", lv + 1, l.t("级", "")),
+            "label": format!("{}{}", lv + 1, l.pick("级", "")),
             "data": x.by_place_level.iter().map(|c| c[lv]).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
@@ -241,28 +241,28 @@ fn chart(l: Lang, a: &Analysis, q: &PageQuery) -> (Markup, String) {
         section.charts {
             figure.chart {
                 figcaption {
-                    (l.t("各地人数（按残疾等级堆叠）：", "Persons by place, stacked by level: ")) (l.t(x.label_zh, x.label_en))
+                    (l.pick("各地人数（按残疾等级堆叠）：", "Persons by place, stacked by level: ")) (l.pick(x.label_zh, x.label_en))
                 }
                 form.filters method="get" action="/console/analysis" {
                     @for (k, v) in [("year", q.params.year.map(|y| y.to_string())), ("place", q.params.place.clone()), ("category", q.params.category.clone()), ("level", q.params.level.clone()), ("age", q.params.age.clone()), ("sex", q.params.sex.clone()), ("by", q.by.clone())] {
                         @if let Some(v) = v.filter(|v| !v.is_empty()) { input type="hidden" name=(k) value=(v); }
                     }
-                    label { (l.t("清单", "List")) " "
+                    label { (l.pick("清单", "List")) " "
                         select name="chart" id="chart-list" {
                             @for y in Action::ALL {
-                                option value=(y.key()) selected[y == key] { (l.t(y.label_zh(), y.label_en())) }
+                                option value=(y.key()) selected[y == key] { (y.label(l)) }
                             }
                         }
                     }
-                    button type="submit" { (l.t("显示", "Show")) }
+                    button type="submit" { (l.pick("显示", "Show")) }
                 }
-                div.chart-box { canvas id="chart-actions" role="img" aria-label=(l.t("行动清单人数柱状图", "Action list bar chart")) {} }
+                div.chart-box { canvas id="chart-actions" role="img" aria-label=(l.pick("行动清单人数柱状图", "Action list bar chart")) {} }
                 div.scroll {
                     table.figures id="chart-table" {
                         thead { tr {
-                            th scope="col" { (l.t("地区", "Place")) }
-                            @for lv in 1..=4 { th.num scope="col" { (lv) (l.t("级", "")) } }
-                            th.num scope="col" { (l.t("合计", "Total")) }
+                            th scope="col" { (l.pick("地区", "Place")) }
+                            @for lv in 1..=4 { th.num scope="col" { (lv) (l.pick("级", "")) } }
+                            th.num scope="col" { (l.pick("合计", "Total")) }
                         } }
                         tbody {
                             @for (g, c) in a.places.iter().zip(&x.by_place_level) {
@@ -298,17 +298,17 @@ fn items(l: Lang, a: &Analysis, q: &PageQuery) -> Markup {
     let ly = a.last_year.map(|y| y.to_string());
     html! {
         section id="items" {
-            h2 { (l.t("各项指标", "Every item")) }
+            h2 { (l.pick("各项指标", "Every item")) }
             p.muted {
-                (l.t("分母为该项适用的已提交记录数（按调查表的适用条件）；单选与是否题各选项之和等于该数，多选题可以更多。",
+                (l.pick("分母为该项适用的已提交记录数（按调查表的适用条件）；单选与是否题各选项之和等于该数，多选题可以更多。",
                     "Shares are of the finalized records the item applies to (by the form's conditions); a single-choice or yes/no item's options add up to that number, a multi-choice item's may add up to more."))
-                @if let Some(y) = &ly { " " (l.t("对比年度：", "Compared with: ")) (y) }
+                @if let Some(y) = &ly { " " (l.pick("对比年度：", "Compared with: ")) (y) }
             }
             p.filters {
-                (l.t("分组：", "Break down by: "))
+                (l.pick("分组：", "Break down by: "))
                 @for (k, zh, en) in [("place", "地区", "place"), ("category", "残疾类别", "category"), ("level", "残疾等级", "level")] {
-                    @if k == by { b { (l.t(zh, en)) } } @else {
-                        a href={ "/console/analysis?" (query(&q.params, &[("by", k)])) } { (l.t(zh, en)) }
+                    @if k == by { b { (l.pick(zh, en)) } } @else {
+                        a href={ "/console/analysis?" (query(&q.params, &[("by", k)])) } { (l.pick(zh, en)) }
                     }
                     " "
                 }
@@ -316,26 +316,26 @@ fn items(l: Lang, a: &Analysis, q: &PageQuery) -> Markup {
             @for i in &a.items {
                 @let cs = cells(i);
                 div.item id={ "item-" (i.key) } {
-                    h3 { (l.t(&i.label_zh, &i.label_en)) " "
-                        small.muted { (l.t("适用", "applies to")) " " span data-k="applies" { (i.applies) } (l.t("人", "")) @if let Some(n) = i.last_year_applies { "（" (l.t("去年", "last year")) " " (n) "）" } }
+                    h3 { (l.pick(&i.label_zh, &i.label_en)) " "
+                        small.muted { (l.pick("适用", "applies to")) " " span data-k="applies" { (i.applies) } (l.pick("人", "")) @if let Some(n) = i.last_year_applies { "（" (l.pick("去年", "last year")) " " (n) "）" } }
                     }
                     div.scroll {
                         table.figures.item-table data-item=(i.key) {
                             thead { tr {
-                                th scope="col" { (l.t("选项", "Option")) }
-                                th.num scope="col" { (l.t("人数", "Persons")) }
-                                th.num scope="col" { (l.t("占比", "Share")) }
+                                th scope="col" { (l.pick("选项", "Option")) }
+                                th.num scope="col" { (l.pick("人数", "Persons")) }
+                                th.num scope="col" { (l.pick("占比", "Share")) }
                                 @if ly.is_some() {
-                                    th.num scope="col" { (l.t("去年", "Last year")) }
-                                    th.num scope="col" { (l.t("去年占比", "Last year's share")) }
-                                    th.num scope="col" { (l.t("变化", "Change")) }
+                                    th.num scope="col" { (l.pick("去年", "Last year")) }
+                                    th.num scope="col" { (l.pick("去年占比", "Last year's share")) }
+                                    th.num scope="col" { (l.pick("变化", "Change")) }
                                 }
                                 @for g in groups { th.num scope="col" { (group_name(l, g)) } }
                             } }
                             tbody {
                                 @for (k, o) in i.options.iter().enumerate() {
                                     tr data-option=(o.key) {
-                                        th scope="row" { (l.t(&o.label_zh, &o.label_en)) }
+                                        th scope="row" { (l.pick(&o.label_zh, &o.label_en)) }
                                         td.num data-k="n" { (o.n) }
                                         td.num { (bp(o.share_bp)) }
                                         @if ly.is_some() {
@@ -347,7 +347,7 @@ fn items(l: Lang, a: &Analysis, q: &PageQuery) -> Markup {
                                     }
                                 }
                                 tr.total {
-                                    th scope="row" { (l.t("适用人数", "Applies to")) }
+                                    th scope="row" { (l.pick("适用人数", "Applies to")) }
                                     td.num { (i.applies) }
                                     td.num {}
                                     @if ly.is_some() { td.num { (opt(i.last_year_applies)) } td {} td.num { (change(i.applies, i.last_year_applies)) } }
@@ -429,18 +429,18 @@ pub async fn page(
     let (chart_markup, chart_data) = chart(l, &a, &q);
     let body = html! {
         div.title-row {
-            h1 { (l.t("需求与服务分析", "Needs and services analysis")) }
+            h1 { (l.pick("需求与服务分析", "Needs and services analysis")) }
             p.muted {
                 (a.campaign.name) " · " (a.place_name)
-                " · " (l.t("已提交记录", "finalized records")) " " b id="records" { (a.records) }
-                @if let (Some(y), Some(n)) = (a.last_year, a.last_year_records) { "（" (y) (l.t("年 ", ": ")) (n) "）" }
+                " · " (l.pick("已提交记录", "finalized records")) " " b id="records" { (a.records) }
+                @if let (Some(y), Some(n)) = (a.last_year, a.last_year_records) { "（" (y) (l.pick("年 ", ": ")) (n) "）" }
             }
         }
         (filters(l, &q, &places, &years))
         (actions(l, &a, &q.params))
         (chart_markup)
         section {
-            h2 { (l.t("年度报告需求段落", "The annual report's needs paragraph")) }
+            h2 { (l.pick("年度报告需求段落", "The annual report's needs paragraph")) }
             textarea id="needs-paragraph" rows="4" readonly { (a.paragraph) }
         }
         (items(l, &a, &q))
@@ -448,7 +448,7 @@ pub async fn page(
     Ok(layout::page(
         &s,
         Nav::Analysis,
-        l.t("需求分析", "Analysis"),
+        l.pick("需求分析", "Analysis"),
         "analysis",
         Options {
             charts: true,

@@ -46,27 +46,27 @@ pub async fn page(
     );
     let body = html! {
         div.title-row {
-            h1 { (l.t("审计记录", "Audit trail")) }
+            h1 { (l.pick("审计记录", "Audit trail")) }
             p id="audit-chain" data-intact=(verified.broken_at.is_none()) {
                 @match verified.broken_at {
-                    None => (format!("{} {} {}", l.t("完整：共", "Intact:"), verified.entries, l.t("条，哈希链校验通过", "entries, the hash chain checks out"))),
-                    Some(seq) => strong.bad { (format!("{} {seq}", l.t("哈希链在此条被改动：", "The hash chain is broken at entry"))) },
+                    None => (format!("{} {} {}", l.pick("完整：共", "Intact:"), verified.entries, l.pick("条，哈希链校验通过", "entries, the hash chain checks out"))),
+                    Some(seq) => strong.bad { (format!("{} {seq}", l.pick("哈希链在此条被改动：", "The hash chain is broken at entry"))) },
                 }
             }
         }
         section.panel {
             form method="get" action="/console/audit" {
-                label { (l.t("操作", "Action")) input name="action" value=(action.unwrap_or("")) placeholder="sign_in"; }
-                label { (l.t("用户", "User")) input name="user" value=(user.unwrap_or("")); }
-                button.primary type="submit" { (l.t("筛选", "Filter")) }
+                label { (l.pick("操作", "Action")) input name="action" value=(action.unwrap_or("")) placeholder="sign_in"; }
+                label { (l.pick("用户", "User")) input name="user" value=(user.unwrap_or("")); }
+                button.primary type="submit" { (l.pick("筛选", "Filter")) }
                 " "
-                a href=(csv) { (l.t("下载 CSV", "Download CSV")) }
+                a href=(csv) { (l.pick("下载 CSV", "Download CSV")) }
             }
             table.data id="audit" {
                 thead { tr {
-                    th { "#" } th { (l.t("时间", "When")) } th { (l.t("用户", "User")) }
-                    th { (l.t("设备", "Device")) } th { (l.t("地址", "Address")) }
-                    th { (l.t("操作", "Action")) } th { (l.t("详情", "Detail")) }
+                    th { "#" } th { (l.pick("时间", "When")) } th { (l.pick("用户", "User")) }
+                    th { (l.pick("设备", "Device")) } th { (l.pick("地址", "Address")) }
+                    th { (l.pick("操作", "Action")) } th { (l.pick("详情", "Detail")) }
                 } }
                 tbody {
                     @for r in &rows {
@@ -87,7 +87,7 @@ pub async fn page(
     Ok(layout::page(
         &s,
         Nav::Admin,
-        l.t("审计记录", "Audit trail"),
+        l.pick("审计记录", "Audit trail"),
         "audit",
         Options::default(),
         body,

@@ -9,10 +9,10 @@ use maud::{Markup, html};
 use doorstep_shared::Value;
 use doorstep_shared::domain::{OUTCOME, STATUS};
 use doorstep_shared::form::{FormDefinition, Item, ItemKind};
+use doorstep_shared::lang::Lang;
 use doorstep_shared::sync::Role;
 
 use super::PageResult;
-use super::lang::Lang;
 use super::layout::{self, Nav, Options, time};
 use super::session::Session;
 use crate::state::AppState;
@@ -22,27 +22,27 @@ fn show(l: Lang, item: Option<&Item>, key: &str, v: Option<&Value>) -> String {
     let label = |k: &str| -> String {
         if key == STATUS {
             return match doorstep_shared::Status::parse(k) {
-                Some(doorstep_shared::Status::Final) => l.t("已提交", "submitted").into(),
-                Some(doorstep_shared::Status::Draft) => l.t("草稿", "draft").into(),
+                Some(doorstep_shared::Status::Final) => l.pick("已提交", "submitted").into(),
+                Some(doorstep_shared::Status::Draft) => l.pick("草稿", "draft").into(),
                 None => k.into(),
             };
         }
         item.and_then(|i| i.option(k)).map_or_else(
             || k.to_string(),
-            |c| l.t(&c.label_zh, &c.label_en).to_string(),
+            |c| l.pick(&c.label_zh, &c.label_en).to_string(),
         )
     };
     match v {
-        None => l.t("（空）", "(empty)").into(),
+        None => l.pick("（空）", "(empty)").into(),
         Some(Value::Text(k)) => label(k),
-        Some(Value::Set(s)) if s.is_empty() => l.t("（无）", "(none)").into(),
+        Some(Value::Set(s)) if s.is_empty() => l.pick("（无）", "(none)").into(),
         Some(Value::Set(s)) => s
             .iter()
             .map(|k| label(k))
             .collect::<Vec<_>>()
-            .join(l.t("、", ", ")),
-        Some(Value::Bool(true)) => l.t("是", "yes").into(),
-        Some(Value::Bool(false)) => l.t("否", "no").into(),
+            .join(l.pick("、", ", ")),
+        Some(Value::Bool(true)) => l.pick("是", "yes").into(),
+        Some(Value::Bool(false)) => l.pick("否", "no").into(),
         Some(other) => other.display(),
     }
 }
@@ -65,25 +65,25 @@ fn kind_key(item: Option<&Item>, key: &str) -> &'static str {
 
 /// The control to type (or pick) a value of the item.
 fn input(l: Lang, item: Option<&Item>, key: &str) -> Markup {
-    let aria = l.t("输入新的值", "Type a value");
+    let aria = l.pick("输入新的值", "Type a value");
     html! {
         @match kind_key(item, key) {
             "single" => {
                 select.input aria-label=(aria) {
-                    option value="" { (l.t("（清空）", "(clear)")) }
+                    option value="" { (l.pick("（清空）", "(clear)")) }
                     @if key == STATUS {
-                        option value="final" { (l.t("已提交", "submitted")) }
-                        option value="draft" { (l.t("草稿", "draft")) }
+                        option value="final" { (l.pick("已提交", "submitted")) }
+                        option value="draft" { (l.pick("草稿", "draft")) }
                     } @else if let Some(i) = item {
-                        @for c in &i.options { option value=(c.key) { (l.t(&c.label_zh, &c.label_en)) } }
+                        @for c in &i.options { option value=(c.key) { (l.pick(&c.label_zh, &c.label_en)) } }
                     }
                 }
             }
             "yes_no" => {
                 select.input aria-label=(aria) {
-                    option value="" { (l.t("（清空）", "(clear)")) }
-                    option value="true" { (l.t("是", "yes")) }
-                    option value="false" { (l.t("否", "no")) }
+                    option value="" { (l.pick("（清空）", "(clear)")) }
+                    option value="true" { (l.pick("是", "yes")) }
+                    option value="false" { (l.pick("否", "no")) }
                 }
             }
             "multi" => {
@@ -91,7 +91,7 @@ fn input(l: Lang, item: Option<&Item>, key: &str) -> Markup {
                     legend { (aria) }
                     @if let Some(i) = item {
                         @for c in &i.options {
-                            label.check { input type="checkbox" value=(c.key); " " (l.t(&c.label_zh, &c.label_en)) }
+                            label.check { input type="checkbox" value=(c.key); " " (l.pick(&c.label_zh, &c.label_en)) }
                         }
                     }
                 }
@@ -107,8 +107,8 @@ fn input(l: Lang, item: Option<&Item>, key: &str) -> Markup {
 fn item_label<'a>(l: Lang, form: &'a FormDefinition, key: &'a str) -> (&'a str, Option<&'a Item>) {
     let item = form.item(key);
     let label = match item {
-        Some(i) => l.t(&i.label_zh, &i.label_en),
-        None if key == STATUS => l.t("记录状态", "Record status"),
+        Some(i) => l.pick(&i.label_zh, &i.label_en),
+        None if key == STATUS => l.pick("记录状态", "Record status"),
         None => key,
     };
     (label, item)
@@ -153,25 +153,25 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     let who = |user: &str| -> String {
         match people.get(user) {
             Some(d) if !user.is_empty() => format!("{d}（{user}）"),
-            _ if user.is_empty() => l.t("底册导入", "roster import").into(),
+            _ if user.is_empty() => l.pick("底册导入", "roster import").into(),
             _ => user.to_string(),
         }
     };
     let body = html! {
         div.title-row {
-            h1 { (l.t("冲突处理", "Conflicts")) }
+            h1 { (l.pick("冲突处理", "Conflicts")) }
             p.muted {
-                (l.t(
+                (l.pick(
                     "两台设备从同一个值出发、把同一项改成了不同的值。请选定正确的值；结果会同步回各设备。",
                     "Two devices changed the same item from the same value to different values. Pick the right one; the resolution syncs back to every device.",
                 ))
             }
             p.notice id="conflicts-changed" hidden {
-                (l.t("有新的冲突。", "New conflicts arrived."))
-                " " a href="/console/conflicts" { (l.t("刷新", "Reload")) }
+                (l.pick("有新的冲突。", "New conflicts arrived."))
+                " " a href="/console/conflicts" { (l.pick("刷新", "Reload")) }
             }
         }
-        p.empty id="no-conflicts" hidden[!conflicts.is_empty()] { (l.t("目前没有待处理的冲突。", "No open conflicts.")) }
+        p.empty id="no-conflicts" hidden[!conflicts.is_empty()] { (l.pick("目前没有待处理的冲突。", "No open conflicts.")) }
         div.conflict-list {
             @for c in &conflicts {
                 @let (label, item) = item_label(l, &form, &c.item);
@@ -183,9 +183,9 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                         }
                         p.muted {
                             (places.get(&c.community).map_or(c.community.as_str(), String::as_str))
-                            " · " (l.t("原值", "Base value")) ": " b.base { (show(l, item, &c.item, c.conflict.base.as_ref())) }
-                            " · " (l.t("当前暂用", "Provisional")) ": " b.current { (show(l, item, &c.item, c.current.as_ref())) }
-                            @if c.item == OUTCOME { " · " (l.t("影响完成统计", "affects the figures")) }
+                            " · " (l.pick("原值", "Base value")) ": " b.base { (show(l, item, &c.item, c.conflict.base.as_ref())) }
+                            " · " (l.pick("当前暂用", "Provisional")) ": " b.current { (show(l, item, &c.item, c.current.as_ref())) }
+                            @if c.item == OUTCOME { " · " (l.pick("影响完成统计", "affects the figures")) }
                         }
                     }
                     div.candidates {
@@ -195,23 +195,23 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
                             div.candidate.provisional[is_provisional] {
                                 p.value {
                                     (show(l, item, &c.item, cand.value.as_ref()))
-                                    @if is_provisional { span.badge { (l.t("当前暂用", "provisional")) } }
+                                    @if is_provisional { span.badge { (l.pick("当前暂用", "provisional")) } }
                                 }
                                 p.by { (who(&cand.by.user)) }
                                 @if let Some(d) = device(cand.by.device) {
-                                    p.device.muted { (l.t("设备：", "Device: ")) (d) }
+                                    p.device.muted { (l.pick("设备：", "Device: ")) (d) }
                                 }
                                 p.when.muted { (time(Some(cand.by.at_ms))) }
                                 button.primary.adopt type="button"
                                     data-value=(serde_json::to_string(&cand.value).unwrap_or_else(|_| "null".into())) {
-                                    (l.t("采用此值", "Use this value"))
+                                    (l.pick("采用此值", "Use this value"))
                                 }
                             }
                         }
                         div.candidate.typed {
-                            p.value { (l.t("其他值", "Another value")) }
+                            p.value { (l.pick("其他值", "Another value")) }
                             (input(l, item, &c.item))
-                            button.adopt-typed type="button" { (l.t("采用输入的值", "Use the typed value")) }
+                            button.adopt-typed type="button" { (l.pick("采用输入的值", "Use the typed value")) }
                         }
                     }
                     p.msg role="status" {}
@@ -222,7 +222,7 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     Ok(layout::page(
         &s,
         Nav::Conflicts,
-        l.t("冲突处理", "Conflicts"),
+        l.pick("冲突处理", "Conflicts"),
         "conflicts",
         Options {
             charts: false,

@@ -28,45 +28,45 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     let files = [
         (
             "progress.xlsx",
-            l.t("进度表（Excel）", "Progress (Excel)"),
-            l.t(
+            l.pick("进度表（Excel）", "Progress (Excel)"),
+            l.pick(
                 "每个社区、街道和合计的人数与比率",
                 "Counts and rates per community, street and in total",
             ),
         ),
         (
             "progress.csv",
-            l.t("进度表（CSV）", "Progress (CSV)"),
-            l.t("同上，CSV 格式（UTF-8）", "The same as CSV (UTF-8)"),
+            l.pick("进度表（CSV）", "Progress (CSV)"),
+            l.pick("同上，CSV 格式（UTF-8）", "The same as CSV (UTF-8)"),
         ),
         (
             "records.xlsx",
-            l.t("调查记录（Excel）", "Records (Excel)"),
-            l.t(
+            l.pick("调查记录（Excel）", "Records (Excel)"),
+            l.pick(
                 "每人一行，含问卷各项",
                 "One row per person with every questionnaire item",
             ),
         ),
         (
             "records.csv",
-            l.t("调查记录（CSV）", "Records (CSV)"),
-            l.t("同上，CSV 格式（UTF-8）", "The same as CSV (UTF-8)"),
+            l.pick("调查记录（CSV）", "Records (CSV)"),
+            l.pick("同上，CSV 格式（UTF-8）", "The same as CSV (UTF-8)"),
         ),
     ];
     let admin = s.role() == Role::Admin;
     let body = html! {
         div.title-row {
-            h1 { (l.t("导出与报告", "Exports and the annual report")) }
+            h1 { (l.pick("导出与报告", "Exports and the annual report")) }
             p.muted {
                 (if admin {
-                    l.t("导出包含完整身份证号，请妥善保管。每次导出都会记录。", "Exports carry full ID numbers: keep them safe. Every export is logged.")
+                    l.pick("导出包含完整身份证号，请妥善保管。每次导出都会记录。", "Exports carry full ID numbers: keep them safe. Every export is logged.")
                 } else {
-                    l.t("身份证号已脱敏。每次导出都会记录。", "ID numbers are masked. Every export is logged.")
+                    l.pick("身份证号已脱敏。每次导出都会记录。", "ID numbers are masked. Every export is logged.")
                 })
             }
         }
         section {
-            h2 { (l.t("下载", "Downloads")) }
+            h2 { (l.pick("下载", "Downloads")) }
             ul.downloads {
                 @for (file, title, what) in files {
                     li {
@@ -77,17 +77,17 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
             }
         }
         section {
-            h2 { (l.t("年度绩效报告段落", "Annual performance report paragraph")) }
-            p.muted { (l.t("按当前数据生成，可复制到年度报告中。", "Made from the current figures; copy it into the annual report.")) }
+            h2 { (l.pick("年度绩效报告段落", "Annual performance report paragraph")) }
+            p.muted { (l.pick("按当前数据生成，可复制到年度报告中。", "Made from the current figures; copy it into the annual report.")) }
             textarea id="report" rows="6" readonly { (paragraph) }
             p {
-                button.primary id="copy-report" type="button" { (l.t("复制", "Copy")) }
+                button.primary id="copy-report" type="button" { (l.pick("复制", "Copy")) }
                 " " span id="copy-msg" role="status" {}
             }
-            h3 { (l.t("第二段：需求情况", "Second paragraph: needs")) }
+            h3 { (l.pick("第二段：需求情况", "Second paragraph: needs")) }
             p.muted {
-                (l.t("规则见", "The rules are on the ")) " "
-                a href="/console/analysis" { (l.t("需求分析", "analysis page")) }
+                (l.pick("规则见", "The rules are on the ")) " "
+                a href="/console/analysis" { (l.pick("需求分析", "analysis page")) }
             }
             textarea id="needs-report" rows="4" readonly { (needs) }
         }
@@ -95,7 +95,7 @@ pub async fn page(State(state): State<AppState>, s: Session) -> PageResult {
     Ok(layout::page(
         &s,
         Nav::Exports,
-        l.t("导出与报告", "Exports"),
+        l.pick("导出与报告", "Exports"),
         "exports",
         Options {
             charts: false,

@@ -18,10 +18,10 @@ fn downloads(s: &Session, area: &str) -> Markup {
     let q = format!("?area={area}");
     html! {
         ul.downloads {
-            li { a.button href={ "/console/handover/checklist" (q) } target="_blank" { (l.t("核对单（网页，可打印）", "Checklist (printable page)")) } }
-            li { a.button href={ "/api/v1/handover/checklist.pdf" (q) } download { (l.t("核对单（PDF）", "Checklist (PDF)")) } }
-            li { a.button href={ "/api/v1/handover/coded.xlsx" (q) } download { (l.t("编码导出（Excel）", "Coded export (Excel)")) } }
-            li { a.button href={ "/api/v1/handover/coded.csv" (q) } download { (l.t("编码导出（CSV）", "Coded export (CSV)")) } }
+            li { a.button href={ "/console/handover/checklist" (q) } target="_blank" { (l.pick("核对单（网页，可打印）", "Checklist (printable page)")) } }
+            li { a.button href={ "/api/v1/handover/checklist.pdf" (q) } download { (l.pick("核对单（PDF）", "Checklist (PDF)")) } }
+            li { a.button href={ "/api/v1/handover/coded.xlsx" (q) } download { (l.pick("编码导出（Excel）", "Coded export (Excel)")) } }
+            li { a.button href={ "/api/v1/handover/coded.csv" (q) } download { (l.pick("编码导出（CSV）", "Coded export (CSV)")) } }
         }
     }
 }
@@ -38,24 +38,24 @@ pub async fn page(
         let (p, _) = compute(&state, &s.caller, q.year).await?;
         let body = html! {
             div.title-row {
-                h1 { (l.t("国家系统交接", "Hand-over to the national system")) }
-                p.muted { (l.t(
+                h1 { (l.pick("国家系统交接", "Hand-over to the national system")) }
+                p.muted { (l.pick(
                     "按动态1表编码导出，逐人核对录入国家系统，录入后标记“已录入”。",
                     "Export with the official 动态1表 codes, key each person into the national app, then mark the record keyed."))
                 }
             }
             section.cards {
-                div.card { span.label { (l.t("已录入国家系统", "Keyed into the national system")) }
+                div.card { span.label { (l.pick("已录入国家系统", "Keyed into the national system")) }
                     span.value { span data-total="keyed" { (p.total.keyed) } " / " span data-total="done" { (p.total.done) } } }
             }
             (downloads(&s, p.campaign.district.as_str()))
             table.figures.sortable id="handover-communities" {
                 thead { tr {
-                    th scope="col" { (l.t("社区（村）", "Community")) }
-                    th scope="col" { (l.t("街道（乡镇）", "Street")) }
-                    th.num scope="col" { (l.t("已完成", "Done")) }
-                    th.num scope="col" { (l.t("已录入", "Keyed")) }
-                    th.num scope="col" { (l.t("待录入", "To key")) }
+                    th scope="col" { (l.pick("社区（村）", "Community")) }
+                    th scope="col" { (l.pick("街道（乡镇）", "Street")) }
+                    th.num scope="col" { (l.pick("已完成", "Done")) }
+                    th.num scope="col" { (l.pick("已录入", "Keyed")) }
+                    th.num scope="col" { (l.pick("待录入", "To key")) }
                 } }
                 tbody {
                     @for c in &p.communities {
@@ -73,7 +73,7 @@ pub async fn page(
         return Ok(layout::page(
             &s,
             Nav::Handover,
-            l.t("国家系统交接", "Hand-over"),
+            l.pick("国家系统交接", "Hand-over"),
             "handover",
             Options::default(),
             body,
@@ -89,17 +89,17 @@ pub async fn page(
     let keyed = list.pages.iter().filter(|p| p.keyed.is_some()).count();
     let body = html! {
         div.title-row {
-            h1 { a href="/console/handover" { (l.t("国家系统交接", "Hand-over")) } " › " (name) }
-            p.muted { (list.numbering) " · " (l.t("已录入", "Keyed")) " " span id="keyed-count" { (keyed) } " / " (list.pages.len()) }
+            h1 { a href="/console/handover" { (l.pick("国家系统交接", "Hand-over")) } " › " (name) }
+            p.muted { (list.numbering) " · " (l.pick("已录入", "Keyed")) " " span id="keyed-count" { (keyed) } " / " (list.pages.len()) }
         }
         (downloads(&s, &area))
         table.persons id="handover-persons" {
             thead { tr {
-                th scope="col" { (l.t("姓名", "Name")) }
-                th scope="col" { (l.t("残疾人证号", "Certificate")) }
-                th scope="col" { (l.t("调查结果", "Outcome")) }
-                th scope="col" { (l.t("记录状态", "State")) }
-                th scope="col" { (l.t("国家系统", "National system")) }
+                th scope="col" { (l.pick("姓名", "Name")) }
+                th scope="col" { (l.pick("残疾人证号", "Certificate")) }
+                th scope="col" { (l.pick("调查结果", "Outcome")) }
+                th scope="col" { (l.pick("记录状态", "State")) }
+                th scope="col" { (l.pick("国家系统", "National system")) }
                 th scope="col" {}
             } }
             tbody {
@@ -110,12 +110,12 @@ pub async fn page(
                         td { (p.outcome) }
                         td { (p.state) }
                         td.keyed { @match &p.keyed {
-                            Some(m) => { (l.t("已录入", "Keyed")) " · " (m.by) " · " (beijing(m.at)) }
-                            None => { span.muted { (l.t("未录入", "Not keyed")) } }
+                            Some(m) => { (l.pick("已录入", "Keyed")) " · " (m.by) " · " (beijing(m.at)) }
+                            None => { span.muted { (l.pick("未录入", "Not keyed")) } }
                         } }
                         td {
                             button type="button" data-keyed=(if p.keyed.is_some() { "false" } else { "true" }) disabled[p.outcome.is_empty()] {
-                                (if p.keyed.is_some() { l.t("撤销标记", "Unmark") } else { l.t("标记已录入", "Mark keyed") })
+                                (if p.keyed.is_some() { l.pick("撤销标记", "Unmark") } else { l.pick("标记已录入", "Mark keyed") })
                             }
                             " " span.msg role="status" {}
                         }
@@ -127,7 +127,7 @@ pub async fn page(
     Ok(layout::page(
         &s,
         Nav::Handover,
-        l.t("国家系统交接", "Hand-over"),
+        l.pick("国家系统交接", "Hand-over"),
         "handover",
         Options::default(),
         body,

@@ -5,9 +5,9 @@ use chrono::DateTime;
 use maud::{DOCTYPE, Markup, html};
 
 use doorstep_shared::Outcome;
+use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::sync::Role;
 
-use super::lang::Lang;
 use super::session::Session;
 pub use super::shell::error_page;
 use super::shell::{head, sign_out};
@@ -39,11 +39,6 @@ pub struct Options {
     pub data: Vec<(&'static str, String)>,
 }
 
-#[must_use]
-pub fn role_label(lang: Lang, role: Role) -> &'static str {
-    lang.t(role.label_zh(), role.label_en())
-}
-
 /// A full console page with navigation.
 #[must_use]
 pub fn page(
@@ -58,41 +53,41 @@ pub fn page(
     let user = &s.caller.0.user;
     let reviewer = matches!(s.role(), Role::Supervisor | Role::Admin);
     let entries: Vec<(Nav, &str, &str)> = [
-        (Nav::Overview, "/console", l.t("进度概览", "Overview")),
+        (Nav::Overview, "/console", l.pick("进度概览", "Overview")),
         (
             Nav::Analysis,
             "/console/analysis",
-            l.t("需求分析", "Analysis"),
+            l.pick("需求分析", "Analysis"),
         ),
         (
             Nav::Conflicts,
             "/console/conflicts",
-            l.t("冲突处理", "Conflicts"),
+            l.pick("冲突处理", "Conflicts"),
         ),
     ]
     .into_iter()
-    .chain(reviewer.then_some((Nav::Review, "/console/review", l.t("审核", "Review"))))
+    .chain(reviewer.then_some((Nav::Review, "/console/review", l.pick("审核", "Review"))))
     .chain([
         (
             Nav::Exports,
             "/console/exports",
-            l.t("导出与报告", "Exports"),
+            l.pick("导出与报告", "Exports"),
         ),
         (
             Nav::Handover,
             "/console/handover",
-            l.t("国家系统交接", "Hand-over"),
+            l.pick("国家系统交接", "Hand-over"),
         ),
         (
             Nav::Campaigns,
             "/console/campaigns",
-            l.t("调查年度", "Campaigns"),
+            l.pick("调查年度", "Campaigns"),
         ),
     ])
     .chain((s.role() == Role::Admin).then_some((
         Nav::Admin,
         "/console/admin",
-        l.t("管理", "Admin"),
+        l.pick("管理", "Admin"),
     )))
     .collect();
     let markup = html! {
@@ -103,18 +98,18 @@ pub fn page(
                 data-outcomes=(outcome_labels_json(l)) data-target-bp=(HOME_VISIT_TARGET_BP)
                 data-extra=(serde_json::Value::Object(opts.data.iter().map(|(k, v)| ((*k).to_string(), serde_json::Value::String(v.clone()))).collect()).to_string()) {
                 header.top {
-                    a.brand href="/console" { (l.t("动态更新督导台", "Doorstep console")) }
+                    a.brand href="/console" { (l.pick("动态更新督导台", "Doorstep console")) }
                     nav.main {
                         @for (n, href, label) in &entries {
                             a href=(href) aria-current=[(*n == nav).then_some("page")] { (label) }
                         }
                     }
                     div.who {
-                        span.live id="live" hidden[!opts.live] title=(l.t("实时更新", "Live updates")) {
-                            span.dot {} span.live-text { (l.t("连接中", "Connecting")) }
+                        span.live id="live" hidden[!opts.live] title=(l.pick("实时更新", "Live updates")) {
+                            span.dot {} span.live-text { (l.pick("连接中", "Connecting")) }
                         }
-                        span.user { (user.display_name) " · " (role_label(l, user.role)) }
-                        a.lang href={ "?lang=" (l.other().key()) } { (l.t("English", "中文")) }
+                        span.user { (user.display_name) " · " (user.role.label(l)) }
+                        a.lang href={ "?lang=" (l.other().key()) } { (l.pick("English", "中文")) }
                         (sign_out(l))
                     }
                 }
@@ -127,19 +122,10 @@ pub fn page(
     markup.into_response()
 }
 
-/// Outcome label in the page language.
-#[must_use]
-pub fn outcome_label(lang: Lang, o: Outcome) -> &'static str {
-    match lang {
-        Lang::Zh => o.label_zh(),
-        Lang::En => o.label_en(),
-    }
-}
-
 fn outcome_labels_json(lang: Lang) -> String {
     let map: serde_json::Map<String, serde_json::Value> = Outcome::ALL
         .iter()
-        .map(|o| (o.key().to_string(), outcome_label(lang, *o).into()))
+        .map(|o| (o.key().to_string(), o.label(lang).into()))
         .collect();
     serde_json::Value::Object(map).to_string()
 }

@@ -45,10 +45,13 @@ use axum::routing::{get, post};
 use futures::Stream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use doorstep_shared::lang::Lang;
+
 use crate::auth::Caller;
 use crate::state::AppState;
 
-pub use lang::{LANG_COOKIE, Lang};
+use lang::ConsoleLang;
+pub use lang::LANG_COOKIE;
 
 /// How long the event stream waits after a change for more changes before telling the page.
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -80,12 +83,12 @@ pub fn router() -> Router<AppState> {
         .layer(from_fn(console_headers))
 }
 
-async fn not_found(lang: Lang) -> Response {
+async fn not_found(ConsoleLang(lang): ConsoleLang) -> Response {
     layout::error_page(
         lang,
         axum::http::StatusCode::NOT_FOUND,
-        lang.t("找不到此页面", "Page not found"),
-        lang.t(
+        lang.pick("找不到此页面", "Page not found"),
+        lang.pick(
             "地址有误或页面已不存在。",
             "The address is wrong or the page no longer exists.",
         ),

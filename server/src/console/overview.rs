@@ -5,13 +5,13 @@ use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 
+use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::progress::Figures;
 use doorstep_shared::review::{Level, Levels};
 use doorstep_shared::sync::Role;
 use doorstep_shared::{Outcome, Status};
 
-use super::lang::Lang;
-use super::layout::{self, Nav, Options, bp, home_visit_class, outcome_label, time};
+use super::layout::{self, Nav, Options, bp, home_visit_class, time};
 use super::review;
 use super::session::Session;
 use super::{PageError, PageResult};
@@ -26,26 +26,26 @@ fn fig_head(l: Lang, first: &str, with_street: bool) -> Markup {
             tr {
                 th.name data-sort="text" scope="col" { button.sort type="button" { (first) } }
                 @if with_street {
-                    th data-sort="text" scope="col" { button.sort type="button" { (l.t("街道（乡镇）", "Street")) } }
+                    th data-sort="text" scope="col" { button.sort type="button" { (l.pick("街道（乡镇）", "Street")) } }
                 }
-                th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("底册", "Roster")) } }
-                th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("已完成", "Done")) } }
+                th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("底册", "Roster")) } }
+                th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("已完成", "Done")) } }
                 @for o in Outcome::ALL {
-                    th.num.outcome data-sort="num" scope="col" { button.sort type="button" { (outcome_label(l, o)) } }
+                    th.num.outcome data-sort="num" scope="col" { button.sort type="button" { (o.label(l)) } }
                 }
-                th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("完成率", "Completion")) } }
-                th.num data-sort="num" scope="col" title=(l.t("目标 ≥ 95%", "Target ≥ 95 %")) {
-                    button.sort type="button" { (l.t("入户调查率", "Home visits")) }
+                th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("完成率", "Completion")) } }
+                th.num data-sort="num" scope="col" title=(l.pick("目标 ≥ 95%", "Target ≥ 95 %")) {
+                    button.sort type="button" { (l.pick("入户调查率", "Home visits")) }
                 }
-                th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("APP采集比例", "APP ratio")) } }
-                th.num data-sort="num" scope="col" title=(l.t("已录入国家系统的记录", "Records keyed into the national system")) {
-                    button.sort type="button" { (l.t("已录入国家系统", "Keyed")) }
+                th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("APP采集比例", "APP ratio")) } }
+                th.num data-sort="num" scope="col" title=(l.pick("已录入国家系统的记录", "Records keyed into the national system")) {
+                    button.sort type="button" { (l.pick("已录入国家系统", "Keyed")) }
                 }
-                th.num data-sort="num" scope="col" title=(l.t("按起止日期匀速推算，今天应完成的人数", "Persons a straight line from start to end expects done by today")) {
-                    button.sort type="button" { (l.t("应完成(至今)", "Expected today")) }
+                th.num data-sort="num" scope="col" title=(l.pick("按起止日期匀速推算，今天应完成的人数", "Persons a straight line from start to end expects done by today")) {
+                    button.sort type="button" { (l.pick("应完成(至今)", "Expected today")) }
                 }
-                th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("进度差", "Ahead / behind")) } }
-                th data-sort="num" scope="col" { button.sort type="button" { (l.t("最近活动", "Last activity")) } }
+                th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("进度差", "Ahead / behind")) } }
+                th data-sort="num" scope="col" { button.sort type="button" { (l.pick("最近活动", "Last activity")) } }
             }
         }
     }
@@ -89,31 +89,31 @@ fn fig_cells(f: &Figures, expected: u64, last: Option<i64>) -> Markup {
 fn total_cards(l: Lang, t: &Figures, expected: u64) -> Markup {
     let g = gap(t.done, expected);
     html! {
-        section.cards aria-label=(l.t("合计", "Totals")) {
-            div.card { span.label { (l.t("底册人数", "On the roster")) } span.value data-total="roster" { (t.roster) } }
-            div.card { span.label { (l.t("已完成", "Done")) } span.value data-total="done" { (t.done) } }
-            div.card { span.label { (l.t("调查完成率", "Completion")) } span.value data-total="completion" { (bp(t.completion_bp)) } }
+        section.cards aria-label=(l.pick("合计", "Totals")) {
+            div.card { span.label { (l.pick("底册人数", "On the roster")) } span.value data-total="roster" { (t.roster) } }
+            div.card { span.label { (l.pick("已完成", "Done")) } span.value data-total="done" { (t.done) } }
+            div.card { span.label { (l.pick("调查完成率", "Completion")) } span.value data-total="completion" { (bp(t.completion_bp)) } }
             div.card {
-                span.label { (l.t("入户调查率", "Home-visit rate")) " " small { (l.t("目标 ≥ 95%", "target ≥ 95 %")) } }
+                span.label { (l.pick("入户调查率", "Home-visit rate")) " " small { (l.pick("目标 ≥ 95%", "target ≥ 95 %")) } }
                 span.value data-total="home" class=(home_visit_class(t.home_visit_bp)) { (bp(t.home_visit_bp)) }
             }
-            div.card { span.label { (l.t("APP采集比例", "APP ratio")) } span.value data-total="app" { (bp(t.app_bp)) } }
+            div.card { span.label { (l.pick("APP采集比例", "APP ratio")) } span.value data-total="app" { (bp(t.app_bp)) } }
             div.card {
-                span.label { (l.t("已录入国家系统", "Keyed into the national system")) }
+                span.label { (l.pick("已录入国家系统", "Keyed into the national system")) }
                 span.value { span data-total="keyed" { (t.keyed) } " / " (t.done) }
             }
             div.card {
-                span.label { (l.t("社区（村）完成", "Communities done")) }
+                span.label { (l.pick("社区（村）完成", "Communities done")) }
                 span.value { span data-total="communities_completed" { (t.communities_completed) } " / " span data-total="communities" { (t.communities) } }
             }
             div.card {
-                span.label { (l.t("今日应完成 / 进度差", "Expected today / gap")) }
+                span.label { (l.pick("今日应完成 / 进度差", "Expected today / gap")) }
                 span.value { span data-total="expected" { (expected) } " / " span data-total="gap" class=(if g < 0 { "behind" } else { "" }) { (gap_text(g)) } }
             }
         }
-        section.outcomes aria-label=(l.t("各调查结果人数", "Persons per outcome")) {
+        section.outcomes aria-label=(l.pick("各调查结果人数", "Persons per outcome")) {
             @for (i, o) in Outcome::ALL.iter().enumerate() {
-                span.chip { (outcome_label(l, *o)) " " b data-total={ "o" (i) } { (t.outcomes[i]) } }
+                span.chip { (o.label(l)) " " b data-total={ "o" (i) } { (t.outcomes[i]) } }
             }
         }
     }
@@ -147,25 +147,25 @@ pub async fn overview(State(state): State<AppState>, s: Session) -> PageResult {
             }
             p.muted {
                 (p.campaign.name) " · " (p.campaign.starts) " — " (p.campaign.ends)
-                " · " span id="updated" { (l.t("数据为最新", "Figures are current")) }
+                " · " span id="updated" { (l.pick("数据为最新", "Figures are current")) }
             }
         }
         (total_cards(l, &p.total, expected))
         section.charts {
             figure.chart {
-                figcaption { (if several_streets { l.t("各街道（乡镇）完成率", "Completion per street") } else { l.t("各社区（村）完成率", "Completion per community") }) }
-                div.chart-box { canvas id="chart-streets" role="img" aria-label=(l.t("完成率柱状图", "Completion bar chart")) {} }
+                figcaption { (if several_streets { l.pick("各街道（乡镇）完成率", "Completion per street") } else { l.pick("各社区（村）完成率", "Completion per community") }) }
+                div.chart-box { canvas id="chart-streets" role="img" aria-label=(l.pick("完成率柱状图", "Completion bar chart")) {} }
             }
             figure.chart {
-                figcaption { (l.t("累计完成（燃尽图）与目标线", "Cumulative done (burn-up) against the target line")) }
-                div.chart-box { canvas id="chart-burnup" role="img" aria-label=(l.t("累计完成折线图", "Burn-up line chart")) {} }
+                figcaption { (l.pick("累计完成（燃尽图）与目标线", "Cumulative done (burn-up) against the target line")) }
+                div.chart-box { canvas id="chart-burnup" role="img" aria-label=(l.pick("累计完成折线图", "Burn-up line chart")) {} }
             }
         }
         section {
-            h2 { (l.t("街道（乡镇）", "Streets and townships")) }
+            h2 { (l.pick("街道（乡镇）", "Streets and townships")) }
             div.scroll {
                 table.figures.sortable id="streets" {
-                    (fig_head(l, l.t("街道（乡镇）", "Street"), false))
+                    (fig_head(l, l.pick("街道（乡镇）", "Street"), false))
                     tbody {
                         @for r in &p.streets {
                             tr data-code=(r.code) {
@@ -178,29 +178,29 @@ pub async fn overview(State(state): State<AppState>, s: Session) -> PageResult {
             }
         }
         section {
-            h2 { (l.t("社区（村）", "Communities and villages")) }
+            h2 { (l.pick("社区（村）", "Communities and villages")) }
             div.filters {
                 @if several_streets {
                     label {
-                        (l.t("街道", "Street")) " "
+                        (l.pick("街道", "Street")) " "
                         select id="street-filter" {
-                            option value="" { (l.t("全部", "All")) }
+                            option value="" { (l.pick("全部", "All")) }
                             @for r in &p.streets { option value=(r.code) { (r.name) } }
                         }
                     }
                 }
                 label {
-                    (l.t("查找", "Find")) " "
-                    input id="community-search" type="search" placeholder=(l.t("社区名称", "Community name"));
+                    (l.pick("查找", "Find")) " "
+                    input id="community-search" type="search" placeholder=(l.pick("社区名称", "Community name"));
                 }
                 label.check {
                     input id="behind-only" type="checkbox";
-                    " " (l.t("只看落后的", "Only those behind"))
+                    " " (l.pick("只看落后的", "Only those behind"))
                 }
             }
             div.scroll {
                 table.figures.sortable id="communities" {
-                    (fig_head(l, l.t("社区（村）", "Community"), true))
+                    (fig_head(l, l.pick("社区（村）", "Community"), true))
                     tbody {
                         @for r in &p.communities {
                             (community_row(r))
@@ -213,7 +213,7 @@ pub async fn overview(State(state): State<AppState>, s: Session) -> PageResult {
     Ok(layout::page(
         &s,
         Nav::Overview,
-        l.t("进度概览", "Overview"),
+        l.pick("进度概览", "Overview"),
         "overview",
         Options {
             charts: true,
@@ -234,19 +234,21 @@ fn community_row(r: &Row) -> Markup {
     }
 }
 
-fn status_label(l: Lang, line: &Line) -> &'static str {
+/// A line's status cell: submitted, a draft, or not started (no outcome, nobody touched it).
+fn status_cell(l: Lang, line: &Line) -> &'static str {
     match (line.status, &line.outcome, &line.updated_by) {
-        (Status::Final, _, _) => l.t("已提交", "Submitted"),
-        (_, None, None) => l.t("未开始", "Not started"),
-        _ => l.t("草稿", "Draft"),
+        (Status::Draft, None, None) => l.pick("未开始", "Not started"),
+        (s, _, _) => s.label(l),
     }
 }
 
-fn review_label(l: Lang, line: &Line) -> &'static str {
-    if line.status != Status::Final {
-        return "—";
+/// A line's review cell: its stage once submitted, `—` before.
+fn review_cell(l: Lang, line: &Line) -> &'static str {
+    if line.status == Status::Final {
+        line.review.label(l)
+    } else {
+        "—"
     }
-    l.t(line.review.label_zh(), line.review.label_en())
 }
 
 /// `GET /console/community/{code}`: a community's figures and persons, with review.
@@ -263,8 +265,8 @@ pub async fn community(
         return Err(PageError::new(layout::error_page(
             l,
             axum::http::StatusCode::FORBIDDEN,
-            l.t("不在您的负责范围", "Outside your area"),
-            l.t(
+            l.pick("不在您的负责范围", "Outside your area"),
+            l.pick(
                 "这个社区（村）不属于您负责的街道。",
                 "This community is not in the street you oversee.",
             ),
@@ -277,8 +279,8 @@ pub async fn community(
         return Err(PageError::new(layout::error_page(
             l,
             axum::http::StatusCode::NOT_FOUND,
-            l.t("没有这个社区（村）", "No such community"),
-            l.t(
+            l.pick("没有这个社区（村）", "No such community"),
+            l.pick(
                 "本次调查的底册中没有这个社区代码。",
                 "The roster of this campaign has no such community code.",
             ),
@@ -309,14 +311,14 @@ pub async fn community(
     let body = html! {
         div.title-row {
             p.crumbs {
-                a href="/console" { (l.t("进度概览", "Overview")) } " › " (row.street_name)
+                a href="/console" { (l.pick("进度概览", "Overview")) } " › " (row.street_name)
             }
             h1 { (row.name) " " small.muted { (row.code) } }
-            p.muted { span id="updated" { (l.t("数据为最新", "Figures are current")) } }
+            p.muted { span id="updated" { (l.pick("数据为最新", "Figures are current")) } }
         }
         div.scroll {
             table.figures id="community-figures" {
-                (fig_head(l, l.t("社区（村）", "Community"), false))
+                (fig_head(l, l.pick("社区（村）", "Community"), false))
                 tbody {
                     tr data-code=(row.code) {
                         th.name scope="row" { (row.name) }
@@ -326,23 +328,23 @@ pub async fn community(
             }
         }
         section {
-            h2 { (l.t("调查对象", "Persons")) " " small.muted { (lines.len()) (l.t(" 人", " persons")) } }
+            h2 { (l.pick("调查对象", "Persons")) " " small.muted { (lines.len()) (l.pick(" 人", " persons")) } }
             div.filters {
                 label {
-                    (l.t("查找", "Find")) " "
-                    input id="person-search" type="search" placeholder=(l.t("姓名", "Name"));
+                    (l.pick("查找", "Find")) " "
+                    input id="person-search" type="search" placeholder=(l.pick("姓名", "Name"));
                 }
                 label {
-                    (l.t("显示", "Show")) " "
+                    (l.pick("显示", "Show")) " "
                     select id="person-filter" {
-                        option value="" { (l.t("全部", "All")) }
-                        option value="todo" { (l.t("未完成", "Not done")) }
-                        option value="pending" { (l.t("待审核", "Pending review")) }
+                        option value="" { (l.pick("全部", "All")) }
+                        option value="todo" { (l.pick("未完成", "Not done")) }
+                        option value="pending" { (l.pick("待审核", "Pending review")) }
                         @if levels.district && levels.street {
-                            option value="street_approved" { (l.t("街道已复查", "Street-approved")) }
+                            option value="street_approved" { (l.pick("街道已复查", "Street-approved")) }
                         }
-                        option value="returned" { (l.t("已退回", "Returned")) }
-                        option value="conflict" { (l.t("有冲突", "In conflict")) }
+                        option value="returned" { (l.pick("已退回", "Returned")) }
+                        option value="conflict" { (l.pick("有冲突", "In conflict")) }
                     }
                 }
             }
@@ -350,15 +352,15 @@ pub async fn community(
                 table.persons.sortable id="persons" {
                     thead {
                         tr {
-                            th.name data-sort="text" scope="col" { button.sort type="button" { (l.t("姓名", "Name")) } }
-                            th data-sort="text" scope="col" { button.sort type="button" { (l.t("身份证号", "ID number")) } }
-                            th data-sort="text" scope="col" { button.sort type="button" { (l.t("调查结果", "Outcome")) } }
-                            th data-sort="text" scope="col" { button.sort type="button" { (l.t("状态", "Status")) } }
-                            th data-sort="text" scope="col" { button.sort type="button" { (l.t("采集人", "Worker")) } }
-                            th data-sort="num" scope="col" { button.sort type="button" { (l.t("更新时间", "Updated")) } }
-                            th data-sort="text" scope="col" { button.sort type="button" { (l.t("审核", "Review")) } }
-                            th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("冲突", "Conflicts")) } }
-                            th scope="col" { (l.t("操作", "Actions")) }
+                            th.name data-sort="text" scope="col" { button.sort type="button" { (l.pick("姓名", "Name")) } }
+                            th data-sort="text" scope="col" { button.sort type="button" { (l.pick("身份证号", "ID number")) } }
+                            th data-sort="text" scope="col" { button.sort type="button" { (l.pick("调查结果", "Outcome")) } }
+                            th data-sort="text" scope="col" { button.sort type="button" { (l.pick("状态", "Status")) } }
+                            th data-sort="text" scope="col" { button.sort type="button" { (l.pick("采集人", "Worker")) } }
+                            th data-sort="num" scope="col" { button.sort type="button" { (l.pick("更新时间", "Updated")) } }
+                            th data-sort="text" scope="col" { button.sort type="button" { (l.pick("审核", "Review")) } }
+                            th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("冲突", "Conflicts")) } }
+                            th scope="col" { (l.pick("操作", "Actions")) }
                         }
                     }
                     tbody {
@@ -395,7 +397,7 @@ fn person_row(l: Lang, line: &Line, levels: Levels, level: Option<Level>) -> Mar
         .outcome
         .as_deref()
         .and_then(Outcome::parse)
-        .map_or("—", |o| outcome_label(l, o));
+        .map_or("—", |o| o.label(l));
     let touched = line.updated_by.is_some();
     html! {
         tr data-person=(line.person) data-status=(line.status.key()) data-review=(line.review.key())
@@ -403,23 +405,23 @@ fn person_row(l: Lang, line: &Line, levels: Levels, level: Option<Level>) -> Mar
             th.name scope="row" data-k="name" { a href={ "/console/record/" (line.person) } { (line.name) } }
             td.mono data-k="id" { (line.id_masked) }
             td data-k="outcome" { (outcome) }
-            td data-k="status" { (status_label(l, line)) }
+            td data-k="status" { (status_cell(l, line)) }
             td data-k="worker" { (line.collected_by.as_deref().unwrap_or("—")) }
             td.time data-k="time" data-sort=(if touched { line.updated_at } else { 0 }) {
                 (if touched { time(Some(line.updated_at)) } else { "—".into() })
             }
-            td data-k="review" { (review_label(l, line)) }
+            td data-k="review" { (review_cell(l, line)) }
             td.num data-k="conflicts" {
                 @if line.conflicts > 0 { a href="/console/conflicts" { (line.conflicts) } } @else { "0" }
             }
             td.actions data-k="actions" {
                 div.review-actions hidden[!(may_approve || may_return)] {
                     button.approve type="button" data-act="approve" hidden[!may_approve] {
-                        (l.t("通过", "Approve"))
+                        (l.pick("通过", "Approve"))
                     }
                     span.return-box hidden[!may_return || line.review == doorstep_shared::Review::Returned] {
-                        input.comment type="text" name="comment" placeholder=(l.t("退回原因", "What to fix")) aria-label=(l.t("退回原因", "What to fix"));
-                        button.return type="button" data-act="return" { (l.t("退回", "Return")) }
+                        input.comment type="text" name="comment" placeholder=(l.pick("退回原因", "What to fix")) aria-label=(l.pick("退回原因", "What to fix"));
+                        button.return type="button" data-act="return" { (l.pick("退回", "Return")) }
                     }
                     span.msg role="status" {}
                 }

@@ -14,12 +14,12 @@ use serde::Deserialize;
 
 use doorstep_shared::Review;
 use doorstep_shared::form::FormDefinition;
+use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::review::{self, CaseDecision, CheckMethod, Decision, Level, Levels};
 use doorstep_shared::sync::Role;
 
 use super::PageResult;
-use super::lang::Lang;
-use super::layout::{self, Nav, Options, bp, outcome_label, time};
+use super::layout::{self, Nav, Options, bp, time};
 use super::session::Session;
 use crate::db::{CaseRow, StageCounts};
 use crate::service::review::{self as svc, Agreement};
@@ -63,29 +63,15 @@ pub fn refusal(levels: Levels, level: Option<Level>, stage: Review) -> Option<St
         .map(|r| r.message)
 }
 
-#[must_use]
-pub fn level_label(l: Lang, level: Level) -> &'static str {
-    l.t(level.label_zh(), level.label_en())
-}
-
 /// `街道复查 → 区级审核`.
 #[must_use]
 pub fn levels_label(l: Lang, levels: Levels) -> String {
     levels
         .list()
         .into_iter()
-        .map(|v| level_label(l, v))
+        .map(|v| v.label(l))
         .collect::<Vec<_>>()
         .join(" → ")
-}
-
-#[must_use]
-pub fn stage_label(l: Lang, stage: Review) -> &'static str {
-    l.t(stage.label_zh(), stage.label_en())
-}
-
-fn decision_label(l: Lang, d: CaseDecision) -> &'static str {
-    l.t(d.label_zh(), d.label_en())
 }
 
 #[derive(Deserialize)]
@@ -108,7 +94,7 @@ fn place(names: &Names, code: &str) -> String {
 fn item_label(l: Lang, form: &FormDefinition, key: &str) -> String {
     form.item(key).map_or_else(
         || key.to_string(),
-        |i| l.t(&i.label_zh, &i.label_en).to_string(),
+        |i| l.pick(&i.label_zh, &i.label_en).to_string(),
     )
 }
 
@@ -126,29 +112,29 @@ fn stage_cells(c: &StageCounts) -> Markup {
 fn stages_section(l: Lang, st: &svc::Stages, names: &Names) -> Markup {
     html! {
         section.panel id="review-stages" {
-            h2 { (l.t("审核进度", "Review stages")) }
+            h2 { (l.pick("审核进度", "Review stages")) }
             p id="review-levels" data-levels=(st.levels.key()) {
-                (l.t("本次调查的审核层级：", "This campaign's review levels: "))
+                (l.pick("本次调查的审核层级：", "This campaign's review levels: "))
                 strong { (levels_label(l, st.levels)) }
                 @if !st.levels.district {
-                    span.muted { (l.t("（街道通过即为最终通过）", " (the street's approval is final)")) }
+                    span.muted { (l.pick("（街道通过即为最终通过）", " (the street's approval is final)")) }
                 }
             }
             @if st.communities.is_empty() {
-                p.muted id="no-stages" { (l.t("还没有提交的记录。", "No record has been submitted yet.")) }
+                p.muted id="no-stages" { (l.pick("还没有提交的记录。", "No record has been submitted yet.")) }
             }
             div.scroll {
                 table.figures.sortable id="stages" {
                     thead { tr {
-                        th.name data-sort="text" scope="col" { button.sort type="button" { (l.t("社区（村）", "Community")) } }
-                        th data-sort="text" scope="col" { button.sort type="button" { (l.t("街道（乡镇）", "Street")) } }
-                        th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("已提交待审核", "Submitted, to review")) } }
+                        th.name data-sort="text" scope="col" { button.sort type="button" { (l.pick("社区（村）", "Community")) } }
+                        th data-sort="text" scope="col" { button.sort type="button" { (l.pick("街道（乡镇）", "Street")) } }
+                        th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("已提交待审核", "Submitted, to review")) } }
                         th.num data-sort="num" scope="col" class=(if st.levels.street && st.levels.district { "" } else { "muted" }) {
-                            button.sort type="button" { (l.t("街道已复查", "Street-approved")) }
+                            button.sort type="button" { (l.pick("街道已复查", "Street-approved")) }
                         }
-                        th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("已通过", "Approved")) } }
-                        th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("已退回", "Returned")) } }
-                        th.num data-sort="num" scope="col" { button.sort type="button" { (l.t("合计", "Total")) } }
+                        th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("已通过", "Approved")) } }
+                        th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("已退回", "Returned")) } }
+                        th.num data-sort="num" scope="col" { button.sort type="button" { (l.pick("合计", "Total")) } }
                     } }
                     tbody {
                         @for c in &st.communities {
@@ -163,7 +149,7 @@ fn stages_section(l: Lang, st: &svc::Stages, names: &Names) -> Markup {
                     }
                     tfoot {
                         tr.total data-code="total" {
-                            th scope="row" { (l.t("合计", "Total")) }
+                            th scope="row" { (l.pick("合计", "Total")) }
                             td {}
                             (stage_cells(&st.total))
                         }
@@ -186,13 +172,13 @@ fn agreement_table(
             table.data id=(id) {
                 thead { tr {
                     th scope="col" { (first) }
-                    th.num scope="col" { (l.t("抽查", "Sampled")) }
-                    th.num scope="col" { (l.t("已核查", "Checked")) }
-                    th.num scope="col" { (l.t("联系上", "Reached")) }
-                    th.num scope="col" { (l.t("一致", "Confirmed")) }
-                    th.num scope="col" { (l.t("一致率", "Agreement")) }
-                    th.num scope="col" { (l.t("阈值", "Threshold")) }
-                    th scope="col" { (l.t("结论", "Result")) }
+                    th.num scope="col" { (l.pick("抽查", "Sampled")) }
+                    th.num scope="col" { (l.pick("已核查", "Checked")) }
+                    th.num scope="col" { (l.pick("联系上", "Reached")) }
+                    th.num scope="col" { (l.pick("一致", "Confirmed")) }
+                    th.num scope="col" { (l.pick("一致率", "Agreement")) }
+                    th.num scope="col" { (l.pick("阈值", "Threshold")) }
+                    th scope="col" { (l.pick("结论", "Result")) }
                 } }
                 tbody {
                     @for a in rows {
@@ -208,11 +194,11 @@ fn agreement_table(
                             td.num data-k="threshold" { (bp(Some(a.threshold_bp))) }
                             td data-k="flag" {
                                 @if a.flagged {
-                                    strong.flag { (l.t("低于阈值", "below threshold")) }
+                                    strong.flag { (l.pick("低于阈值", "below threshold")) }
                                 } @else if a.agreement_bp.is_some() {
-                                    (l.t("达标", "meets the threshold"))
+                                    (l.pick("达标", "meets the threshold"))
                                 } @else {
-                                    span.muted { (l.t("尚无核查", "not checked yet")) }
+                                    span.muted { (l.pick("尚无核查", "not checked yet")) }
                                 }
                             }
                         }
@@ -225,16 +211,16 @@ fn agreement_table(
 
 fn check_text(l: Lang, form: &FormDefinition, c: &review::Verification) -> String {
     let method = match c.method {
-        CheckMethod::Visit => l.t("入户", "visit"),
-        CheckMethod::Call => l.t("电话", "call"),
+        CheckMethod::Visit => l.pick("入户", "visit"),
+        CheckMethod::Call => l.pick("电话", "call"),
     };
     let mut parts = vec![c.checker.clone(), method.to_string()];
     if !c.reached {
-        parts.push(l.t("未联系上", "not reached").into());
+        parts.push(l.pick("未联系上", "not reached").into());
     } else if c.confirmed {
-        parts.push(l.t("一致", "confirmed").into());
+        parts.push(l.pick("一致", "confirmed").into());
     } else {
-        parts.push(l.t("不一致", "differs").into());
+        parts.push(l.pick("不一致", "differs").into());
         parts.push(
             c.differing
                 .iter()
@@ -255,29 +241,29 @@ fn check_form(l: Lang, form: &FormDefinition, answered: Option<&Answered>) -> Ma
     let offer = |key: &str| answered.is_none_or(|a| a.is_empty() || a.contains(key));
     html! {
         details.check-box {
-            summary { (l.t("录入核查结果", "Record the check")) }
+            summary { (l.pick("录入核查结果", "Record the check")) }
             form.check {
-                label { (l.t("核查人", "Checker"))
+                label { (l.pick("核查人", "Checker"))
                     input name="checker" type="text" required maxlength="50"; }
-                label { (l.t("方式", "Method"))
+                label { (l.pick("方式", "Method"))
                     select name="method" {
-                        option value="visit" { (l.t("入户", "Visit")) }
-                        option value="call" { (l.t("电话", "Call")) }
+                        option value="visit" { (l.pick("入户", "Visit")) }
+                        option value="call" { (l.pick("电话", "Call")) }
                     }
                 }
-                label.check { input name="reached" type="checkbox" checked; " " (l.t("联系上本人或家属", "Reached the person or family")) }
-                label.check { input name="confirmed" type="checkbox" checked; " " (l.t("记录与实际一致", "The answers are confirmed")) }
-                label.wide { (l.t("不符的项目（可多选）", "Items that differ (choose any)"))
+                label.check { input name="reached" type="checkbox" checked; " " (l.pick("联系上本人或家属", "Reached the person or family")) }
+                label.check { input name="confirmed" type="checkbox" checked; " " (l.pick("记录与实际一致", "The answers are confirmed")) }
+                label.wide { (l.pick("不符的项目（可多选）", "Items that differ (choose any)"))
                     select name="differing" multiple size="5" {
                         @for item in form.items().filter(|i| offer(&i.key)) {
-                            option value=(item.key) { (l.t(&item.label_zh, &item.label_en)) }
+                            option value=(item.key) { (l.pick(&item.label_zh, &item.label_en)) }
                         }
                     }
                 }
-                label.wide { (l.t("备注", "Note"))
+                label.wide { (l.pick("备注", "Note"))
                     input name="note" type="text" maxlength="500"; }
                 div.form-actions {
-                    button.primary type="submit" { (l.t("保存核查", "Save the check")) }
+                    button.primary type="submit" { (l.pick("保存核查", "Save the check")) }
                     span.msg role="status" {}
                 }
             }
@@ -296,41 +282,41 @@ fn sample_section(
     let seed = chrono::Utc::now().timestamp() % 100_000;
     html! {
         section.panel id="sample" {
-            h2 { (l.t("区级抽查", "District sample")) }
+            h2 { (l.pick("区级抽查", "District sample")) }
             @if admin_acts {
                 form.grid id="draw-sample" {
-                    label { (l.t("抽查比例（‰）", "Rate (‰)"))
+                    label { (l.pick("抽查比例（‰）", "Rate (‰)"))
                         input name="rate_permille" type="number" min="1" max="1000" required value="50"; }
-                    label { (l.t("随机种子", "Seed"))
+                    label { (l.pick("随机种子", "Seed"))
                         input name="seed" type="number" min="0" required value=(seed); }
-                    label { (l.t("一致率阈值（%）", "Agreement threshold (%)"))
+                    label { (l.pick("一致率阈值（%）", "Agreement threshold (%)"))
                         input name="threshold_percent" type="number" min="1" max="100" step="0.1" value="95"; }
                     div.form-actions {
-                        button.primary type="submit" { (l.t("抽取样本", "Draw the sample")) }
+                        button.primary type="submit" { (l.pick("抽取样本", "Draw the sample")) }
                         span.msg id="draw-msg" role="status" {}
                     }
                 }
-                p.muted { (l.t(
+                p.muted { (l.pick(
                     "按各社区已提交（未退回）且尚未抽中的记录抽取，至少 1 条；同一种子对同样的记录抽出同样的样本，换种子再抽会追加。",
                     "Drawn per community from its submitted records (not returned) not sampled yet, at least one; the same seed over the same records draws the same sample, another seed adds to it."))
                 }
             }
             @if report.samples.is_empty() {
-                p.muted id="no-sample" { (l.t("尚未抽查。", "No sample drawn yet.")) }
+                p.muted id="no-sample" { (l.pick("尚未抽查。", "No sample drawn yet.")) }
             } @else {
-                h3 { (l.t("各社区一致率", "Agreement per community")) }
-                (agreement_table(l, "agreement-communities", l.t("社区（村）", "Community"), &report.communities, |k| place(names, k)))
-                h3 { (l.t("各采集员一致率", "Agreement per worker")) }
-                (agreement_table(l, "agreement-workers", l.t("采集员", "Worker"), &report.workers, |k| if k.is_empty() { "—".into() } else { k.to_string() }))
-                h3 { (l.t("抽查名单", "The sample")) " " small.muted { (report.samples.len()) (l.t(" 条", " records")) } }
+                h3 { (l.pick("各社区一致率", "Agreement per community")) }
+                (agreement_table(l, "agreement-communities", l.pick("社区（村）", "Community"), &report.communities, |k| place(names, k)))
+                h3 { (l.pick("各采集员一致率", "Agreement per worker")) }
+                (agreement_table(l, "agreement-workers", l.pick("采集员", "Worker"), &report.workers, |k| if k.is_empty() { "—".into() } else { k.to_string() }))
+                h3 { (l.pick("抽查名单", "The sample")) " " small.muted { (report.samples.len()) (l.pick(" 条", " records")) } }
                 div.scroll {
                     table.data id="samples" {
                         thead { tr {
-                            th scope="col" { (l.t("姓名", "Name")) }
-                            th scope="col" { (l.t("社区（村）", "Community")) }
-                            th scope="col" { (l.t("采集员", "Worker")) }
-                            th scope="col" { (l.t("抽取", "Drawn")) }
-                            th scope="col" { (l.t("核查结果", "Check")) }
+                            th scope="col" { (l.pick("姓名", "Name")) }
+                            th scope="col" { (l.pick("社区（村）", "Community")) }
+                            th scope="col" { (l.pick("采集员", "Worker")) }
+                            th scope="col" { (l.pick("抽取", "Drawn")) }
+                            th scope="col" { (l.pick("核查结果", "Check")) }
                         } }
                         tbody {
                             @for smp in &report.samples {
@@ -350,7 +336,7 @@ fn sample_section(
                                                 @if let Some(at) = smp.checked_at { " " small.muted { (time(Some(at))) } }
                                             }
                                             None => {
-                                                @if admin_acts { (check_form(l, form, persons.get(&smp.person_id).map(|(_, a)| a))) } @else { span.muted { (l.t("待核查", "to check")) } }
+                                                @if admin_acts { (check_form(l, form, persons.get(&smp.person_id).map(|(_, a)| a))) } @else { span.muted { (l.pick("待核查", "to check")) } }
                                             }
                                         }
                                     }
@@ -367,21 +353,21 @@ fn sample_section(
 fn case_form(l: Lang, today: &str) -> Markup {
     html! {
         form.case {
-            label { (l.t("处理结果", "Decision"))
+            label { (l.pick("处理结果", "Decision"))
                 select name="decision" required {
-                    option value="" { (l.t("请选择", "Choose")) }
-                    option value="transferred" { (decision_label(l, CaseDecision::Transferred)) }
-                    option value="deregistered" { (decision_label(l, CaseDecision::Deregistered)) }
-                    option value="kept" { (decision_label(l, CaseDecision::Kept)) }
+                    option value="" { (l.pick("请选择", "Choose")) }
+                    option value="transferred" { (CaseDecision::Transferred.label(l)) }
+                    option value="deregistered" { (CaseDecision::Deregistered.label(l)) }
+                    option value="kept" { (CaseDecision::Kept.label(l)) }
                 }
             }
-            label.county hidden { (l.t("迁入区县", "County moved to"))
-                input name="county" type="text" maxlength="40" placeholder=(l.t("如：邵东市", "e.g. 邵东市")); }
-            label { (l.t("处理日期", "Date"))
+            label.county hidden { (l.pick("迁入区县", "County moved to"))
+                input name="county" type="text" maxlength="40" placeholder=(l.pick("如：邵东市", "e.g. 邵东市")); }
+            label { (l.pick("处理日期", "Date"))
                 input name="decided_on" type="date" required value=(today); }
-            label { (l.t("说明", "Note"))
+            label { (l.pick("说明", "Note"))
                 input name="note" type="text" maxlength="500"; }
-            button.primary type="submit" { (l.t("保存", "Save")) }
+            button.primary type="submit" { (l.pick("保存", "Save")) }
             span.msg role="status" {}
         }
     }
@@ -394,28 +380,28 @@ fn cases_section(l: Lang, admin_acts: bool, year: i32, rows: &[CaseRow], names: 
     let open = rows.iter().filter(|r| r.decision.is_none()).count();
     html! {
         section.panel id="follow-ups" {
-            h2 { (l.t("后续处理", "Follow-up cases")) " " small.muted { (l.t("待处理 ", "open: ")) span id="open-cases" { (open) } " / " (rows.len()) } }
-            p.muted { (l.t(
+            h2 { (l.pick("后续处理", "Follow-up cases")) " " small.muted { (l.pick("待处理 ", "open: ")) span id="open-cases" { (open) } " / " (rows.len()) } }
+            p.muted { (l.pick(
                 "已提交的 已搬迁、注销、查无此人、空挂户 人员，由区县办理迁移证明或注销；“迁出”和“注销”的人员下一年度不再结转。",
                 "Submitted persons who moved, were deregistered, were not found or are registered only: the county issues a transfer or deregisters; those transferred or deregistered are not carried into next year."))
             }
-            p { a.button id="cases-xlsx" href={ "/api/v1/follow-ups.xlsx?year=" (year) } download { (l.t("下载后续处理清单（Excel）", "Download the cases (Excel)")) } }
+            p { a.button id="cases-xlsx" href={ "/api/v1/follow-ups.xlsx?year=" (year) } download { (l.pick("下载后续处理清单（Excel）", "Download the cases (Excel)")) } }
             @if rows.is_empty() {
-                p.muted id="no-cases" { (l.t("没有需要后续处理的人员。", "No follow-up cases.")) }
+                p.muted id="no-cases" { (l.pick("没有需要后续处理的人员。", "No follow-up cases.")) }
             }
             @for o in svc::case_outcomes() {
                 @let group: Vec<&CaseRow> = rows.iter().filter(|r| r.outcome == o.key()).collect();
                 @if !group.is_empty() {
                     section.case-group data-outcome=(o.key()) {
-                        h3 { (outcome_label(l, o)) " " small.muted { (group.len()) (l.t(" 人", " persons")) } }
+                        h3 { (o.label(l)) " " small.muted { (group.len()) (l.pick(" 人", " persons")) } }
                         div.scroll {
                             table.data.cases {
                                 thead { tr {
-                                    th scope="col" { (l.t("姓名", "Name")) }
-                                    th scope="col" { (l.t("社区（村）", "Community")) }
-                                    th scope="col" { (l.t("身份证号", "ID number")) }
-                                    th scope="col" { (l.t("情况说明", "Note")) }
-                                    th scope="col" { (l.t("处理", "Decision")) }
+                                    th scope="col" { (l.pick("姓名", "Name")) }
+                                    th scope="col" { (l.pick("社区（村）", "Community")) }
+                                    th scope="col" { (l.pick("身份证号", "ID number")) }
+                                    th scope="col" { (l.pick("情况说明", "Note")) }
+                                    th scope="col" { (l.pick("处理", "Decision")) }
                                 } }
                                 tbody {
                                     @for r in group {
@@ -427,14 +413,14 @@ fn cases_section(l: Lang, admin_acts: bool, year: i32, rows: &[CaseRow], names: 
                                             td.decision {
                                                 @match r.decision {
                                                     Some(d) => {
-                                                        strong { (decision_label(l, d)) }
+                                                        strong { (d.label(l)) }
                                                         @if let Some(c) = &r.county { " · " (c) }
                                                         @if let Some(on) = &r.decided_on { " · " (on) }
                                                         @if let Some(n) = r.decision_note.as_deref().filter(|n| !n.is_empty()) { " · " (n) }
                                                         @if let Some(by) = &r.decided_by { " " small.muted { "(" (by) ")" } }
                                                     }
                                                     None => {
-                                                        @if admin_acts { (case_form(l, &today)) } @else { span.muted { (l.t("待处理", "open")) } }
+                                                        @if admin_acts { (case_form(l, &today)) } @else { span.muted { (l.pick("待处理", "open")) } }
                                                     }
                                                 }
                                             }
@@ -456,21 +442,21 @@ fn warned_section(l: Lang, rows: &[svc::Warned], names: &Names) -> Markup {
     let unexplained = rows.iter().filter(|r| r.reason.is_none()).count();
     html! {
         section.panel id="warned" {
-            h2 { (l.t("提交时带有核实提示的记录", "Records finalized over a warning")) }
+            h2 { (l.pick("提交时带有核实提示的记录", "Records finalized over a warning")) }
             p.muted {
-                (l.t("共 ", "")) strong id="warned-count" { (rows.len()) }
-                (l.t(" 条，其中未填写核实说明 ", " records; without a reason: "))
+                (l.pick("共 ", "")) strong id="warned-count" { (rows.len()) }
+                (l.pick(" 条，其中未填写核实说明 ", " records; without a reason: "))
                 strong id="warned-unexplained" { (unexplained) }
-                (l.t(" 条。", "."))
+                (l.pick(" 条。", "."))
             }
             @if !rows.is_empty() {
                 table.data {
                     thead { tr {
-                        th { (l.t("姓名", "Name")) }
-                        th { (l.t("社区", "Community")) }
-                        th { (l.t("提示", "Warnings")) }
-                        th { (l.t("核实说明", "Reason")) }
-                        th { (l.t("审核", "Review")) }
+                        th { (l.pick("姓名", "Name")) }
+                        th { (l.pick("社区", "Community")) }
+                        th { (l.pick("提示", "Warnings")) }
+                        th { (l.pick("核实说明", "Reason")) }
+                        th { (l.pick("审核", "Review")) }
                     } }
                     tbody {
                         @for r in rows {
@@ -478,13 +464,13 @@ fn warned_section(l: Lang, rows: &[svc::Warned], names: &Names) -> Markup {
                                 td { a href={ "/console/record/" (r.person_id) } { (r.name) } }
                                 td { (names.get(&r.community).map_or(r.community.as_str(), |n| n.0.as_str())) }
                                 td { ul.plain { @for w in &r.warnings {
-                                    li data-check=(w.check) { (l.t(&w.message_zh, &w.message_en)) }
+                                    li data-check=(w.check) { (l.pick(&w.message_zh, &w.message_en)) }
                                 } } }
                                 td { @match &r.reason {
                                     Some(t) => { (t) }
-                                    None => { span.muted { (l.t("未填写", "none")) } }
+                                    None => { span.muted { (l.pick("未填写", "none")) } }
                                 } }
-                                td { (l.t(r.review.label_zh(), r.review.label_en())) }
+                                td { (r.review.label(l)) }
                             }
                         }
                     }
@@ -528,17 +514,17 @@ pub async fn page(
     let admin_acts = open && s.role() == Role::Admin;
     let body = html! {
         div.title-row {
-            h1 { (l.t("审核", "Review")) }
+            h1 { (l.pick("审核", "Review")) }
             p.muted {
                 (p.campaign.name)
-                @if !open { " · " (l.t("已结束的调查，只读", "a closed campaign: read only")) }
-                @if s.role() == Role::Supervisor { " · " (l.t("本街道范围", "your street")) }
+                @if !open { " · " (l.pick("已结束的调查，只读", "a closed campaign: read only")) }
+                @if s.role() == Role::Supervisor { " · " (l.pick("本街道范围", "your street")) }
             }
             nav.toc {
-                a href="#review-stages" { (l.t("审核进度", "Stages")) }
-                a href="#sample" { (l.t("区级抽查", "Sample")) }
-                a href="#warned" { (l.t("提示记录", "Warnings")) }
-                a href="#follow-ups" { (l.t("后续处理", "Follow-up cases")) }
+                a href="#review-stages" { (l.pick("审核进度", "Stages")) }
+                a href="#sample" { (l.pick("区级抽查", "Sample")) }
+                a href="#warned" { (l.pick("提示记录", "Warnings")) }
+                a href="#follow-ups" { (l.pick("后续处理", "Follow-up cases")) }
             }
         }
         (stages_section(l, &stages, &names))
@@ -549,7 +535,7 @@ pub async fn page(
     Ok(layout::page(
         &s,
         Nav::Review,
-        l.t("审核", "Review"),
+        l.pick("审核", "Review"),
         "review",
         Options::default(),
         body,

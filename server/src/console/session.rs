@@ -9,10 +9,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use doorstep_shared::lang::Lang;
 use doorstep_shared::sync::{LoginRequest, Role};
 
 use super::PageError;
-use super::lang::Lang;
+use super::lang::{ConsoleLang, lang_of};
 use super::shell as layout;
 use crate::auth::{COOKIE, Caller};
 use crate::service::accounts::sign_in;
@@ -41,13 +42,13 @@ impl Session {
         }
         let l = self.lang;
         let message = if self.role() == Role::Worker {
-            l.t(
+            l.pick(
                 "督导台供街道专干和区残联使用。社区专干请在手机应用中记录调查结果。",
                 "The console is for street supervisors and the district office. Community workers \
                  record outcomes in the Doorstep app on their phones.",
             )
         } else {
-            l.t(
+            l.pick(
                 "此页面仅供区残联管理员使用。",
                 "This page is for the district administrator only.",
             )
@@ -55,7 +56,7 @@ impl Session {
         Err(PageError::new(layout::error_page(
             l,
             StatusCode::FORBIDDEN,
-            l.t(
+            l.pick(
                 "您的账号无权查看此页面",
                 "Your account may not open this page",
             ),
@@ -102,7 +103,7 @@ impl FromRequestParts<AppState> for Session {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Ok(lang) = Lang::from_request_parts(parts, state).await;
+        let lang = lang_of(parts);
         match Caller::from_request_parts(parts, state).await {
             Ok(caller) => Ok(Session { caller, lang }),
             Err(e) if e.status == StatusCode::UNAUTHORIZED => {
@@ -128,34 +129,34 @@ fn login_markup(lang: Lang, error: Option<&str>, username: &str, next: &str) -> 
     let l = lang;
     let body = html! {
         main.login {
-            h1 { (l.t("残疾人动态更新 · 督导台", "Doorstep · Supervisor console")) }
-            p.muted { (l.t("使用与手机应用相同的账号登录。", "Sign in with the same account as the app.")) }
+            h1 { (l.pick("残疾人动态更新 · 督导台", "Doorstep · Supervisor console")) }
+            p.muted { (l.pick("使用与手机应用相同的账号登录。", "Sign in with the same account as the app.")) }
             @if let Some(e) = error {
                 p.error role="alert" { (e) }
             }
             form method="post" action="/console/login" {
                 input type="hidden" name="next" value=(next);
                 label {
-                    (l.t("用户名", "User name"))
+                    (l.pick("用户名", "User name"))
                     input name="username" autocomplete="username" required autofocus value=(username);
                 }
                 label {
-                    (l.t("密码", "Password"))
+                    (l.pick("密码", "Password"))
                     input name="password" type="password" autocomplete="current-password" required;
                 }
-                button.primary type="submit" { (l.t("登录", "Sign in")) }
+                button.primary type="submit" { (l.pick("登录", "Sign in")) }
             }
             p.lang-switch {
-                a href={ "/console/login?lang=" (l.other().key()) } { (l.t("English", "中文")) }
+                a href={ "/console/login?lang=" (l.other().key()) } { (l.pick("English", "中文")) }
             }
         }
     };
-    layout::bare(lang, l.t("登录", "Sign in"), "login", body)
+    layout::bare(lang, l.pick("登录", "Sign in"), "login", body)
 }
 
 /// `GET /console/login`.
 pub async fn login_page(
-    lang: Lang,
+    ConsoleLang(lang): ConsoleLang,
     caller: Result<Caller, crate::error::ApiError>,
     Query(q): Query<LoginQuery>,
 ) -> Response {
@@ -185,7 +186,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
 /// `POST /console/login`: signs in as a console (web) device and sets the session cookie.
 pub async fn login(
     State(state): State<AppState>,
-    lang: Lang,
+    ConsoleLang(lang): ConsoleLang,
     from: crate::auth::ClientAddr,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
@@ -196,7 +197,7 @@ pub async fn login(
             StatusCode::FORBIDDEN,
             login_markup(
                 lang,
-                Some(lang.t(
+                Some(lang.pick(
                     "请从本站的登录页登录。",
                     "Sign in from this site's sign-in page.",
                 )),
@@ -228,7 +229,7 @@ pub async fn login(
         }
         Err(e) => {
             let message = if e.status == StatusCode::UNAUTHORIZED {
-                lang.t("用户名或密码错误。", "Wrong user name or password.")
+                lang.pick("用户名或密码错误。", "Wrong user name or password.")
                     .to_string()
             } else {
                 e.message.clone()

@@ -4,8 +4,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
+use doorstep_shared::lang::Lang;
+
 use super::assets;
-use super::lang::Lang;
 
 pub(super) fn head(lang: Lang, title: &str, charts: bool) -> Markup {
     html! {
@@ -14,7 +15,7 @@ pub(super) fn head(lang: Lang, title: &str, charts: bool) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="color-scheme" content="light";
             link rel="icon" href="data:,";
-            title { (title) " · " (lang.t("动态更新督导台", "Doorstep console")) }
+            title { (title) " · " (lang.pick("动态更新督导台", "Doorstep console")) }
             link rel="stylesheet" href=(assets::url("console.css"));
             @if charts {
                 script src=(assets::url("chart.js")) defer {}
@@ -39,7 +40,7 @@ pub fn bare(lang: Lang, title: &str, page: &str, body: Markup) -> Markup {
 pub(super) fn sign_out(lang: Lang) -> Markup {
     html! {
         form.signout method="post" action="/console/logout" {
-            button.link type="submit" { (lang.t("退出登录", "Sign out")) }
+            button.link type="submit" { (lang.pick("退出登录", "Sign out")) }
         }
     }
 }
@@ -62,7 +63,7 @@ pub fn error_page(
             p { (message) }
             p.actions {
                 @if back {
-                    a.button href="/console" { (l.t("返回概览", "Back to the overview")) }
+                    a.button href="/console" { (l.pick("返回概览", "Back to the overview")) }
                 }
                 @if signed_in {
                     (sign_out(l))

@@ -1,8 +1,9 @@
 //! The top bar, the notice line and the progress bar.
 
 use dioxus::prelude::*;
+use doorstep_shared::lang::Lang;
 
-use crate::ui::i18n::{self, Lang};
+use crate::ui::i18n;
 use crate::ui::{Screen, use_app};
 
 /// Title (with the campaign the device works on, once known), back, language toggle, lock.

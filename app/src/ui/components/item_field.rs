@@ -13,9 +13,10 @@ use std::sync::Arc;
 use dioxus::prelude::*;
 use doorstep_shared::carry::ItemChange;
 use doorstep_shared::form::{Item, ItemKind};
+use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::value::Value;
 
-use crate::ui::i18n::{self, Lang};
+use crate::ui::i18n;
 use crate::ui::services::Services;
 use crate::ui::use_app;
 
@@ -123,7 +124,7 @@ pub fn ItemField(
                 }
                 if changed {
                     span { class: "badge changed", "data-testid": "changed-{key}",
-                        {i18n::change_label(lang, ItemChange::Changed)}
+                        {ItemChange::Changed.label(lang)}
                     }
                 }
             }

@@ -2,8 +2,8 @@
 
 use dioxus::prelude::*;
 use doorstep_shared::domain::Outcome;
+use doorstep_shared::lang::Label;
 
-use crate::ui::i18n;
 use crate::ui::use_app;
 
 /// The outcome buttons; the two that carry the questionnaire come first, in green.
@@ -20,7 +20,7 @@ pub fn OutcomePicker(selected: Option<Outcome>, on_pick: EventHandler<Outcome>) 
                     "aria-pressed": if selected == Some(o) { "true" } else { "false" },
                     "data-testid": "outcome-{o.key()}",
                     onclick: move |_| on_pick.call(o),
-                    {i18n::outcome_label(lang, o)}
+                    {o.label(lang)}
                 }
             }
         }

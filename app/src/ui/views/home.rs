@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use dioxus::prelude::*;
 use doorstep_shared::form::FormDefinition;
+use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::merge::ItemOutcome;
 use doorstep_shared::place::DivisionCode;
 use doorstep_shared::progress::{Figures, Rate};
@@ -16,7 +17,7 @@ use crate::error::Result;
 use crate::model::{CommunitySummary, Filter, LogKind, ProgressReport, Session, SyncLogEntry};
 use crate::store::Store;
 use crate::ui::components::{ProgressBar, SyncPanel};
-use crate::ui::i18n::{self, Lang, Text};
+use crate::ui::i18n::{self, Text};
 use crate::ui::views::SupervisorProgress;
 use crate::ui::{Screen, use_app};
 
@@ -161,7 +162,7 @@ pub fn Home() -> Element {
         format!(
             "{} · {}",
             s.account.display_name,
-            i18n::role_label(lang, s.account.role)
+            s.account.role.label(lang)
         )
     });
     let go_all = {

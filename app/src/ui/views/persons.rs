@@ -3,10 +3,11 @@
 
 use dioxus::prelude::*;
 use doorstep_shared::domain::Review;
+use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::place::DivisionCode;
 
 use crate::model::{Filter, PersonRow};
-use crate::ui::i18n::{self, Lang};
+use crate::ui::i18n;
 use crate::ui::{Screen, use_app};
 
 /// How many rows pass each filter, in [`Filter::ALL`] order (from the unfiltered rows, with the
@@ -128,7 +129,7 @@ pub fn Persons(
 fn PersonLine(row: PersonRow, on_open: EventHandler<()>) -> Element {
     let ctx = use_app();
     let lang = ctx.lang();
-    let outcome = row.outcome.map(|o| i18n::outcome_label(lang, o));
+    let outcome = row.outcome.map(|o| o.label(lang));
     rsx! {
         button {
             class: "item-row",

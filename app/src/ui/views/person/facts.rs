@@ -3,11 +3,11 @@
 
 use dioxus::prelude::*;
 use doorstep_shared::domain::{Review, Status};
-use doorstep_shared::ids::Sex;
+use doorstep_shared::lang::{Label, Lang};
 
 use super::layout::UnplacedNote;
 use crate::model::RecordView;
-use crate::ui::i18n::{self, Lang};
+use crate::ui::i18n;
 use crate::ui::services::PersonData;
 use crate::ui::{Tone, use_app};
 
@@ -21,11 +21,7 @@ pub(super) fn Facts(data: PersonData, unplaced_notes: Vec<UnplacedNote>) -> Elem
     let p = &v.person;
     let id = p.id;
     let age = p.facts.age_on(data.campaign.reference_date());
-    let sex = match (lang, p.facts.sex) {
-        (Lang::Zh, s) => s.label_zh(),
-        (Lang::En, Sex::Male) => "male",
-        (Lang::En, Sex::Female) => "female",
-    };
+    let sex = p.facts.sex.label(lang);
     let age_line = match lang {
         Lang::Zh => format!("{sex} · {age} 岁"),
         Lang::En => format!("{sex} · {age} years"),
@@ -33,8 +29,8 @@ pub(super) fn Facts(data: PersonData, unplaced_notes: Vec<UnplacedNote>) -> Elem
     let cat = p.facts.category;
     let level = p.facts.level;
     let disability = match lang {
-        Lang::Zh => format!("{} · {}", cat.label_zh(), level.label_zh()),
-        Lang::En => format!("{} · level {}", cat.label_en(), level.get()),
+        Lang::Zh => format!("{} · {}", cat.label(lang), level.label_zh()),
+        Lang::En => format!("{} · level {}", cat.label(lang), level.get()),
     };
     let mut subsidies = Vec::new();
     if p.nursing_subsidy {
@@ -115,10 +111,10 @@ fn record_state(lang: Lang, v: &RecordView) -> Element {
             if v.outcome.is_none() && v.status == Status::Draft {
                 span { class: "badge", {lang.t(i18n::NOT_YET_BADGE)} }
             } else {
-                span { class: if v.status == Status::Final { "badge done" } else { "badge" }, {i18n::status_label(lang, v.status)} }
+                span { class: if v.status == Status::Final { "badge done" } else { "badge" }, {v.status.label(lang)} }
             }
             if v.status == Status::Final || v.review != Review::Pending {
-                span { class: if v.review == Review::Returned { "badge returned" } else { "badge" }, {i18n::review_label(lang, v.review)} }
+                span { class: if v.review == Review::Returned { "badge returned" } else { "badge" }, {i18n::review_status(lang, v.review)} }
             }
             if v.pending > 0 {
                 span { class: "badge unsent", {lang.t(i18n::UNSENT_BADGE)} }

@@ -9,12 +9,12 @@ use doorstep_shared::carry::{self, ItemChange};
 use doorstep_shared::checks;
 use doorstep_shared::domain::{OUTCOME, Outcome, Review, VISIT_AT, VISIT_GEO, outcome_of};
 use doorstep_shared::form::{FormContext, Item};
+use doorstep_shared::lang::Lang;
 use doorstep_shared::review::locks_worker;
 use doorstep_shared::value::{Answers, Value};
 
 use crate::scratch::Edits;
 use crate::ui::components::ItemWarning;
-use crate::ui::i18n::Lang;
 use crate::ui::services::PersonData;
 
 /// The answers as the worker sees them now: the record with this visit's edits on top.

@@ -6,12 +6,13 @@ use dioxus::prelude::*;
 use doorstep_shared::carry::ItemChange;
 use doorstep_shared::domain::{OUTCOME, Outcome, VISIT_AT, VISIT_GEO};
 use doorstep_shared::form::{FormDefinition, Item, ItemError};
+use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::value::Value;
 
 use super::actions::show_first_warning;
 use super::layout::{FormView, SectionView};
 use crate::ui::components::{ItemField, OutcomePicker, ReviewNote};
-use crate::ui::i18n::{self, Lang};
+use crate::ui::i18n;
 
 /// What every part renders from, for one render.
 pub(super) struct Parts<'a> {
@@ -157,7 +158,7 @@ impl Parts<'_> {
                 h3 { "{title}"
                     if s.confirmed {
                         span { class: "badge done same-tag", "data-testid": "section-unchanged-{key}",
-                            "✓ {i18n::change_label(lang, ItemChange::Unchanged)}"
+                            "✓ {ItemChange::Unchanged.label(lang)}"
                         }
                     }
                 }
