@@ -376,7 +376,7 @@ impl Store {
                         }
                     }
                     MutationStatus::Rejected => {
-                        let code = result.code.map_or("rejected", ErrorCode::as_str);
+                        let code = result.code.as_ref().map_or("rejected", ErrorCode::as_str);
                         let message = result
                             .message
                             .clone()

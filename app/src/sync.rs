@@ -270,6 +270,7 @@ impl SyncEngine {
     ///
     /// # Errors
     /// As [`SyncEngine::sync_once`].
+    #[cfg(feature = "testing")]
     pub async fn push_only(&self, store: &Store) -> Result<SyncReport> {
         let _running = self.running.lock().await;
         let mut report = SyncReport::default();
@@ -282,6 +283,7 @@ impl SyncEngine {
     ///
     /// # Errors
     /// As [`SyncEngine::sync_once`].
+    #[cfg(feature = "testing")]
     pub async fn pull_only(&self, store: &Store) -> Result<SyncReport> {
         let _running = self.running.lock().await;
         let mut report = SyncReport::default();

@@ -7,11 +7,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 macro_rules! codes {
     ($($(#[doc = $doc:literal])* $variant:ident = $text:literal,)*) => {
         /// A stable error code (see the module docs).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
             $($(#[doc = $doc])* $variant,)*
-            /// A code this build does not know (a newer server): shown, never acted on.
-            Other,
+            /// A code this build does not know (a newer server's), kept as sent: shown, never
+            /// acted on.
+            Other(String),
         }
 
         impl ErrorCode {
@@ -20,10 +21,10 @@ macro_rules! codes {
 
             /// The code's text on the wire.
             #[must_use]
-            pub fn as_str(self) -> &'static str {
+            pub fn as_str(&self) -> &str {
                 match self {
                     $(ErrorCode::$variant => $text,)*
-                    ErrorCode::Other => "other",
+                    ErrorCode::Other(text) => text,
                 }
             }
 
@@ -32,7 +33,7 @@ macro_rules! codes {
             pub fn parse(s: &str) -> Self {
                 match s {
                     $($text => ErrorCode::$variant,)*
-                    _ => ErrorCode::Other,
+                    _ => ErrorCode::Other(s.to_string()),
                 }
             }
         }
@@ -187,16 +188,15 @@ mod tests {
     #[test]
     fn every_code_reads_back_and_unknown_ones_are_other() {
         let mut seen = std::collections::HashSet::new();
-        for &c in ErrorCode::ALL {
+        for c in ErrorCode::ALL {
             assert!(seen.insert(c.as_str()), "{c} twice");
-            assert_eq!(ErrorCode::parse(c.as_str()), c);
-            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(&ErrorCode::parse(c.as_str()), c);
+            let json = serde_json::to_string(c).unwrap();
             assert_eq!(json, format!("\"{c}\""));
-            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), c);
+            assert_eq!(&serde_json::from_str::<ErrorCode>(&json).unwrap(), c);
         }
-        assert_eq!(
-            serde_json::from_str::<ErrorCode>("\"from_a_newer_server\"").unwrap(),
-            ErrorCode::Other
-        );
+        let newer = serde_json::from_str::<ErrorCode>("\"from_a_newer_server\"").unwrap();
+        assert_eq!(newer, ErrorCode::Other("from_a_newer_server".into()));
+        assert_eq!(newer.as_str(), "from_a_newer_server");
     }
 }

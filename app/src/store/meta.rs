@@ -53,6 +53,7 @@ impl Store {
     ///
     /// # Errors
     /// A storage error.
+    #[cfg(feature = "testing")]
     pub fn set_clock_skew_ms(&self, skew_ms: i64) -> Result<()> {
         self.write(|tx| set_meta(tx, CLOCK_SKEW, &skew_ms))
     }
@@ -173,12 +174,22 @@ pub(crate) fn set_meta<T: Serialize + ?Sized>(c: &Connection, k: &str, v: &T) ->
     Ok(())
 }
 
-/// The device's wall clock: the system clock plus a simulated skew (zero on a real device).
+/// The device's wall clock: the system clock, plus the field simulator's skew in a `testing`
+/// build.
+#[cfg(feature = "testing")]
 fn device_now_ms(c: &Connection) -> Result<i64> {
     let skew: i64 = get_meta(c, CLOCK_SKEW)?.unwrap_or(0);
     Ok(now_ms() + skew)
 }
 
+/// The device's wall clock: the system clock.
+#[cfg(not(feature = "testing"))]
+#[allow(clippy::unnecessary_wraps)]
+fn device_now_ms(_: &Connection) -> Result<i64> {
+    Ok(now_ms())
+}
+
+#[cfg(feature = "testing")]
 const CLOCK_SKEW: &str = "clock_skew_ms";
 
 pub(crate) fn observe_hlc(c: &Connection, remote: Hlc) -> Result<()> {

@@ -156,11 +156,11 @@ pub async fn decide(
             |r| {
                 let submitted = status_of(&r.doc.answers) == Status::Final;
                 review::step(levels, level, r.review, submitted, decision).map_err(|e| {
-                    let code = e.code;
+                    let code = e.code.as_str().to_string();
                     *refusal
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
-                    DbError::Invalid(code.as_str().into())
+                    DbError::Invalid(code)
                 })
             },
             comment,
