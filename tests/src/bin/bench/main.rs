@@ -11,12 +11,16 @@
 //! 3. many devices syncing a day's work at once;
 //! 4. the app's store on 5,000 persons;
 //! 5. durability;
-//! 6. the needs and services analysis of a province's finalized records (`analysis`).
+//! 6. the needs and services analysis of a province's finalized records (`analysis`);
+//! 7. a herd of light clients (pre-built pushes) against servers in their own processes:
+//!    device syncs per second at saturation and latency at half of it, on SQLite and on two
+//!    server processes sharing PostgreSQL (`herd`).
 
 mod analysis;
 mod app_store;
 mod common;
 mod durability;
+mod herd;
 mod many_devices;
 mod province;
 mod sync;
@@ -29,6 +33,7 @@ use analysis::analysis;
 use app_store::app_store;
 use common::Table;
 use durability::durability;
+use herd::herd;
 use many_devices::many_devices;
 use province::province;
 use sync::sync_side_by_side;
@@ -44,8 +49,8 @@ struct Args {
     /// Runs per sync phase (median reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these sections (sync, province, devices, store, durability, analysis); all when
-    /// empty.
+    /// Only these sections (sync, province, devices, store, durability, analysis, herd); all
+    /// when empty.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The analysis section only on these backends (sqlite, postgres); both when empty.
@@ -56,11 +61,20 @@ struct Args {
     /// scale when there is no time to push a million surveys.
     #[arg(long)]
     direct_facts: bool,
+    /// Internal: serve this database URL (the herd's server process) and print the address.
+    #[arg(long, hide = true)]
+    serve: Option<String>,
+    /// Internal: with `--serve`, seed the demo district first.
+    #[arg(long, hide = true)]
+    serve_seed: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(url) = &args.serve {
+        return herd::serve_child(url, args.serve_seed).await;
+    }
     let want = |s: &str| args.only.is_empty() || args.only.iter().any(|o| o == s);
     let mut t = Table(Vec::new());
     println!(
@@ -85,6 +99,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("analysis") {
         analysis(&args, &mut t).await?;
+    }
+    if want("herd") {
+        herd(&mut t).await?;
     }
     t.print();
     Ok(())
