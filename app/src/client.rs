@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use doorstep_shared::form::FormDefinition;
+use doorstep_shared::progress::Progress;
 use doorstep_shared::sync::{
     ErrorBody, LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse,
 };
@@ -17,7 +18,6 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::{AppError, Result};
-use crate::model::ProgressReport;
 
 /// Connect and whole-request time limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +202,7 @@ impl Client {
     ///
     /// # Errors
     /// As the other calls.
-    pub async fn progress(&self) -> Result<ProgressReport> {
+    pub async fn progress(&self) -> Result<Progress> {
         let rb = self.http.get(self.url("api/v1/progress")?);
         read_json(send(self.authed(rb)?).await?, Call::Authed).await
     }

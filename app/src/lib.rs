@@ -28,8 +28,8 @@ pub use client::{Client, Timeouts};
 pub use error::{AppError, Result};
 pub use keyfile::KdfParams;
 pub use model::{
-    CommunityProgress, CommunitySummary, Filter, LogKind, OutboxEntry, OutboxState, PersonRow,
-    ProgressReport, RecordView, SaveResult, Session, SyncLogEntry, SyncReport,
+    CommunitySummary, Filter, LogKind, OutboxEntry, OutboxState, PersonRow, RecordView, SaveResult,
+    Session, SyncLogEntry, SyncReport,
 };
 pub use outbox::PushApplied;
 pub use store::{MIN_PIN_LEN, PageApplied, Store};

@@ -1,5 +1,6 @@
 //! What the store hands to the UI: records as the worker sees them, list rows, community
-//! summaries, the outbox and the sync log, the session, and the supervisor's progress table.
+//! summaries, the outbox and the sync log, the session. (The supervisor's progress table is
+//! the server's answer as it is, `doorstep_shared::progress::Progress`.)
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use doorstep_shared::carry::ItemChange;
 use doorstep_shared::domain::{Outcome, Review, ShownPerson, Status};
 use doorstep_shared::merge::{ItemOutcome, OpenConflict};
 use doorstep_shared::place::DivisionCode;
-use doorstep_shared::progress::{Figures, Rate};
+use doorstep_shared::progress::Rate;
 use doorstep_shared::sync::Account;
 use doorstep_shared::value::Answers;
 use serde::{Deserialize, Serialize};
@@ -249,32 +250,4 @@ pub struct SyncReport {
     pub dropped_communities: Vec<DivisionCode>,
     /// A new questionnaire version was downloaded.
     pub form_updated: bool,
-}
-
-/// One community row of the supervisor's progress table (`GET /api/v1/progress`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CommunityProgress {
-    pub code: DivisionCode,
-    pub name: String,
-    #[serde(default)]
-    pub street_code: Option<DivisionCode>,
-    #[serde(default)]
-    pub street_name: Option<String>,
-    pub figures: Figures,
-    /// Last change in the community, milliseconds since the epoch.
-    #[serde(default)]
-    pub last_activity: Option<i64>,
-    /// Persons a straight line from campaign start to end expects done by today.
-    #[serde(default)]
-    pub expected_by_today: u64,
-}
-
-/// The supervisor's progress table, cached on the device for offline viewing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProgressReport {
-    pub communities: Vec<CommunityProgress>,
-    /// Street rows (the same shape; `code` is the street's).
-    #[serde(default)]
-    pub streets: Vec<CommunityProgress>,
-    pub total: Figures,
 }

@@ -17,12 +17,13 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use doorstep_shared::progress::Progress;
 use doorstep_shared::sync::{Account, LoginResponse, PROTOCOL_VERSION, PushRequest};
 use tracing::{info, warn};
 
 use crate::client::{Client, Timeouts, normalize_url};
 use crate::error::{AppError, Result};
-use crate::model::{ProgressReport, SyncReport};
+use crate::model::SyncReport;
 use crate::store::Store;
 
 /// Tunables of the engine.
@@ -433,7 +434,7 @@ impl SyncEngine {
     ///
     /// # Errors
     /// As [`SyncEngine::sync_once`].
-    pub async fn fetch_progress(&self, store: &Store) -> Result<ProgressReport> {
+    pub async fn fetch_progress(&self, store: &Store) -> Result<Progress> {
         let client = self.client(store).await?;
         let report = match client.progress().await {
             Ok(r) => r,

@@ -6,13 +6,18 @@
 //! - a community is completed when every person on its roster has a final outcome.
 //!
 //! A percentage is rounded half-up to two decimals; it is held as hundredths of a percent.
+//!
+//! The answer of `GET /api/v1/progress` ([`Progress`], its rows [`ProgressRow`], the burn-up's
+//! [`DayCount`]) is defined here once: the server computes it, the console and the exports show
+//! it, the app fetches it and caches it for offline viewing.
 
 use std::fmt;
 use std::ops::AddAssign;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Outcome;
+use crate::domain::{Campaign, Outcome};
+use crate::place::DivisionCode;
 
 /// A ratio of two counts. Its percentage is rounded half-up to two decimals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +216,48 @@ impl From<&Counts> for Figures {
     }
 }
 
+/// One row of the progress table: a community, or a street summed over its communities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProgressRow {
+    /// The community's code (a street row: the street's).
+    pub code: DivisionCode,
+    pub name: String,
+    /// The street (township) the community lies in; a street row's is its own code.
+    pub street_code: DivisionCode,
+    pub street_name: String,
+    pub figures: Figures,
+    /// The last change in the community (a street: in any of its communities), milliseconds
+    /// since the epoch.
+    pub last_activity: Option<i64>,
+    /// Persons a straight line from campaign start to end expects done by today: per community
+    /// from its roster; for a street or the district, the sum over its communities (so the
+    /// figures add up wherever they are shown).
+    pub expected_by_today: u64,
+}
+
+/// Net completions on one day (campaign time, `YYYY-MM-DD`), for the burn-up chart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DayCount {
+    pub day: String,
+    pub n: i64,
+}
+
+/// The progress of a campaign within the caller's scope (`GET /api/v1/progress`): the total,
+/// a row per street and per community, the daily burn-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Progress {
+    pub campaign: Campaign,
+    pub total: Figures,
+    /// The sum of the communities' `expected_by_today`.
+    pub expected_by_today: u64,
+    pub streets: Vec<ProgressRow>,
+    pub communities: Vec<ProgressRow>,
+    pub daily: Vec<DayCount>,
+}
+
 /// Formats hundredths of a percent as `92.56%` (or `—`).
 #[must_use]
 pub fn format_bp(bp: Option<u64>) -> String {
@@ -286,6 +333,28 @@ mod tests {
             (5, 2, 1)
         );
         assert_eq!(total.community_completion().to_string(), "50.00%");
+    }
+
+    #[test]
+    fn a_progress_row_keeps_its_wire_shape() {
+        let row = ProgressRow {
+            code: DivisionCode::parse("430503001001").unwrap(),
+            name: "北旗社区".into(),
+            street_code: DivisionCode::parse("430503001").unwrap(),
+            street_name: "城南街道".into(),
+            figures: Figures::from(&Counts::community(20, [5, 1, 0, 0, 0, 0, 0], 6)),
+            last_activity: None,
+            expected_by_today: 12,
+        };
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json["code"], "430503001001", "codes are plain strings");
+        assert_eq!(json["street_code"], "430503001");
+        assert_eq!(json["figures"]["done"], 6);
+        assert_eq!(serde_json::from_value::<ProgressRow>(json).unwrap(), row);
+        let bad = serde_json::json!({"code": "", "name": "", "street_code": "430503001",
+            "street_name": "", "figures": serde_json::to_value(&row.figures).unwrap(),
+            "last_activity": null, "expected_by_today": 0});
+        assert!(serde_json::from_value::<ProgressRow>(bad).is_err());
     }
 
     #[test]

@@ -250,7 +250,7 @@ fn run(ops: Vec<Op>, case: usize) -> Result<(), TestCaseError> {
         let maintained = db.progress(&cid, &Scope::All).await.unwrap();
         let recomputed = db.progress_from_records(&cid).await.unwrap();
         for c in &maintained {
-            let r = recomputed.get(&c.code).cloned().unwrap_or_default();
+            let r = recomputed.get(c.code.as_str()).cloned().unwrap_or_default();
             prop_assert_eq!(c.counts.roster, r.roster, "roster of {}", c.code);
             prop_assert_eq!(c.counts.outcomes, r.outcomes, "outcomes of {}", c.code);
         }

@@ -8,13 +8,13 @@ use doorstep_shared::domain::Campaign;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::place::DivisionCode;
+use doorstep_shared::progress::Progress;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Store, now_ms};
 use crate::error::{AppError, Result};
-use crate::model::ProgressReport;
 
 /// Keys of the `meta` table.
 pub(crate) mod key {
@@ -131,7 +131,7 @@ impl Store {
     ///
     /// # Errors
     /// A storage error.
-    pub fn set_progress(&self, report: &ProgressReport) -> Result<()> {
+    pub fn set_progress(&self, report: &Progress) -> Result<()> {
         self.write(|tx| {
             set_meta(tx, key::PROGRESS, report)?;
             set_meta(tx, key::PROGRESS_AT, &Utc::now())?;
@@ -144,13 +144,14 @@ impl Store {
         })
     }
 
-    /// The cached progress table and when it was fetched.
+    /// The cached progress table and when it was fetched. A table an older app cached in
+    /// another shape does not decode: then there is none, and the next fetch replaces it.
     ///
     /// # Errors
     /// A storage error.
-    pub fn cached_progress(&self) -> Result<Option<(ProgressReport, DateTime<Utc>)>> {
+    pub fn cached_progress(&self) -> Result<Option<(Progress, DateTime<Utc>)>> {
         self.read(|c| {
-            let report: Option<ProgressReport> = get_meta(c, key::PROGRESS)?;
+            let report: Option<Progress> = get_meta_if_decodes(c, key::PROGRESS)?;
             let at: Option<DateTime<Utc>> = get_meta(c, key::PROGRESS_AT)?;
             Ok(report.map(|r| (r, at.unwrap_or_default())))
         })
@@ -163,6 +164,21 @@ pub(crate) fn get_meta<T: DeserializeOwned>(c: &Connection, k: &str) -> Result<O
         .optional()?;
     v.map(|s| serde_json::from_str(&s).map_err(AppError::from))
         .transpose()
+}
+
+/// A cached value, or `None` when it is missing or no longer decodes (written by an older app
+/// in another shape): for caches the next fetch refills, never for state the device owns.
+fn get_meta_if_decodes<T: DeserializeOwned>(c: &Connection, k: &str) -> Result<Option<T>> {
+    let v: Option<String> = c
+        .query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+        .optional()?;
+    Ok(v.and_then(|s| match serde_json::from_str(&s) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::info!(key = k, error = %e, "cached value no longer decodes: ignored");
+            None
+        }
+    }))
 }
 
 pub(crate) fn set_meta<T: Serialize + ?Sized>(c: &Connection, k: &str, v: &T) -> Result<()> {
@@ -203,4 +219,91 @@ pub(crate) fn tick_hlc(c: &Connection) -> Result<Hlc> {
     let next = local.tick(device_now_ms(c)?);
     set_meta(c, key::HLC, &next)?;
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use doorstep_shared::progress::{Counts, DayCount, Figures, ProgressRow};
+    use serde_json::json;
+
+    use super::*;
+    use crate::tests::{campaign, empty_store};
+
+    fn table() -> Progress {
+        let community = Counts::community(20, [5, 1, 0, 0, 0, 0, 0], 6);
+        let row = ProgressRow {
+            code: DivisionCode::parse("430503001001").unwrap(),
+            name: "北旗社区".into(),
+            street_code: DivisionCode::parse("430503001").unwrap(),
+            street_name: "城南街道".into(),
+            figures: Figures::from(&community),
+            last_activity: Some(1_796_399_654_919),
+            expected_by_today: 12,
+        };
+        let street = ProgressRow {
+            code: row.street_code.clone(),
+            name: row.street_name.clone(),
+            ..row.clone()
+        };
+        Progress {
+            campaign: campaign(),
+            total: Figures::from(&community),
+            expected_by_today: 12,
+            streets: vec![street],
+            communities: vec![row],
+            daily: vec![DayCount {
+                day: "2021-03-02".into(),
+                n: 6,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_progress_table_cached_by_an_older_app_is_no_cache() {
+        let (_dir, _path, store) = empty_store();
+        // The shape an older app cached: no campaign, no burn-up, no street for a community.
+        let figures =
+            serde_json::to_value(Figures::from(&Counts::community(20, [0; 7], 0))).unwrap();
+        let old = json!({
+            "communities": [{
+                "code": "430503001001",
+                "name": "北旗社区",
+                "street_code": null,
+                "street_name": null,
+                "figures": figures,
+                "last_activity": null,
+                "expected_by_today": 0,
+            }],
+            "streets": [],
+            "total": figures,
+        });
+        store
+            .write(|tx| {
+                set_meta(tx, key::PROGRESS, &old)?;
+                set_meta(tx, key::PROGRESS_AT, &Utc::now())
+            })
+            .unwrap();
+        assert!(
+            store.cached_progress().unwrap().is_none(),
+            "an old cache is no cache"
+        );
+        // Nor does anything else that does not decode break the app.
+        store
+            .write(|tx| set_meta(tx, key::PROGRESS, &json!("not a table")))
+            .unwrap();
+        assert!(store.cached_progress().unwrap().is_none());
+
+        // The next fetch replaces it.
+        let fresh = table();
+        store.set_progress(&fresh).unwrap();
+        let (cached, _at) = store.cached_progress().unwrap().unwrap();
+        assert_eq!(cached, fresh);
+        assert_eq!(
+            store
+                .community_names()
+                .unwrap()
+                .get(&fresh.communities[0].code),
+            Some(&"北旗社区".to_string())
+        );
+    }
 }

@@ -19,7 +19,7 @@ use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::{Doc, ItemOutcome, Writer, apply};
 use doorstep_shared::place::DivisionCode;
-use doorstep_shared::progress::{Counts, Figures};
+use doorstep_shared::progress::{Counts, Figures, Progress, ProgressRow};
 use doorstep_shared::sync::{
     Account, ErrorBody, ErrorDetail, LoginRequest, LoginResponse, MutationResult, MutationStatus,
     PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse, RecordState, Role,
@@ -27,8 +27,6 @@ use doorstep_shared::sync::{
 use flate2::read::GzDecoder;
 use serde::Deserialize;
 use uuid::Uuid;
-
-use crate::model::{CommunityProgress, ProgressReport};
 
 pub(crate) const PASSWORD: &str = "secret";
 
@@ -371,23 +369,37 @@ async fn progress(State(state): State<Shared>, headers: HeaderMap) -> Response {
         c.communities = 1;
     }
     let total: Counts = by.values().sum();
-    let communities = by
-        .iter()
-        .enumerate()
-        .map(|(i, (code, c))| CommunityProgress {
+    let street = |code: &DivisionCode| {
+        DivisionCode::parse(code.township().unwrap_or(code.as_str())).unwrap()
+    };
+    let mut streets: BTreeMap<DivisionCode, Counts> = BTreeMap::new();
+    for (code, c) in &by {
+        *streets.entry(street(code)).or_default() += c;
+    }
+    let row =
+        |code: &DivisionCode, name: String, street_code: DivisionCode, c: &Counts| ProgressRow {
             code: code.clone(),
-            name: format!("第{}社区", i + 1),
-            street_code: None,
-            street_name: None,
+            name,
+            street_code,
+            street_name: "城南街道".into(),
             figures: Figures::from(c),
             last_activity: None,
             expected_by_today: 0,
-        })
-        .collect();
-    Json(ProgressReport {
-        communities,
-        streets: vec![],
+        };
+    Json(Progress {
+        campaign: s.campaign.clone(),
         total: Figures::from(&total),
+        expected_by_today: 0,
+        streets: streets
+            .iter()
+            .map(|(code, c)| row(code, "城南街道".into(), code.clone(), c))
+            .collect(),
+        communities: by
+            .iter()
+            .enumerate()
+            .map(|(i, (code, c))| row(code, format!("第{}社区", i + 1), street(code), c))
+            .collect(),
+        daily: vec![],
     })
     .into_response()
 }

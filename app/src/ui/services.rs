@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use doorstep_shared::domain::Campaign;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::lang::Lang;
+use doorstep_shared::progress::Progress;
 use doorstep_shared::sync::Account;
 use doorstep_shared::value::{GeoPoint, Value};
 use tokio::sync::{Notify, watch};
@@ -30,7 +31,7 @@ use uuid::Uuid;
 
 use crate::error::{AppError, Result};
 use crate::keyfile::KdfParams;
-use crate::model::{ProgressReport, RecordView, SaveResult, SyncReport};
+use crate::model::{RecordView, SaveResult, SyncReport};
 use crate::scratch::{Edits, next_stamp};
 use crate::store::Store;
 use crate::sync::{PendingSignIn, SyncEngine};
@@ -552,7 +553,7 @@ impl Services {
     ///
     /// # Errors
     /// A storage error.
-    pub async fn cached_progress(&self) -> Result<Option<(ProgressReport, DateTime<Utc>)>> {
+    pub async fn cached_progress(&self) -> Result<Option<(Progress, DateTime<Utc>)>> {
         self.read(Store::cached_progress).await
     }
 

@@ -8,13 +8,14 @@ use maud::{Markup, html};
 
 use doorstep_shared::Outcome;
 use doorstep_shared::lang::{Label, Lang};
+use doorstep_shared::progress::Progress;
 use doorstep_shared::sync::Role;
 
 use super::PageResult;
 use super::layout::{self, Nav, Options, time};
 use super::session::Session;
 use crate::db::{DeviceRow, UserRow};
-use crate::service::progress::{Progress, for_caller as compute};
+use crate::service::progress::for_caller as compute;
 use crate::state::AppState;
 
 /// `GET /console/admin`.

@@ -402,15 +402,15 @@ pub async fn page(
             progress
                 .streets
                 .iter()
-                .map(|r| (r.code.clone(), r.name.clone())),
+                .map(|r| (r.code.to_string(), r.name.clone())),
         );
     }
-    places.extend(
-        progress
-            .communities
-            .iter()
-            .map(|r| (r.code.clone(), format!("{} · {}", r.street_name, r.name))),
-    );
+    places.extend(progress.communities.iter().map(|r| {
+        (
+            r.code.to_string(),
+            format!("{} · {}", r.street_name, r.name),
+        )
+    }));
     let mut years: Vec<i32> = state
         .db
         .campaigns()

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use maud::{Markup, html};
 
 use doorstep_shared::lang::{Label, Lang};
-use doorstep_shared::progress::Figures;
+use doorstep_shared::progress::{Figures, ProgressRow};
 use doorstep_shared::review::{Level, Levels};
 use doorstep_shared::sync::Role;
 use doorstep_shared::{Outcome, Status};
@@ -15,7 +15,7 @@ use super::layout::{self, Nav, Options, bp, home_visit_class, time};
 use super::review;
 use super::session::Session;
 use super::{PageError, PageResult};
-use crate::service::progress::{Row, for_caller as compute};
+use crate::service::progress::for_caller as compute;
 use crate::service::records::Line;
 use crate::state::AppState;
 
@@ -224,7 +224,7 @@ pub async fn overview(State(state): State<AppState>, s: Session) -> PageResult {
     ))
 }
 
-fn community_row(r: &Row) -> Markup {
+fn community_row(r: &ProgressRow) -> Markup {
     html! {
         tr data-code=(r.code) data-street=(r.street_code) {
             th.name scope="row" data-sort=(r.name) { a href={ "/console/community/" (r.code) } { (r.name) } }
@@ -275,7 +275,7 @@ pub async fn community(
         )));
     }
     let (p, _) = compute(&state, &s.caller, None).await?;
-    let Some(row) = p.communities.iter().find(|c| c.code == code) else {
+    let Some(row) = p.communities.iter().find(|c| c.code.as_str() == code) else {
         return Err(PageError::new(layout::error_page(
             l,
             axum::http::StatusCode::NOT_FOUND,
@@ -381,7 +381,7 @@ pub async fn community(
             charts: false,
             live: true,
             data: vec![
-                ("community", row.code.clone()),
+                ("community", row.code.to_string()),
                 ("review_levels", levels.key().to_string()),
                 ("review_level", level.map_or("", |v| v.key()).to_string()),
             ],

@@ -496,7 +496,7 @@ pub async fn page(
     let names: Names = p
         .communities
         .iter()
-        .map(|r| (r.code.clone(), (r.name.clone(), r.street_name.clone())))
+        .map(|r| (r.code.to_string(), (r.name.clone(), r.street_name.clone())))
         .collect();
     let form = state.form(&p.campaign.form_version).await?;
     let mut persons = BTreeMap::new();

@@ -37,7 +37,7 @@ pub use campaigns::{
     CampaignRow, CarryReport, FLAG_MISSING_FROM_ROSTER, FLAG_MOVED_LAST_YEAR, NewCampaign,
 };
 pub use handover::KeyedMark;
-pub use progress::{CommunityProgress, DayCount};
+pub use progress::CommunityProgress;
 pub use records::{ConflictRow, RecordRow};
 pub use review::{CaseRow, NewSample, SampleRow, StageCounts};
 pub use roster::{FactChange, ImportOutcome, RosterPerson};

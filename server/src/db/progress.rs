@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use doorstep_shared::progress::Counts;
+use doorstep_shared::progress::{Counts, DayCount};
 use doorstep_shared::{DivisionCode, Outcome};
 
 use super::Scope;
@@ -15,19 +15,14 @@ const OUTCOME_COLS: &str =
 /// One community's counters with its names.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CommunityProgress {
-    pub code: String,
+    pub code: DivisionCode,
     pub name: String,
-    pub street_code: String,
+    /// The community's parent place (its street); the first nine digits of its code when the
+    /// parent is not a division code.
+    pub street_code: DivisionCode,
     pub street_name: String,
     pub counts: Counts,
     pub last_activity: Option<i64>,
-}
-
-/// Net completions per day (for the burn-up chart).
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct DayCount {
-    pub day: String,
-    pub n: i64,
 }
 
 /// Changes to the counters collected while a transaction changes rows.
@@ -211,17 +206,22 @@ impl Db {
                         .unwrap_or_default()
                         .to_string()
                 };
-                let code = text(0);
-                if code.is_empty() {
-                    return Err(DbError::Corrupt("progress row without a community".into()));
-                }
+                let raw = text(0);
+                // Persons' communities are written from division codes, so they parse.
+                let code = DivisionCode::parse(&raw).map_err(|_| {
+                    DbError::Corrupt(format!("progress row of a community {raw:?}"))
+                })?;
+                let street_code = DivisionCode::parse(&text(12))
+                    .ok()
+                    .or_else(|| code.township().and_then(|t| DivisionCode::parse(t).ok()))
+                    .unwrap_or_else(|| code.clone());
                 let mut counts =
                     Counts::community(n(1), [n(2), n(3), n(4), n(5), n(6), n(7), n(8)], n(9));
-                counts.keyed = keyed.get(&code).copied().unwrap_or(0);
+                counts.keyed = keyed.get(&raw).copied().unwrap_or(0);
                 Ok(CommunityProgress {
                     code,
                     name: text(11),
-                    street_code: text(12),
+                    street_code,
                     street_name: text(13),
                     counts,
                     last_activity: a.get(10).and_then(serde_json::Value::as_i64),

@@ -67,12 +67,12 @@ pub async fn progress_table(
     let mut rows: Vec<Vec<String>> = p
         .communities
         .iter()
-        .map(|c| line("社区", &c.code, &c.name, &c.street_name, &c.figures))
+        .map(|c| line("社区", c.code.as_str(), &c.name, &c.street_name, &c.figures))
         .collect();
     rows.extend(
         p.streets
             .iter()
-            .map(|s| line("街道", &s.code, &s.name, "", &s.figures)),
+            .map(|s| line("街道", s.code.as_str(), &s.name, "", &s.figures)),
     );
     rows.push(line(
         "合计",

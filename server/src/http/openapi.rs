@@ -783,7 +783,7 @@ fn components() -> ComponentsBuilder {
     c = with::<super::review::ReviewBody>(c);
     c = with::<super::review::ResolveBody>(c);
     c = with::<crate::service::review::Stages>(c);
-    c = with::<crate::service::progress::Progress>(c);
+    c = with::<doorstep_shared::progress::Progress>(c);
     c = with::<crate::service::analysis::Analysis>(c);
     c = with::<crate::service::records::Line>(c);
     c = with::<crate::db::ConflictRow>(c);

@@ -11,7 +11,8 @@ use crate::error::{ApiQuery, ApiResult};
 use crate::service;
 use crate::state::AppState;
 
-pub use crate::service::progress::{Progress, Row, for_caller as compute};
+pub use crate::service::progress::for_caller as compute;
+use doorstep_shared::progress::Progress;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -1,41 +1,16 @@
 //! Figures per community, street and district of a campaign, the daily burn-up, and the
-//! annual-report paragraph — for the API, the console and the exports alike.
+//! annual-report paragraph — for the API, the console and the exports alike. The answer's
+//! types ([`Progress`], [`ProgressRow`]) are the app's too, in `doorstep_shared::progress`.
 
 use chrono::NaiveDate;
-use serde::Serialize;
 
 use doorstep_shared::Campaign;
-use doorstep_shared::progress::{Counts, Figures, report_paragraph};
+use doorstep_shared::progress::{Counts, Figures, Progress, ProgressRow, report_paragraph};
 
 use super::Result;
 use crate::auth::Caller;
-use crate::db::{CommunityProgress, DayCount, Db, Scope};
+use crate::db::{CommunityProgress, Db, Scope};
 use crate::state::AppState;
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Row {
-    pub code: String,
-    pub name: String,
-    pub street_code: String,
-    pub street_name: String,
-    pub figures: Figures,
-    pub last_activity: Option<i64>,
-    /// Persons a straight line from campaign start to end expects done by today: per community
-    /// from its roster; for a street or the district, the sum over its communities (so the
-    /// figures add up wherever they are shown).
-    pub expected_by_today: u64,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Progress {
-    pub campaign: Campaign,
-    pub total: Figures,
-    /// The sum of the communities' `expected_by_today`.
-    pub expected_by_today: u64,
-    pub streets: Vec<Row>,
-    pub communities: Vec<Row>,
-    pub daily: Vec<DayCount>,
-}
 
 /// Share of the campaign elapsed on `today`, in ten-thousandths.
 fn elapsed_share(c: &Campaign, today: NaiveDate) -> u64 {
@@ -49,8 +24,8 @@ fn expected(roster: u64, share: u64) -> u64 {
     (roster * share + 5_000) / 10_000
 }
 
-fn row(p: &CommunityProgress, expected_by_today: u64) -> Row {
-    Row {
+fn row(p: &CommunityProgress, expected_by_today: u64) -> ProgressRow {
+    ProgressRow {
         code: p.code.clone(),
         name: p.name.clone(),
         street_code: p.street_code.clone(),
@@ -72,7 +47,7 @@ pub async fn compute(db: &Db, campaign: &Campaign, scope: &Scope) -> Result<(Pro
         doorstep_shared::domain::campaign_time(chrono::Utc::now()).date_naive(),
     );
     let total: Counts = communities.iter().map(|c| &c.counts).sum();
-    let community_rows: Vec<Row> = communities
+    let community_rows: Vec<ProgressRow> = communities
         .iter()
         .map(|c| row(c, expected(c.counts.roster, share)))
         .collect();

@@ -145,7 +145,8 @@ async fn progress_always_equals_recomputed(b: Backend) {
         assert_eq!(maintained.len(), recomputed.len());
         for m in &maintained {
             assert_eq!(
-                m.counts, recomputed[&m.code],
+                m.counts,
+                recomputed[m.code.as_str()],
                 "round {round}, community {}",
                 m.code
             );

@@ -9,12 +9,12 @@ use doorstep_shared::form::FormDefinition;
 use doorstep_shared::lang::{Label, Lang};
 use doorstep_shared::merge::ItemOutcome;
 use doorstep_shared::place::DivisionCode;
-use doorstep_shared::progress::{Figures, Rate};
+use doorstep_shared::progress::{Figures, Progress, Rate};
 use doorstep_shared::sync::Role;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::{CommunitySummary, Filter, LogKind, ProgressReport, Session, SyncLogEntry};
+use crate::model::{CommunitySummary, Filter, LogKind, Session, SyncLogEntry};
 use crate::store::Store;
 use crate::ui::components::{ProgressBar, SyncPanel};
 use crate::ui::i18n::{self, Text};
@@ -46,7 +46,7 @@ fn load(s: &Store) -> Result<HomeData> {
             Ok((row.person_id, row.name, comment))
         })
         .collect::<Result<Vec<_>>>()?;
-    let progress: Option<(ProgressReport, DateTime<Utc>)> = s.cached_progress()?;
+    let progress: Option<(Progress, DateTime<Utc>)> = s.cached_progress()?;
     let server_progress = progress
         .as_ref()
         .map(|(r, _)| {
