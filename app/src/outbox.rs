@@ -80,6 +80,14 @@ pub struct PushApplied {
     pub unanswered: usize,
 }
 
+/// The next mutations to push and the outbox position of the last one.
+#[derive(Debug, Default)]
+pub struct PushBatch {
+    pub mutations: Vec<Mutation>,
+    /// The `seq` of the batch's last outbox row (the `after` of the batch that follows).
+    pub last: i64,
+}
+
 /// An `outbox` row as stored (the columns of [`OUTBOX_COLUMNS`]), before decoding.
 struct RawOutbox {
     id: String,
@@ -288,23 +296,41 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn take_push_batch(&self, limit: usize) -> Result<Vec<Mutation>> {
+        Ok(self.take_push_batch_after(limit, 0)?.mutations)
+    }
+
+    /// [`Store::take_push_batch`] after the outbox position `after` (0: from the start): the
+    /// next batch while the one before it, up to `after`, is still on its way (a sync keeps
+    /// the device busy while the server works).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn take_push_batch_after(&self, limit: usize, after: i64) -> Result<PushBatch> {
         self.write(|tx| {
-            let raws: Vec<RawOutbox> = {
+            let raws: Vec<(i64, RawOutbox)> = {
                 let mut st = tx.prepare_cached(&format!(
-                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?1"
+                    "SELECT seq, {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND seq > ?2 \
+                     ORDER BY seq LIMIT ?1"
                 ))?;
-                st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], raw_outbox)?
-                    .collect::<rusqlite::Result<_>>()?
+                st.query_map(
+                    params![i64::try_from(limit).unwrap_or(i64::MAX), after],
+                    |r| Ok((r.get("seq")?, raw_outbox(r)?)),
+                )?
+                .collect::<rusqlite::Result<_>>()?
             };
+            let last = raws.last().map_or(after, |(seq, _)| *seq);
             let rows = raws
                 .into_iter()
-                .map(decode_outbox)
+                .map(|(_, raw)| decode_outbox(raw))
                 .collect::<Result<Vec<_>>>()?;
             for row in rows.iter().filter(|r| !r.sent) {
                 tx.prepare_cached("UPDATE outbox SET sent = 1 WHERE id = ?1")?
                     .execute([row.id.to_string()])?;
             }
-            Ok(rows.iter().map(OutboxRow::mutation).collect())
+            Ok(PushBatch {
+                mutations: rows.iter().map(OutboxRow::mutation).collect(),
+                last,
+            })
         })
     }
 

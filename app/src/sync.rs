@@ -18,12 +18,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 use doorstep_shared::progress::Progress;
-use doorstep_shared::sync::{Account, LoginResponse, PROTOCOL_VERSION, PushRequest};
+use doorstep_shared::sync::{
+    Account, LoginResponse, Mutation, PROTOCOL_VERSION, PushRequest, PushResponse,
+};
 use tracing::{info, warn};
 
 use crate::client::{Client, Timeouts, normalize_url};
 use crate::error::{AppError, Result};
 use crate::model::SyncReport;
+use crate::outbox::PushApplied;
 use crate::store::Store;
 
 /// Tunables of the engine.
@@ -313,6 +316,9 @@ impl SyncEngine {
         self.update_form(store, client, report).await
     }
 
+    /// Pushes every pending mutation, a batch at a time, in outbox order. One batch is at the
+    /// server at a time (the server sees them in order); while it works, the device applies
+    /// the answer to the batch before and takes the next one, so device and server overlap.
     async fn push_all(
         &self,
         store: &Store,
@@ -323,32 +329,44 @@ impl SyncEngine {
             .options
             .push_batch
             .clamp(1, doorstep_shared::sync::MAX_PUSH_BATCH);
-        loop {
-            let batch = db(store, move |s| s.take_push_batch(limit)).await?;
-            if batch.is_empty() {
-                return Ok(());
-            }
+        let mut batch = db(store, move |s| s.take_push_batch_after(limit, 0)).await?;
+        let mut answered: Option<(Vec<Mutation>, PushResponse)> = None;
+        while !batch.mutations.is_empty() {
+            let after = batch.last;
             let req = PushRequest {
                 protocol: PROTOCOL_VERSION,
-                mutations: batch,
+                mutations: std::mem::take(&mut batch.mutations),
             };
-            let resp = client.push(&req).await?;
-            let sent = req.mutations;
-            let n = sent.len();
-            let applied = db(store, move |s| s.apply_push_results(&sent, &resp)).await?;
-            report.pushed += n;
-            report.applied += applied.applied;
-            report.rejected += applied.rejected;
-            report.merged_items += applied.merged_items;
-            report.conflict_items += applied.conflict_items;
-            report.reassigned += applied.reassigned;
-            if applied.unanswered > 0 {
-                return Err(AppError::Protocol(format!(
-                    "the server answered {} of {n} mutations",
-                    n - applied.unanswered
-                )));
+            let device = async {
+                let applied = match answered.take() {
+                    Some((sent, resp)) => Some(Self::apply_answer(store, sent, resp).await),
+                    None => None,
+                };
+                let next = db(store, move |s| s.take_push_batch_after(limit, after)).await;
+                (applied, next)
+            };
+            let (resp, (applied, next)) = tokio::join!(client.push(&req), device);
+            if let Some(applied) = applied {
+                count_push(report, &applied?)?;
             }
+            answered = Some((req.mutations, resp?));
+            batch = next?;
         }
+        if let Some((sent, resp)) = answered {
+            count_push(report, &Self::apply_answer(store, sent, resp).await?)?;
+        }
+        Ok(())
+    }
+
+    /// Stores the server's answer to one pushed batch.
+    async fn apply_answer(
+        store: &Store,
+        sent: Vec<Mutation>,
+        resp: PushResponse,
+    ) -> Result<(usize, PushApplied)> {
+        let n = sent.len();
+        let applied = db(store, move |s| s.apply_push_results(&sent, &resp)).await?;
+        Ok((n, applied))
     }
 
     async fn pull_all(
@@ -449,6 +467,24 @@ impl SyncEngine {
         db(store, move |s| s.set_progress(&cached)).await?;
         Ok(report)
     }
+}
+
+/// Adds one answered batch to the report; an answer that leaves mutations out is a protocol
+/// error (they stay pending and go again).
+fn count_push(report: &mut SyncReport, (n, applied): &(usize, PushApplied)) -> Result<()> {
+    report.pushed += n;
+    report.applied += applied.applied;
+    report.rejected += applied.rejected;
+    report.merged_items += applied.merged_items;
+    report.conflict_items += applied.conflict_items;
+    report.reassigned += applied.reassigned;
+    if applied.unanswered > 0 {
+        return Err(AppError::Protocol(format!(
+            "the server answered {} of {n} mutations",
+            n - applied.unanswered
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

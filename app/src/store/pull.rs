@@ -67,6 +67,10 @@ impl Store {
                 set_meta(tx, key::DEPARTED, &departed)?;
             }
             purge_departed(tx)?;
+            // Read once a page: a person pulled again (moved back into the scope) is no longer
+            // departed.
+            let mut departed: Vec<Uuid> = get_meta(tx, key::DEPARTED)?.unwrap_or_default();
+            let departed_before = departed.len();
             for rec in &page.records {
                 // Only what the comparison needs: no decoding of the stored record.
                 let old: Option<StoredReview> = tx
@@ -94,8 +98,13 @@ impl Store {
                     ));
                 }
                 upsert_record(tx, rec)?;
-                unmark_departed(tx, rec.person.id)?;
+                if !departed.is_empty() {
+                    departed.retain(|d| *d != rec.person.id);
+                }
                 out.pulled += 1;
+            }
+            if departed.len() != departed_before {
+                set_meta(tx, key::DEPARTED, &departed)?;
             }
             out.dropped = drop_out_of_scope(tx, &page.scope)?;
             if !page.community_names.is_empty() {
@@ -158,17 +167,6 @@ pub(crate) fn purge_departed(c: &Connection) -> Result<()> {
         }
     }
     set_meta(c, key::DEPARTED, &kept)
-}
-
-/// A person pulled again (moved back into the scope) is no longer departed.
-fn unmark_departed(c: &Connection, id: Uuid) -> Result<()> {
-    let mut departed: Vec<Uuid> = get_meta(c, key::DEPARTED)?.unwrap_or_default();
-    let n = departed.len();
-    departed.retain(|d| *d != id);
-    if departed.len() != n {
-        set_meta(c, key::DEPARTED, &departed)?;
-    }
-    Ok(())
 }
 
 /// Drops the records of communities outside `scope` that hold no outbox edits. A scope entry
