@@ -91,7 +91,7 @@ pub(crate) async fn store_facts(
     for chunk in rows.chunks(200) {
         let sql = format!(
             "DELETE FROM analysis_facts WHERE person_id IN ({}) RETURNING community",
-            placeholders(1, chunk.len())
+            tx.value_list(chunk.len())
         );
         let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for r in chunk {
@@ -159,12 +159,9 @@ async fn insert(
     facts: &[(&RecordRow, String)],
 ) -> DbResult<()> {
     for chunk in facts.chunks(200) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + i * 4, 4)))
-            .collect();
         let sql = format!(
             "INSERT INTO analysis_facts (campaign_id, community, person_id, facts) VALUES {}",
-            values.join(", ")
+            tx.value_rows(chunk.len(), 4)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (r, f) in chunk {

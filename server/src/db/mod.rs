@@ -89,10 +89,35 @@ pub struct Db {
 /// A write transaction holding the writers' lock until commit or drop.
 pub struct WriteTx<'a> {
     pub(crate) tx: Transaction<'static, Any>,
+    backend: Backend,
     _guard: Option<MutexGuard<'a, ()>>,
 }
 
 impl WriteTx<'_> {
+    /// The placeholders of a statement whose parameters are exactly these `n` values, in order
+    /// (an `IN (…)` list): see [`WriteTx::value_rows`].
+    pub(crate) fn value_list(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => vec!["?"; n].join(", "),
+            Backend::Postgres => placeholders(1, n),
+        }
+    }
+
+    /// The placeholders of a statement whose parameters are exactly `rows` groups of `per`
+    /// values, in order (a multi-row `VALUES`): `(…), (…)`. On SQLite they are anonymous `?`:
+    /// binding a numbered one (`$7`) makes the driver look its name up, a scan of the
+    /// statement's parameter list, so a statement of 1,600 numbered values spends its time
+    /// binding (about 0.9 s of CPU over a 6,800-record push). On PostgreSQL `$1…`.
+    pub(crate) fn value_rows(&self, rows: usize, per: usize) -> String {
+        (0..rows)
+            .map(|i| match self.backend {
+                Backend::Sqlite => format!("({})", vec!["?"; per].join(", ")),
+                Backend::Postgres => format!("({})", placeholders(1 + i * per, per)),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// # Errors
     /// When the commit fails; nothing of the transaction is kept then.
     pub async fn commit(self) -> DbResult<()> {
@@ -229,6 +254,7 @@ impl Db {
         }
         Ok(WriteTx {
             tx,
+            backend: self.backend,
             _guard: Some(guard),
         })
     }
@@ -244,7 +270,11 @@ impl Db {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(WriteTx { tx, _guard: None })
+        Ok(WriteTx {
+            tx,
+            backend: self.backend,
+            _guard: None,
+        })
     }
 
     /// Writes a consistent copy of the SQLite database to `path` while the server keeps serving

@@ -22,7 +22,7 @@ pub(crate) async fn load_rows(
     for chunk in ids.chunks(500) {
         let sql = format!(
             "SELECT {ROW_COLS} FROM persons WHERE id IN ({})",
-            placeholders(1, chunk.len())
+            tx.value_list(chunk.len())
         );
         let mut q = sqlx::query_as::<_, RecordDbRow>(sqlx::AssertSqlSafe(sql));
         for id in chunk {
@@ -62,9 +62,6 @@ pub(crate) async fn save_rows(
     // this is several times faster than `UPDATE … FROM (VALUES …)` or a statement per row.
     const PER: usize = 16;
     for chunk in rows.chunks(100) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + i * PER, PER)))
-            .collect();
         let sql = format!(
             "INSERT INTO persons (id, campaign_id, community, person, doc, version, seq, review, review_comment, \
                                   final_outcome, via_app, conflicts, updated_at, updated_by, collected_by, review_notes) VALUES {} \
@@ -73,7 +70,7 @@ pub(crate) async fn save_rows(
              final_outcome = excluded.final_outcome, via_app = excluded.via_app, conflicts = excluded.conflicts, \
              updated_at = excluded.updated_at, updated_by = excluded.updated_by, collected_by = excluded.collected_by, \
              review_notes = excluded.review_notes",
-            values.join(", ")
+            tx.value_rows(chunk.len(), PER)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in chunk {

@@ -11,7 +11,7 @@ use doorstep_shared::{CampaignState, Numbers, Outcome};
 use super::Scope;
 use super::campaigns::CampaignRow;
 use super::records::{ROW_COLS, RecordRow, load_rows, row_from, save_rows};
-use super::{Db, DbError, DbResult, WriteTx, placeholders};
+use super::{Db, DbError, DbResult, WriteTx};
 
 /// One page of a pull (see [`Db::pull`]).
 #[derive(Debug, Default)]
@@ -100,7 +100,7 @@ async fn logged_in(tx: &mut WriteTx<'_>, ids: &[String]) -> DbResult<HashMap<Str
     for chunk in ids.chunks(500) {
         let sql = format!(
             "SELECT id, user_id, payload, result FROM mutations WHERE id IN ({})",
-            placeholders(1, chunk.len())
+            tx.value_list(chunk.len())
         );
         let mut q = sqlx::query_as::<_, LoggedRow>(sqlx::AssertSqlSafe(sql));
         for id in chunk {
@@ -129,7 +129,7 @@ async fn departed_in(
     for chunk in persons.chunks(500) {
         let sql = format!(
             "SELECT person_id, community FROM departures WHERE person_id IN ({})",
-            placeholders(1, chunk.len())
+            tx.value_list(chunk.len())
         );
         let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
         for id in chunk {
@@ -208,12 +208,9 @@ async fn append_log(
 ) -> DbResult<()> {
     const PER: usize = 10;
     for chunk in log.chunks(100) {
-        let groups: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + i * PER, PER)))
-            .collect();
         let sql = format!(
             "INSERT INTO mutations (id, campaign_id, person_id, device_id, user_id, received_at, reassigned, late, payload, result) VALUES {}",
-            groups.join(", ")
+            tx.value_rows(chunk.len(), PER)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for e in chunk {

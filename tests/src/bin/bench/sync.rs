@@ -287,7 +287,29 @@ async fn floors(c: &Corpus, dir: &Path) -> anyhow::Result<(f64, f64)> {
             .await?;
     }
     tx.commit().await?;
-    let server_floor = ms(t.elapsed());
+    let row_at_a_time = ms(t.elapsed());
+    // The best shape the driver allows: 100 rows a statement, anonymous parameters (numbered
+    // ones are looked up by name when bound, a scan of the statement's list each).
+    sqlx::query("DELETE FROM r").execute(&pool).await?;
+    let t = Instant::now();
+    let mut tx = pool.begin().await?;
+    for chunk in docs.chunks(100) {
+        let sql = format!(
+            "INSERT INTO r (id, doc) VALUES {}",
+            vec!["(?, ?)"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, doc) in chunk {
+            q = q.bind(id).bind(doc);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    let server_floor = ms(t.elapsed()).min(row_at_a_time);
+    println!(
+        "  server floor: a row a statement {row_at_a_time:.0} ms, 100 rows a statement {:.0} ms",
+        ms(t.elapsed())
+    );
     let conn = rusqlite::Connection::open(dir.join("floor.db"))?;
     conn.pragma_update(None, "key", "floor-key")?;
     conn.execute_batch(
@@ -345,6 +367,8 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
     let bytes: u64 = runs[0].bytes.iter().sum();
     let (server_floor, device_floor) = floors(&c, work.path()).await?;
     let names = ["push all", "push 200 edits", "pull all"];
+    // The architecture issue's goals: pushes at least 5× the peer, the pull at least 10×.
+    let goals = [5.0, 5.0, 10.0];
     let peers = peer
         .as_ref()
         .map(|p| [p.push_all, p.push_edits, p.pull_all]);
@@ -357,14 +381,14 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
                     ours[i],
                     p[i] / ours[i]
                 ),
-                Some(p[i] / ours[i] >= 10.0),
+                Some(p[i] / ours[i] >= goals[i]),
             ),
             None => (format!("Doorstep {:.0} ms", ours[i]), None),
         };
         t.row(
             &format!("sync: {}", names[i]),
             figure,
-            "≥ 10× the peer",
+            &format!("≥ {}× the peer", goals[i]),
             met,
             String::new(),
         );
