@@ -47,16 +47,23 @@ impl RecordRow {
     /// The state a device pulls, with the numbers as the puller's role holds them.
     #[must_use]
     pub fn state(&self, numbers: Numbers) -> RecordState {
+        self.clone().into_state(numbers)
+    }
+
+    /// [`RecordRow::state`], taking the row apart instead of copying its answers (a pull page
+    /// of a thousand records).
+    #[must_use]
+    pub fn into_state(self, numbers: Numbers) -> RecordState {
         RecordState {
             person: self.person.shown(numbers),
             version: u64::try_from(self.version).unwrap_or(0),
-            answers: self.doc.answers.clone(),
+            answers: self.doc.answers,
             review: self.review,
-            review_comment: self.review_comment.clone(),
-            review_notes: self.review_notes.clone(),
-            conflicts: self.doc.conflicts.clone(),
+            review_comment: self.review_comment,
+            review_notes: self.review_notes,
+            conflicts: self.doc.conflicts,
             seq: u64::try_from(self.seq).unwrap_or(0),
-            prior: self.prior.clone(),
+            prior: self.prior,
         }
     }
 

@@ -377,21 +377,20 @@ impl Db {
             cursor,
             ..PullPage::default()
         };
-        let (mut i, mut j) = (0, 0);
-        let mut taken = 0usize;
-        while taken < limit as usize && (i < rows.len() || j < departed.len()) {
-            let row_seq = rows.get(i).map(|r| r.seq);
+        let (mut j, mut taken) = (0, 0usize);
+        let mut rows = rows.into_iter().peekable();
+        while taken < limit as usize && (rows.peek().is_some() || j < departed.len()) {
+            let row_seq = rows.peek().map(|r| r.seq);
             let dep_seq = departed.get(j).map(|d| d.0);
             let take_row = match (row_seq, dep_seq) {
                 (Some(a), Some(b)) => a < b,
                 (Some(_), None) => true,
                 _ => false,
             };
-            if take_row {
-                let state = rows[i].state(numbers);
+            if let Some(row) = rows.next_if(|_| take_row) {
+                let state = row.into_state(numbers);
                 page.cursor = i64::try_from(state.seq).unwrap_or(i64::MAX);
                 page.records.push(state);
-                i += 1;
             } else {
                 let (seq, person) = &departed[j];
                 page.cursor = *seq;
@@ -402,7 +401,7 @@ impl Db {
             }
             taken += 1;
         }
-        page.more = i < rows.len() || j < departed.len();
+        page.more = rows.peek().is_some() || j < departed.len();
         Ok(page)
     }
 
