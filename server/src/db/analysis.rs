@@ -86,22 +86,55 @@ pub(crate) async fn store_facts(
         return Ok(());
     }
     let a = analyzer(&mut *tx.tx, campaign).await?;
-    // The communities whose packs change: where the rows are now and where their old facts were.
-    let mut touched: BTreeSet<String> = rows.iter().map(|r| r.community.clone()).collect();
+    // The communities whose packs change: where a changed row's facts are now and where they
+    // were. A row whose facts stay as stored (an edit of an item no rule reads, such as the
+    // phone) touches no pack.
+    let mut touched: BTreeSet<String> = BTreeSet::new();
     for chunk in rows.chunks(200) {
         let sql = format!(
-            "DELETE FROM analysis_facts WHERE person_id IN ({}) RETURNING community",
+            "SELECT person_id, community, facts FROM analysis_facts WHERE person_id IN ({})",
             tx.value_list(chunk.len())
         );
-        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
         for r in chunk {
             q = q.bind(r.id.clone());
         }
-        touched.extend(q.fetch_all(&mut *tx.tx).await?);
-        let facts: Vec<(&RecordRow, String)> = chunk
-            .iter()
-            .filter_map(|r| a.facts(r).map(|f| (*r, f.encode())))
+        let stored: HashMap<String, (String, String)> = q
+            .fetch_all(&mut *tx.tx)
+            .await?
+            .into_iter()
+            .map(|(person, community, facts)| (person, (community, facts)))
             .collect();
+        let mut gone = Vec::new();
+        let mut facts: Vec<(&RecordRow, String)> = Vec::new();
+        for r in chunk {
+            let new = a.facts(r).map(|f| f.encode());
+            let old = stored.get(&r.id);
+            if old.map(|(c, f)| (c.as_str(), f.as_str()))
+                == new.as_deref().map(|f| (r.community.as_str(), f))
+            {
+                continue;
+            }
+            if let Some((community, _)) = old {
+                touched.insert(community.clone());
+                gone.push(r.id.clone());
+            }
+            if let Some(f) = new {
+                touched.insert(r.community.clone());
+                facts.push((*r, f));
+            }
+        }
+        if !gone.is_empty() {
+            let sql = format!(
+                "DELETE FROM analysis_facts WHERE person_id IN ({})",
+                tx.value_list(gone.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in gone {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx.tx).await?;
+        }
         insert(tx, campaign, &facts).await?;
     }
     let touched: Vec<String> = touched.into_iter().collect();

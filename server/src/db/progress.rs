@@ -71,7 +71,14 @@ impl ProgressDelta {
         let day = doorstep_shared::domain::campaign_time(chrono::Utc::now())
             .format("%Y-%m-%d")
             .to_string();
+        // Communities whose counts stay (edits of records that were and stay counted alike)
+        // only move their last activity: one statement for all of them.
+        let mut idle: BTreeMap<i64, Vec<String>> = BTreeMap::new();
         for (community, (shifts, at)) in self.by_community {
+            if shifts.is_empty() {
+                idle.entry(at).or_default().push(community);
+                continue;
+            }
             let mut c = current
                 .remove(&community)
                 .ok_or_else(|| DbError::Corrupt(format!("no progress row for {community}")))?;
@@ -111,6 +118,22 @@ impl ProgressDelta {
                 .bind(net)
                 .execute(&mut *tx.tx)
                 .await?;
+            }
+        }
+        for (at, communities) in idle {
+            for chunk in communities.chunks(400) {
+                let sql = format!(
+                    "UPDATE community_progress SET last_activity = $1 \
+                     WHERE campaign_id = $2 AND community IN ({})",
+                    placeholders(3, chunk.len())
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(at)
+                    .bind(campaign.to_string());
+                for c in chunk {
+                    q = q.bind(c.clone());
+                }
+                q.execute(&mut *tx.tx).await?;
             }
         }
         Ok(())
