@@ -15,7 +15,7 @@ use doorstep_shared::sync::{RecordState, Role};
 use serde_json::Value as Json;
 
 use crate::both;
-use crate::helpers::{Api, Session, spawn, survey};
+use crate::helpers::{Api, Session, edit, now, spawn, survey, t};
 
 async fn json(api: &Api, s: &Session, path: &str) -> Json {
     let r = api.get(s, path).await;
@@ -401,6 +401,35 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
             .await
             .unwrap();
     }
+    // Edits of surveyed records: one no rule reads (the phone: the facts stay, no pack is
+    // rewritten) and a survey again with another outcome (the facts change).
+    let again = api.pull_all(&admin).await;
+    let done: Vec<&RecordState> = again
+        .values()
+        .filter(|r| final_outcome(&r.answers, r.review).is_some())
+        .collect();
+    let edits: Vec<_> = done
+        .iter()
+        .take(40)
+        .map(|r| edit(r, &[("phone", t("13900001111"))], now()))
+        .chain(done.iter().skip(40).take(40).map(|r| {
+            let other = if final_outcome(&r.answers, r.review) == Some(Outcome::Phone) {
+                Outcome::HomeVisit
+            } else {
+                Outcome::Phone
+            };
+            survey(&campaign, r, other)
+        }))
+        .collect();
+    let results = doorstep_server::service::push::push(db, &campaigns, &pusher, &edits)
+        .await
+        .unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| r.status == doorstep_shared::sync::MutationStatus::Applied),
+        "{results:?}"
+    );
     // Returned records stop counting; a removed person leaves their community's pack.
     let sup = api.login("sup01").await;
     let mine = api.pull_all(&sup).await;
