@@ -38,6 +38,7 @@ pub use campaigns::{
 };
 pub use handover::KeyedMark;
 pub use progress::CommunityProgress;
+pub use record_row::PulledRecord;
 pub use records::{ConflictRow, RecordRow};
 pub use review::{CaseRow, NewSample, SampleRow, StageCounts};
 pub use roster::{FactChange, ImportOutcome, RosterPerson};

@@ -5,18 +5,19 @@ use std::sync::Arc;
 
 use doorstep_shared::carry;
 use doorstep_shared::form::FormDefinition;
-use doorstep_shared::sync::{Mutation, MutationResult, RecordState};
+use doorstep_shared::sync::{Mutation, MutationResult};
 use doorstep_shared::{CampaignState, Numbers, Outcome};
 
 use super::Scope;
 use super::campaigns::CampaignRow;
-use super::records::{ROW_COLS, RecordRow, load_rows, row_from, save_rows};
+use super::record_row::{PULL_COLS, PullDbRow, PulledRecord};
+use super::records::{RecordRow, load_rows, save_rows};
 use super::{Db, DbError, DbResult, WriteTx};
 
 /// One page of a pull (see [`Db::pull`]).
 #[derive(Debug, Default)]
 pub struct PullPage {
-    pub records: Vec<RecordState>,
+    pub records: Vec<PulledRecord>,
     pub removed: Vec<uuid::Uuid>,
     /// The last `seq` of the page (the cursor given when the page is empty).
     pub cursor: i64,
@@ -345,20 +346,20 @@ impl Db {
         let fetch = i64::from(limit) + 1;
         let (cond, arg) = scope.sql("persons", 4);
         let sql = format!(
-            "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND seq > $2 {cond} ORDER BY seq LIMIT $3"
+            "SELECT {PULL_COLS} FROM persons WHERE campaign_id = $1 AND seq > $2 {cond} ORDER BY seq LIMIT $3"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query_as::<_, PullDbRow>(sqlx::AssertSqlSafe(sql))
             .bind(campaign.to_string())
             .bind(cursor)
             .bind(fetch);
         if let Some(a) = arg {
             q = q.bind(a);
         }
-        let rows: Vec<RecordRow> = q
+        let rows: Vec<PulledRecord> = q
             .fetch_all(&self.pool)
             .await?
-            .iter()
-            .map(row_from)
+            .into_iter()
+            .map(|r| r.pulled(numbers))
             .collect::<DbResult<_>>()?;
         let (cond, arg) = scope.sql("departures", 4);
         let sql = format!(
@@ -380,7 +381,9 @@ impl Db {
         let (mut j, mut taken) = (0, 0usize);
         let mut rows = rows.into_iter().peekable();
         while taken < limit as usize && (rows.peek().is_some() || j < departed.len()) {
-            let row_seq = rows.peek().map(|r| r.seq);
+            let row_seq = rows
+                .peek()
+                .map(|r| i64::try_from(r.seq).unwrap_or(i64::MAX));
             let dep_seq = departed.get(j).map(|d| d.0);
             let take_row = match (row_seq, dep_seq) {
                 (Some(a), Some(b)) => a < b,
@@ -388,9 +391,8 @@ impl Db {
                 _ => false,
             };
             if let Some(row) = rows.next_if(|_| take_row) {
-                let state = row.into_state(numbers);
-                page.cursor = i64::try_from(state.seq).unwrap_or(i64::MAX);
-                page.records.push(state);
+                page.cursor = i64::try_from(row.seq).unwrap_or(i64::MAX);
+                page.records.push(row);
             } else {
                 let (seq, person) = &departed[j];
                 page.cursor = *seq;

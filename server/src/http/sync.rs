@@ -4,15 +4,16 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use doorstep_shared::errors::ErrorCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::sync::{
-    MAX_PULL_PAGE, MAX_PUSH_BATCH, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse,
+    MAX_PULL_PAGE, MAX_PUSH_BATCH, PROTOCOL_VERSION, PushRequest, PushResponse,
 };
 
 use super::auth::Caller;
+use crate::db::PulledRecord;
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::state::AppState;
 
@@ -80,6 +81,23 @@ async fn push(
     }))
 }
 
+/// A [`doorstep_shared::sync::PullResponse`] as the server writes it: its records are [`PulledRecord`]s, each stored
+/// record's JSON copied rather than decoded and encoded again. The same JSON (field for field),
+/// which devices, the tests and the OpenAPI document read as a `PullResponse`.
+#[derive(Serialize)]
+struct PullBody {
+    protocol: u32,
+    records: Vec<PulledRecord>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    removed: Vec<uuid::Uuid>,
+    cursor: u64,
+    more: bool,
+    scope: Vec<doorstep_shared::DivisionCode>,
+    community_names: std::collections::BTreeMap<doorstep_shared::DivisionCode, String>,
+    campaign: doorstep_shared::Campaign,
+    server_time: Hlc,
+}
+
 #[derive(Deserialize)]
 struct PullQuery {
     #[serde(default)]
@@ -91,7 +109,7 @@ async fn pull(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<PullQuery>,
-) -> ApiResult<Json<PullResponse>> {
+) -> ApiResult<Json<PullBody>> {
     let campaign = state.campaign().await?;
     let scope = caller.scope(&state, &campaign).await?;
     let limit = q.limit.unwrap_or(500).clamp(1, MAX_PULL_PAGE);
@@ -155,7 +173,7 @@ async fn pull(
                 .map(|c| (c, name))
         })
         .collect();
-    Ok(Json(PullResponse {
+    Ok(Json(PullBody {
         protocol: PROTOCOL_VERSION,
         records,
         removed,
