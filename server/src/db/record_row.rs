@@ -219,7 +219,7 @@ impl PullDbRow {
             review_notes: raw_object(self.review_notes.as_deref())?,
             conflicts: raw_object(doc.conflicts.map(RawValue::get))?,
             seq: u64::try_from(self.seq).unwrap_or(0),
-            prior: self.prior.map(|p| RawValue::from_string(p)).transpose()?,
+            prior: self.prior.map(RawValue::from_string).transpose()?,
         })
     }
 }
