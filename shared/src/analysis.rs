@@ -50,6 +50,8 @@ pub struct LayoutItem {
     pub options: Vec<String>,
     /// The bit that says the item applies; its options follow it.
     pub slot: usize,
+    /// Its place among the form's items ([`FormDefinition::items`]).
+    pub index: usize,
 }
 
 /// The tallied items of a form (every choice item, in form order) and their bit positions.
@@ -79,7 +81,7 @@ impl Layout {
     pub fn of(form: &FormDefinition) -> Self {
         let mut slot = 0;
         let mut items = Vec::new();
-        for i in form.items() {
+        for (index, i) in form.items().enumerate() {
             let options: Vec<String> = match i.kind {
                 ItemKind::Single | ItemKind::Multi => {
                     i.options.iter().map(|o| o.key.clone()).collect()
@@ -93,6 +95,7 @@ impl Layout {
                 kind: i.kind,
                 options,
                 slot,
+                index,
             });
             slot += 1 + n;
         }
@@ -196,7 +199,8 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// The facts of a record (the caller decides that it counts: it has a final outcome).
+    /// The facts of a record (the caller decides that it counts: it has a final outcome);
+    /// `layout` is `form`'s.
     #[must_use]
     pub fn of(
         layout: &Layout,
@@ -208,13 +212,9 @@ impl Facts {
             subject: Subject::of(ctx),
             bits: vec![0; layout.slots().div_ceil(64)],
         };
-        let relevant: Vec<&str> = form
-            .relevant_items(answers, ctx)
-            .into_iter()
-            .map(|i| i.key.as_str())
-            .collect();
+        let relevant = form.relevance(answers, ctx);
         for item in &layout.items {
-            if !relevant.contains(&item.key.as_str()) {
+            if !relevant.get(item.index).copied().unwrap_or(false) {
                 continue;
             }
             f.set(item.slot);

@@ -175,29 +175,36 @@ mod compact_meta {
 
     use super::Writer;
 
-    #[derive(Serialize, Deserialize)]
+    #[derive(Deserialize)]
     struct Compact {
         w: Vec<Writer>,
         i: BTreeMap<String, usize>,
+    }
+
+    /// [`Compact`] borrowed from the record, for writing.
+    #[derive(Serialize)]
+    struct CompactRef<'a> {
+        w: Vec<&'a Writer>,
+        i: BTreeMap<&'a str, usize>,
     }
 
     pub fn serialize<S: Serializer>(
         meta: &BTreeMap<String, Writer>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let mut w: Vec<Writer> = Vec::new();
+        let mut w: Vec<&Writer> = Vec::new();
         let mut i = BTreeMap::new();
         for (item, writer) in meta {
-            let idx = match w.iter().position(|x| x == writer) {
+            let idx = match w.iter().position(|x| *x == writer) {
                 Some(p) => p,
                 None => {
-                    w.push(writer.clone());
+                    w.push(writer);
                     w.len() - 1
                 }
             };
-            i.insert(item.clone(), idx);
+            i.insert(item.as_str(), idx);
         }
-        Compact { w, i }.serialize(s)
+        CompactRef { w, i }.serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
@@ -257,6 +264,63 @@ fn set_value(doc: &mut Doc, item: &str, value: Option<Value>, by: &Writer) {
     doc.meta.insert(item.to_string(), by.clone());
 }
 
+/// A record's state on the items a mutation names, taken before [`apply`]: those are the only
+/// items it touches, so comparing them says whether the record changed, and putting them back
+/// undoes it.
+pub struct Before {
+    items: Vec<(String, ItemState)>,
+}
+
+type ItemState = (Option<Value>, Option<Writer>, Option<OpenConflict>);
+
+impl Before {
+    #[must_use]
+    pub fn of(doc: &Doc, changes: &BTreeMap<String, Change>) -> Self {
+        Self {
+            items: changes
+                .keys()
+                .map(|k| (k.clone(), Self::state(doc, k)))
+                .collect(),
+        }
+    }
+
+    fn state(doc: &Doc, item: &str) -> ItemState {
+        (
+            doc.answers.get(item).cloned(),
+            doc.meta.get(item).cloned(),
+            doc.conflicts.get(item).cloned(),
+        )
+    }
+
+    /// Whether `doc` differs from what it was.
+    #[must_use]
+    pub fn changed(&self, doc: &Doc) -> bool {
+        self.items.iter().any(|(k, before)| {
+            let now = (doc.answers.get(k), doc.meta.get(k), doc.conflicts.get(k));
+            now != (before.0.as_ref(), before.1.as_ref(), before.2.as_ref())
+        })
+    }
+
+    /// Puts `doc` back as it was.
+    pub fn restore(self, doc: &mut Doc) {
+        fn put<V>(map: &mut BTreeMap<String, V>, key: &str, v: Option<V>) {
+            match v {
+                Some(v) => {
+                    map.insert(key.to_string(), v);
+                }
+                None => {
+                    map.remove(key);
+                }
+            }
+        }
+        for (k, (value, writer, conflict)) in self.items {
+            put(&mut doc.answers, &k, value);
+            put(&mut doc.meta, &k, writer);
+            put(&mut doc.conflicts, &k, conflict);
+        }
+    }
+}
+
 /// Applies one mutation's changes to a record, item by item. Pure: the caller stores the result.
 pub fn apply(doc: &mut Doc, changes: &BTreeMap<String, Change>, by: &Writer) -> MergeReport {
     let mut report = MergeReport::new();
@@ -268,7 +332,6 @@ pub fn apply(doc: &mut Doc, changes: &BTreeMap<String, Change>, by: &Writer) -> 
 }
 
 fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOutcome {
-    let theirs = doc.answers.get(item).cloned();
     if let Some(conflict) = doc.conflicts.get_mut(item) {
         conflict.join(change.value.clone(), by);
         let win = conflict.provisional().clone();
@@ -277,21 +340,22 @@ fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOu
         // server's (the provisional value may be another candidate's).
         return ItemOutcome::Conflict;
     }
-    if change.value == theirs {
+    let theirs = doc.answers.get(item);
+    if change.value.as_ref() == theirs {
         // Agreement: the greater key stands as the value's writer, whatever the arrival order.
         if doc.meta.get(item).is_none_or(|m| by.key() > m.key()) {
             doc.meta.insert(item.to_string(), by.clone());
         }
         return ItemOutcome::Same;
     }
-    if theirs == change.base {
+    if theirs == change.base.as_ref() {
         set_value(doc, item, change.value.clone(), by);
         return ItemOutcome::Applied;
     }
     if let (Some(b), Some(m), Some(t)) = (
         as_set(change.base.as_ref()),
         as_set(change.value.as_ref()),
-        as_set(theirs.as_ref()),
+        as_set(theirs),
     ) {
         let merged = merge_sets(&b, &m, &t);
         if merged == t {
@@ -301,6 +365,7 @@ fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOu
         set_value(doc, item, v, by);
         return ItemOutcome::SetMerged;
     }
+    let theirs = theirs.cloned();
     let theirs_by = doc.meta.get(item).cloned().unwrap_or_else(Writer::unknown);
     if theirs_by.same_writer(by) {
         // A writer does not conflict with themselves: their newest edit stands.
@@ -358,6 +423,43 @@ mod tests {
 
     fn ch(base: Option<Value>, value: Option<Value>) -> BTreeMap<String, Change> {
         [("x".to_string(), Change { base, value })].into()
+    }
+
+    #[test]
+    fn before_says_whether_a_mutation_changed_the_record_and_puts_it_back() {
+        let mut d = Doc::default();
+        let a = w("a", 1, 10, 1);
+        apply(&mut d, &ch(None, Some(Value::text("1"))), &a);
+        let kept = d.clone();
+        // The same value again from an older edit: nothing moves.
+        let old = w("b", 1, 5, 0);
+        let same = ch(None, Some(Value::text("1")));
+        let before = Before::of(&d, &same);
+        apply(&mut d, &same, &old);
+        assert!(!before.changed(&d));
+        // Another writer's value on the same base: a conflict, then undone.
+        let b = w("b", 1, 11, 2);
+        let other = ch(None, Some(Value::text("2")));
+        let before = Before::of(&d, &other);
+        apply(&mut d, &other, &b);
+        assert!(before.changed(&d));
+        assert_eq!(d.conflicts.len(), 1);
+        before.restore(&mut d);
+        assert_eq!(d, kept);
+        // A new item, then undone: it is gone again.
+        let new = [(
+            "y".to_string(),
+            Change {
+                base: None,
+                value: Some(Value::Int(3)),
+            },
+        )]
+        .into();
+        let before = Before::of(&d, &new);
+        apply(&mut d, &new, &b);
+        assert!(before.changed(&d));
+        before.restore(&mut d);
+        assert_eq!(d, kept);
     }
 
     #[test]

@@ -284,18 +284,18 @@ fn apply_mutation(
         hlc: m.hlc,
         at_ms: Writer::clamp(m.hlc, now),
     };
-    let doc_before = row.doc.clone();
+    let before = merge::Before::of(&row.doc, &m.changes);
     let report = merge::apply(&mut row.doc, &m.changes, &writer);
     // Any change of the stored record (a joined conflict candidate, a new provisional value, a
     // writer) moves its version and sequence, so every device pulls it.
-    let changed = row.doc != doc_before;
+    let changed = before.changed(&row.doc);
     if changed && status_of(&row.doc.answers) == Status::Final {
         let fctx = FormContext::for_person(&row.person, &ctx.row.campaign);
         let errors = ctx
             .form
             .validate(&row.doc.answers, &fctx, Strictness::Final);
         if !errors.is_empty() {
-            row.doc = doc_before;
+            before.restore(&mut row.doc);
             let zh: Vec<&str> = errors.iter().map(|e| e.message_zh.as_str()).collect();
             let en: Vec<&str> = errors.iter().map(|e| e.message_en.as_str()).collect();
             return Err(Refusal {

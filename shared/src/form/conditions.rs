@@ -1,13 +1,13 @@
 //! Relevance: the [`Condition`]s that gate sections and items, the [`FormContext`] they read
 //! (who is surveyed, on which day), which items of a form apply to a record, and pruning.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{FormDefinition, Item, is_blank, is_meta};
-use crate::domain::{Campaign, Outcome, PersonFacts, outcome_of};
+use crate::domain::{Campaign, OUTCOME, Outcome, PersonFacts};
 use crate::ids::{Category, Level};
 use crate::value::{Answers, Value};
 
@@ -73,23 +73,43 @@ mod category_digits {
     }
 }
 
+/// Where a condition reads answers: a record's [`Answers`], or (while relevance is worked out)
+/// only those of the earlier relevant items, borrowed.
+pub trait Lookup {
+    fn answer(&self, key: &str) -> Option<&Value>;
+}
+
+impl Lookup for Answers {
+    fn answer(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
+impl Lookup for BTreeMap<&str, &Value> {
+    fn answer(&self, key: &str) -> Option<&Value> {
+        self.get(key).copied()
+    }
+}
+
 impl Condition {
     /// Evaluates the condition on raw answers (no relevance applied to the answers themselves).
     #[must_use]
-    pub fn holds(&self, answers: &Answers, ctx: &FormContext) -> bool {
+    pub fn holds(&self, answers: &impl Lookup, ctx: &FormContext) -> bool {
         match self {
-            Condition::OutcomeIn(outcomes) => {
-                outcome_of(answers).is_some_and(|o| outcomes.contains(&o))
-            }
+            Condition::OutcomeIn(outcomes) => answers
+                .answer(OUTCOME)
+                .and_then(Value::as_text)
+                .and_then(Outcome::parse)
+                .is_some_and(|o| outcomes.contains(&o)),
             Condition::AgeBetween(min, max) => (*min..=*max).contains(&ctx.age()),
             Condition::CategoryIn(cats) => cats.contains(&ctx.facts.category),
             Condition::LevelAtMost(level) => ctx.facts.level <= *level,
-            Condition::Equals { item, value } => answers.get(item) == Some(value),
+            Condition::Equals { item, value } => answers.answer(item) == Some(value),
             Condition::Contains { item, option } => answers
-                .get(item)
+                .answer(item)
                 .and_then(Value::as_set)
                 .is_some_and(|s| s.contains(option)),
-            Condition::Answered(item) => answers.get(item).is_some_and(|v| !is_blank(v)),
+            Condition::Answered(item) => answers.answer(item).is_some_and(|v| !is_blank(v)),
             Condition::All(cs) => cs.iter().all(|c| c.holds(answers, ctx)),
             Condition::Any(cs) => cs.iter().any(|c| c.holds(answers, ctx)),
             Condition::Not(c) => !c.holds(answers, ctx),
@@ -165,11 +185,12 @@ impl FormDefinition {
             .collect()
     }
 
-    /// One relevance flag per item, in form order. Conditions see only the answers of earlier
-    /// relevant items, so irrelevance cascades.
-    fn relevance(&self, answers: &Answers, ctx: &FormContext) -> Vec<bool> {
-        let mut seen = Answers::new();
-        let mut flags = Vec::new();
+    /// One relevance flag per item, in form order ([`FormDefinition::items`]). Conditions see
+    /// only the answers of earlier relevant items, so irrelevance cascades.
+    #[must_use]
+    pub fn relevance(&self, answers: &Answers, ctx: &FormContext) -> Vec<bool> {
+        let mut seen: BTreeMap<&str, &Value> = BTreeMap::new();
+        let mut flags = Vec::with_capacity(self.sections.iter().map(|s| s.items.len()).sum());
         for section in &self.sections {
             let open = section
                 .relevant
@@ -178,7 +199,7 @@ impl FormDefinition {
             for item in &section.items {
                 let on = open && item.relevant.as_ref().is_none_or(|c| c.holds(&seen, ctx));
                 if on && let Some(v) = answers.get(&item.key) {
-                    seen.insert(item.key.clone(), v.clone());
+                    seen.insert(&item.key, v);
                 }
                 flags.push(on);
             }
