@@ -1,5 +1,6 @@
 //! The HTTP client of the sync protocol: one method per route, errors mapped to [`AppError`].
-//! Pushes are gzip-compressed (`Content-Encoding: gzip`); answers are accepted gzip-compressed.
+//! Pushes are gzip-compressed (`Content-Encoding: gzip`); answers are accepted zstd- or
+//! gzip-compressed.
 
 use doorstep_shared::errors::ErrorCode;
 use std::io::Write;

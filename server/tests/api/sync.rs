@@ -334,3 +334,54 @@ async fn reassignment_loses_nothing(b: Backend) {
     assert_eq!(s.answers["outcome"], Value::text("away"));
 }
 both!(reassignment_loses_nothing);
+
+/// Answers are compressed as the client accepts: zstd for the app (`gzip, zstd`), gzip for a
+/// client that takes only gzip, none for one that takes neither; the same page each way.
+async fn answers_are_compressed_as_the_client_accepts(b: Backend) {
+    let api = spawn(b).await;
+    let w = api.login("w001").await;
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .no_zstd()
+        .build()
+        .unwrap();
+    let mut bodies = Vec::new();
+    for (accept, expected) in [
+        ("gzip, zstd", Some("zstd")),
+        ("gzip", Some("gzip")),
+        ("identity", None),
+    ] {
+        let r = raw
+            .get(api.url("/api/v1/sync/pull?cursor=0&limit=50"))
+            .bearer_auth(&w.token)
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{accept}");
+        let got = r
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(got.as_deref(), expected, "{accept}");
+        bodies.push(r.bytes().await.unwrap());
+    }
+    let plain: serde_json::Value = serde_json::from_slice(&bodies[2]).unwrap();
+    let mut gz = flate2::read::GzDecoder::new(&bodies[1][..]);
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut gz, &mut text).unwrap();
+    let gunzipped: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let strip = |mut v: serde_json::Value| {
+        v.as_object_mut().unwrap().remove("server_time");
+        v
+    };
+    assert_eq!(strip(gunzipped), strip(plain.clone()));
+    assert!(bodies[0].len() < bodies[2].len() / 3, "zstd compresses");
+    // The app's own client (zstd on) reads the same page.
+    let page = api.pull_page(&w, 0, 50).await;
+    assert_eq!(
+        strip(serde_json::to_value(&page).unwrap())["records"],
+        plain["records"]
+    );
+}
+both!(answers_are_compressed_as_the_client_accepts);

@@ -16,6 +16,11 @@
 //!    device syncs per second at saturation and latency at half of it, on SQLite and on two
 //!    server processes sharing PostgreSQL (`herd`).
 
+/// mimalloc: the sync's many small allocations (answers, writers, JSON) cost less than with
+/// the system allocator (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod analysis;
 mod app_store;
 mod common;
