@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::progress::Progress;
-use doorstep_shared::sync::{
-    ErrorBody, LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse,
-};
+use doorstep_shared::sync::{ErrorBody, LoginRequest, LoginResponse, PushRequest, PushResponse};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
@@ -19,6 +17,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::{AppError, Result};
+use crate::store::PulledPage;
 
 /// Connect and whole-request time limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +158,7 @@ impl Client {
     ///
     /// # Errors
     /// As the other calls.
-    pub async fn pull(&self, cursor: u64, limit: u32) -> Result<PullResponse> {
+    pub async fn pull(&self, cursor: u64, limit: u32) -> Result<PulledPage> {
         let mut url = self.url("api/v1/sync/pull")?;
         url.query_pairs_mut()
             .append_pair("cursor", &cursor.to_string())

@@ -32,7 +32,7 @@ pub use model::{
     Session, SyncLogEntry, SyncReport,
 };
 pub use outbox::PushApplied;
-pub use store::{MIN_PIN_LEN, PageApplied, Store};
+pub use store::{MIN_PIN_LEN, PageApplied, PulledPage, PulledRecord, Store};
 pub use sync::{SyncEngine, SyncOptions};
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use crate::error::{AppError, Result};
 use crate::model::{LogKind, OutboxState, SaveResult};
 use crate::store::{
     Store, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid, tick_hlc,
-    to_i64, to_u64, upsert_record,
+    to_i64, to_u64, update_answers,
 };
 
 /// One stored outbox entry.
@@ -323,10 +323,11 @@ impl Store {
                 .into_iter()
                 .map(|(_, raw)| decode_outbox(raw))
                 .collect::<Result<Vec<_>>>()?;
-            for row in rows.iter().filter(|r| !r.sent) {
-                tx.prepare_cached("UPDATE outbox SET sent = 1 WHERE id = ?1")?
-                    .execute([row.id.to_string()])?;
-            }
+            // The rows taken are every pending one in (after, last]: marked in one statement.
+            tx.prepare_cached(
+                "UPDATE outbox SET sent = 1 WHERE state = 'pending' AND sent = 0 AND seq > ?1 AND seq <= ?2",
+            )?
+            .execute(params![after, last])?;
             Ok(PushBatch {
                 mutations: rows.iter().map(OutboxRow::mutation).collect(),
                 last,
@@ -364,10 +365,10 @@ impl Store {
                             continue;
                         }
                         out.applied += 1;
-                        if let Some(mut rec) = load_record(tx, m.person)? {
-                            // Until the next pull brings the server's record, the device's copy
-                            // takes the values the server took as sent; a merged or conflicting
-                            // item keeps the copy's value (the server's may be another one).
+                        // Until the next pull brings the server's record, the device's copy
+                        // takes the values the server took as sent; a merged or conflicting
+                        // item keeps the copy's value (the server's may be another one).
+                        update_answers(tx, m.person, |answers, version| {
                             for (item, change) in &m.changes {
                                 if matches!(
                                     result.items.get(item),
@@ -375,11 +376,10 @@ impl Store {
                                 ) {
                                     continue;
                                 }
-                                set_answer(&mut rec.answers, item, change.value.as_ref());
+                                set_answer(answers, item, change.value.as_ref());
                             }
-                            rec.version = rec.version.max(result.version);
-                            upsert_record(tx, &rec)?;
-                        }
+                            *version = (*version).max(result.version);
+                        })?;
                         for outcome in result.items.values() {
                             match outcome {
                                 ItemOutcome::SetMerged => out.merged_items += 1,

@@ -32,9 +32,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, Transactio
 use uuid::Uuid;
 
 pub(crate) use self::meta::{get_meta, key, observe_hlc, tick_hlc};
-pub use self::pull::PageApplied;
 pub(crate) use self::pull::purge_departed;
-pub(crate) use self::records::{load_record, load_records, upsert_record};
+pub use self::pull::{PageApplied, PulledPage, PulledRecord};
+pub(crate) use self::records::{load_record, load_records, update_answers};
 pub use self::schema::MIGRATIONS;
 use crate::error::{AppError, Result};
 use crate::keyfile::{KdfParams, KeyFile, Passcode, sidecar_path};

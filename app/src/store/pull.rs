@@ -5,15 +5,102 @@
 use std::collections::BTreeMap;
 
 use doorstep_shared::domain::Review;
+use doorstep_shared::hlc::Hlc;
 use doorstep_shared::place::DivisionCode;
-use doorstep_shared::sync::PullResponse;
+use doorstep_shared::sync::{PullResponse, RecordState};
+use doorstep_shared::{Campaign, ShownPerson};
 use rusqlite::{Connection, OptionalExtension};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::meta::{get_meta, key, observe_hlc, set_meta};
 use super::records::{encode_notes, upsert_record};
 use super::{Store, failpoint, to_u64};
 use crate::error::Result;
+
+/// A [`PullResponse`] as the device reads it: the same JSON, field for field, but each record
+/// keeps its answers, conflicts and prior as the JSON text received and stores that text as is
+/// (the server wrote it from typed values), instead of decoding every value and encoding it
+/// again. What the device compares and lists by (the person, version, sequence, review) is
+/// decoded.
+#[derive(Debug, Deserialize)]
+pub struct PulledPage {
+    pub protocol: u32,
+    pub records: Vec<PulledRecord>,
+    #[serde(default)]
+    pub removed: Vec<Uuid>,
+    pub cursor: u64,
+    pub more: bool,
+    pub scope: Vec<DivisionCode>,
+    #[serde(default)]
+    pub community_names: BTreeMap<DivisionCode, String>,
+    pub campaign: Campaign,
+    pub server_time: Hlc,
+}
+
+/// A [`RecordState`] as the device reads it off a pull page ([`PulledPage`]).
+#[derive(Debug, Deserialize)]
+pub struct PulledRecord {
+    pub person: ShownPerson,
+    pub version: u64,
+    pub answers: Box<RawValue>,
+    #[serde(default)]
+    pub review: Review,
+    #[serde(default)]
+    pub review_comment: Option<String>,
+    #[serde(default)]
+    pub review_notes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub conflicts: Option<Box<RawValue>>,
+    pub seq: u64,
+    #[serde(default)]
+    pub prior: Option<Box<RawValue>>,
+}
+
+impl TryFrom<&RecordState> for PulledRecord {
+    type Error = serde_json::Error;
+
+    fn try_from(r: &RecordState) -> serde_json::Result<Self> {
+        Ok(Self {
+            person: r.person.clone(),
+            version: r.version,
+            answers: serde_json::value::to_raw_value(&r.answers)?,
+            review: r.review,
+            review_comment: r.review_comment.clone(),
+            review_notes: r.review_notes.clone(),
+            conflicts: Some(serde_json::value::to_raw_value(&r.conflicts)?),
+            seq: r.seq,
+            prior: r
+                .prior
+                .as_ref()
+                .map(serde_json::value::to_raw_value)
+                .transpose()?,
+        })
+    }
+}
+
+impl TryFrom<PullResponse> for PulledPage {
+    type Error = serde_json::Error;
+
+    fn try_from(p: PullResponse) -> serde_json::Result<Self> {
+        Ok(Self {
+            protocol: p.protocol,
+            records: p
+                .records
+                .iter()
+                .map(PulledRecord::try_from)
+                .collect::<serde_json::Result<_>>()?,
+            removed: p.removed,
+            cursor: p.cursor,
+            more: p.more,
+            scope: p.scope,
+            community_names: p.community_names,
+            campaign: p.campaign,
+            server_time: p.server_time,
+        })
+    }
+}
 
 /// What one applied pull page changed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,7 +140,7 @@ impl Store {
     ///
     /// # Errors
     /// A storage error.
-    pub fn apply_pull_page(&self, page: &PullResponse) -> Result<PageApplied> {
+    pub fn apply_pull_page(&self, page: &PulledPage) -> Result<PageApplied> {
         self.write(|tx| {
             let mut out = PageApplied::default();
             // Persons who left this device's communities go first: a record later in the page

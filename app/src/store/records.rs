@@ -8,8 +8,10 @@ use doorstep_shared::merge::OpenConflict;
 use doorstep_shared::sync::RecordState;
 use doorstep_shared::value::Answers;
 use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::pull::PulledRecord;
 use super::{to_i64, to_u64};
 use crate::error::Result;
 
@@ -106,7 +108,36 @@ pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Ve
     rows.into_iter().map(RecordRow::decode).collect()
 }
 
-pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
+/// Changes one record's answers and version, nothing else of it (the device's copy after a
+/// push was answered). Returns whether the person has a record.
+pub(crate) fn update_answers(
+    c: &Connection,
+    person: Uuid,
+    change: impl FnOnce(&mut Answers, &mut u64),
+) -> Result<bool> {
+    let id = person.to_string();
+    let row: Option<(String, i64)> = c
+        .prepare_cached("SELECT answers, version FROM records WHERE person_id = ?1")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((answers, version)) = row else {
+        return Ok(false);
+    };
+    let mut answers: Answers = serde_json::from_str(&answers)?;
+    let mut version = to_u64(version);
+    change(&mut answers, &mut version);
+    c.prepare_cached("UPDATE records SET answers = ?2, version = ?3 WHERE person_id = ?1")?
+        .execute(params![
+            id,
+            serde_json::to_string(&answers)?,
+            to_i64(version)?
+        ])?;
+    Ok(true)
+}
+
+/// Stores a pulled record as the device's copy of the server state, its answers, conflicts
+/// and prior as the JSON text received.
+pub(crate) fn upsert_record(c: &Connection, rec: &PulledRecord) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO records (person_id, community, person, version, answers, review,
                               review_comment, conflicts, seq, prior, review_notes)
@@ -120,12 +151,15 @@ pub(crate) fn upsert_record(c: &Connection, rec: &RecordState) -> Result<()> {
         rec.person.community.as_str(),
         serde_json::to_string(&rec.person)?,
         to_i64(rec.version)?,
-        serde_json::to_string(&rec.answers)?,
+        rec.answers.get(),
         rec.review.key(),
         rec.review_comment,
-        serde_json::to_string(&rec.conflicts)?,
+        rec.conflicts.as_deref().map_or("{}", RawValue::get),
         to_i64(rec.seq)?,
-        rec.prior.as_ref().map(serde_json::to_string).transpose()?,
+        rec.prior
+            .as_deref()
+            .map(RawValue::get)
+            .filter(|p| *p != "null"),
         encode_notes(&rec.review_notes)?,
     ])?;
     Ok(())

@@ -9,6 +9,8 @@ mod store;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::PulledPage;
+
 use chrono::NaiveDate;
 use doorstep_shared::demo::{DemoDistrict, generate_sized};
 use doorstep_shared::domain::{Campaign, Numbers, Person, Review};
@@ -57,11 +59,7 @@ pub(crate) fn fresh(p: &Person, seq: u64) -> RecordState {
     }
 }
 
-pub(crate) fn page(
-    records: Vec<RecordState>,
-    cursor: u64,
-    scope: Vec<DivisionCode>,
-) -> PullResponse {
+pub(crate) fn page(records: Vec<RecordState>, cursor: u64, scope: Vec<DivisionCode>) -> PulledPage {
     PullResponse {
         protocol: PROTOCOL_VERSION,
         records,
@@ -76,6 +74,8 @@ pub(crate) fn page(
             counter: 0,
         },
     }
+    .try_into()
+    .expect("a page of typed records")
 }
 
 pub(crate) fn edit(pairs: &[(&str, Option<Value>)]) -> BTreeMap<String, Option<Value>> {

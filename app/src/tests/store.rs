@@ -1223,3 +1223,77 @@ fn the_list_is_in_walking_order_and_a_shown_certificate_finds_its_person() {
         );
     }
 }
+
+/// A pull page read off the wire keeps each record's answers, conflicts and prior as the JSON
+/// text received; stored that way, the record reads back as the server's state, field for field.
+#[test]
+fn a_pulled_record_stored_as_received_reads_back_as_the_servers_state() {
+    let f = fx();
+    let p = f.person(0);
+    let mut rec = fresh(&p, 300);
+    rec.version = 4;
+    rec.answers
+        .insert("outcome".into(), Value::text("home_visit"));
+    rec.answers.insert(
+        "devices_needed".into(),
+        Value::Set(["wheelchair".to_string()].into()),
+    );
+    rec.review = Review::Returned;
+    rec.review_comment = Some("请补充电话 / add the phone".into());
+    rec.review_notes
+        .insert("phone".into(), "空号 / not in service".into());
+    let writer = |user: &str, n: u128| Writer {
+        user: user.into(),
+        rank: 1,
+        device: None,
+        mutation: Uuid::from_u128(n),
+        hlc: Hlc {
+            wall: 10,
+            counter: 0,
+        },
+        at_ms: 10,
+    };
+    rec.conflicts.insert(
+        "marital_status".into(),
+        OpenConflict {
+            base: None,
+            candidates: vec![
+                Candidate {
+                    value: Some(Value::text("married")),
+                    by: writer("w001", 1),
+                },
+                Candidate {
+                    value: Some(Value::text("single")),
+                    by: writer("w002", 2),
+                },
+            ],
+        },
+    );
+    rec.prior = Some([("phone".to_string(), Value::text("13900000000"))].into());
+    let wire = serde_json::to_string(&doorstep_shared::sync::PullResponse {
+        protocol: doorstep_shared::sync::PROTOCOL_VERSION,
+        records: vec![rec.clone()],
+        removed: Vec::new(),
+        cursor: 300,
+        more: false,
+        scope: f.scope(),
+        community_names: BTreeMap::new(),
+        campaign: super::campaign(),
+        server_time: Hlc {
+            wall: 10,
+            counter: 0,
+        },
+    })
+    .unwrap();
+    let page: crate::PulledPage = serde_json::from_str(&wire).unwrap();
+    assert_eq!(f.store.apply_pull_page(&page).unwrap().pulled, 1);
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(v.person, rec.person);
+    assert_eq!(v.version, rec.version);
+    assert_eq!(v.server_answers, rec.answers);
+    assert_eq!(v.review, rec.review);
+    assert_eq!(v.review_comment, rec.review_comment);
+    assert_eq!(v.review_notes, rec.review_notes);
+    assert_eq!(v.conflicts, rec.conflicts);
+    assert_eq!(v.prior, rec.prior);
+}

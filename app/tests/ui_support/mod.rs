@@ -161,7 +161,7 @@ pub fn fixture_store(dir: &Path) -> (Store, Fixture) {
         server_time: Hlc::default(),
     };
     let store = Store::create(store_path(dir), PIN, KdfParams::insecure_fast_for_tests()).unwrap();
-    store.apply_pull_page(&page).unwrap();
+    store.apply_pull_page(&page.try_into().unwrap()).unwrap();
     store
         .set_form(&FormDefinition::dynamic_update_2021())
         .unwrap();

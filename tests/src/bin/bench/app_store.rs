@@ -64,7 +64,7 @@ pub(crate) fn app_store(t: &mut Table) -> anyhow::Result<()> {
         server_time: doorstep_shared::hlc::Hlc::default(),
     };
     store.set_form(&form)?;
-    store.apply_pull_page(&page)?;
+    store.apply_pull_page(&page.try_into()?)?;
     let surname: String = d.persons[1234].name.chars().take(1).collect();
     let id_prefix = &d.persons[4321].resident_id.as_str()[..10];
     let time = |f: &dyn Fn() -> anyhow::Result<usize>| -> anyhow::Result<(f64, usize)> {
