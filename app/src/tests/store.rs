@@ -1230,7 +1230,7 @@ fn the_list_is_in_walking_order_and_a_shown_certificate_finds_its_person() {
 fn a_pulled_record_stored_as_received_reads_back_as_the_servers_state() {
     let f = fx();
     let p = f.person(0);
-    let mut rec = fresh(&p, 300);
+    let mut rec = fresh(p, 300);
     rec.version = 4;
     rec.answers
         .insert("outcome".into(), Value::text("home_visit"));
