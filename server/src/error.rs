@@ -184,16 +184,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
                 let text = rej.body_text();
                 Err(match status {
                     StatusCode::PAYLOAD_TOO_LARGE => {
-                        ApiError::too_large("the request body is too large")
+                        ApiError::too_large("请求内容过大 / the request body is too large")
                     }
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::bad_request(
                         ErrorCode::BadContentType,
-                        "send JSON with Content-Type: application/json",
+                        "请以 JSON 发送（Content-Type: application/json）/ send JSON with Content-Type: application/json",
                     ),
-                    StatusCode::UNPROCESSABLE_ENTITY => {
-                        ApiError::unprocessable(ErrorCode::InvalidBody, text)
-                    }
-                    _ => ApiError::bad_request(ErrorCode::BadJson, text),
+                    StatusCode::UNPROCESSABLE_ENTITY => ApiError::unprocessable(
+                        ErrorCode::InvalidBody,
+                        format!("请求内容不符合格式 / the request body does not fit: {text}"),
+                    ),
+                    _ => ApiError::bad_request(
+                        ErrorCode::BadJson,
+                        format!("请求内容无法读取 / the request body cannot be read: {text}"),
+                    ),
                 })
             }
         }

@@ -69,6 +69,8 @@ codes! {
     BadQuery = "bad_query",
     BadPath = "bad_path",
     BadContentType = "bad_content_type",
+    /// A request body compressed other than with gzip or zstd.
+    BadContentEncoding = "bad_content_encoding",
     BadCursor = "bad_cursor",
     InvalidBody = "invalid_body",
     TooLarge = "too_large",

@@ -187,7 +187,7 @@ async fn export(
         Some("records") => (records_table(&state, &caller, q.year).await?, "调查记录"),
         _ => {
             return Err(ApiError::not_found(format!(
-                "no export {file}: use progress.xlsx, progress.csv, records.xlsx or records.csv"
+                "没有导出文件 {file}，可用 progress.xlsx、progress.csv、records.xlsx、records.csv / no export {file}: use progress.xlsx, progress.csv, records.xlsx or records.csv"
             )));
         }
     };
@@ -203,7 +203,7 @@ async fn export(
         )
     } else {
         return Err(ApiError::not_found(format!(
-            "no export {file}: use .xlsx or .csv"
+            "没有导出文件 {file}，请用 .xlsx 或 .csv / no export {file}: use .xlsx or .csv"
         )));
     };
     state

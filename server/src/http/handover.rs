@@ -89,7 +89,7 @@ async fn file(
             Ok(attachment(bytes, "application/pdf", &name("pdf")))
         }
         _ => Err(ApiError::not_found(format!(
-            "no hand-over file {file}: use coded.xlsx, coded.csv, checklist.json or checklist.pdf"
+            "没有交接文件 {file}，可用 coded.xlsx、coded.csv、checklist.json、checklist.pdf / no hand-over file {file}: use coded.xlsx, coded.csv, checklist.json or checklist.pdf"
         ))),
     }
 }

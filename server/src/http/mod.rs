@@ -46,15 +46,42 @@ pub fn router() -> Router<AppState> {
 pub fn layers(router: Router<AppState>) -> Router<AppState> {
     let request_id = axum::http::HeaderName::from_static(crate::logs::REQUEST_ID);
     router
-        .fallback(|| async { error::ApiError::not_found("no such page or API route") })
+        .fallback(|| async {
+            error::ApiError::not_found("没有这个页面或接口 / no such page or API route")
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(known_encoding))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn(no_store))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(crate::logs::request_span))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// A request body compressed other than as the server reads (gzip, zstd) is refused with the
+/// stable error body, before the decompression layer would answer an empty 415.
+async fn known_encoding(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let encoding = req
+        .headers()
+        .get(axum::http::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity" | "gzip" | "x-gzip" | "zstd") => next.run(req).await,
+        Some(other) => error::ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            doorstep_shared::errors::ErrorCode::BadContentEncoding,
+            format!(
+                "不支持的压缩方式 {other}，请用 gzip 或 zstd / the body is compressed as {other}: send it plain, gzip or zstd"
+            ),
+        )
+        .into_response(),
+    }
 }
 
 /// Nothing the server answers is kept by a browser or a proxy cache: answers carry personal data

@@ -52,8 +52,8 @@ async fn push(
     check_protocol(req.protocol)?;
     if req.mutations.len() > MAX_PUSH_BATCH {
         return Err(ApiError::too_large(format!(
-            "at most {MAX_PUSH_BATCH} mutations per push, got {}",
-            req.mutations.len()
+            "每次上传最多 {MAX_PUSH_BATCH} 条修改，收到 {n} 条 / at most {MAX_PUSH_BATCH} mutations per push, got {n}",
+            n = req.mutations.len()
         )));
     }
     let campaigns = state.push_campaigns().await?;
@@ -113,8 +113,9 @@ async fn pull(
     let campaign = state.campaign().await?;
     let scope = caller.scope(&state, &campaign).await?;
     let limit = q.limit.unwrap_or(500).clamp(1, MAX_PULL_PAGE);
-    let cursor = i64::try_from(q.cursor)
-        .map_err(|_| ApiError::bad_request(ErrorCode::BadCursor, "cursor out of range"))?;
+    let cursor = i64::try_from(q.cursor).map_err(|_| {
+        ApiError::bad_request(ErrorCode::BadCursor, "游标超出范围 / cursor out of range")
+    })?;
     let crate::db::PullPage {
         records,
         removed,

@@ -30,7 +30,7 @@ async fn scope_enforced_on_every_route(b: Backend) {
         let status = r.status().as_u16();
         let body: serde_json::Value = r.json().await.unwrap_or_default();
         assert_ne!(
-            body["error"]["message"], "no such page or API route",
+            body["error"]["message"], "没有这个页面或接口 / no such page or API route",
             "{method} {path} is documented but not routed"
         );
         assert_ne!(status, 405, "{method} {path}");

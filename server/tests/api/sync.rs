@@ -385,3 +385,58 @@ async fn answers_are_compressed_as_the_client_accepts(b: Backend) {
     );
 }
 both!(answers_are_compressed_as_the_client_accepts);
+
+/// A push compressed in a way the server does not read, or whose gzip is broken, gets the
+/// stable error body in both languages; a zstd body is read like a gzip one.
+async fn a_body_compressed_otherwise_is_refused_clearly(b: Backend) {
+    let api = spawn(b).await;
+    let w = api.login("w001").await;
+    let body = br#"{"protocol":1,"mutations":[]}"#.to_vec();
+    let send = |encoding: &'static str, bytes: Vec<u8>| {
+        api.http
+            .post(api.url("/api/v1/sync/push"))
+            .bearer_auth(&w.token)
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(bytes)
+            .send()
+    };
+    for encoding in ["br", "deflate", "x-unknown"] {
+        let r = send(encoding, body.clone()).await.unwrap();
+        assert_eq!(r.status(), 415, "{encoding}");
+        let e: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "bad_content_encoding", "{encoding}");
+        let m = e["error"]["message"].as_str().unwrap();
+        assert!(
+            m.contains("不支持的压缩方式") && m.contains("gzip or zstd"),
+            "{m}"
+        );
+    }
+    let r = send("gzip", body.clone()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "bad_json");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("请求内容无法读取")
+    );
+    let zstd = zstd_frame(&body);
+    let r = send("zstd", zstd).await.unwrap();
+    assert_eq!(r.status(), 200, "a zstd push is read");
+}
+both!(a_body_compressed_otherwise_is_refused_clearly);
+
+/// A zstd frame of `data` stored raw (one raw block): what any zstd encoder may send.
+fn zstd_frame(data: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x28, 0xb5, 0x2f, 0xfd];
+    // Frame header: single segment, 1-byte content size.
+    f.push(0x20);
+    f.push(u8::try_from(data.len()).unwrap());
+    // Last block, raw, its size in the upper bits.
+    let header = (u32::try_from(data.len()).unwrap() << 3) | 1;
+    f.extend_from_slice(&header.to_le_bytes()[..3]);
+    f.extend_from_slice(data);
+    f
+}
