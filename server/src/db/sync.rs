@@ -242,7 +242,7 @@ impl Db {
     pub async fn begin_push(
         &self,
         pusher: &Pusher,
-        mutations: &[Mutation],
+        mutations: &[&Mutation],
     ) -> DbResult<PushBatch<'_>> {
         let mut tx = self.write().await?;
         let ids: Vec<String> = mutations.iter().map(|m| m.id.to_string()).collect();

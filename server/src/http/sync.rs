@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
-use doorstep_shared::sync::{
-    MAX_PULL_PAGE, MAX_PUSH_BATCH, PROTOCOL_VERSION, PushRequest, PushResponse,
-};
+use doorstep_shared::sync::{MAX_PULL_PAGE, MAX_PUSH_BATCH, PROTOCOL_VERSION, PushResponse};
 
 use super::auth::Caller;
 use crate::db::PulledRecord;
@@ -44,10 +42,18 @@ fn check_protocol(p: u32) -> ApiResult<()> {
     }
 }
 
+/// A [`doorstep_shared::sync::PushRequest`] as the server reads it: each mutation is kept as the JSON text it came as
+/// (the log stores that) and decoded from it.
+#[derive(Deserialize)]
+struct PushBody {
+    protocol: u32,
+    mutations: Vec<Box<serde_json::value::RawValue>>,
+}
+
 async fn push(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<PushRequest>,
+    ApiJson(req): ApiJson<PushBody>,
 ) -> ApiResult<Json<PushResponse>> {
     check_protocol(req.protocol)?;
     if req.mutations.len() > MAX_PUSH_BATCH {
@@ -70,8 +76,24 @@ async fn push(
         .map(|c| c.row.campaign.clone())
         .ok_or_else(|| ApiError::from(crate::service::campaigns::no_campaign()))?;
     let pusher = caller.pusher(&state, &newest).await?;
-    let results =
-        crate::service::push::push(&state.db, &campaigns, &pusher, &req.mutations).await?;
+    let received = req
+        .mutations
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let mutation = serde_json::from_str(raw.get()).map_err(|e| {
+                ApiError::unprocessable(
+                    ErrorCode::InvalidBody,
+                    format!("第 {i} 条修改不符合格式 / mutation {i} does not fit: {e}"),
+                )
+            })?;
+            Ok(crate::service::push::Received {
+                mutation,
+                payload: String::from(Box::<str>::from(raw)),
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let results = crate::service::push::push(&state.db, &campaigns, &pusher, &received).await?;
     crate::metrics::push(&results);
     state.notify();
     Ok(Json(PushResponse {

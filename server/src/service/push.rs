@@ -16,6 +16,34 @@ use doorstep_shared::{CampaignState, Review, Status};
 
 use crate::db::{Db, LogEntry, Logged, PushCampaign, PushLoad, Pusher, RecordRow, now_ms};
 
+/// A mutation as the server received it: decoded, and the JSON text it came as, which the log
+/// keeps as sent (no encoding it again).
+pub struct Received {
+    pub mutation: Mutation,
+    pub payload: String,
+}
+
+impl Received {
+    /// A mutation made on the server's side (tests, the benchmark): its payload is its JSON.
+    ///
+    /// # Errors
+    /// It cannot be encoded.
+    pub fn new(mutation: Mutation) -> serde_json::Result<Self> {
+        Ok(Self {
+            payload: serde_json::to_string(&mutation)?,
+            mutation,
+        })
+    }
+
+    /// Many of them ([`Received::new`]).
+    ///
+    /// # Errors
+    /// One cannot be encoded.
+    pub fn all(mutations: &[Mutation]) -> serde_json::Result<Vec<Self>> {
+        mutations.iter().cloned().map(Self::new).collect()
+    }
+}
+
 /// Applies a batch of mutations in one transaction: each entirely or not at all, in order; a
 /// mutation already in the log gets its stored result again. `campaigns` holds every campaign
 /// a record may belong to, by ID: the open one, and ended ones whose records phones still
@@ -27,11 +55,12 @@ pub async fn push(
     db: &Db,
     campaigns: &HashMap<String, PushCampaign>,
     pusher: &Pusher,
-    mutations: &[Mutation],
+    received: &[Received],
 ) -> super::Result<Vec<MutationResult>> {
     let now = now_ms();
-    let mut batch = db.begin_push(pusher, mutations).await?;
-    let decided = decide(&mut batch.load, campaigns, pusher, mutations, now)
+    let mutations: Vec<&Mutation> = received.iter().map(|r| &r.mutation).collect();
+    let mut batch = db.begin_push(pusher, &mutations).await?;
+    let decided = decide(&mut batch.load, campaigns, pusher, received, now)
         .map_err(|e| super::Error::from(crate::db::DbError::from(e)))?;
     batch
         .finish(campaigns, pusher, &decided.changed, &decided.log, now)
@@ -52,19 +81,22 @@ fn decide(
     load: &mut PushLoad,
     campaigns: &HashMap<String, PushCampaign>,
     pusher: &Pusher,
-    mutations: &[Mutation],
+    received: &[Received],
     now: i64,
 ) -> serde_json::Result<Decided> {
     let mut out = Decided {
-        results: Vec::with_capacity(mutations.len()),
+        results: Vec::with_capacity(received.len()),
         log: Vec::new(),
         changed: HashSet::new(),
     };
-    for m in mutations {
+    for Received {
+        mutation: m,
+        payload,
+    } in received
+    {
         let mid = m.id.to_string();
-        let payload = serde_json::to_string(m)?;
         if let Some(logged) = load.logged.get(&mid) {
-            out.results.push(replay(m, logged, pusher, &payload));
+            out.results.push(replay(m, logged, pusher, payload));
             continue;
         }
         let admitted = admit(m, load, campaigns, pusher, now);
@@ -118,7 +150,7 @@ fn decide(
             mid,
             Logged {
                 user_id: pusher.user_id.clone(),
-                payload,
+                payload: payload.clone(),
                 result: result.clone(),
             },
         );
@@ -128,9 +160,13 @@ fn decide(
 }
 
 /// A mutation ID names one edit by one user: a re-send gets the stored answer, a reuse for
-/// other content (or by another user) is refused, never merged away.
+/// other content (or by another user) is refused, never merged away. The same content may come
+/// as other JSON text (another client's spacing or key order): then the decoded mutations are
+/// compared.
 fn replay(m: &Mutation, logged: &Logged, pusher: &Pusher, payload: &str) -> MutationResult {
-    if logged.user_id == pusher.user_id && logged.payload == payload {
+    let same = logged.payload == payload
+        || serde_json::from_str::<Mutation>(&logged.payload).is_ok_and(|l| l == *m);
+    if logged.user_id == pusher.user_id && same {
         return logged.result.clone();
     }
     rejected(

@@ -397,7 +397,8 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
     };
     let campaigns = state.push_campaigns().await.unwrap();
     for chunk in mutations.chunks(500) {
-        doorstep_server::service::push::push(db, &campaigns, &pusher, chunk)
+        let received = doorstep_server::service::push::Received::all(chunk).unwrap();
+        doorstep_server::service::push::push(db, &campaigns, &pusher, &received)
             .await
             .unwrap();
     }
@@ -421,6 +422,7 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
             survey(&campaign, r, other)
         }))
         .collect();
+    let edits = doorstep_server::service::push::Received::all(&edits).unwrap();
     let results = doorstep_server::service::push::push(db, &campaigns, &pusher, &edits)
         .await
         .unwrap();

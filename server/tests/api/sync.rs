@@ -28,6 +28,73 @@ async fn idempotent_repush(b: Backend) {
 }
 both!(idempotent_repush);
 
+/// The log keeps each mutation as the JSON it was sent as; the same mutation sent again as other
+/// JSON text (another client's spacing and key order) gets the same answer, another content
+/// under the same ID is still refused.
+async fn a_repush_in_other_json_text_gets_the_same_answer(b: Backend) {
+    let api = spawn(b).await;
+    let w = api.login("w001").await;
+    let recs = api.pull_all(&w).await;
+    let p = recs.values().next().unwrap();
+    let m = survey(&api.campaign().await, p, Outcome::HomeVisit);
+    let raw = |text: String| {
+        api.http
+            .post(api.url("/api/v1/sync/push"))
+            .bearer_auth(&w.token)
+            .header("content-type", "application/json")
+            .body(text)
+            .send()
+    };
+    let compact = serde_json::to_string(&m).unwrap();
+    let r = raw(format!(r#"{{"protocol":1,"mutations":[{compact}]}}"#))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let first: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(first["results"][0]["status"], "applied");
+    // The same mutation, pretty-printed with its keys in reverse order.
+    let mut value: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&compact).unwrap();
+    let reversed: serde_json::Map<String, serde_json::Value> =
+        std::mem::take(&mut value).into_iter().rev().collect();
+    let pretty = serde_json::to_string_pretty(&reversed).unwrap();
+    assert_ne!(pretty, compact);
+    let r = raw(format!(
+        "{{\"protocol\": 1, \"mutations\": [\n{pretty}\n]}}"
+    ))
+    .await
+    .unwrap();
+    let again: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(again["results"][0], first["results"][0]);
+    assert_eq!(api.server.state.db.mutation_count().await.unwrap(), 1);
+    let log = api.server.state.db.mutation_log().await.unwrap();
+    assert_eq!(log, vec![m.clone()]);
+    // Another content under the same ID is refused.
+    let mut other = m.clone();
+    other.changes.remove("phone");
+    let r = api.push(&w, vec![other]).await;
+    assert_eq!(
+        r.results[0].code,
+        Some(doorstep_shared::errors::ErrorCode::MutationIdReused)
+    );
+    // A mutation that does not fit is named by its place in the batch.
+    let r = raw(format!(
+        r#"{{"protocol":1,"mutations":[{compact},{{"id":7}}]}}"#
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "invalid_body");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mutation 1 does not fit")
+    );
+}
+both!(a_repush_in_other_json_text_gets_the_same_answer);
+
 async fn disjoint_items_merge(b: Backend) {
     let api = spawn(b).await;
     let a = api.login("w001").await;

@@ -16,11 +16,12 @@ mod definitions;
 mod test_support;
 mod validation;
 
-pub use conditions::{Condition, FormContext};
+pub use conditions::{Condition, FormContext, Lookup};
 pub use definitions::FormError;
 pub use validation::{ItemError, MAX_TEXT_CHARS, Strictness, is_valid_date, is_valid_phone};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,26 @@ pub struct FormDefinition {
     /// Soft consistency checks (warnings, never blocking): see [`crate::checks`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
+    /// Where each item sits, found on the first lookup ([`FormDefinition::item`]).
+    #[serde(skip)]
+    index: ItemIndex,
+}
+
+/// Item key → (section, item) position: not part of the form (equal forms may differ in it),
+/// and only a shortcut ([`FormDefinition::item`] checks the item it points at).
+#[derive(Clone, Default)]
+struct ItemIndex(OnceLock<HashMap<String, (usize, usize)>>);
+
+impl PartialEq for ItemIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ItemIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ItemIndex")
+    }
 }
 
 /// A titled group of items, with an optional condition that gates all of them.
@@ -270,7 +291,24 @@ impl FormDefinition {
     /// The item with this key.
     #[must_use]
     pub fn item(&self, key: &str) -> Option<&Item> {
-        self.items().find(|i| i.key == key)
+        let index = self.index.0.get_or_init(|| {
+            self.sections
+                .iter()
+                .enumerate()
+                .flat_map(|(s, sec)| {
+                    sec.items
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, item)| (item.key.clone(), (s, i)))
+                })
+                .collect()
+        });
+        let indexed = index
+            .get(key)
+            .and_then(|&(s, i)| self.sections.get(s)?.items.get(i))
+            .filter(|item| item.key == key);
+        // Not in the index, or the sections were changed after it was made: look through.
+        indexed.or_else(|| self.items().find(|i| i.key == key))
     }
 }
 

@@ -368,6 +368,27 @@ mod tests {
     }
 
     #[test]
+    fn items_are_found_by_key_also_after_the_sections_change() {
+        let mut f = form();
+        let keys: Vec<String> = f.items().map(|i| i.key.clone()).collect();
+        for k in &keys {
+            assert_eq!(f.item(k).map(|i| &i.key), Some(k));
+        }
+        assert!(f.item("no_such_item").is_none());
+        // A copy whose sections change after its index was made still finds the right items.
+        let mut moved = f.sections[0].items.remove(0);
+        moved.key = "renamed".into();
+        f.sections.last_mut().unwrap().items.push(moved);
+        assert!(f.item(&keys[0]).is_none());
+        assert_eq!(f.item("renamed").map(|i| i.key.as_str()), Some("renamed"));
+        assert_eq!(f.item(&keys[1]).map(|i| &i.key), Some(&keys[1]));
+        assert_eq!(
+            f.item(&keys[keys.len() - 1]).map(|i| &i.key),
+            Some(&keys[keys.len() - 1])
+        );
+    }
+
+    #[test]
     fn a_complete_record_is_valid_when_final() {
         let f = form();
         let record = complete_adult_record();

@@ -157,6 +157,7 @@ pub(crate) async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                         }
                     })
                     .collect();
+                let batch = doorstep_server::service::push::Received::all(&batch)?;
                 let results =
                     doorstep_server::service::push::push(db, &campaigns, &pusher, &batch).await?;
                 if results
