@@ -109,19 +109,19 @@ pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Ve
 }
 
 /// Changes one record's answers and version, nothing else of it (the device's copy after a
-/// push was answered). Returns whether the person has a record.
+/// push was answered); a person without a record is left alone.
 pub(crate) fn update_answers(
     c: &Connection,
     person: Uuid,
     change: impl FnOnce(&mut Answers, &mut u64),
-) -> Result<bool> {
+) -> Result<()> {
     let id = person.to_string();
     let row: Option<(String, i64)> = c
         .prepare_cached("SELECT answers, version FROM records WHERE person_id = ?1")?
         .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((answers, version)) = row else {
-        return Ok(false);
+        return Ok(());
     };
     let mut answers: Answers = serde_json::from_str(&answers)?;
     let mut version = to_u64(version);
@@ -132,7 +132,7 @@ pub(crate) fn update_answers(
             serde_json::to_string(&answers)?,
             to_i64(version)?
         ])?;
-    Ok(true)
+    Ok(())
 }
 
 /// Stores a pulled record as the device's copy of the server state, its answers, conflicts
@@ -156,10 +156,7 @@ pub(crate) fn upsert_record(c: &Connection, rec: &PulledRecord) -> Result<()> {
         rec.review_comment,
         rec.conflicts.as_deref().map_or("{}", RawValue::get),
         to_i64(rec.seq)?,
-        rec.prior
-            .as_deref()
-            .map(RawValue::get)
-            .filter(|p| *p != "null"),
+        rec.prior.as_deref().map(RawValue::get),
         encode_notes(&rec.review_notes)?,
     ])?;
     Ok(())

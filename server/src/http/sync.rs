@@ -42,8 +42,8 @@ fn check_protocol(p: u32) -> ApiResult<()> {
     }
 }
 
-/// A [`doorstep_shared::sync::PushRequest`] as the server reads it: each mutation is kept as the JSON text it came as
-/// (the log stores that) and decoded from it.
+/// A [`doorstep_shared::sync::PushRequest`] as the server reads it: each mutation is kept as
+/// the JSON text it came as (the log stores that) and decoded from it.
 #[derive(Deserialize)]
 struct PushBody {
     protocol: u32,
