@@ -219,7 +219,13 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
     ) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(rej) => Err(ApiError::bad_request(ErrorCode::BadQuery, rej.body_text())),
+            Err(rej) => Err(ApiError::bad_request(
+                ErrorCode::BadQuery,
+                format!(
+                    "查询参数有误 / a query parameter is wrong: {}",
+                    rej.body_text()
+                ),
+            )),
         }
     }
 }
