@@ -51,13 +51,13 @@ pub(crate) struct OutboxRow {
 }
 
 impl OutboxRow {
-    pub(crate) fn mutation(&self) -> Mutation {
+    pub(crate) fn into_mutation(self) -> Mutation {
         Mutation {
             id: self.id,
             person: self.person,
             base_version: self.base_version,
             hlc: self.hlc,
-            changes: self.changes.clone(),
+            changes: self.changes,
         }
     }
 
@@ -306,32 +306,26 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn take_push_batch_after(&self, limit: usize, after: i64) -> Result<PushBatch> {
+        self.write(|tx| take_batch(tx, limit, after))
+    }
+
+    /// [`Store::apply_push_results`] for the batch before (if any), then
+    /// [`Store::take_push_batch_after`], in one transaction: one commit instead of two (on an
+    /// encrypted store each commit encrypts and signs the pages it writes).
+    ///
+    /// # Errors
+    /// A storage error: then neither is done.
+    pub fn apply_and_take(
+        &self,
+        answered: Option<(&[Mutation], &PushResponse)>,
+        limit: usize,
+        after: i64,
+    ) -> Result<(Option<PushApplied>, PushBatch)> {
         self.write(|tx| {
-            let raws: Vec<(i64, RawOutbox)> = {
-                let mut st = tx.prepare_cached(&format!(
-                    "SELECT seq, {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND seq > ?2 \
-                     ORDER BY seq LIMIT ?1"
-                ))?;
-                st.query_map(
-                    params![i64::try_from(limit).unwrap_or(i64::MAX), after],
-                    |r| Ok((r.get("seq")?, raw_outbox(r)?)),
-                )?
-                .collect::<rusqlite::Result<_>>()?
-            };
-            let last = raws.last().map_or(after, |(seq, _)| *seq);
-            let rows = raws
-                .into_iter()
-                .map(|(_, raw)| decode_outbox(raw))
-                .collect::<Result<Vec<_>>>()?;
-            // The rows taken are every pending one in (after, last]: marked in one statement.
-            tx.prepare_cached(
-                "UPDATE outbox SET sent = 1 WHERE state = 'pending' AND sent = 0 AND seq > ?1 AND seq <= ?2",
-            )?
-            .execute(params![after, last])?;
-            Ok(PushBatch {
-                mutations: rows.iter().map(OutboxRow::mutation).collect(),
-                last,
-            })
+            let applied = answered
+                .map(|(sent, resp)| apply_results(tx, sent, resp))
+                .transpose()?;
+            Ok((applied, take_batch(tx, limit, after)?))
         })
     }
 
@@ -347,85 +341,7 @@ impl Store {
         sent: &[Mutation],
         resp: &PushResponse,
     ) -> Result<PushApplied> {
-        self.write(|tx| {
-            let by_id: HashMap<Uuid, &Mutation> = sent.iter().map(|m| (m.id, m)).collect();
-            let mut out = PushApplied::default();
-            let mut answered = 0;
-            for result in &resp.results {
-                let Some(m) = by_id.get(&result.id) else {
-                    continue;
-                };
-                answered += 1;
-                match result.status {
-                    MutationStatus::Applied => {
-                        let removed = tx
-                            .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
-                            .execute([m.id.to_string()])?;
-                        if removed == 0 {
-                            continue;
-                        }
-                        out.applied += 1;
-                        // Until the next pull brings the server's record, the device's copy
-                        // takes the values the server took as sent; a merged or conflicting
-                        // item keeps the copy's value (the server's may be another one).
-                        update_answers(tx, m.person, |answers, version| {
-                            for (item, change) in &m.changes {
-                                if matches!(
-                                    result.items.get(item),
-                                    Some(ItemOutcome::SetMerged | ItemOutcome::Conflict)
-                                ) {
-                                    continue;
-                                }
-                                set_answer(answers, item, change.value.as_ref());
-                            }
-                            *version = (*version).max(result.version);
-                        })?;
-                        for outcome in result.items.values() {
-                            match outcome {
-                                ItemOutcome::SetMerged => out.merged_items += 1,
-                                ItemOutcome::Conflict => out.conflict_items += 1,
-                                ItemOutcome::Applied | ItemOutcome::Same => {}
-                            }
-                        }
-                        if result.reassigned {
-                            out.reassigned += 1;
-                        }
-                        let notable = result
-                            .items
-                            .values()
-                            .any(|o| matches!(o, ItemOutcome::SetMerged | ItemOutcome::Conflict));
-                        if notable {
-                            log(tx, m, LogKind::Merged, &result.items, None)?;
-                        }
-                        if result.reassigned {
-                            log(tx, m, LogKind::Reassigned, &result.items, None)?;
-                        }
-                    }
-                    MutationStatus::Rejected => {
-                        let code = result.code.as_ref().map_or("rejected", ErrorCode::as_str);
-                        let message = result
-                            .message
-                            .clone()
-                            .unwrap_or_else(|| "服务器拒绝了此修改 / The server refused this edit".into());
-                        let n = tx.execute(
-                            "UPDATE outbox SET state = 'rejected', reject_code = ?2, reject_message = ?3
-                             WHERE id = ?1",
-                            params![m.id.to_string(), code, message],
-                        )?;
-                        if n == 0 {
-                            continue;
-                        }
-                        out.rejected += 1;
-                        log(tx, m, LogKind::Rejected, &result.items, Some(&message))?;
-                    }
-                }
-            }
-            out.unanswered = sent.len().saturating_sub(answered);
-            crate::store::purge_departed(tx)?;
-            observe_hlc(tx, resp.server_time)?;
-            failpoint::hit("apply_push_results.before_commit");
-            Ok(out)
-        })
+        self.write(|tx| apply_results(tx, sent, resp))
     }
 
     /// Sends the rejected edits of a person again (as new mutations, e.g. after the office
@@ -590,4 +506,111 @@ fn save_edit_tx(
     };
     failpoint::hit("save_edit.before_commit");
     Ok((SaveResult::Saved { mutation: id }, true))
+}
+
+/// [`Store::take_push_batch_after`] in the caller's transaction.
+fn take_batch(tx: &Connection, limit: usize, after: i64) -> Result<PushBatch> {
+    let raws: Vec<(i64, RawOutbox)> = {
+        let mut st = tx.prepare_cached(&format!(
+            "SELECT seq, {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND seq > ?2 \
+             ORDER BY seq LIMIT ?1"
+        ))?;
+        st.query_map(
+            params![i64::try_from(limit).unwrap_or(i64::MAX), after],
+            |r| Ok((r.get("seq")?, raw_outbox(r)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    let last = raws.last().map_or(after, |(seq, _)| *seq);
+    let mutations = raws
+        .into_iter()
+        .map(|(_, raw)| decode_outbox(raw).map(OutboxRow::into_mutation))
+        .collect::<Result<Vec<_>>>()?;
+    // The rows taken are every pending one in (after, last]: marked in one statement.
+    tx.prepare_cached(
+        "UPDATE outbox SET sent = 1 WHERE state = 'pending' AND sent = 0 AND seq > ?1 AND seq <= ?2",
+    )?
+    .execute(params![after, last])?;
+    Ok(PushBatch { mutations, last })
+}
+
+/// [`Store::apply_push_results`] in the caller's transaction.
+fn apply_results(tx: &Connection, sent: &[Mutation], resp: &PushResponse) -> Result<PushApplied> {
+    let by_id: HashMap<Uuid, &Mutation> = sent.iter().map(|m| (m.id, m)).collect();
+    let mut out = PushApplied::default();
+    let mut answered = 0;
+    for result in &resp.results {
+        let Some(m) = by_id.get(&result.id) else {
+            continue;
+        };
+        answered += 1;
+        match result.status {
+            MutationStatus::Applied => {
+                let removed = tx
+                    .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                    .execute([m.id.to_string()])?;
+                if removed == 0 {
+                    continue;
+                }
+                out.applied += 1;
+                // Until the next pull brings the server's record, the device's copy
+                // takes the values the server took as sent; a merged or conflicting
+                // item keeps the copy's value (the server's may be another one).
+                update_answers(tx, m.person, |answers, version| {
+                    for (item, change) in &m.changes {
+                        if matches!(
+                            result.items.get(item),
+                            Some(ItemOutcome::SetMerged | ItemOutcome::Conflict)
+                        ) {
+                            continue;
+                        }
+                        set_answer(answers, item, change.value.as_ref());
+                    }
+                    *version = (*version).max(result.version);
+                })?;
+                for outcome in result.items.values() {
+                    match outcome {
+                        ItemOutcome::SetMerged => out.merged_items += 1,
+                        ItemOutcome::Conflict => out.conflict_items += 1,
+                        ItemOutcome::Applied | ItemOutcome::Same => {}
+                    }
+                }
+                if result.reassigned {
+                    out.reassigned += 1;
+                }
+                let notable = result
+                    .items
+                    .values()
+                    .any(|o| matches!(o, ItemOutcome::SetMerged | ItemOutcome::Conflict));
+                if notable {
+                    log(tx, m, LogKind::Merged, &result.items, None)?;
+                }
+                if result.reassigned {
+                    log(tx, m, LogKind::Reassigned, &result.items, None)?;
+                }
+            }
+            MutationStatus::Rejected => {
+                let code = result.code.as_ref().map_or("rejected", ErrorCode::as_str);
+                let message = result
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "服务器拒绝了此修改 / The server refused this edit".into());
+                let n = tx.execute(
+                    "UPDATE outbox SET state = 'rejected', reject_code = ?2, reject_message = ?3
+                     WHERE id = ?1",
+                    params![m.id.to_string(), code, message],
+                )?;
+                if n == 0 {
+                    continue;
+                }
+                out.rejected += 1;
+                log(tx, m, LogKind::Rejected, &result.items, Some(&message))?;
+            }
+        }
+    }
+    out.unanswered = sent.len().saturating_sub(answered);
+    crate::store::purge_departed(tx)?;
+    observe_hlc(tx, resp.server_time)?;
+    failpoint::hit("apply_push_results.before_commit");
+    Ok(out)
 }

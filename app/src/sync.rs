@@ -23,7 +23,7 @@ use doorstep_shared::sync::{
 };
 use tracing::{info, warn};
 
-use crate::client::{Client, Timeouts, normalize_url};
+use crate::client::{Client, PushBody, Timeouts, normalize_url};
 use crate::error::{AppError, Result};
 use crate::model::SyncReport;
 use crate::outbox::PushApplied;
@@ -317,8 +317,9 @@ impl SyncEngine {
     }
 
     /// Pushes every pending mutation, a batch at a time, in outbox order. One batch is at the
-    /// server at a time (the server sees them in order); while it works, the device applies
-    /// the answer to the batch before and takes the next one, so device and server overlap.
+    /// server at a time (the server sees them in order); while it works, the device stores the
+    /// answer to the batch before, takes the next one (one transaction) and encodes it, so
+    /// device and server overlap.
     async fn push_all(
         &self,
         store: &Store,
@@ -329,44 +330,25 @@ impl SyncEngine {
             .options
             .push_batch
             .clamp(1, doorstep_shared::sync::MAX_PUSH_BATCH);
-        let mut batch = db(store, move |s| s.take_push_batch_after(limit, 0)).await?;
+        let (_, mut outgoing) = db(store, move |s| Outgoing::next(s, None, limit, 0)).await?;
         let mut answered: Option<(Vec<Mutation>, PushResponse)> = None;
-        while !batch.mutations.is_empty() {
-            let after = batch.last;
-            let req = PushRequest {
-                protocol: PROTOCOL_VERSION,
-                mutations: std::mem::take(&mut batch.mutations),
-            };
-            let device = async {
-                let applied = match answered.take() {
-                    Some((sent, resp)) => Some(Self::apply_answer(store, sent, resp).await),
-                    None => None,
-                };
-                let next = db(store, move |s| s.take_push_batch_after(limit, after)).await;
-                (applied, next)
-            };
-            let (resp, (applied, next)) = tokio::join!(client.push(&req), device);
+        while let Some(Outgoing { sent, last, body }) = outgoing {
+            let before = answered.take();
+            let device = db(store, move |s| Outgoing::next(s, before, limit, last));
+            let (resp, next) = tokio::join!(client.push_body(body), device);
+            let (applied, next) = next?;
             if let Some(applied) = applied {
-                count_push(report, &applied?)?;
+                count_push(report, &applied)?;
             }
-            answered = Some((req.mutations, resp?));
-            batch = next?;
+            answered = Some((sent, resp?));
+            outgoing = next;
         }
         if let Some((sent, resp)) = answered {
-            count_push(report, &Self::apply_answer(store, sent, resp).await?)?;
+            let n = sent.len();
+            let applied = db(store, move |s| s.apply_push_results(&sent, &resp)).await?;
+            count_push(report, &(n, applied))?;
         }
         Ok(())
-    }
-
-    /// Stores the server's answer to one pushed batch.
-    async fn apply_answer(
-        store: &Store,
-        sent: Vec<Mutation>,
-        resp: PushResponse,
-    ) -> Result<(usize, PushApplied)> {
-        let n = sent.len();
-        let applied = db(store, move |s| s.apply_push_results(&sent, &resp)).await?;
-        Ok((n, applied))
     }
 
     async fn pull_all(
@@ -471,6 +453,49 @@ impl SyncEngine {
 
 /// Adds one answered batch to the report; an answer that leaves mutations out is a protocol
 /// error (they stay pending and go again).
+/// A batch taken from the outbox and encoded for the wire.
+struct Outgoing {
+    sent: Vec<Mutation>,
+    /// The outbox position of its last mutation (where the next batch starts).
+    last: i64,
+    body: PushBody,
+}
+
+impl Outgoing {
+    /// Stores the answer to the batch before (if any) and takes the batch after `after`, in
+    /// one transaction, then encodes it (`None`: nothing more waits). Answers how many
+    /// mutations the stored answer was to, and what it did.
+    fn next(
+        s: &Store,
+        answered: Option<(Vec<Mutation>, PushResponse)>,
+        limit: usize,
+        after: i64,
+    ) -> Result<(Option<(usize, PushApplied)>, Option<Self>)> {
+        let (applied, batch) = s.apply_and_take(
+            answered.as_ref().map(|(sent, resp)| (&sent[..], resp)),
+            limit,
+            after,
+        )?;
+        let applied = applied.map(|a| (answered.map_or(0, |(sent, _)| sent.len()), a));
+        if batch.mutations.is_empty() {
+            return Ok((applied, None));
+        }
+        let req = PushRequest {
+            protocol: PROTOCOL_VERSION,
+            mutations: batch.mutations,
+        };
+        let body = PushBody::encode(&req)?;
+        Ok((
+            applied,
+            Some(Self {
+                sent: req.mutations,
+                last: batch.last,
+                body,
+            }),
+        ))
+    }
+}
+
 fn count_push(report: &mut SyncReport, (n, applied): &(usize, PushApplied)) -> Result<()> {
     report.pushed += n;
     report.applied += applied.applied;

@@ -1,5 +1,5 @@
 //! A small in-process server speaking the sync protocol, for testing the engine's side of it:
-//! gzip pushes, idempotent results, the shared merge, cursors and scope, 401s and 5xx on demand.
+//! zstd (or gzip) pushes, idempotent results, the shared merge, cursors and scope, 401s and 5xx on demand.
 //! (The real server's own tests live in `server/`; `app/tests/sync.rs` runs against it.)
 
 use std::collections::{BTreeMap, HashMap};
@@ -181,16 +181,17 @@ async fn push(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         s.fail_next -= 1;
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     }
-    if headers
+    let mut json = Vec::new();
+    let read = match headers
         .get("content-encoding")
         .and_then(|v| v.to_str().ok())
-        != Some("gzip")
     {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "gzip_required");
-    }
-    let mut json = Vec::new();
-    if GzDecoder::new(&body[..]).read_to_end(&mut json).is_err() {
-        return error(StatusCode::BAD_REQUEST, "bad_gzip");
+        Some("zstd") => zstd::stream::decode_all(&body[..]).map(|d| json = d),
+        Some("gzip") => GzDecoder::new(&body[..]).read_to_end(&mut json).map(drop),
+        _ => return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "compression_required"),
+    };
+    if read.is_err() {
+        return error(StatusCode::BAD_REQUEST, "bad_compression");
     }
     let Ok(req) = serde_json::from_slice::<PushRequest>(&json) else {
         return error(StatusCode::BAD_REQUEST, "bad_json");
