@@ -218,16 +218,16 @@ impl Facts {
                 continue;
             }
             f.set(item.slot);
-            let chosen: Vec<&str> = match answers.get(&item.key) {
-                Some(Value::Text(k)) => vec![k.as_str()],
-                Some(Value::Set(s)) => s.iter().map(String::as_str).collect(),
-                Some(Value::Bool(b)) => vec![if *b { YES } else { NO }],
-                _ => Vec::new(),
-            };
-            for c in chosen {
+            let mut choose = |c: &str| {
                 if let Some(p) = item.options.iter().position(|o| o == c) {
                     f.set(item.slot + 1 + p);
                 }
+            };
+            match answers.get(&item.key) {
+                Some(Value::Text(k)) => choose(k),
+                Some(Value::Set(s)) => s.iter().for_each(|c| choose(c)),
+                Some(Value::Bool(b)) => choose(if *b { YES } else { NO }),
+                _ => {}
             }
         }
         f

@@ -270,7 +270,8 @@ impl Db {
 impl PushBatch<'_> {
     /// Stores the rows in `changed` (each campaign's with its own sequence numbers, moving the
     /// progress counters and the analysis facts), the log and the device's last contact, and
-    /// commits: all of the batch or, on an error, nothing.
+    /// commits: all of the batch or, on an error, nothing. Answers what the batch loaded, for
+    /// the caller to free off the answer's path.
     ///
     /// # Errors
     /// A database error.
@@ -281,7 +282,7 @@ impl PushBatch<'_> {
         changed: &HashSet<String>,
         log: &[LogEntry],
         now: i64,
-    ) -> DbResult<()> {
+    ) -> DbResult<PushLoad> {
         let tx = &mut self.tx;
         let mut by_campaign: BTreeMap<String, Vec<&mut RecordRow>> = BTreeMap::new();
         for r in self
@@ -320,7 +321,8 @@ impl PushBatch<'_> {
                 .execute(&mut *tx.tx)
                 .await?;
         }
-        self.tx.commit().await
+        self.tx.commit().await?;
+        Ok(self.load)
     }
 }
 

@@ -94,6 +94,7 @@ async fn push(
         })
         .collect::<ApiResult<Vec<_>>>()?;
     let results = crate::service::push::push(&state.db, &campaigns, &pusher, &received).await?;
+    crate::service::drop_later(received);
     crate::metrics::push(&results);
     state.notify();
     Ok(Json(PushResponse {

@@ -13,6 +13,12 @@ pub mod records;
 pub mod review;
 pub mod roster;
 
+/// Frees `value` on a blocking thread, off the path of the answer being made: a push batch's
+/// hundreds of decoded records take milliseconds to free, which a device would wait for.
+pub(crate) fn drop_later<T: Send + 'static>(value: T) {
+    drop(tokio::task::spawn_blocking(move || drop(value)));
+}
+
 use doorstep_shared::Campaign;
 use doorstep_shared::sync::Role;
 

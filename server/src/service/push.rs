@@ -62,9 +62,10 @@ pub async fn push(
     let mut batch = db.begin_push(pusher, &mutations).await?;
     let decided = decide(&mut batch.load, campaigns, pusher, received, now)
         .map_err(|e| super::Error::from(crate::db::DbError::from(e)))?;
-    batch
+    let load = batch
         .finish(campaigns, pusher, &decided.changed, &decided.log, now)
         .await?;
+    super::drop_later((load, decided.log, decided.changed));
     Ok(decided.results)
 }
 

@@ -1,7 +1,7 @@
 //! Relevance: the [`Condition`]s that gate sections and items, the [`FormContext`] they read
 //! (who is surveyed, on which day), which items of a form apply to a record, and pruning.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ mod category_digits {
 }
 
 /// Where a condition reads answers: a record's [`Answers`], or (while relevance is worked out)
-/// only those of the earlier relevant items, borrowed.
+/// only those of the earlier relevant items ([`Earlier`]).
 pub trait Lookup {
     fn answer(&self, key: &str) -> Option<&Value>;
 }
@@ -85,9 +85,22 @@ impl Lookup for Answers {
     }
 }
 
-impl Lookup for BTreeMap<&str, &Value> {
+/// A record's answers as a condition sees them while relevance is worked out: an item's answer
+/// only if the item comes earlier in the form and is relevant (`flags`, so far).
+struct Earlier<'a> {
+    form: &'a FormDefinition,
+    answers: &'a Answers,
+    flags: &'a [bool],
+}
+
+impl Lookup for Earlier<'_> {
     fn answer(&self, key: &str) -> Option<&Value> {
-        self.get(key).copied()
+        let (at, _) = self.form.find(key)?;
+        if *self.flags.get(at)? {
+            self.answers.get(key)
+        } else {
+            None
+        }
     }
 }
 
@@ -189,18 +202,21 @@ impl FormDefinition {
     /// only the answers of earlier relevant items, so irrelevance cascades.
     #[must_use]
     pub fn relevance(&self, answers: &Answers, ctx: &FormContext) -> Vec<bool> {
-        let mut seen: BTreeMap<&str, &Value> = BTreeMap::new();
         let mut flags = Vec::with_capacity(self.sections.iter().map(|s| s.items.len()).sum());
+        let holds = |c: &Condition, flags: &[bool]| {
+            c.holds(
+                &Earlier {
+                    form: self,
+                    answers,
+                    flags,
+                },
+                ctx,
+            )
+        };
         for section in &self.sections {
-            let open = section
-                .relevant
-                .as_ref()
-                .is_none_or(|c| c.holds(&seen, ctx));
+            let open = section.relevant.as_ref().is_none_or(|c| holds(c, &flags));
             for item in &section.items {
-                let on = open && item.relevant.as_ref().is_none_or(|c| c.holds(&seen, ctx));
-                if on && let Some(v) = answers.get(&item.key) {
-                    seen.insert(&item.key, v);
-                }
+                let on = open && item.relevant.as_ref().is_none_or(|c| holds(c, &flags));
                 flags.push(on);
             }
         }

@@ -52,10 +52,10 @@ pub struct FormDefinition {
     index: ItemIndex,
 }
 
-/// Item key → (section, item) position: not part of the form (equal forms may differ in it),
+/// Item key → (section, item, form order) position: not part of the form (equal forms may differ in it),
 /// and only a shortcut ([`FormDefinition::item`] checks the item it points at).
 #[derive(Clone, Default)]
-struct ItemIndex(OnceLock<HashMap<String, (usize, usize)>>);
+struct ItemIndex(OnceLock<HashMap<String, (usize, usize, usize)>>);
 
 impl PartialEq for ItemIndex {
     fn eq(&self, _: &Self) -> bool {
@@ -291,24 +291,28 @@ impl FormDefinition {
     /// The item with this key.
     #[must_use]
     pub fn item(&self, key: &str) -> Option<&Item> {
+        self.find(key).map(|(_, item)| item)
+    }
+
+    /// The item with this key and its position in form order ([`FormDefinition::items`]).
+    pub(crate) fn find(&self, key: &str) -> Option<(usize, &Item)> {
         let index = self.index.0.get_or_init(|| {
-            self.sections
-                .iter()
-                .enumerate()
-                .flat_map(|(s, sec)| {
-                    sec.items
-                        .iter()
-                        .enumerate()
-                        .map(move |(i, item)| (item.key.clone(), (s, i)))
-                })
-                .collect()
+            let mut at = 0;
+            let mut index = HashMap::new();
+            for (s, sec) in self.sections.iter().enumerate() {
+                for (i, item) in sec.items.iter().enumerate() {
+                    index.entry(item.key.clone()).or_insert((s, i, at));
+                    at += 1;
+                }
+            }
+            index
         });
-        let indexed = index
-            .get(key)
-            .and_then(|&(s, i)| self.sections.get(s)?.items.get(i))
-            .filter(|item| item.key == key);
+        let indexed = index.get(key).and_then(|&(s, i, at)| {
+            let item = self.sections.get(s)?.items.get(i)?;
+            (item.key == key).then_some((at, item))
+        });
         // Not in the index, or the sections were changed after it was made: look through.
-        indexed.or_else(|| self.items().find(|i| i.key == key))
+        indexed.or_else(|| self.items().enumerate().find(|(_, i)| i.key == key))
     }
 }
 
