@@ -59,48 +59,79 @@ pub(crate) async fn save_rows(
         delta.record(&row.community, old, row.counted(), now);
     }
     // One upsert per 100 rows (every row exists: it was loaded under the same lock). On SQLite
-    // this is several times faster than `UPDATE … FROM (VALUES …)` or a statement per row.
-    const PER: usize = 16;
-    for chunk in rows.chunks(100) {
-        let sql = format!(
-            "INSERT INTO persons (id, campaign_id, community, person, doc, version, seq, review, review_comment, \
-                                  final_outcome, via_app, conflicts, updated_at, updated_by, collected_by, review_notes) VALUES {} \
-             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, version = excluded.version, seq = excluded.seq, \
-             review = excluded.review, review_comment = excluded.review_comment, \
-             final_outcome = excluded.final_outcome, via_app = excluded.via_app, conflicts = excluded.conflicts, \
-             updated_at = excluded.updated_at, updated_by = excluded.updated_by, collected_by = excluded.collected_by, \
-             review_notes = excluded.review_notes",
-            tx.value_rows(chunk.len(), PER)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in chunk {
-            q = q
-                .bind(row.id.clone())
-                .bind(row.campaign_id.clone())
-                .bind(row.community.clone())
-                .bind(serde_json::to_string(&row.person)?)
-                .bind(serde_json::to_string(&row.doc)?)
-                .bind(row.version)
-                .bind(row.seq)
-                .bind(row.review.key())
-                .bind(row.review_comment.clone())
-                .bind(row.final_outcome.map(|o| o.key().to_string()))
-                .bind(i64::from(row.via_app))
-                .bind(i64::try_from(row.doc.conflicts.len()).unwrap_or(0))
-                .bind(now)
-                .bind(user.to_string())
-                .bind(row.collected_by.clone())
-                .bind(if row.review_notes.is_empty() {
-                    None
-                } else {
-                    Some(serde_json::to_string(&row.review_notes)?)
-                });
-        }
-        q.execute(&mut *tx.tx).await?;
+    // this is several times faster than `UPDATE … FROM (VALUES …)` or a statement per row. The
+    // next chunk's rows are encoded while the database (on its own thread) stores the one
+    // before.
+    let chunks: Vec<(String, &[&mut RecordRow])> = rows
+        .chunks(100)
+        .map(|chunk| (upsert_sql(tx, chunk.len()), chunk))
+        .collect();
+    let mut chunks = chunks.into_iter();
+    let mut next = chunks
+        .next()
+        .map(|(sql, chunk)| upsert(sql, chunk, now, user))
+        .transpose()?;
+    while let Some(q) = next {
+        let following = chunks.next();
+        let (stored, encoded) = tokio::join!(q.execute(&mut *tx.tx), async {
+            following
+                .map(|(sql, chunk)| upsert(sql, chunk, now, user))
+                .transpose()
+        });
+        stored?;
+        next = encoded?;
     }
     let changed: Vec<&RecordRow> = rows.iter().map(|r| &**r).collect();
     super::analysis::store_facts(tx, campaign, &changed).await?;
     delta.apply(tx, campaign).await
+}
+
+/// The upsert of `rows` rows.
+fn upsert_sql(tx: &WriteTx<'_>, rows: usize) -> String {
+    format!(
+        "INSERT INTO persons (id, campaign_id, community, person, doc, version, seq, review, review_comment, \
+                              final_outcome, via_app, conflicts, updated_at, updated_by, collected_by, review_notes) VALUES {} \
+         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, version = excluded.version, seq = excluded.seq, \
+         review = excluded.review, review_comment = excluded.review_comment, \
+         final_outcome = excluded.final_outcome, via_app = excluded.via_app, conflicts = excluded.conflicts, \
+         updated_at = excluded.updated_at, updated_by = excluded.updated_by, collected_by = excluded.collected_by, \
+         review_notes = excluded.review_notes",
+        tx.value_rows(rows, 16)
+    )
+}
+
+/// The upsert of `chunk` ([`upsert_sql`]), its rows encoded.
+fn upsert<'q>(
+    sql: String,
+    chunk: &[&mut RecordRow],
+    now: i64,
+    user: &str,
+) -> DbResult<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in chunk {
+        q = q
+            .bind(row.id.clone())
+            .bind(row.campaign_id.clone())
+            .bind(row.community.clone())
+            .bind(serde_json::to_string(&row.person)?)
+            .bind(serde_json::to_string(&row.doc)?)
+            .bind(row.version)
+            .bind(row.seq)
+            .bind(row.review.key())
+            .bind(row.review_comment.clone())
+            .bind(row.final_outcome.map(|o| o.key().to_string()))
+            .bind(i64::from(row.via_app))
+            .bind(i64::try_from(row.doc.conflicts.len()).unwrap_or(0))
+            .bind(now)
+            .bind(user.to_string())
+            .bind(row.collected_by.clone())
+            .bind(if row.review_notes.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_string(&row.review_notes)?)
+            });
+    }
+    Ok(q)
 }
 
 /// An open conflict on one item of one person, for the supervisor's list.
