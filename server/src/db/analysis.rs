@@ -45,7 +45,7 @@ struct AnalyzerRow {
     definition: String,
 }
 
-async fn analyzer<'c, E>(exec: E, campaign: &str) -> DbResult<Arc<Analyzer>>
+pub(crate) async fn analyzer<'c, E>(exec: E, campaign: &str) -> DbResult<Arc<Analyzer>>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
@@ -75,22 +75,30 @@ where
     Ok(a)
 }
 
+/// The facts of each row, encoded (`None`: the row does not count), for [`store_facts`].
+pub(crate) fn encoded_facts<'r>(
+    a: &Analyzer,
+    rows: impl Iterator<Item = &'r RecordRow>,
+) -> Vec<Option<String>> {
+    rows.map(|r| a.facts(r).map(|f| f.encode())).collect()
+}
+
 /// Writes the facts of changed rows (or drops them when a row no longer counts), in the
-/// caller's transaction.
+/// caller's transaction: `facts` are theirs, in order ([`encoded_facts`]).
 pub(crate) async fn store_facts(
     tx: &mut WriteTx<'_>,
     campaign: &str,
     rows: &[&RecordRow],
+    facts: &[Option<String>],
 ) -> DbResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let a = analyzer(&mut *tx.tx, campaign).await?;
     // The communities whose packs change: where a changed row's facts are now and where they
     // were. A row whose facts stay as stored (an edit of an item no rule reads, such as the
     // phone) touches no pack.
     let mut touched: BTreeSet<String> = BTreeSet::new();
-    for chunk in rows.chunks(200) {
+    for (chunk, new_facts) in rows.chunks(200).zip(facts.chunks(200)) {
         let sql = format!(
             "SELECT person_id, community, facts FROM analysis_facts WHERE person_id IN ({})",
             tx.value_list(chunk.len())
@@ -106,9 +114,8 @@ pub(crate) async fn store_facts(
             .map(|(person, community, facts)| (person, (community, facts)))
             .collect();
         let mut gone = Vec::new();
-        let mut facts: Vec<(&RecordRow, String)> = Vec::new();
-        for r in chunk {
-            let new = a.facts(r).map(|f| f.encode());
+        let mut fresh: Vec<(&RecordRow, String)> = Vec::new();
+        for (r, new) in chunk.iter().zip(new_facts) {
             let old = stored.get(&r.id);
             if old.map(|(c, f)| (c.as_str(), f.as_str()))
                 == new.as_deref().map(|f| (r.community.as_str(), f))
@@ -121,7 +128,7 @@ pub(crate) async fn store_facts(
             }
             if let Some(f) = new {
                 touched.insert(r.community.clone());
-                facts.push((*r, f));
+                fresh.push((*r, f.clone()));
             }
         }
         if !gone.is_empty() {
@@ -135,7 +142,7 @@ pub(crate) async fn store_facts(
             }
             q.execute(&mut *tx.tx).await?;
         }
-        insert(tx, campaign, &facts).await?;
+        insert(tx, campaign, &fresh).await?;
     }
     let touched: Vec<String> = touched.into_iter().collect();
     repack(tx, campaign, &touched).await

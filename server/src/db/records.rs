@@ -66,6 +66,9 @@ pub(crate) async fn save_rows(
         .chunks(100)
         .map(|chunk| (upsert_sql(tx, chunk.len()), chunk))
         .collect();
+    // The analysis facts are worked out while the last chunk is stored.
+    let analyzer = super::analysis::analyzer(&mut *tx.tx, campaign).await?;
+    let mut facts = Vec::new();
     let mut chunks = chunks.into_iter();
     let mut next = chunks
         .next()
@@ -74,6 +77,9 @@ pub(crate) async fn save_rows(
     while let Some(q) = next {
         let following = chunks.next();
         let (stored, encoded) = tokio::join!(q.execute(&mut *tx.tx), async {
+            if following.is_none() {
+                facts = super::analysis::encoded_facts(&analyzer, rows.iter().map(|r| &**r));
+            }
             following
                 .map(|(sql, chunk)| upsert(sql, chunk, now, user))
                 .transpose()
@@ -82,7 +88,7 @@ pub(crate) async fn save_rows(
         next = encoded?;
     }
     let changed: Vec<&RecordRow> = rows.iter().map(|r| &**r).collect();
-    super::analysis::store_facts(tx, campaign, &changed).await?;
+    super::analysis::store_facts(tx, campaign, &changed, &facts).await?;
     delta.apply(tx, campaign).await
 }
 
