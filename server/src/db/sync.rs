@@ -233,9 +233,9 @@ async fn append_log(
 }
 
 impl Db {
-    /// Opens a push batch: takes the write lock and loads what the batch's rules read (the
-    /// mutations already logged, the rows touched, their departures, the pusher's assignment
-    /// history).
+    /// Opens a push batch: takes the write lock and loads what the batch's rules read besides
+    /// the rows themselves ([`PushBatch::load_rows_while`]): the mutations already logged, the
+    /// touched persons' departures, the pusher's assignment history.
     ///
     /// # Errors
     /// A database error.
@@ -250,24 +250,41 @@ impl Db {
         let mut persons: Vec<String> = mutations.iter().map(|m| m.person.to_string()).collect();
         persons.sort();
         persons.dedup();
-        let rows = load_rows(&mut tx, &persons).await?;
-        let before = rows.iter().map(|(k, r)| (k.clone(), r.counted())).collect();
         let departed = departed_in(&mut tx, &persons).await?;
         let histories = histories_in(&mut tx, &pusher.user_id).await?;
         Ok(PushBatch {
             tx,
             load: PushLoad {
                 logged,
-                rows,
+                rows: HashMap::with_capacity(persons.len()),
                 departed,
                 histories,
-                before,
+                before: HashMap::with_capacity(persons.len()),
             },
         })
     }
 }
 
 impl PushBatch<'_> {
+    /// Loads the rows of some persons (those that exist) into the batch; `meanwhile` runs on
+    /// what is loaded already while the database (on its own thread, or server) reads them.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn load_rows_while<T>(
+        &mut self,
+        persons: &[String],
+        meanwhile: impl FnOnce(&mut PushLoad) -> T,
+    ) -> DbResult<T> {
+        let Self { tx, load } = self;
+        let (rows, out) = tokio::join!(load_rows(tx, persons), async { meanwhile(load) });
+        for (id, row) in rows? {
+            load.before.insert(id.clone(), row.counted());
+            load.rows.insert(id, row);
+        }
+        Ok(out)
+    }
+
     /// Stores the rows in `changed` (each campaign's with its own sequence numbers, moving the
     /// progress counters and the analysis facts), the log and the device's last contact, and
     /// commits: all of the batch or, on an error, nothing. Answers what the batch loaded, for

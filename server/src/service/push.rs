@@ -60,14 +60,63 @@ pub async fn push(
     let now = now_ms();
     let mutations: Vec<&Mutation> = received.iter().map(|r| &r.mutation).collect();
     let mut batch = db.begin_push(pusher, &mutations).await?;
-    let decided = decide(&mut batch.load, campaigns, pusher, received, now)
-        .map_err(|e| super::Error::from(crate::db::DbError::from(e)))?;
+    // The records are read a chunk at a time, in the order the batch first names them; while
+    // a chunk is read, the rules run on the mutations whose records are in (all those before
+    // the first mutation naming a person of the chunk).
+    let mut first: Vec<(String, usize)> = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, m) in mutations.iter().enumerate() {
+        let person = m.person.to_string();
+        if seen.insert(person.clone()) {
+            first.push((person, i));
+        }
+    }
+    let mut decided = Decided {
+        results: Vec::with_capacity(received.len()),
+        log: Vec::with_capacity(received.len()),
+        changed: HashSet::new(),
+    };
+    let mut ready = 0;
+    for chunk in first.chunks(ROWS_AT_ONCE) {
+        let upto = chunk[0].1;
+        let persons: Vec<String> = chunk.iter().map(|(p, _)| p.clone()).collect();
+        batch
+            .load_rows_while(&persons, |load| {
+                decide(
+                    &mut decided,
+                    load,
+                    campaigns,
+                    pusher,
+                    &received[ready..upto],
+                    now,
+                )
+            })
+            .await?
+            .map_err(corrupt)?;
+        ready = upto;
+    }
+    decide(
+        &mut decided,
+        &mut batch.load,
+        campaigns,
+        pusher,
+        &received[ready..],
+        now,
+    )
+    .map_err(corrupt)?;
     let load = batch
         .finish(campaigns, pusher, &decided.changed, &decided.log, now)
         .await?;
     super::drop_later((load, decided.log, decided.changed));
     Ok(decided.results)
 }
+
+fn corrupt(e: serde_json::Error) -> super::Error {
+    crate::db::DbError::from(e).into()
+}
+
+/// How many records a push reads at a time ([`push`]).
+const ROWS_AT_ONCE: usize = 100;
 
 /// What the rules made of a batch: an answer per mutation, the log of the accepted ones, the
 /// rows they changed.
@@ -77,19 +126,16 @@ struct Decided {
     changed: HashSet<String>,
 }
 
-/// Runs the rules over a loaded batch, in order, changing the loaded rows.
+/// Runs the rules over some of a loaded batch's mutations, in order, changing the loaded rows
+/// and adding to `out`.
 fn decide(
+    out: &mut Decided,
     load: &mut PushLoad,
     campaigns: &HashMap<String, PushCampaign>,
     pusher: &Pusher,
     received: &[Received],
     now: i64,
-) -> serde_json::Result<Decided> {
-    let mut out = Decided {
-        results: Vec::with_capacity(received.len()),
-        log: Vec::new(),
-        changed: HashSet::new(),
-    };
+) -> serde_json::Result<()> {
     for Received {
         mutation: m,
         payload,
@@ -157,7 +203,7 @@ fn decide(
         );
         out.results.push(result);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A mutation ID names one edit by one user: a re-send gets the stored answer, a reuse for
