@@ -6,11 +6,16 @@ use doorstep_shared::errors::ErrorCode;
 use std::time::Duration;
 
 use doorstep_shared::form::FormDefinition;
+use doorstep_shared::hlc::Hlc;
 use doorstep_shared::progress::Progress;
-use doorstep_shared::sync::{ErrorBody, LoginRequest, LoginResponse, PushRequest, PushResponse};
+use doorstep_shared::sync::{
+    ErrorBody, LoginRequest, LoginResponse, Mutation, PROTOCOL_VERSION, PushRequest, PushResponse,
+};
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{Response, StatusCode, Url};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::{AppError, Result};
@@ -45,7 +50,54 @@ impl PushBody {
     pub fn encode(req: &PushRequest) -> Result<Self> {
         let json = serde_json::to_vec(req)
             .map_err(|e| AppError::Protocol(format!("cannot encode push: {e}")))?;
-        zstd::bulk::compress(&json, 3)
+        Self::compress(&json)
+    }
+
+    /// Encodes a request of mutations whose changes are JSON already (`changes[i]` those of
+    /// `mutations[i]`, as the outbox stores them): written as they are, the same JSON as
+    /// [`PushBody::encode`] writes.
+    ///
+    /// # Errors
+    /// [`AppError::Protocol`] when a mutation's changes are not JSON.
+    pub fn encode_stored(mutations: &[Mutation], changes: &[String]) -> Result<Self> {
+        /// A [`Mutation`] as [`PushRequest`] writes it, its changes as given.
+        #[derive(Serialize)]
+        struct Stored<'a> {
+            id: Uuid,
+            person: Uuid,
+            base_version: u64,
+            hlc: Hlc,
+            changes: &'a RawValue,
+        }
+        #[derive(Serialize)]
+        struct Request<'a> {
+            protocol: u32,
+            mutations: Vec<Stored<'a>>,
+        }
+        let bad = |e: serde_json::Error| AppError::Protocol(format!("cannot encode push: {e}"));
+        let mutations = mutations
+            .iter()
+            .zip(changes)
+            .map(|(m, c)| {
+                Ok(Stored {
+                    id: m.id,
+                    person: m.person,
+                    base_version: m.base_version,
+                    hlc: m.hlc,
+                    changes: serde_json::from_str(c).map_err(bad)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let json = serde_json::to_vec(&Request {
+            protocol: PROTOCOL_VERSION,
+            mutations,
+        })
+        .map_err(bad)?;
+        Self::compress(&json)
+    }
+
+    fn compress(json: &[u8]) -> Result<Self> {
+        zstd::bulk::compress(json, 3)
             .map(Self)
             .map_err(|e| AppError::Protocol(format!("zstd: {e}")))
     }
@@ -331,6 +383,59 @@ mod tests {
         assert!(!e.is_retryable());
         let e = status_error(StatusCode::PAYLOAD_TOO_LARGE, None, Call::Authed);
         assert!(matches!(&e, AppError::ServerRejected { code, .. } if code == "http_413"));
+    }
+
+    /// A batch encoded from the outbox's stored changes is the JSON the mutations encode to,
+    /// and the server reads it back as the same mutations.
+    #[test]
+    fn a_push_encoded_from_stored_changes_is_the_same_json() {
+        use doorstep_shared::merge::Change;
+        use doorstep_shared::value::Value;
+        let m = Mutation {
+            id: Uuid::now_v7(),
+            person: Uuid::new_v4(),
+            base_version: 3,
+            hlc: Hlc {
+                wall: 1_732_847_000_000,
+                counter: 2,
+            },
+            changes: [
+                (
+                    "phone".to_string(),
+                    Change {
+                        base: None,
+                        value: Some(Value::text("电话 \"13800000000\"")),
+                    },
+                ),
+                (
+                    "services".to_string(),
+                    Change {
+                        base: Some(Value::set(["a"])),
+                        value: Some(Value::set(["a", "b"])),
+                    },
+                ),
+                (
+                    "notes".to_string(),
+                    Change {
+                        base: Some(Value::text("x")),
+                        value: None,
+                    },
+                ),
+            ]
+            .into(),
+        };
+        let stored = [serde_json::to_string(&m.changes).unwrap()];
+        let typed = PushBody::encode(&PushRequest {
+            protocol: PROTOCOL_VERSION,
+            mutations: vec![m.clone()],
+        })
+        .unwrap();
+        let from_stored = PushBody::encode_stored(std::slice::from_ref(&m), &stored).unwrap();
+        let json = zstd::stream::decode_all(&from_stored.0[..]).unwrap();
+        assert_eq!(zstd::stream::decode_all(&typed.0[..]).unwrap(), json);
+        let read: PushRequest = serde_json::from_slice(&json).unwrap();
+        assert_eq!(read.mutations, vec![m]);
+        assert!(PushBody::encode_stored(&read.mutations, &["{".to_string()]).is_err());
     }
 
     #[test]

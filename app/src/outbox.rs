@@ -31,8 +31,8 @@ use uuid::Uuid;
 use crate::error::{AppError, Result};
 use crate::model::{LogKind, OutboxState, SaveResult};
 use crate::store::{
-    Store, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid, tick_hlc,
-    to_i64, to_u64, update_answers,
+    Store, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid, set_answers,
+    tick_hlc, to_i64, to_u64,
 };
 
 /// One stored outbox entry.
@@ -84,6 +84,8 @@ pub struct PushApplied {
 #[derive(Debug, Default)]
 pub struct PushBatch {
     pub mutations: Vec<Mutation>,
+    /// Each mutation's changes as stored (their JSON), for the wire ([`crate::client::PushBody`]).
+    pub changes: Vec<String>,
     /// The `seq` of the batch's last outbox row (the `after` of the batch that follows).
     pub last: i64,
 }
@@ -522,6 +524,7 @@ fn take_batch(tx: &Connection, limit: usize, after: i64) -> Result<PushBatch> {
         .collect::<rusqlite::Result<_>>()?
     };
     let last = raws.last().map_or(after, |(seq, _)| *seq);
+    let changes: Vec<String> = raws.iter().map(|(_, raw)| raw.changes.clone()).collect();
     let mutations = raws
         .into_iter()
         .map(|(_, raw)| decode_outbox(raw).map(OutboxRow::into_mutation))
@@ -531,7 +534,11 @@ fn take_batch(tx: &Connection, limit: usize, after: i64) -> Result<PushBatch> {
         "UPDATE outbox SET sent = 1 WHERE state = 'pending' AND sent = 0 AND seq > ?1 AND seq <= ?2",
     )?
     .execute(params![after, last])?;
-    Ok(PushBatch { mutations, last })
+    Ok(PushBatch {
+        mutations,
+        changes,
+        last,
+    })
 }
 
 /// [`Store::apply_push_results`] in the caller's transaction.
@@ -556,18 +563,18 @@ fn apply_results(tx: &Connection, sent: &[Mutation], resp: &PushResponse) -> Res
                 // Until the next pull brings the server's record, the device's copy
                 // takes the values the server took as sent; a merged or conflicting
                 // item keeps the copy's value (the server's may be another one).
-                update_answers(tx, m.person, |answers, version| {
-                    for (item, change) in &m.changes {
-                        if matches!(
-                            result.items.get(item),
+                let taken: BTreeMap<&str, Option<&Value>> = m
+                    .changes
+                    .iter()
+                    .filter(|(item, _)| {
+                        !matches!(
+                            result.items.get(*item),
                             Some(ItemOutcome::SetMerged | ItemOutcome::Conflict)
-                        ) {
-                            continue;
-                        }
-                        set_answer(answers, item, change.value.as_ref());
-                    }
-                    *version = (*version).max(result.version);
-                })?;
+                        )
+                    })
+                    .map(|(item, change)| (item.as_str(), change.value.as_ref()))
+                    .collect();
+                set_answers(tx, m.person, &taken, result.version)?;
                 for outcome in result.items.values() {
                     match outcome {
                         ItemOutcome::SetMerged => out.merged_items += 1,

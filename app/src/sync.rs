@@ -18,9 +18,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use doorstep_shared::progress::Progress;
-use doorstep_shared::sync::{
-    Account, LoginResponse, Mutation, PROTOCOL_VERSION, PushRequest, PushResponse,
-};
+use doorstep_shared::sync::{Account, LoginResponse, Mutation, PROTOCOL_VERSION, PushResponse};
 use tracing::{info, warn};
 
 use crate::client::{Client, PushBody, Timeouts, normalize_url};
@@ -480,15 +478,11 @@ impl Outgoing {
         if batch.mutations.is_empty() {
             return Ok((applied, None));
         }
-        let req = PushRequest {
-            protocol: PROTOCOL_VERSION,
-            mutations: batch.mutations,
-        };
-        let body = PushBody::encode(&req)?;
+        let body = PushBody::encode_stored(&batch.mutations, &batch.changes)?;
         Ok((
             applied,
             Some(Self {
-                sent: req.mutations,
+                sent: batch.mutations,
                 last: batch.last,
                 body,
             }),

@@ -1297,3 +1297,65 @@ fn a_pulled_record_stored_as_received_reads_back_as_the_servers_state() {
     assert_eq!(v.conflicts, rec.conflicts);
     assert_eq!(v.prior, rec.prior);
 }
+
+/// An answered push sets the taken answers of the device's copy in place: a cleared item goes, a
+/// set or a place replaces the stored value whole, the rest stays, and the version only rises.
+#[test]
+fn answered_items_replace_the_stored_values_whole() {
+    use doorstep_shared::value::GeoPoint;
+    let f = fx();
+    let p = f.person(0).clone();
+    let mut rec = fresh(&p, 300);
+    rec.version = 3;
+    rec.answers.insert("outcome".into(), Value::text("away"));
+    rec.answers
+        .insert("phone".into(), Value::text("13800000000"));
+    rec.answers
+        .insert("services".into(), Value::set(["a", "b"]));
+    rec.answers.insert(
+        "place".into(),
+        Value::Geo(GeoPoint {
+            lat: 39.904_2,
+            lon: 116.407_4,
+        }),
+    );
+    f.store
+        .apply_pull_page(&page(vec![rec], 300, f.scope()))
+        .unwrap();
+    let place = Value::Geo(GeoPoint {
+        lat: 22.543_1,
+        lon: -0.125,
+    });
+    let services = Value::set(["c"]);
+    let note = Value::text("新的 \"备注\"");
+    let taken: BTreeMap<&str, Option<&Value>> = [
+        ("phone", None),
+        ("place", Some(&place)),
+        ("services", Some(&services)),
+        ("note", Some(&note)),
+    ]
+    .into();
+    f.store
+        .write(|tx| crate::store::set_answers(tx, p.id, &taken, 5))
+        .unwrap();
+    let v = f.store.record(p.id).unwrap();
+    let expected: doorstep_shared::value::Answers = [
+        ("outcome".to_string(), Value::text("away")),
+        ("place".to_string(), place.clone()),
+        ("services".to_string(), services.clone()),
+        ("note".to_string(), note.clone()),
+    ]
+    .into();
+    assert_eq!(v.server_answers, expected);
+    assert_eq!(v.version, 5);
+    f.store
+        .write(|tx| crate::store::set_answers(tx, p.id, &BTreeMap::new(), 4))
+        .unwrap();
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(v.version, 5, "an older answer does not lower the version");
+    assert_eq!(v.server_answers, expected);
+    // A person without a record is left alone.
+    f.store
+        .write(|tx| crate::store::set_answers(tx, Uuid::new_v4(), &taken, 9))
+        .unwrap();
+}
