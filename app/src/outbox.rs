@@ -31,8 +31,8 @@ use uuid::Uuid;
 use crate::error::{AppError, Result};
 use crate::model::{LogKind, OutboxState, SaveResult};
 use crate::store::{
-    Store, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid, set_answers,
-    tick_hlc, to_i64, to_u64,
+    Store, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid, tick_hlc,
+    to_i64, to_u64, update_answers,
 };
 
 /// One stored outbox entry.
@@ -563,18 +563,18 @@ fn apply_results(tx: &Connection, sent: &[Mutation], resp: &PushResponse) -> Res
                 // Until the next pull brings the server's record, the device's copy
                 // takes the values the server took as sent; a merged or conflicting
                 // item keeps the copy's value (the server's may be another one).
-                let taken: BTreeMap<&str, Option<&Value>> = m
-                    .changes
-                    .iter()
-                    .filter(|(item, _)| {
-                        !matches!(
-                            result.items.get(*item),
+                update_answers(tx, m.person, |answers, version| {
+                    for (item, change) in &m.changes {
+                        if matches!(
+                            result.items.get(item),
                             Some(ItemOutcome::SetMerged | ItemOutcome::Conflict)
-                        )
-                    })
-                    .map(|(item, change)| (item.as_str(), change.value.as_ref()))
-                    .collect();
-                set_answers(tx, m.person, &taken, result.version)?;
+                        ) {
+                            continue;
+                        }
+                        set_answer(answers, item, change.value.as_ref());
+                    }
+                    *version = (*version).max(result.version);
+                })?;
                 for outcome in result.items.values() {
                     match outcome {
                         ItemOutcome::SetMerged => out.merged_items += 1,

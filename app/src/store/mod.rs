@@ -34,7 +34,7 @@ use uuid::Uuid;
 pub(crate) use self::meta::{get_meta, key, observe_hlc, tick_hlc};
 pub(crate) use self::pull::purge_departed;
 pub use self::pull::{PageApplied, PulledPage, PulledRecord};
-pub(crate) use self::records::{load_record, load_records, set_answers};
+pub(crate) use self::records::{load_record, load_records, update_answers};
 pub use self::schema::MIGRATIONS;
 use crate::error::{AppError, Result};
 use crate::keyfile::{KdfParams, KeyFile, Passcode, sidecar_path};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use doorstep_shared::domain::Review;
 use doorstep_shared::merge::OpenConflict;
 use doorstep_shared::sync::RecordState;
-use doorstep_shared::value::{Answers, Value};
+use doorstep_shared::value::Answers;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -108,33 +108,30 @@ pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Ve
     rows.into_iter().map(RecordRow::decode).collect()
 }
 
-/// Sets some answers of one record (`None`: cleared) and raises its version to at least
-/// `version`, nothing else of it (the device's copy after a push was answered); a person without
-/// a record is left alone. SQLite patches the stored JSON: the items are removed first, then
-/// set, so that a value that is itself an object (a place) replaces the stored one whole (a
-/// JSON merge patch would merge the two).
-pub(crate) fn set_answers(
+/// Changes one record's answers and version, nothing else of it (the device's copy after a
+/// push was answered); a person without a record is left alone.
+pub(crate) fn update_answers(
     c: &Connection,
     person: Uuid,
-    answers: &BTreeMap<&str, Option<&Value>>,
-    version: u64,
+    change: impl FnOnce(&mut Answers, &mut u64),
 ) -> Result<()> {
-    let cleared: BTreeMap<&str, ()> = answers.keys().map(|k| (*k, ())).collect();
-    let set: BTreeMap<&str, &Value> = answers
-        .iter()
-        .filter_map(|(k, v)| v.map(|v| (*k, v)))
-        .collect();
-    c.prepare_cached(
-        "UPDATE records SET answers = json_patch(json_patch(answers, ?2), ?3),
-                            version = MAX(version, ?4)
-         WHERE person_id = ?1",
-    )?
-    .execute(params![
-        person.to_string(),
-        serde_json::to_string(&cleared)?,
-        serde_json::to_string(&set)?,
-        to_i64(version)?
-    ])?;
+    let id = person.to_string();
+    let row: Option<(String, i64)> = c
+        .prepare_cached("SELECT answers, version FROM records WHERE person_id = ?1")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((answers, version)) = row else {
+        return Ok(());
+    };
+    let mut answers: Answers = serde_json::from_str(&answers)?;
+    let mut version = to_u64(version);
+    change(&mut answers, &mut version);
+    c.prepare_cached("UPDATE records SET answers = ?2, version = ?3 WHERE person_id = ?1")?
+        .execute(params![
+            id,
+            serde_json::to_string(&answers)?,
+            to_i64(version)?
+        ])?;
     Ok(())
 }
 
