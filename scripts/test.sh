@@ -47,3 +47,7 @@ bash scripts/native-test.sh || { echo "native-test: second attempt"; bash script
 stage "native walk"
 cargo check -p doorstep-app --features mobile
 stage "mobile check"
+# The server as it ships, built on its own (no feature borrowed from the app or the tests), takes
+# pushes as the app sends them.
+bash scripts/shipped-server-test.sh
+stage "shipped server"
