@@ -6,22 +6,14 @@
 # `target/debug/doorstep-server` and `target/native/doorstep` (the desktop build, see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/demo-server.sh
 APP=${NATIVE_APP:-target/native/doorstep}
 SERVER=${SERVER_BIN:-target/debug/doorstep-server}
 [ -x "$APP" ] || { echo "native-test: no $APP (cargo build -p doorstep-app --features desktop, then copy it there)"; exit 1; }
 work=$(mktemp -d)
 trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$SERVER" --data-dir "$work/server" demo --bind 127.0.0.1:0 >"$work/server.log" 2>&1 &
-server_pid=$!
-url=""
-for _ in $(seq 1 600); do
-  url=$(grep -o 'listening on http://[^ ]*' "$work/server.log" | head -1 | sed 's/listening on //') || true
-  [ -n "$url" ] && curl -fsS "$url/healthz" >/dev/null 2>&1 && break
-  url=""
-  sleep 0.2
-done
-[ -n "$url" ] || { echo "native-test: the server did not start"; cat "$work/server.log"; exit 1; }
+start_demo_server "$SERVER" "$work" native-test
 echo "native-test: server at $url"
 
 mkdir -p artifacts/screenshots

@@ -5,21 +5,13 @@
 # the workspace's tests switch on (the server reading zstd was one) shows here and nowhere else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/demo-server.sh
 cargo build -p doorstep-server
 SERVER=target/debug/doorstep-server
 work=$(mktemp -d)
 trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$SERVER" --data-dir "$work/server" demo --bind 127.0.0.1:0 >"$work/server.log" 2>&1 &
-server_pid=$!
-url=""
-for _ in $(seq 1 600); do
-  url=$(grep -o 'listening on http://[^ ]*' "$work/server.log" | head -1 | sed 's/listening on //') || true
-  [ -n "$url" ] && curl -fsS "$url/healthz" >/dev/null 2>&1 && break
-  url=""
-  sleep 0.2
-done
-[ -n "$url" ] || { echo "shipped-server: the server did not start"; cat "$work/server.log"; exit 1; }
+start_demo_server "$SERVER" "$work" shipped-server
 password=$(grep -o 'DEMO_PASSWORD: &str = "[^"]*"' server/src/seed.rs | sed 's/.*= "//; s/"$//')
 
 python3 - "$url" "$password" <<'EOF'
