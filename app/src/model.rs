@@ -175,7 +175,8 @@ pub struct OutboxEntry {
     pub name: String,
     pub items: Vec<String>,
     pub created_at: DateTime<Utc>,
-    /// Included in a push whose answer has not arrived yet (it will be re-sent as is).
+    /// Taken for a push already: its answer has not arrived yet, or it was refused and is
+    /// being retried. Either way it goes again as is, never folded into by a later edit.
     pub sent: bool,
     pub state: OutboxState,
     pub reject_code: Option<String>,

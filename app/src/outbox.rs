@@ -31,8 +31,8 @@ use uuid::Uuid;
 use crate::error::{AppError, Result};
 use crate::model::{LogKind, OutboxState, SaveResult};
 use crate::store::{
-    Store, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid, tick_hlc,
-    to_i64, to_u64, update_answers,
+    Store, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid, set_meta,
+    tick_hlc, to_i64, to_u64, update_answers,
 };
 
 /// One stored outbox entry.
@@ -92,6 +92,7 @@ pub struct PushBatch {
 
 /// An `outbox` row as stored (the columns of [`OUTBOX_COLUMNS`]), before decoding.
 struct RawOutbox {
+    seq: i64,
     id: String,
     person_id: String,
     base_version: i64,
@@ -104,11 +105,12 @@ struct RawOutbox {
     reject_message: Option<String>,
 }
 
-const OUTBOX_COLUMNS: &str = "id, person_id, base_version, hlc, changes, created_at, sent, state, \
-                              reject_code, reject_message";
+const OUTBOX_COLUMNS: &str = "seq, id, person_id, base_version, hlc, changes, created_at, sent, \
+                              state, reject_code, reject_message";
 
 fn raw_outbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawOutbox> {
     Ok(RawOutbox {
+        seq: r.get("seq")?,
         id: r.get("id")?,
         person_id: r.get("person_id")?,
         base_version: r.get("base_version")?,
@@ -122,7 +124,8 @@ fn raw_outbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawOutbox> {
     })
 }
 
-fn decode_outbox(raw: RawOutbox) -> Result<OutboxRow> {
+/// Decodes a stored row; `sent_upto` is the outbox's sent mark ([`sent_upto`]).
+fn decode_outbox(raw: RawOutbox, sent_upto: i64) -> Result<OutboxRow> {
     Ok(OutboxRow {
         id: parse_uuid(&raw.id)?,
         person: parse_uuid(&raw.person_id)?,
@@ -130,7 +133,7 @@ fn decode_outbox(raw: RawOutbox) -> Result<OutboxRow> {
         hlc: serde_json::from_str(&raw.hlc)?,
         changes: serde_json::from_str(&raw.changes)?,
         created_at: raw.created_at,
-        sent: raw.sent,
+        sent: raw.sent || raw.seq <= sent_upto,
         state: if raw.state == "rejected" {
             OutboxState::Rejected
         } else {
@@ -158,7 +161,25 @@ pub(crate) fn load_outbox(c: &Connection, person: Option<Uuid>) -> Result<Vec<Ou
                 .collect::<rusqlite::Result<_>>()?
         }
     };
-    raws.into_iter().map(decode_outbox).collect()
+    let upto = sent_upto(c)?;
+    raws.into_iter().map(|r| decode_outbox(r, upto)).collect()
+}
+
+/// The outbox's sent mark: every row at or before this `seq` has been taken for a push (it may
+/// have reached the server, so it is frozen: never coalesced again). One number written per
+/// batch instead of a flag rewritten in every row taken; rows are given `seq`s above it
+/// ([`next_seq`]), so a row added later is never taken for sent. Rows marked by the `sent`
+/// column (stores from before the mark) stay sent.
+fn sent_upto(c: &Connection) -> Result<i64> {
+    Ok(get_meta::<i64>(c, key::OUTBOX_SENT_UPTO)?.unwrap_or(0))
+}
+
+/// The `seq` of a new outbox row: after every row and after the sent mark. (SQLite's own
+/// choice, the largest rowid plus one, could fall at or below the mark once the rows taken are
+/// acknowledged and deleted.)
+fn next_seq(c: &Connection) -> Result<i64> {
+    let last: i64 = c.query_row("SELECT coalesce(max(seq), 0) FROM outbox", [], |r| r.get(0))?;
+    Ok(last.max(sent_upto(c)?) + 1)
 }
 
 /// Lays outbox entries over server answers, in order.
@@ -493,8 +514,8 @@ fn save_edit_tx(
             .collect();
         let id = Uuid::now_v7();
         tx.execute(
-            "INSERT INTO outbox (id, person_id, base_version, hlc, changes, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO outbox (seq, id, person_id, base_version, hlc, changes, created_at)
+             VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 id.to_string(),
                 person_id.to_string(),
@@ -502,6 +523,7 @@ fn save_edit_tx(
                 serde_json::to_string(&hlc)?,
                 serde_json::to_string(&changes)?,
                 now_ms(),
+                next_seq(tx)?,
             ],
         )?;
         id
@@ -512,28 +534,28 @@ fn save_edit_tx(
 
 /// [`Store::take_push_batch_after`] in the caller's transaction.
 fn take_batch(tx: &Connection, limit: usize, after: i64) -> Result<PushBatch> {
-    let raws: Vec<(i64, RawOutbox)> = {
+    let raws: Vec<RawOutbox> = {
         let mut st = tx.prepare_cached(&format!(
-            "SELECT seq, {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND seq > ?2 \
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND seq > ?2 \
              ORDER BY seq LIMIT ?1"
         ))?;
         st.query_map(
             params![i64::try_from(limit).unwrap_or(i64::MAX), after],
-            |r| Ok((r.get("seq")?, raw_outbox(r)?)),
+            raw_outbox,
         )?
         .collect::<rusqlite::Result<_>>()?
     };
-    let last = raws.last().map_or(after, |(seq, _)| *seq);
-    let changes: Vec<String> = raws.iter().map(|(_, raw)| raw.changes.clone()).collect();
+    let last = raws.last().map_or(after, |raw| raw.seq);
+    let changes: Vec<String> = raws.iter().map(|raw| raw.changes.clone()).collect();
     let mutations = raws
         .into_iter()
-        .map(|(_, raw)| decode_outbox(raw).map(OutboxRow::into_mutation))
+        .map(|raw| decode_outbox(raw, last).map(OutboxRow::into_mutation))
         .collect::<Result<Vec<_>>>()?;
-    // The rows taken are every pending one in (after, last]: marked in one statement.
-    tx.prepare_cached(
-        "UPDATE outbox SET sent = 1 WHERE state = 'pending' AND sent = 0 AND seq > ?1 AND seq <= ?2",
-    )?
-    .execute(params![after, last])?;
+    // Every pending row up to `last` is now taken: the sent mark moves there (one small write,
+    // not the rows rewritten).
+    if last > sent_upto(tx)? {
+        set_meta(tx, key::OUTBOX_SENT_UPTO, &last)?;
+    }
     Ok(PushBatch {
         mutations,
         changes,

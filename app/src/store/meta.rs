@@ -29,6 +29,8 @@ pub(crate) mod key {
     pub const COMMUNITY_NAMES: &str = "community_names";
     /// Persons who left this device's communities but still hold unsent edits.
     pub const DEPARTED: &str = "departed";
+    /// The outbox's sent mark (`outbox::sent_upto`).
+    pub const OUTBOX_SENT_UPTO: &str = "outbox_sent_upto";
 }
 
 impl Store {

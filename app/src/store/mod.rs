@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
-pub(crate) use self::meta::{get_meta, key, observe_hlc, tick_hlc};
+pub(crate) use self::meta::{get_meta, key, observe_hlc, set_meta, tick_hlc};
 pub(crate) use self::pull::purge_departed;
 pub use self::pull::{PageApplied, PulledPage, PulledRecord};
 pub(crate) use self::records::{load_record, load_records, update_answers};
@@ -128,7 +128,7 @@ impl Store {
         let created = (|| {
             let key = kf.derive_hex(pin)?;
             let conn = Connection::open(path)?;
-            apply_key(&conn, &key)?;
+            apply_key(&conn, &key, &kf)?;
             // Without SQLCipher linked, `PRAGMA key` is silently ignored: refuse to go on.
             let cipher: Option<String> = conn
                 .query_row("PRAGMA cipher_version", [], |r| r.get(0))
@@ -178,7 +178,7 @@ impl Store {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        apply_key(&conn, &key)?;
+        apply_key(&conn, &key, &kf)?;
         Self::finish_open(conn, path)
     }
 
@@ -234,8 +234,12 @@ impl Store {
                 "cannot use WAL (journal mode {mode})"
             )));
         }
+        // A page cache of up to 32 MiB (SQLite's default is 2 MiB): a page read again from the
+        // cache is not decrypted and authenticated again, and a push or pull touches every record
+        // of the device's communities. Taken only as pages are read.
         conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+             PRAGMA cache_size = -32768;",
         )?;
         conn.busy_timeout(Duration::from_secs(5))?;
         let mut conn = conn;
@@ -293,11 +297,12 @@ fn check_pin(pin: &str) -> Result<()> {
     }
 }
 
-fn apply_key(conn: &Connection, key_hex: &str) -> Result<()> {
+fn apply_key(conn: &Connection, key_hex: &str, kf: &KeyFile) -> Result<()> {
     debug_assert!(key_hex.len() == 64 && key_hex.bytes().all(|b| b.is_ascii_hexdigit()));
     // SQLCipher logs a failed key check to stderr (logcat on Android): the wrong-PIN error says
     // enough.
     let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
     conn.execute_batch(&format!("PRAGMA key = \"x'{key_hex}'\";"))?;
+    conn.execute_batch(kf.cipher_pragmas())?;
     Ok(())
 }

@@ -103,6 +103,82 @@ fn default_key_parameters_work_and_pins_are_checked() {
     assert!(!crate::keyfile::sidecar_path(&path).exists());
 }
 
+/// The cipher setting a connection reports.
+fn hmac_of(path: &std::path::Path, key_hex: &str, pragmas: &str) -> String {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(&format!("PRAGMA key = \"x'{key_hex}'\"; {pragmas}"))
+        .unwrap();
+    c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap();
+    c.query_row("PRAGMA cipher_hmac_algorithm", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn new_stores_authenticate_pages_with_sha256_and_first_release_stores_still_open() {
+    use crate::keyfile::{KeyFile, Passcode, sidecar_path};
+    let dir = tempfile::tempdir().unwrap();
+    // A store made now: key file format 2, pages tagged with HMAC-SHA256.
+    let path = dir.path().join("new.db");
+    drop(Store::create(&path, PIN, KdfParams::insecure_fast_for_tests()).unwrap());
+    let kf = KeyFile::read(&path).unwrap();
+    let text = std::fs::read_to_string(sidecar_path(&path)).unwrap();
+    assert!(text.contains("\"format\":2"), "{text}");
+    let key = kf.derive_hex(PIN).unwrap();
+    assert_eq!(hmac_of(&path, &key, kf.cipher_pragmas()), "HMAC_SHA256");
+    // Read with the first releases' setting, its pages fail their tags: the setting matters.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA cipher_log_level = NONE; PRAGMA key = \"x'{key}'\";"
+    ))
+    .unwrap();
+    assert!(
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r
+            .get::<_, i64>(0))
+            .is_err()
+    );
+    drop(c);
+
+    // A store of the first releases: key file format 1, SQLCipher 4's default HMAC-SHA512.
+    let old = dir.path().join("old.db");
+    let mut v1: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v1["format"] = 1.into();
+    std::fs::write(sidecar_path(&old), v1.to_string()).unwrap();
+    let kf1 = KeyFile::read(&old).unwrap();
+    let key1 = kf1.derive_hex(PIN).unwrap();
+    {
+        let c = rusqlite::Connection::open(&old).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA key = \"x'{key1}'\"; CREATE TABLE kept (v TEXT); INSERT INTO kept VALUES ('还在');"
+        ))
+        .unwrap();
+    }
+    assert_eq!(
+        hmac_of(&old, &key1, ""),
+        "HMAC_SHA512",
+        "SQLCipher 4's default"
+    );
+    assert_eq!(Store::open(&old, "135790").unwrap_err(), AppError::WrongPin);
+    let s = Store::open(&old, PIN).unwrap();
+    assert_eq!(s.persons(None, Filter::All, "").unwrap().len(), 0);
+    drop(s);
+    let c = rusqlite::Connection::open(&old).unwrap();
+    c.execute_batch(&format!("PRAGMA key = \"x'{key1}'\";"))
+        .unwrap();
+    let v: String = c.query_row("SELECT v FROM kept", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, "还在");
+    drop(c);
+    assert_eq!(hmac_of(&old, &key1, kf1.cipher_pragmas()), "HMAC_SHA512");
+
+    // A key file of a format this release does not know is refused as such.
+    v1["format"] = 3.into();
+    std::fs::write(sidecar_path(&old), v1.to_string()).unwrap();
+    let err = Store::open(&old, PIN).unwrap_err();
+    assert!(err.to_string().contains("unsupported format"), "{err}");
+}
+
 #[test]
 fn no_plaintext_names_or_ids_on_disk() {
     let f = fx();
@@ -332,6 +408,74 @@ fn edits_coalesce_until_sent_and_keep_the_server_base() {
     );
     // HLCs move on.
     assert!(batch[1].hlc > batch[0].hlc);
+}
+
+#[test]
+fn the_sent_mark_survives_acknowledged_rows_and_retries() {
+    let f = fx();
+    let (p, q) = (f.person(0).id, f.person(1).id);
+    let m1 = saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("phone"))]), false)
+            .unwrap(),
+    );
+    let m2 = saved(
+        f.store
+            .save_edit(q, edit(&[("outcome", text("phone"))]), false)
+            .unwrap(),
+    );
+    let batch = f.store.take_push_batch(500).unwrap();
+    assert_eq!(batch.len(), 2);
+    // Both acknowledged: the outbox is empty, and SQLite alone would give the next row the
+    // first `seq` again, at or below the sent mark.
+    f.store
+        .apply_push_results(&batch, &push_answer(vec![applied(m1, 2), applied(m2, 2)]))
+        .unwrap();
+    assert_eq!(f.store.unsent_count().unwrap(), 0);
+    let m3 = saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("moved"))]), false)
+            .unwrap(),
+    );
+    let outbox = f.store.outbox().unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert!(
+        !outbox[0].sent,
+        "a row added after the batch is not in flight"
+    );
+    // So it still takes the next edit in.
+    let m4 = saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("away"))]), false)
+            .unwrap(),
+    );
+    assert_eq!(m3, m4, "an unsent edit is folded in");
+    // Taken, then refused and retried: it keeps its place, frozen (never folded into).
+    let batch = f.store.take_push_batch(500).unwrap();
+    assert_eq!(batch.len(), 1);
+    let mut refused = applied(m3, 0);
+    refused.status = MutationStatus::Rejected;
+    refused.message = Some("no".into());
+    f.store
+        .apply_push_results(&batch, &push_answer(vec![refused]))
+        .unwrap();
+    assert_eq!(f.store.retry_rejected(p).unwrap(), 1);
+    let m5 = saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("phone"))]), false)
+            .unwrap(),
+    );
+    let outbox = f.store.outbox().unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(outbox[0].sent && !outbox[1].sent);
+    assert_eq!(outbox[1].mutation, m5);
+    let batch = f.store.take_push_batch(500).unwrap();
+    assert_eq!(
+        batch.len(),
+        2,
+        "the retried edit goes first, then the new one"
+    );
+    assert_eq!(batch[1].id, m5);
 }
 
 #[test]
