@@ -4,7 +4,7 @@
 //! rewritten in that same transaction, so that even a province's analysis reads one short row
 //! per community (a few thousand rows, no aggregation in the database).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, RwLock};
 
 use chrono::NaiveDate;
@@ -84,7 +84,8 @@ pub(crate) fn encoded_facts<'r>(
 }
 
 /// Writes the facts of changed rows (or drops them when a row no longer counts), in the
-/// caller's transaction: `facts` are theirs, in order ([`encoded_facts`]).
+/// caller's transaction: `facts` are theirs, in order ([`encoded_facts`]). The packs of the
+/// communities concerned change by the same records ([`Repacking`]).
 pub(crate) async fn store_facts(
     tx: &mut WriteTx<'_>,
     campaign: &str,
@@ -94,10 +95,7 @@ pub(crate) async fn store_facts(
     if rows.is_empty() {
         return Ok(());
     }
-    // The communities whose packs change: where a changed row's facts are now and where they
-    // were. A row whose facts stay as stored (an edit of an item no rule reads, such as the
-    // phone) touches no pack.
-    let mut touched: BTreeSet<String> = BTreeSet::new();
+    let mut packs = Repacking::default();
     for (chunk, new_facts) in rows.chunks(200).zip(facts.chunks(200)) {
         let sql = format!(
             "SELECT person_id, community, facts FROM analysis_facts WHERE person_id IN ({})",
@@ -107,28 +105,33 @@ pub(crate) async fn store_facts(
         for r in chunk {
             q = q.bind(r.id.clone());
         }
-        let stored: HashMap<String, (String, String)> = q
+        let mut stored: HashMap<String, (String, String)> = q
             .fetch_all(&mut *tx.tx)
             .await?
             .into_iter()
             .map(|(person, community, facts)| (person, (community, facts)))
             .collect();
+        // A row whose facts stay as stored (an edit of an item no rule reads, such as the
+        // phone) touches no pack. One whose facts stay in the same community is written over
+        // (an upsert); one that left its community or no longer counts is deleted there.
         let mut gone = Vec::new();
-        let mut fresh: Vec<(&RecordRow, String)> = Vec::new();
+        let mut fresh: Vec<(&RecordRow, &str)> = Vec::new();
         for (r, new) in chunk.iter().zip(new_facts) {
-            let old = stored.get(&r.id);
-            if old.map(|(c, f)| (c.as_str(), f.as_str()))
+            let old = stored.remove(&r.id);
+            if old.as_ref().map(|(c, f)| (c.as_str(), f.as_str()))
                 == new.as_deref().map(|f| (r.community.as_str(), f))
             {
                 continue;
             }
-            if let Some((community, _)) = old {
-                touched.insert(community.clone());
-                gone.push(r.id.clone());
+            if let Some((community, facts)) = old {
+                if new.is_none() || community != r.community {
+                    gone.push(r.id.clone());
+                }
+                packs.remove(community, facts);
             }
             if let Some(f) = new {
-                touched.insert(r.community.clone());
-                fresh.push((*r, f.clone()));
+                packs.add(&r.community, f);
+                fresh.push((*r, f));
             }
         }
         if !gone.is_empty() {
@@ -142,10 +145,100 @@ pub(crate) async fn store_facts(
             }
             q.execute(&mut *tx.tx).await?;
         }
-        insert(tx, campaign, &fresh).await?;
+        upsert(tx, campaign, &fresh).await?;
     }
-    let touched: Vec<String> = touched.into_iter().collect();
-    repack(tx, campaign, &touched).await
+    packs.write(tx, campaign).await
+}
+
+/// How a batch changes some communities' packs: per community, the facts that leave it and
+/// those that join it. A pack is its community's facts concatenated, all of one width, in no
+/// particular order (a multiset), so it changes in place: a leaving record's text is cut out
+/// at a record boundary, a joining one appended. A pack that does not hold a leaving record
+/// (it should) is rebuilt from the facts instead ([`repack`]), so a pack never drifts.
+#[derive(Default)]
+struct Repacking {
+    by_community: BTreeMap<String, (Vec<String>, Vec<String>)>,
+}
+
+impl Repacking {
+    fn remove(&mut self, community: String, facts: String) {
+        self.by_community
+            .entry(community)
+            .or_default()
+            .0
+            .push(facts);
+    }
+
+    fn add(&mut self, community: &str, facts: &str) {
+        self.by_community
+            .entry(community.to_string())
+            .or_default()
+            .1
+            .push(facts.to_string());
+    }
+
+    /// The pack after the changes, or `None` when a leaving record is not in it.
+    fn apply(pack: &str, leaving: &[String], joining: &[String]) -> Option<String> {
+        let mut out = pack.to_string();
+        for f in leaving {
+            let width = f.len();
+            if width == 0 || out.len() % width != 0 {
+                return None;
+            }
+            let at = (0..out.len() / width).find(|i| &out[i * width..(i + 1) * width] == f)?;
+            out.replace_range(at * width..(at + 1) * width, "");
+        }
+        for f in joining {
+            out.push_str(f);
+        }
+        Some(out)
+    }
+
+    async fn write(self, tx: &mut WriteTx<'_>, campaign: &str) -> DbResult<()> {
+        let communities: Vec<&String> = self.by_community.keys().collect();
+        let mut packs: HashMap<String, String> = HashMap::new();
+        for chunk in communities.chunks(200) {
+            let sql = format!(
+                "SELECT community, facts FROM analysis_packs WHERE campaign_id = $1 AND community IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql))
+                .bind(campaign.to_string());
+            for c in chunk {
+                q = q.bind((*c).clone());
+            }
+            packs.extend(q.fetch_all(&mut *tx.tx).await?);
+        }
+        let mut rebuild = Vec::new();
+        let mut emptied = Vec::new();
+        let mut written: Vec<(&str, String)> = Vec::new();
+        for (community, (leaving, joining)) in &self.by_community {
+            let pack = packs.get(community).map_or("", String::as_str);
+            match Self::apply(pack, leaving, joining) {
+                None => rebuild.push(community.clone()),
+                Some(p) if p.is_empty() => emptied.push(community.clone()),
+                Some(p) => written.push((community, p)),
+            }
+        }
+        for chunk in written.chunks(200) {
+            let sql = format!(
+                "INSERT INTO analysis_packs (campaign_id, community, facts) VALUES {} \
+                 ON CONFLICT (campaign_id, community) DO UPDATE SET facts = excluded.facts",
+                tx.value_rows(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (community, pack) in chunk {
+                q = q
+                    .bind(campaign.to_string())
+                    .bind((*community).to_string())
+                    .bind(pack.clone());
+            }
+            q.execute(&mut *tx.tx).await?;
+        }
+        // An emptied pack goes, as a rebuilt one of a community without facts does.
+        rebuild.extend(emptied);
+        repack(tx, campaign, &rebuild).await
+    }
 }
 
 /// Rewrites the packs of some communities from their facts (a community without finalized
@@ -193,14 +286,16 @@ pub(crate) async fn forget_person(
     repack(tx, campaign, &gone).await
 }
 
-async fn insert(
+/// Writes facts rows over any stored for the same person in the same community.
+async fn upsert(
     tx: &mut WriteTx<'_>,
     campaign: &str,
-    facts: &[(&RecordRow, String)],
+    facts: &[(&RecordRow, &str)],
 ) -> DbResult<()> {
     for chunk in facts.chunks(200) {
         let sql = format!(
-            "INSERT INTO analysis_facts (campaign_id, community, person_id, facts) VALUES {}",
+            "INSERT INTO analysis_facts (campaign_id, community, person_id, facts) VALUES {} \
+             ON CONFLICT (campaign_id, community, person_id) DO UPDATE SET facts = excluded.facts",
             tx.value_rows(chunk.len(), 4)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -209,7 +304,7 @@ async fn insert(
                 .bind(campaign.to_string())
                 .bind(r.community.clone())
                 .bind(r.id.clone())
-                .bind(f.clone());
+                .bind((*f).to_string());
         }
         q.execute(&mut *tx.tx).await?;
     }
@@ -246,7 +341,8 @@ pub(crate) async fn refresh_communities<'a>(
             .iter()
             .filter_map(|r| a.facts(r).map(|f| (r, f.encode())))
             .collect();
-        insert(tx, campaign, &facts).await?;
+        let facts: Vec<(&RecordRow, &str)> = facts.iter().map(|(r, f)| (*r, f.as_str())).collect();
+        upsert(tx, campaign, &facts).await?;
         touched.push(community.to_string());
     }
     repack(tx, campaign, &touched).await
@@ -384,5 +480,42 @@ impl Db {
         .execute(&mut *tx.tx)
         .await?;
         tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Repacking;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| (*x).to_string()).collect()
+    }
+
+    #[test]
+    fn a_pack_changes_by_whole_records() {
+        // Three records of width 3; the middle one leaves, one joins.
+        assert_eq!(
+            Repacking::apply("aaabbbccc", &v(&["bbb"]), &v(&["ddd"])).as_deref(),
+            Some("aaacccddd")
+        );
+        // Only a record boundary counts: "abb" spans two records and is not in the pack.
+        assert_eq!(Repacking::apply("aaabbbccc", &v(&["abb"]), &[]), None);
+        // The same text twice: one of them leaves.
+        assert_eq!(
+            Repacking::apply("aaaaaabbb", &v(&["aaa"]), &[]).as_deref(),
+            Some("aaabbb")
+        );
+        // A record of another width, or one that is not there: rebuilt instead.
+        assert_eq!(Repacking::apply("aaabbb", &v(&["aaaa"]), &[]), None);
+        assert_eq!(Repacking::apply("aaabbb", &v(&["ccc"]), &[]), None);
+        // The last record leaves: empty; a new community: just the joining ones.
+        assert_eq!(
+            Repacking::apply("aaa", &v(&["aaa"]), &[]).as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            Repacking::apply("", &[], &v(&["aaa", "bbb"])).as_deref(),
+            Some("aaabbb")
+        );
     }
 }
