@@ -118,7 +118,7 @@ fn hmac_of(path: &std::path::Path, key_hex: &str, pragmas: &str) -> String {
 
 #[test]
 fn new_stores_authenticate_pages_with_sha256_and_first_release_stores_still_open() {
-    use crate::keyfile::{KeyFile, Passcode, sidecar_path};
+    use crate::keyfile::{KeyFile, sidecar_path};
     let dir = tempfile::tempdir().unwrap();
     // A store made now: key file format 2, pages tagged with HMAC-SHA256.
     let path = dir.path().join("new.db");

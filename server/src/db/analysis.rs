@@ -182,7 +182,7 @@ impl Repacking {
         let mut out = pack.to_string();
         for f in leaving {
             let width = f.len();
-            if width == 0 || out.len() % width != 0 {
+            if width == 0 || !out.len().is_multiple_of(width) {
                 return None;
             }
             let at = (0..out.len() / width).find(|i| &out[i * width..(i + 1) * width] == f)?;
