@@ -361,20 +361,21 @@ fn a_dropped_transaction_leaves_nothing_behind() {
 
 // ---- edits, bases and the outbox ----
 
+/// Saves a draft edit of the outcome and answers its mutation.
+fn set_outcome(store: &Store, p: Uuid, outcome: &str) -> Uuid {
+    saved(
+        store
+            .save_edit(p, edit(&[("outcome", text(outcome))]), false)
+            .unwrap(),
+    )
+}
+
 #[test]
 fn edits_coalesce_until_sent_and_keep_the_server_base() {
     let f = fx();
     let p = f.person(0).id;
-    let m1 = saved(
-        f.store
-            .save_edit(p, edit(&[("outcome", text("phone"))]), false)
-            .unwrap(),
-    );
-    let m2 = saved(
-        f.store
-            .save_edit(p, edit(&[("outcome", text("moved"))]), false)
-            .unwrap(),
-    );
+    let m1 = set_outcome(&f.store, p, "phone");
+    let m2 = set_outcome(&f.store, p, "moved");
     assert_eq!(m1, m2, "an unsent edit of the same person is folded in");
     let batch = f.store.take_push_batch(500).unwrap();
     assert_eq!(batch.len(), 1);
@@ -387,11 +388,7 @@ fn edits_coalesce_until_sent_and_keep_the_server_base() {
     );
     // Sent (in flight): the next edit is a new mutation whose base is the in-flight value,
     // which the server applies first.
-    let m3 = saved(
-        f.store
-            .save_edit(p, edit(&[("outcome", text("away"))]), false)
-            .unwrap(),
-    );
+    let m3 = set_outcome(&f.store, p, "away");
     assert_ne!(m3, m1);
     let outbox = f.store.outbox().unwrap();
     assert_eq!(outbox.len(), 2);
@@ -414,16 +411,8 @@ fn edits_coalesce_until_sent_and_keep_the_server_base() {
 fn the_sent_mark_survives_acknowledged_rows_and_retries() {
     let f = fx();
     let (p, q) = (f.person(0).id, f.person(1).id);
-    let m1 = saved(
-        f.store
-            .save_edit(p, edit(&[("outcome", text("phone"))]), false)
-            .unwrap(),
-    );
-    let m2 = saved(
-        f.store
-            .save_edit(q, edit(&[("outcome", text("phone"))]), false)
-            .unwrap(),
-    );
+    let m1 = set_outcome(&f.store, p, "phone");
+    let m2 = set_outcome(&f.store, q, "phone");
     let batch = f.store.take_push_batch(500).unwrap();
     assert_eq!(batch.len(), 2);
     // Both acknowledged: the outbox is empty, and SQLite alone would give the next row the
@@ -432,11 +421,7 @@ fn the_sent_mark_survives_acknowledged_rows_and_retries() {
         .apply_push_results(&batch, &push_answer(vec![applied(m1, 2), applied(m2, 2)]))
         .unwrap();
     assert_eq!(f.store.unsent_count().unwrap(), 0);
-    let m3 = saved(
-        f.store
-            .save_edit(p, edit(&[("outcome", text("moved"))]), false)
-            .unwrap(),
-    );
+    let m3 = set_outcome(&f.store, p, "moved");
     let outbox = f.store.outbox().unwrap();
     assert_eq!(outbox.len(), 1);
     assert!(
@@ -444,11 +429,7 @@ fn the_sent_mark_survives_acknowledged_rows_and_retries() {
         "a row added after the batch is not in flight"
     );
     // So it still takes the next edit in.
-    let m4 = saved(
-        f.store
-            .save_edit(p, edit(&[("outcome", text("away"))]), false)
-            .unwrap(),
-    );
+    let m4 = set_outcome(&f.store, p, "away");
     assert_eq!(m3, m4, "an unsent edit is folded in");
     // Taken, then refused and retried: it keeps its place, frozen (never folded into).
     let batch = f.store.take_push_batch(500).unwrap();
@@ -460,11 +441,7 @@ fn the_sent_mark_survives_acknowledged_rows_and_retries() {
         .apply_push_results(&batch, &push_answer(vec![refused]))
         .unwrap();
     assert_eq!(f.store.retry_rejected(p).unwrap(), 1);
-    let m5 = saved(
-        f.store
-            .save_edit(p, edit(&[("outcome", text("phone"))]), false)
-            .unwrap(),
-    );
+    let m5 = set_outcome(&f.store, p, "phone");
     let outbox = f.store.outbox().unwrap();
     assert_eq!(outbox.len(), 2);
     assert!(outbox[0].sent && !outbox[1].sent);
