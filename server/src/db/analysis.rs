@@ -185,7 +185,10 @@ impl Repacking {
             if width == 0 || !out.len().is_multiple_of(width) {
                 return None;
             }
-            let at = (0..out.len() / width).find(|i| &out[i * width..(i + 1) * width] == f)?;
+            // Compared as bytes: a pack is base 64, but a damaged one must not panic on a
+            // character boundary. A match of `f`'s whole characters is on boundaries itself.
+            let at = (0..out.len() / width)
+                .find(|i| out.as_bytes()[i * width..(i + 1) * width] == *f.as_bytes())?;
             out.replace_range(at * width..(at + 1) * width, "");
         }
         for f in joining {
@@ -508,6 +511,8 @@ mod tests {
         // A record of another width, or one that is not there: rebuilt instead.
         assert_eq!(Repacking::apply("aaabbb", &v(&["aaaa"]), &[]), None);
         assert_eq!(Repacking::apply("aaabbb", &v(&["ccc"]), &[]), None);
+        // A damaged pack (not base 64): rebuilt, and no panic on a character boundary.
+        assert_eq!(Repacking::apply("aéb", &v(&["xy"]), &[]), None);
         // The last record leaves: empty; a new community: just the joining ones.
         assert_eq!(
             Repacking::apply("aaa", &v(&["aaa"]), &[]).as_deref(),
