@@ -48,9 +48,7 @@ impl PushBody {
     /// # Errors
     /// [`AppError::Protocol`] when it cannot be encoded.
     pub fn encode(req: &PushRequest) -> Result<Self> {
-        let json = serde_json::to_vec(req)
-            .map_err(|e| AppError::Protocol(format!("cannot encode push: {e}")))?;
-        Self::compress(&json)
+        Self::compress(req)
     }
 
     /// Encodes a request of mutations whose changes are JSON already (`changes[i]` those of
@@ -88,18 +86,23 @@ impl PushBody {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let json = serde_json::to_vec(&Request {
+        Self::compress(&Request {
             protocol: PROTOCOL_VERSION,
             mutations,
         })
-        .map_err(bad)?;
-        Self::compress(&json)
     }
 
-    fn compress(json: &[u8]) -> Result<Self> {
-        zstd::bulk::compress(json, 3)
-            .map(Self)
-            .map_err(|e| AppError::Protocol(format!("zstd: {e}")))
+    /// Writes `body` as JSON straight into the compressor, a buffer at a time: the whole JSON
+    /// of a batch (megabytes) is never held, so no fresh memory is faulted in for it on every
+    /// batch (that was a tenth of a push's CPU).
+    fn compress(body: &impl Serialize) -> Result<Self> {
+        let zstd_error = |e: std::io::Error| AppError::Protocol(format!("zstd: {e}"));
+        let encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(zstd_error)?;
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, encoder);
+        serde_json::to_writer(&mut out, body)
+            .map_err(|e| AppError::Protocol(format!("cannot encode push: {e}")))?;
+        let encoder = out.into_inner().map_err(|e| zstd_error(e.into_error()))?;
+        encoder.finish().map(Self).map_err(zstd_error)
     }
 }
 

@@ -36,40 +36,95 @@ pub(crate) async fn load_rows(
     Ok(out)
 }
 
-/// Writes changed rows with fresh sequence numbers and moves the progress counters, all in the
-/// caller's transaction. `before` holds each row's counted state before the change.
+/// Writes changed rows with fresh sequence numbers and moves the progress counters and the
+/// analysis facts, all in the caller's transaction. `stored` are rows of the same change that
+/// [`store_rows`] wrote already (a push stores rows as its rules finish with them): they are
+/// counted here, not written again. `before` holds each row's counted state before the change.
 pub(crate) async fn save_rows(
     tx: &mut WriteTx<'_>,
     campaign: &str,
     rows: &mut [&mut RecordRow],
+    stored: &[&RecordRow],
     before: &HashMap<String, Option<(Outcome, bool)>>,
+    user: &str,
+) -> DbResult<()> {
+    if rows.is_empty() && stored.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    number_rows(tx, campaign, rows, user, now).await?;
+    let mut delta = ProgressDelta::default();
+    let all = || rows.iter().map(|r| &**r).chain(stored.iter().copied());
+    for row in all() {
+        let old = before.get(&row.id).copied().flatten();
+        delta.record(&row.community, old, row.counted(), now);
+    }
+    // The analysis facts are worked out while the last rows are stored.
+    let analyzer = super::analysis::analyzer(&mut *tx.tx, campaign).await?;
+    let mut facts = Vec::new();
+    upsert_rows(tx, rows, user, now, || {
+        facts = super::analysis::encoded_facts(&analyzer, all());
+    })
+    .await?;
+    let changed: Vec<&RecordRow> = all().collect();
+    super::analysis::store_facts(tx, campaign, &changed, &facts).await?;
+    delta.apply(tx, campaign).await
+}
+
+/// Writes changed rows of one campaign with fresh sequence numbers, without counting them:
+/// the change's [`save_rows`] counts them with the rest.
+pub(crate) async fn store_rows(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    rows: &mut [&mut RecordRow],
     user: &str,
 ) -> DbResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
     let now = now_ms();
+    number_rows(tx, campaign, rows, user, now).await?;
+    upsert_rows(tx, rows, user, now, || ()).await
+}
+
+/// Gives rows their next sequence numbers and marks who changed them when.
+async fn number_rows(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    rows: &mut [&mut RecordRow],
+    user: &str,
+    now: i64,
+) -> DbResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let first = take_seqs(tx, campaign, i64::try_from(rows.len()).unwrap_or(0)).await?;
-    let mut delta = ProgressDelta::default();
     for (i, row) in rows.iter_mut().enumerate() {
         row.seq = first + i64::try_from(i).unwrap_or(0);
         row.updated_at = now;
         row.updated_by = Some(user.to_string());
-        let old = before.get(&row.id).copied().flatten();
-        delta.record(&row.community, old, row.counted(), now);
     }
+    Ok(())
+}
+
+/// Writes rows over their stored versions; `meanwhile` runs while the last of them are stored.
+async fn upsert_rows(
+    tx: &mut WriteTx<'_>,
+    rows: &[&mut RecordRow],
+    user: &str,
+    now: i64,
+    meanwhile: impl FnOnce(),
+) -> DbResult<()> {
     // One upsert per 100 rows (every row exists: it was loaded under the same lock). On SQLite
     // this is several times faster than `UPDATE … FROM (VALUES …)` or a statement per row. The
     // next chunk's rows are encoded while the database (on its own thread) stores the one
     // before.
-    let chunks: Vec<(String, &[&mut RecordRow])> = rows
+    let mut chunks = rows
         .chunks(100)
         .map(|chunk| (upsert_sql(tx, chunk.len()), chunk))
-        .collect();
-    // The analysis facts are worked out while the last chunk is stored.
-    let analyzer = super::analysis::analyzer(&mut *tx.tx, campaign).await?;
-    let mut facts = Vec::new();
-    let mut chunks = chunks.into_iter();
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut meanwhile = Some(meanwhile);
     let mut next = chunks
         .next()
         .map(|(sql, chunk)| upsert(sql, chunk, now, user))
@@ -77,8 +132,10 @@ pub(crate) async fn save_rows(
     while let Some(q) = next {
         let following = chunks.next();
         let (stored, encoded) = tokio::join!(q.execute(&mut *tx.tx), async {
-            if following.is_none() {
-                facts = super::analysis::encoded_facts(&analyzer, rows.iter().map(|r| &**r));
+            if following.is_none()
+                && let Some(f) = meanwhile.take()
+            {
+                f();
             }
             following
                 .map(|(sql, chunk)| upsert(sql, chunk, now, user))
@@ -87,9 +144,10 @@ pub(crate) async fn save_rows(
         stored?;
         next = encoded?;
     }
-    let changed: Vec<&RecordRow> = rows.iter().map(|r| &**r).collect();
-    super::analysis::store_facts(tx, campaign, &changed, &facts).await?;
-    delta.apply(tx, campaign).await
+    if let Some(f) = meanwhile {
+        f();
+    }
+    Ok(())
 }
 
 /// The upsert of `rows` rows.
@@ -286,7 +344,7 @@ impl Db {
         let via_app = row.via_app;
         row.refresh_final(via_app);
         let campaign = row.campaign_id.clone();
-        save_rows(&mut tx, &campaign, &mut [&mut row], &before, user).await?;
+        save_rows(&mut tx, &campaign, &mut [&mut row], &[], &before, user).await?;
         self.audit_in(&mut tx, &audit(&row)).await?;
         tx.commit().await?;
         Ok(row)

@@ -11,7 +11,7 @@ use doorstep_shared::{CampaignState, Numbers, Outcome};
 use super::Scope;
 use super::campaigns::CampaignRow;
 use super::record_row::{PULL_COLS, PullDbRow, PulledRecord};
-use super::records::{RecordRow, load_rows, save_rows};
+use super::records::{RecordRow, load_rows, save_rows, store_rows};
 use super::{Db, DbError, DbResult, WriteTx};
 
 /// One page of a pull (see [`Db::pull`]).
@@ -66,6 +66,7 @@ pub struct PushCampaign {
 
 /// What a push batch reads under the write lock before the rules run on it
 /// (`service::push`).
+#[derive(Default)]
 pub struct PushLoad {
     /// The batch's mutations already in the log, by mutation ID.
     pub logged: HashMap<String, Logged>,
@@ -81,11 +82,14 @@ pub struct PushLoad {
 }
 
 /// A push batch inside its write transaction: [`Db::begin_push`] loads, the rules change
-/// [`PushBatch::load`], [`PushBatch::finish`] stores and commits. Dropped unfinished, nothing
-/// is kept.
+/// [`PushBatch::load`], [`PushBatch::load_rows_while`] stores the rows and log entries the
+/// rules are done with while it reads the next rows, [`PushBatch::finish`] stores the rest,
+/// counts and commits. Dropped unfinished, nothing is kept.
 pub struct PushBatch<'a> {
     tx: WriteTx<'a>,
     pub load: PushLoad,
+    /// The rows written already ([`PushBatch::load_rows_while`]), by person ID.
+    stored: HashSet<String>,
 }
 
 /// The rows that `ids` name.
@@ -166,7 +170,7 @@ async fn histories_in(
 async fn refresh_successors(
     tx: &mut WriteTx<'_>,
     campaigns: &HashMap<String, PushCampaign>,
-    rows: &[&mut RecordRow],
+    rows: &[&RecordRow],
 ) -> DbResult<()> {
     let Some(open) = campaigns
         .values()
@@ -261,23 +265,65 @@ impl Db {
                 histories,
                 before: HashMap::with_capacity(persons.len()),
             },
+            stored: HashSet::new(),
         })
     }
 }
 
 impl PushBatch<'_> {
     /// Loads the rows of some persons (those that exist) into the batch; `meanwhile` runs on
-    /// what is loaded already while the database (on its own thread, or server) reads them.
+    /// what is loaded already, on a thread of its own, while the database first writes `done`
+    /// (changed rows no later mutation of the batch names) and appends `log` (accepted
+    /// mutations), then reads the rows. (Run on this task instead, the rules would hold back
+    /// the database's next statement until they finish.)
     ///
     /// # Errors
     /// A database error.
-    pub async fn load_rows_while<T>(
+    pub async fn load_rows_while<T: Send + 'static>(
         &mut self,
         persons: &[String],
-        meanwhile: impl FnOnce(&mut PushLoad) -> T,
+        done: &[String],
+        log: &[LogEntry],
+        pusher: &Pusher,
+        now: i64,
+        meanwhile: impl FnOnce(&mut PushLoad) -> T + Send + 'static,
     ) -> DbResult<T> {
-        let Self { tx, load } = self;
-        let (rows, out) = tokio::join!(load_rows(tx, persons), async { meanwhile(load) });
+        let Self { tx, load, stored } = self;
+        // The rows written are out of the map while the rules run: no mutation left names them.
+        let mut writing: Vec<RecordRow> = done
+            .iter()
+            .filter(|id| !stored.contains(*id))
+            .filter_map(|id| load.rows.remove(id))
+            .collect();
+        let db = async {
+            let mut by_campaign: BTreeMap<String, Vec<&mut RecordRow>> = BTreeMap::new();
+            for r in &mut writing {
+                by_campaign
+                    .entry(r.campaign_id.clone())
+                    .or_default()
+                    .push(r);
+            }
+            for (campaign_id, mut rows) in by_campaign {
+                store_rows(tx, &campaign_id, &mut rows, &pusher.username).await?;
+            }
+            append_log(tx, pusher, log, now).await?;
+            load_rows(tx, persons).await
+        };
+        let mut rules_load = std::mem::take(load);
+        let rules = tokio::task::spawn_blocking(move || {
+            let out = meanwhile(&mut rules_load);
+            (rules_load, out)
+        });
+        let rows = db.await;
+        let (rules_load, out) = match rules.await {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        *load = rules_load;
+        for row in writing {
+            stored.insert(row.id.clone());
+            load.rows.insert(row.id.clone(), row);
+        }
         for (id, row) in rows? {
             load.before.insert(id.clone(), row.counted());
             load.rows.insert(id, row);
@@ -301,24 +347,29 @@ impl PushBatch<'_> {
         now: i64,
     ) -> DbResult<PushLoad> {
         let tx = &mut self.tx;
-        let mut by_campaign: BTreeMap<String, Vec<&mut RecordRow>> = BTreeMap::new();
+        // Per campaign: the rows still to write, and those written already.
+        type Rows<'r> = (Vec<&'r mut RecordRow>, Vec<&'r RecordRow>);
+        let mut by_campaign: BTreeMap<String, Rows<'_>> = BTreeMap::new();
         for r in self
             .load
             .rows
             .values_mut()
             .filter(|r| changed.contains(&r.id))
         {
-            by_campaign
-                .entry(r.campaign_id.clone())
-                .or_default()
-                .push(r);
+            let (to_write, written) = by_campaign.entry(r.campaign_id.clone()).or_default();
+            if self.stored.contains(&r.id) {
+                written.push(r);
+            } else {
+                to_write.push(r);
+            }
         }
-        for (campaign_id, mut to_save) in by_campaign {
+        for (campaign_id, (mut to_save, written)) in by_campaign {
             to_save.sort_by(|a, b| a.id.cmp(&b.id));
             save_rows(
                 tx,
                 &campaign_id,
                 &mut to_save,
+                &written,
                 &self.load.before,
                 &pusher.username,
             )
@@ -327,7 +378,8 @@ impl PushBatch<'_> {
                 .get(&campaign_id)
                 .is_some_and(|c| c.row.state != CampaignState::Open);
             if ended {
-                refresh_successors(tx, campaigns, &to_save).await?;
+                let all: Vec<&RecordRow> = to_save.iter().map(|r| &**r).chain(written).collect();
+                refresh_successors(tx, campaigns, &all).await?;
             }
         }
         append_log(tx, pusher, log, now).await?;

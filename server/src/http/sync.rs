@@ -93,8 +93,7 @@ async fn push(
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    let results = crate::service::push::push(&state.db, &campaigns, &pusher, &received).await?;
-    crate::service::drop_later(received);
+    let results = crate::service::push::push(&state.db, &campaigns, &pusher, received).await?;
     crate::metrics::push(&results);
     state.notify();
     Ok(Json(PushResponse {

@@ -7,6 +7,7 @@
 
 use doorstep_shared::errors::ErrorCode;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use doorstep_shared::domain::{STATUS, status_of};
 use doorstep_shared::form::{FormContext, ItemError, Strictness};
@@ -55,59 +56,87 @@ pub async fn push(
     db: &Db,
     campaigns: &HashMap<String, PushCampaign>,
     pusher: &Pusher,
-    received: &[Received],
+    received: Vec<Received>,
 ) -> super::Result<Vec<MutationResult>> {
     let now = now_ms();
+    // The rules run on a thread of their own (`PushBatch::load_rows_while`): what they read
+    // is shared with it.
+    let received = Arc::new(received);
+    let campaigns = Arc::new(campaigns.clone());
+    let shared_pusher = Arc::new(pusher.clone());
     let mutations: Vec<&Mutation> = received.iter().map(|r| &r.mutation).collect();
     let mut batch = db.begin_push(pusher, &mutations).await?;
     // The records are read a chunk at a time, in the order the batch first names them; while
     // a chunk is read, the rules run on the mutations whose records are in (all those before
-    // the first mutation naming a person of the chunk).
+    // the first mutation naming a person of the chunk), and the rows and log entries the rules
+    // are done with (no later mutation of the batch names the person) are written before it.
     let mut first: Vec<(String, usize)> = Vec::new();
-    let mut seen = HashSet::new();
+    let mut last: HashMap<String, usize> = HashMap::with_capacity(mutations.len());
     for (i, m) in mutations.iter().enumerate() {
         let person = m.person.to_string();
-        if seen.insert(person.clone()) {
-            first.push((person, i));
+        if !last.contains_key(&person) {
+            first.push((person.clone(), i));
         }
+        last.insert(person, i);
     }
     let mut decided = Decided {
         results: Vec::with_capacity(received.len()),
         log: Vec::with_capacity(received.len()),
         changed: HashSet::new(),
     };
+    // Mutations the rules ran on; of those, the ones whose rows and log entries are written.
     let mut ready = 0;
-    for chunk in first.chunks(ROWS_AT_ONCE) {
-        let upto = chunk[0].1;
-        let persons: Vec<String> = chunk.iter().map(|(p, _)| p.clone()).collect();
-        batch
-            .load_rows_while(&persons, |load| {
-                decide(
+    let mut written = 0;
+    let mut logged = Vec::with_capacity(received.len());
+    // Each step reads a chunk of rows (none in the last) while the rules run up to the first
+    // mutation naming a person of that chunk (to the end in the last).
+    let steps = first
+        .chunks(ROWS_AT_ONCE)
+        .map(|chunk| (Some(chunk), chunk[0].1))
+        .chain([(None, received.len())]);
+    for (chunk, upto) in steps {
+        let persons: Vec<String> = chunk
+            .unwrap_or_default()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect();
+        let done: Vec<String> = mutations[written..ready]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (written + i, m.person.to_string()))
+            .filter(|(i, p)| last[p] == *i && decided.changed.contains(p))
+            .map(|(_, p)| p)
+            .collect();
+        written = ready;
+        let log = std::mem::take(&mut decided.log);
+        let rules = {
+            let (campaigns, pusher, received) =
+                (campaigns.clone(), shared_pusher.clone(), received.clone());
+            let mut decided = std::mem::take(&mut decided);
+            move |load: &mut PushLoad| {
+                let r = decide(
                     &mut decided,
                     load,
-                    campaigns,
-                    pusher,
+                    &campaigns,
+                    &pusher,
                     &received[ready..upto],
                     now,
-                )
-            })
-            .await?
-            .map_err(corrupt)?;
+                );
+                (decided, r)
+            }
+        };
+        let (back, r) = batch
+            .load_rows_while(&persons, &done, &log, pusher, now, rules)
+            .await?;
+        decided = back;
+        r.map_err(corrupt)?;
+        logged.push(log);
         ready = upto;
     }
-    decide(
-        &mut decided,
-        &mut batch.load,
-        campaigns,
-        pusher,
-        &received[ready..],
-        now,
-    )
-    .map_err(corrupt)?;
     let load = batch
-        .finish(campaigns, pusher, &decided.changed, &decided.log, now)
+        .finish(&campaigns, pusher, &decided.changed, &decided.log, now)
         .await?;
-    super::drop_later((load, decided.log, decided.changed));
+    super::drop_later((load, decided.log, logged, decided.changed, received));
     Ok(decided.results)
 }
 
@@ -120,6 +149,7 @@ const ROWS_AT_ONCE: usize = 100;
 
 /// What the rules made of a batch: an answer per mutation, the log of the accepted ones, the
 /// rows they changed.
+#[derive(Default)]
 struct Decided {
     results: Vec<MutationResult>,
     log: Vec<LogEntry>,

@@ -398,7 +398,7 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
     let campaigns = state.push_campaigns().await.unwrap();
     for chunk in mutations.chunks(500) {
         let received = doorstep_server::service::push::Received::all(chunk).unwrap();
-        doorstep_server::service::push::push(db, &campaigns, &pusher, &received)
+        doorstep_server::service::push::push(db, &campaigns, &pusher, received)
             .await
             .unwrap();
     }
@@ -409,11 +409,19 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
         .values()
         .filter(|r| final_outcome(&r.answers, r.review).is_some())
         .collect();
+    // More persons than the server reads at once (100), and ten of them edited again at the
+    // end of the batch: their rows are written once, with both edits, after the second.
+    let again_edited = |r: &RecordState| {
+        let mut seen = (*r).clone();
+        seen.answers
+            .insert("phone".into(), t("13900001111").unwrap());
+        edit(&seen, &[("phone", t("13900002222"))], now() + 1)
+    };
     let edits: Vec<_> = done
         .iter()
-        .take(40)
+        .take(120)
         .map(|r| edit(r, &[("phone", t("13900001111"))], now()))
-        .chain(done.iter().skip(40).take(40).map(|r| {
+        .chain(done.iter().skip(120).take(40).map(|r| {
             let other = if final_outcome(&r.answers, r.review) == Some(Outcome::Phone) {
                 Outcome::HomeVisit
             } else {
@@ -421,9 +429,10 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
             };
             survey(&campaign, r, other)
         }))
+        .chain(done.iter().take(10).map(|r| again_edited(r)))
         .collect();
     let edits = doorstep_server::service::push::Received::all(&edits).unwrap();
-    let results = doorstep_server::service::push::push(db, &campaigns, &pusher, &edits)
+    let results = doorstep_server::service::push::push(db, &campaigns, &pusher, edits)
         .await
         .unwrap();
     assert!(
@@ -432,6 +441,18 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
             .all(|r| r.status == doorstep_shared::sync::MutationStatus::Applied),
         "{results:?}"
     );
+    let after = api.pull_all(&admin).await;
+    for (i, r) in done.iter().take(11).enumerate() {
+        let now_r = &after[&r.person.id];
+        let (phone, changes) = if i < 10 {
+            ("13900002222", 2)
+        } else {
+            ("13900001111", 1)
+        };
+        assert_eq!(now_r.answers.get("phone"), t(phone).as_ref(), "{i}");
+        assert_eq!(now_r.version, r.version + changes, "{i}");
+        assert!(now_r.conflicts.is_empty(), "{i}");
+    }
     // Returned records stop counting; a removed person leaves their community's pack.
     let sup = api.login("sup01").await;
     let mine = api.pull_all(&sup).await;

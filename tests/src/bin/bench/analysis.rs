@@ -159,7 +159,7 @@ pub(crate) async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                     .collect();
                 let batch = doorstep_server::service::push::Received::all(&batch)?;
                 let results =
-                    doorstep_server::service::push::push(db, &campaigns, &pusher, &batch).await?;
+                    doorstep_server::service::push::push(db, &campaigns, &pusher, batch).await?;
                 if results
                     .iter()
                     .any(|r| r.status != doorstep_shared::sync::MutationStatus::Applied)
