@@ -16,6 +16,7 @@
 //! synced first. A supervisor's resolution closes the conflict with a new value.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -157,9 +158,10 @@ impl OpenConflict {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Doc {
     pub answers: Answers,
-    /// Who last wrote each item.
+    /// Who last wrote each item: one writer shared by the items of one edit (an edit writes
+    /// dozens of items; a copy per item was an allocation per item to read, write and free).
     #[serde(default, with = "compact_meta")]
-    pub meta: BTreeMap<String, Writer>,
+    pub meta: BTreeMap<String, Arc<Writer>>,
     /// Open conflicts by item.
     #[serde(default)]
     pub conflicts: BTreeMap<String, OpenConflict>,
@@ -170,6 +172,7 @@ pub struct Doc {
 /// Stored shape: `{"w": [writer, …], "i": {"item": index, …}}`.
 mod compact_meta {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -189,13 +192,17 @@ mod compact_meta {
     }
 
     pub fn serialize<S: Serializer>(
-        meta: &BTreeMap<String, Writer>,
+        meta: &BTreeMap<String, Arc<Writer>>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         let mut w: Vec<&Writer> = Vec::new();
         let mut i = BTreeMap::new();
         for (item, writer) in meta {
-            let idx = match w.iter().position(|x| *x == writer) {
+            let writer: &Writer = writer;
+            let idx = match w
+                .iter()
+                .position(|x| std::ptr::eq(*x, writer) || *x == writer)
+            {
                 Some(p) => p,
                 None => {
                     w.push(writer);
@@ -209,11 +216,12 @@ mod compact_meta {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<BTreeMap<String, Writer>, D::Error> {
+    ) -> Result<BTreeMap<String, Arc<Writer>>, D::Error> {
         let c = Compact::deserialize(d)?;
+        let w: Vec<Arc<Writer>> = c.w.into_iter().map(Arc::new).collect();
         c.i.into_iter()
             .map(|(item, idx)| {
-                c.w.get(idx)
+                w.get(idx)
                     .cloned()
                     .map(|w| (item, w))
                     .ok_or_else(|| serde::de::Error::custom(format!("writer {idx} missing")))
@@ -233,7 +241,8 @@ pub enum ItemOutcome {
     Conflict,
 }
 
-/// Per-item outcomes of applying one mutation.
+/// Per-item outcomes of applying one mutation: the items not applied as sent (an item it does
+/// not name was [`ItemOutcome::Applied`]), as the device is told them.
 pub type MergeReport = BTreeMap<String, ItemOutcome>;
 
 fn as_set(v: Option<&Value>) -> Option<BTreeSet<String>> {
@@ -256,7 +265,7 @@ pub fn merge_sets(
     theirs.difference(&removed).cloned().chain(added).collect()
 }
 
-fn set_value(doc: &mut Doc, item: &str, value: Option<Value>, by: &Writer) {
+fn set_value(doc: &mut Doc, item: &str, value: Option<Value>, by: &Arc<Writer>) {
     match value {
         Some(v) => doc.answers.insert(item.to_string(), v),
         None => doc.answers.remove(item),
@@ -271,7 +280,7 @@ pub struct Before {
     items: Vec<(String, ItemState)>,
 }
 
-type ItemState = (Option<Value>, Option<Writer>, Option<OpenConflict>);
+type ItemState = (Option<Value>, Option<Arc<Writer>>, Option<OpenConflict>);
 
 impl Before {
     #[must_use]
@@ -323,19 +332,22 @@ impl Before {
 
 /// Applies one mutation's changes to a record, item by item. Pure: the caller stores the result.
 pub fn apply(doc: &mut Doc, changes: &BTreeMap<String, Change>, by: &Writer) -> MergeReport {
+    let by = Arc::new(by.clone());
     let mut report = MergeReport::new();
     for (item, change) in changes {
-        let outcome = apply_item(doc, item, change, by);
-        report.insert(item.clone(), outcome);
+        let outcome = apply_item(doc, item, change, &by);
+        if outcome != ItemOutcome::Applied {
+            report.insert(item.clone(), outcome);
+        }
     }
     report
 }
 
-fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOutcome {
+fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Arc<Writer>) -> ItemOutcome {
     if let Some(conflict) = doc.conflicts.get_mut(item) {
         conflict.join(change.value.clone(), by);
         let win = conflict.provisional().clone();
-        set_value(doc, item, win.value, &win.by);
+        set_value(doc, item, win.value, &Arc::new(win.by));
         // Still in conflict whatever the value: the device must not take its own value as the
         // server's (the provisional value may be another candidate's).
         return ItemOutcome::Conflict;
@@ -366,7 +378,10 @@ fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOu
         return ItemOutcome::SetMerged;
     }
     let theirs = theirs.cloned();
-    let theirs_by = doc.meta.get(item).cloned().unwrap_or_else(Writer::unknown);
+    let theirs_by = doc
+        .meta
+        .get(item)
+        .map_or_else(Writer::unknown, |w| Writer::clone(w));
     if theirs_by.same_writer(by) {
         // A writer does not conflict with themselves: their newest edit stands.
         if by.key() > theirs_by.key() {
@@ -384,13 +399,13 @@ fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOu
             },
             Candidate {
                 value: change.value.clone(),
-                by: by.clone(),
+                by: Writer::clone(by),
             },
         ],
     };
     let win = conflict.provisional().clone();
     doc.conflicts.insert(item.to_string(), conflict);
-    set_value(doc, item, win.value, &win.by);
+    set_value(doc, item, win.value, &Arc::new(win.by));
     ItemOutcome::Conflict
 }
 
@@ -398,7 +413,7 @@ fn apply_item(doc: &mut Doc, item: &str, change: &Change, by: &Writer) -> ItemOu
 /// conflict was open.
 pub fn resolve(doc: &mut Doc, item: &str, value: Option<Value>, by: &Writer) -> bool {
     let was_open = doc.conflicts.remove(item).is_some();
-    set_value(doc, item, value, by);
+    set_value(doc, item, value, &Arc::new(by.clone()));
     was_open
 }
 
@@ -477,7 +492,7 @@ mod tests {
             },
         );
         let r = apply(&mut d, &other, &b);
-        assert_eq!(r["y"], ItemOutcome::Applied);
+        assert_eq!(r.get("y"), None, "applied as sent: not listed");
         assert_eq!(d.answers["x"], Value::text("1"));
         assert!(d.conflicts.is_empty());
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use doorstep_shared::domain::{STATUS, status_of};
 use doorstep_shared::form::{FormContext, ItemError, Strictness};
-use doorstep_shared::merge::{self, ItemOutcome, Writer};
+use doorstep_shared::merge::{self, Writer};
 use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, Role};
 use doorstep_shared::{CampaignState, Review, Status};
 
@@ -203,11 +203,7 @@ fn decide(
             id: m.id,
             status: MutationStatus::Applied,
             version: u64::try_from(row.version).unwrap_or(0),
-            items: applied
-                .report
-                .into_iter()
-                .filter(|(_, o)| *o != ItemOutcome::Applied)
-                .collect(),
+            items: applied.report,
             reassigned,
             late,
             code: None,
