@@ -81,6 +81,9 @@ pub struct PushLoad {
     before: HashMap<String, Option<(Outcome, bool)>>,
 }
 
+/// How many mutations' rules are worth a thread of their own ([`PushBatch::load_rows_while`]).
+pub const RULES_APART: usize = 50;
+
 /// A push batch inside its write transaction: [`Db::begin_push`] loads, the rules change
 /// [`PushBatch::load`], [`PushBatch::load_rows_while`] stores the rows and log entries the
 /// rules are done with while it reads the next rows, [`PushBatch::finish`] stores the rest,
@@ -272,10 +275,12 @@ impl Db {
 
 impl PushBatch<'_> {
     /// Loads the rows of some persons (those that exist) into the batch; `meanwhile` runs on
-    /// what is loaded already, on a thread of its own, while the database first writes `done`
-    /// (changed rows no later mutation of the batch names) and appends `log` (accepted
-    /// mutations), then reads the rows. (Run on this task instead, the rules would hold back
-    /// the database's next statement until they finish.)
+    /// what is loaded already while the database first writes `done` (changed rows no later
+    /// mutation of the batch names) and appends `log` (accepted mutations), then reads the
+    /// rows. When `meanwhile` has much to do (`rules` mutations, at least [`RULES_APART`]) and
+    /// the database has work too, it runs on a thread of its own: run on this task, it would
+    /// hold back the database's next statement until it finishes. Less work is not worth the
+    /// hand-over to another thread (which, under the write lock, costs every writer).
     ///
     /// # Errors
     /// A database error.
@@ -286,6 +291,7 @@ impl PushBatch<'_> {
         log: &[LogEntry],
         pusher: &Pusher,
         now: i64,
+        rules: usize,
         meanwhile: impl FnOnce(&mut PushLoad) -> T + Send + 'static,
     ) -> DbResult<T> {
         let Self { tx, load, stored } = self;
@@ -295,6 +301,8 @@ impl PushBatch<'_> {
             .filter(|id| !stored.contains(*id))
             .filter_map(|id| load.rows.remove(id))
             .collect();
+        let apart =
+            rules >= RULES_APART && !(writing.is_empty() && log.is_empty() && persons.is_empty());
         let db = async {
             let mut by_campaign: BTreeMap<String, Vec<&mut RecordRow>> = BTreeMap::new();
             for r in &mut writing {
@@ -309,17 +317,22 @@ impl PushBatch<'_> {
             append_log(tx, pusher, log, now).await?;
             load_rows(tx, persons).await
         };
-        let mut rules_load = std::mem::take(load);
-        let rules = tokio::task::spawn_blocking(move || {
-            let out = meanwhile(&mut rules_load);
-            (rules_load, out)
-        });
-        let rows = db.await;
-        let (rules_load, out) = match rules.await {
-            Ok(done) => done,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        let (rows, out) = if !apart {
+            tokio::join!(db, async { meanwhile(load) })
+        } else {
+            let mut rules_load = std::mem::take(load);
+            let rules = tokio::task::spawn_blocking(move || {
+                let out = meanwhile(&mut rules_load);
+                (rules_load, out)
+            });
+            let rows = db.await;
+            let (rules_load, out) = match rules.await {
+                Ok(done) => done,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
+            *load = rules_load;
+            (rows, out)
         };
-        *load = rules_load;
         for row in writing {
             stored.insert(row.id.clone());
             load.rows.insert(row.id.clone(), row);

@@ -126,7 +126,7 @@ pub async fn push(
             }
         };
         let (back, r) = batch
-            .load_rows_while(&persons, &done, &log, pusher, now, rules)
+            .load_rows_while(&persons, &done, &log, pusher, now, upto - ready, rules)
             .await?;
         decided = back;
         r.map_err(corrupt)?;
