@@ -209,9 +209,10 @@ async fn password_guessing_is_throttled(b: Backend) {
         unknown.push(t0.elapsed());
         assert_eq!(r.status(), 401);
     }
-    known.sort();
-    unknown.sort();
-    let (k, u) = (known[2].as_secs_f64(), unknown[2].as_secs_f64());
+    // The fastest of each is the work itself: the tests beside this one (hashing passwords
+    // too) only ever add to a sign-in's time, and to one side's more than the other's.
+    let k = known.iter().min().unwrap().as_secs_f64();
+    let u = unknown.iter().min().unwrap().as_secs_f64();
     assert!(
         u > k / 3.0,
         "an unknown user costs as much work: {u:.4} s vs {k:.4} s"
