@@ -295,12 +295,10 @@ impl PushBatch<'_> {
         meanwhile: impl FnOnce(&mut PushLoad) -> T + Send + 'static,
     ) -> DbResult<T> {
         let Self { tx, load, stored } = self;
-        // The rows written are out of the map while the rules run: no mutation left names them.
-        let mut writing: Vec<RecordRow> = done
-            .iter()
-            .filter(|id| !stored.contains(*id))
-            .filter_map(|id| load.rows.remove(id))
-            .collect();
+        // The rows written are out of the map while the rules run: no mutation left names them
+        // (and none named them after `done`, so none is written twice).
+        let mut writing: Vec<RecordRow> =
+            done.iter().filter_map(|id| load.rows.remove(id)).collect();
         let apart =
             rules >= RULES_APART && !(writing.is_empty() && log.is_empty() && persons.is_empty());
         let db = async {
