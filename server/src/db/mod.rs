@@ -23,13 +23,15 @@ mod review;
 mod roster;
 mod scope;
 mod sync;
+mod wal;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Notify};
 
 pub use accounts::{AuthContext, DeviceRow, Failures, SignIn, UserRow};
 pub use analysis::{Analyzer, CommunityFacts};
@@ -79,12 +81,14 @@ pub enum Backend {
     Postgres,
 }
 
-/// The database: a pool, which backend it is, and the writers' lock.
+/// The database: a pool, which backend it is, the writers' lock, and on SQLite the task that
+/// checkpoints its log ([`wal`]).
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
-    write_lock: Mutex<()>,
+    write_lock: Arc<Mutex<()>>,
     audit_lock: Mutex<()>,
+    checkpoints: Option<wal::Checkpoints>,
 }
 
 /// A write transaction holding the writers' lock until commit or drop.
@@ -92,6 +96,8 @@ pub struct WriteTx<'a> {
     pub(crate) tx: Transaction<'static, Any>,
     backend: Backend,
     _guard: Option<MutexGuard<'a, ()>>,
+    /// Told after the commit (SQLite: the log has pages to checkpoint).
+    wrote: Option<Arc<Notify>>,
 }
 
 impl WriteTx<'_> {
@@ -123,6 +129,9 @@ impl WriteTx<'_> {
     /// When the commit fails; nothing of the transaction is kept then.
     pub async fn commit(self) -> DbResult<()> {
         self.tx.commit().await?;
+        if let Some(wrote) = self.wrote {
+            wrote.notify_one();
+        }
         Ok(())
     }
 }
@@ -183,6 +192,7 @@ impl Db {
                         )))
                         .await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute(wal::AUTOCHECKPOINT_OFF).await?;
                     }
                     Ok(())
                 })
@@ -206,14 +216,22 @@ impl Db {
                 r?;
             }
         }
+        let write_lock = Arc::new(Mutex::new(()));
+        let checkpoints = (backend == Backend::Sqlite)
+            .then(|| wal::Checkpoints::start(pool.clone(), write_lock.clone()));
         let db = Self {
             pool,
             backend,
-            write_lock: Mutex::new(()),
+            write_lock,
             audit_lock: Mutex::new(()),
+            checkpoints,
         };
         db.ensure_analysis_facts().await?;
         Ok(db)
+    }
+
+    fn wrote(&self) -> Option<Arc<Notify>> {
+        self.checkpoints.as_ref().map(wal::Checkpoints::wrote)
     }
 
     #[must_use]
@@ -257,6 +275,7 @@ impl Db {
             tx,
             backend: self.backend,
             _guard: Some(guard),
+            wrote: self.wrote(),
         })
     }
 
@@ -275,6 +294,7 @@ impl Db {
             tx,
             backend: self.backend,
             _guard: None,
+            wrote: self.wrote(),
         })
     }
 

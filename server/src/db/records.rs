@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use futures::TryStreamExt;
+
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::{self, OpenConflict, Writer};
 use doorstep_shared::{Outcome, Value};
@@ -28,7 +30,10 @@ pub(crate) async fn load_rows(
         for id in chunk {
             q = q.bind(id.clone());
         }
-        for r in q.fetch_all(&mut *tx.tx).await? {
+        // Each row is decoded as it comes, while the database (on its own thread) reads the
+        // next ones.
+        let mut rows = q.fetch(&mut *tx.tx);
+        while let Some(r) = rows.try_next().await? {
             let row = r.into_domain()?;
             out.insert(row.id.clone(), row);
         }
