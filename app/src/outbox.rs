@@ -585,18 +585,18 @@ fn apply_results(tx: &Connection, sent: &[Mutation], resp: &PushResponse) -> Res
                 // Until the next pull brings the server's record, the device's copy
                 // takes the values the server took as sent; a merged or conflicting
                 // item keeps the copy's value (the server's may be another one).
-                update_answers(tx, m.person, |answers, version| {
-                    for (item, change) in &m.changes {
-                        if matches!(
-                            result.items.get(item),
-                            Some(ItemOutcome::SetMerged | ItemOutcome::Conflict)
-                        ) {
-                            continue;
-                        }
-                        set_answer(answers, item, change.value.as_ref());
-                    }
-                    *version = (*version).max(result.version);
-                })?;
+                let taken = m.changes.iter().filter(|(item, _)| {
+                    !matches!(
+                        result.items.get(*item),
+                        Some(ItemOutcome::SetMerged | ItemOutcome::Conflict)
+                    )
+                });
+                update_answers(
+                    tx,
+                    m.person,
+                    taken.map(|(item, change)| (item.as_str(), change.value.as_ref())),
+                    result.version,
+                )?;
                 for outcome in result.items.values() {
                     match outcome {
                         ItemOutcome::SetMerged => out.merged_items += 1,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use doorstep_shared::domain::Review;
 use doorstep_shared::merge::OpenConflict;
 use doorstep_shared::sync::RecordState;
-use doorstep_shared::value::Answers;
+use doorstep_shared::value::{Answers, Value};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -108,31 +108,59 @@ pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Ve
     rows.into_iter().map(RecordRow::decode).collect()
 }
 
-/// Changes one record's answers and version, nothing else of it (the device's copy after a
-/// push was answered); a person without a record is left alone.
-pub(crate) fn update_answers(
+/// Sets some of one record's answers (`None`: unanswered) and raises its version to at least
+/// `version`, nothing else of it (the device's copy after a push was answered); a person
+/// without a record is left alone. The other answers are copied as their stored JSON text,
+/// not decoded and encoded again (a push answered for thousands of records).
+pub(crate) fn update_answers<'v>(
     c: &Connection,
     person: Uuid,
-    change: impl FnOnce(&mut Answers, &mut u64),
+    set: impl IntoIterator<Item = (&'v str, Option<&'v Value>)>,
+    version: u64,
 ) -> Result<()> {
     let id = person.to_string();
     let row: Option<(String, i64)> = c
         .prepare_cached("SELECT answers, version FROM records WHERE person_id = ?1")?
         .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some((answers, version)) = row else {
+    let Some((stored, stored_version)) = row else {
         return Ok(());
     };
-    let mut answers: Answers = serde_json::from_str(&answers)?;
-    let mut version = to_u64(version);
-    change(&mut answers, &mut version);
+    let answers = set_answers(&stored, set)?;
+    let version = to_u64(stored_version).max(version);
     c.prepare_cached("UPDATE records SET answers = ?2, version = ?3 WHERE person_id = ?1")?
-        .execute(params![
-            id,
-            serde_json::to_string(&answers)?,
-            to_i64(version)?
-        ])?;
+        .execute(params![id, answers, to_i64(version)?])?;
     Ok(())
+}
+
+/// `answers` (a JSON object of item → value) with some items set or removed, in the same form
+/// as [`Answers`] encodes: keys in order, compact.
+fn set_answers<'v>(
+    answers: &str,
+    set: impl IntoIterator<Item = (&'v str, Option<&'v Value>)>,
+) -> Result<String> {
+    let fresh = set
+        .into_iter()
+        .map(|(item, v)| Ok((item, v.map(serde_json::value::to_raw_value).transpose()?)))
+        .collect::<Result<Vec<_>>>()?;
+    // Keys with escapes cannot be borrowed: such a record is decoded whole.
+    let Ok(mut items) = serde_json::from_str::<BTreeMap<&str, &RawValue>>(answers) else {
+        let mut whole: BTreeMap<String, Box<RawValue>> = serde_json::from_str(answers)?;
+        for (item, v) in fresh {
+            match v {
+                Some(v) => whole.insert(item.to_string(), v),
+                None => whole.remove(item),
+            };
+        }
+        return Ok(serde_json::to_string(&whole)?);
+    };
+    for (item, v) in &fresh {
+        match v {
+            Some(v) => items.insert(item, v),
+            None => items.remove(item),
+        };
+    }
+    Ok(serde_json::to_string(&items)?)
 }
 
 /// Stores a pulled record as the device's copy of the server state, its answers, conflicts
@@ -160,4 +188,52 @@ pub(crate) fn upsert_record(c: &Connection, rec: &PulledRecord) -> Result<()> {
         encode_notes(&rec.review_notes)?,
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What decoding the answers whole, changing them and encoding them again gives.
+    fn decoded(answers: &str, set: &[(&str, Option<Value>)]) -> String {
+        let mut a: Answers = serde_json::from_str(answers).expect("answers");
+        for (item, v) in set {
+            match v {
+                Some(v) => a.insert((*item).to_string(), v.clone()),
+                None => a.remove(*item),
+            };
+        }
+        serde_json::to_string(&a).expect("encode")
+    }
+
+    #[test]
+    fn answers_are_set_as_if_decoded_whole() {
+        let mut a = Answers::new();
+        a.insert("phone".into(), Value::text("13900000000"));
+        a.insert(
+            "b_items".into(),
+            Value::Set(["x".to_string(), "y\"z".to_string()].into()),
+        );
+        a.insert("age".into(), Value::Int(41));
+        let stored = serde_json::to_string(&a).expect("encode");
+        let set = [
+            ("phone", Some(Value::text("13911112222"))),
+            ("age", None),
+            ("a_new", Some(Value::Bool(true))),
+            ("never_there", None),
+        ];
+        let by_ref = || set.iter().map(|(i, v)| (*i, v.as_ref()));
+        assert_eq!(
+            set_answers(&stored, by_ref()).expect("set"),
+            decoded(&stored, &set)
+        );
+        // A key with an escape cannot be borrowed: the record is read whole, same result.
+        let escaped = r#"{"a\"b":"1","c":2}"#;
+        assert_eq!(
+            set_answers(escaped, by_ref()).expect("set"),
+            decoded(escaped, &set)
+        );
+        // Not an object: an error, nothing written.
+        assert!(set_answers("[1]", by_ref()).is_err());
+    }
 }
