@@ -50,7 +50,13 @@ impl ProgressDelta {
         if self.by_community.is_empty() {
             return Ok(());
         }
-        let codes: Vec<&String> = self.by_community.keys().collect();
+        // Only communities whose counts move are read (an edit of a final record moves none).
+        let codes: Vec<&String> = self
+            .by_community
+            .iter()
+            .filter(|(_, (shifts, _))| !shifts.is_empty())
+            .map(|(c, _)| c)
+            .collect();
         let mut current: BTreeMap<String, Counts> = BTreeMap::new();
         for chunk in codes.chunks(400) {
             let sql = format!(
