@@ -10,7 +10,8 @@
 //! The task checkpoints between two writes, holding this process's write lock, so that the
 //! write after it can start the log over rather than grow it. It takes the lock only when no
 //! write waits for it (a push's next batch usually does: it is already decoded), and waits
-//! in line only after [`SKIPS`] commits went by without a checkpoint.
+//! in line only after [`SKIPS`] tries in a row found a write waiting (a try follows a commit, at
+//! least [`GAP`] after the try before).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,8 @@ use tokio::sync::{Mutex, Notify};
 /// At most one checkpoint this often: a herd's small commits share one (on a disk, each
 /// checkpoint syncs the database file).
 const GAP: Duration = Duration::from_millis(50);
-/// Commits after which the task waits for the write lock rather than skip a checkpoint.
+/// Tries in a row that found a write waiting, after which the task waits its turn for the
+/// write lock rather than skip a checkpoint again.
 const SKIPS: u32 = 8;
 /// Writes made outside [`super::Db::write`] (sign-ins, sessions) are checkpointed this long
 /// after, at the latest.
