@@ -97,7 +97,7 @@ pub struct WriteTx<'a> {
     backend: Backend,
     _guard: Option<MutexGuard<'a, ()>>,
     /// Told after the commit (SQLite: the log has pages to checkpoint).
-    wrote: Option<Arc<Notify>>,
+    wrote: Option<&'a Notify>,
 }
 
 impl WriteTx<'_> {
@@ -230,7 +230,7 @@ impl Db {
         Ok(db)
     }
 
-    fn wrote(&self) -> Option<Arc<Notify>> {
+    fn wrote(&self) -> Option<&Notify> {
         self.checkpoints.as_ref().map(wal::Checkpoints::wrote)
     }
 

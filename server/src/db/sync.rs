@@ -82,7 +82,7 @@ pub struct PushLoad {
 }
 
 /// How many mutations' rules are worth a thread of their own ([`PushBatch::load_rows_while`]).
-pub const RULES_APART: usize = 50;
+const RULES_APART: usize = 50;
 
 /// A push batch inside its write transaction: [`Db::begin_push`] loads, the rules change
 /// [`PushBatch::load`], [`PushBatch::load_rows_while`] stores the rows and log entries the
