@@ -53,11 +53,17 @@ impl PushBody {
 
     /// Encodes a request of mutations whose changes are JSON already (`changes[i]` those of
     /// `mutations[i]`, as the outbox stores them): written as they are, the same JSON as
-    /// [`PushBody::encode`] writes.
+    /// [`PushBody::encode`] writes. `batch` is the batch's ID, `after` the batch sent before it
+    /// in the same push ([`PushRequest::after`]).
     ///
     /// # Errors
     /// [`AppError::Protocol`] when a mutation's changes are not JSON.
-    pub fn encode_stored(mutations: &[Mutation], changes: &[String]) -> Result<Self> {
+    pub fn encode_stored(
+        mutations: &[Mutation],
+        changes: &[String],
+        batch: Uuid,
+        after: Option<Uuid>,
+    ) -> Result<Self> {
         /// A [`Mutation`] as [`PushRequest`] writes it, its changes as given.
         #[derive(Serialize)]
         struct Stored<'a> {
@@ -71,6 +77,9 @@ impl PushBody {
         struct Request<'a> {
             protocol: u32,
             mutations: Vec<Stored<'a>>,
+            batch: Uuid,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            after: Option<Uuid>,
         }
         let bad = |e: serde_json::Error| AppError::Protocol(format!("cannot encode push: {e}"));
         let mutations = mutations
@@ -89,6 +98,8 @@ impl PushBody {
         Self::compress(&Request {
             protocol: PROTOCOL_VERSION,
             mutations,
+            batch,
+            after,
         })
     }
 
@@ -208,7 +219,7 @@ impl Client {
     /// # Errors
     /// As the other calls; a request that cannot be encoded is a [`AppError::Protocol`] error.
     pub async fn push(&self, req: &PushRequest) -> Result<PushResponse> {
-        self.push_body(PushBody::encode(req)?).await
+        self.push_body(&PushBody::encode(req)?).await
     }
 
     /// `POST /api/v1/sync/push` with a request already encoded (a sync encodes the next batch
@@ -216,13 +227,13 @@ impl Client {
     ///
     /// # Errors
     /// As the other calls.
-    pub async fn push_body(&self, body: PushBody) -> Result<PushResponse> {
+    pub async fn push_body(&self, body: &PushBody) -> Result<PushResponse> {
         let rb = self
             .http
             .post(self.url("api/v1/sync/push")?)
             .header(CONTENT_TYPE, "application/json")
             .header(CONTENT_ENCODING, "zstd")
-            .body(body.0);
+            .body(body.0.clone());
         read_json(send(self.authed(rb)?).await?, Call::Authed).await
     }
 
@@ -428,17 +439,21 @@ mod tests {
             .into(),
         };
         let stored = [serde_json::to_string(&m.changes).unwrap()];
+        let (batch, after) = (Uuid::now_v7(), Uuid::now_v7());
         let typed = PushBody::encode(&PushRequest {
-            protocol: PROTOCOL_VERSION,
-            mutations: vec![m.clone()],
+            batch: Some(batch),
+            after: Some(after),
+            ..PushRequest::new(vec![m.clone()])
         })
         .unwrap();
-        let from_stored = PushBody::encode_stored(std::slice::from_ref(&m), &stored).unwrap();
+        let from_stored =
+            PushBody::encode_stored(std::slice::from_ref(&m), &stored, batch, Some(after)).unwrap();
         let json = zstd::stream::decode_all(&from_stored.0[..]).unwrap();
         assert_eq!(zstd::stream::decode_all(&typed.0[..]).unwrap(), json);
         let read: PushRequest = serde_json::from_slice(&json).unwrap();
         assert_eq!(read.mutations, vec![m]);
-        assert!(PushBody::encode_stored(&read.mutations, &["{".to_string()]).is_err());
+        assert_eq!((read.batch, read.after), (Some(batch), Some(after)));
+        assert!(PushBody::encode_stored(&read.mutations, &["{".to_string()], batch, None).is_err());
     }
 
     #[test]

@@ -14,12 +14,15 @@
 //! All database work runs in `spawn_blocking`: the store is blocking (rusqlite). One sync runs
 //! at a time per engine.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use doorstep_shared::errors::ErrorCode;
 use doorstep_shared::progress::Progress;
 use doorstep_shared::sync::{Account, LoginResponse, Mutation, PROTOCOL_VERSION, PushResponse};
 use tracing::{info, warn};
+use uuid::Uuid;
 
 use crate::client::{Client, PushBody, Timeouts, normalize_url};
 use crate::error::{AppError, Result};
@@ -314,10 +317,16 @@ impl SyncEngine {
         self.update_form(store, client, report).await
     }
 
-    /// Pushes every pending mutation, a batch at a time, in outbox order. One batch is at the
-    /// server at a time (the server sees them in order); while it works, the device stores the
-    /// answer to the batch before, takes the next one (one transaction) and encodes it, so
-    /// device and server overlap.
+    /// Pushes every pending mutation, a batch at a time, in outbox order. While a batch is at
+    /// the server, the device stores the answer to the batch before, takes the next one (one
+    /// transaction) and encodes it, so device and server overlap. The first batch goes alone,
+    /// and its answer says whether the server keeps batches in order
+    /// (`PushResponse::in_order`). If it does, each next batch leaves as soon as it is encoded,
+    /// naming the batch before it (`after`): two batches are at the server at once, one read
+    /// while the other is applied, and the network's round trip is paid once, not per batch.
+    /// A batch the server refused because the one before was not applied yet
+    /// (`previous_batch_missing`: it was still on its way) is sent again once that one is
+    /// answered.
     async fn push_all(
         &self,
         store: &Store,
@@ -328,18 +337,36 @@ impl SyncEngine {
             .options
             .push_batch
             .clamp(1, doorstep_shared::sync::MAX_PUSH_BATCH);
-        let (_, mut outgoing) = db(store, move |s| Outgoing::next(s, None, limit, 0)).await?;
+        let (_, mut outgoing) = db(store, move |s| Outgoing::next(s, None, limit, 0, None)).await?;
+        // The batch at the server, its answer not read yet.
+        let mut flying: Option<Flight> = None;
+        // An answer read and not stored yet.
         let mut answered: Option<(Vec<Mutation>, PushResponse)> = None;
-        while let Some(Outgoing { sent, last, body }) = outgoing {
-            let before = answered.take();
-            let device = db(store, move |s| Outgoing::next(s, before, limit, last));
-            let (resp, next) = tokio::join!(client.push_body(body), device);
-            let (applied, next) = next?;
+        let mut in_order = false;
+        while let Some(next) = outgoing {
+            if !in_order && let Some(f) = flying.take() {
+                let (sent, resp) = f.answer(client).await?;
+                in_order = resp.in_order;
+                answered = Some((sent, resp));
+            }
+            let (last, batch) = (next.last, next.batch);
+            let flight = Flight::send(client, next, flying.is_some());
+            let before = match flying.take() {
+                Some(f) => Some(f.answer(client).await?),
+                None => answered.take(),
+            };
+            let (applied, next) = db(store, move |s| {
+                Outgoing::next(s, before, limit, last, Some(batch))
+            })
+            .await?;
             if let Some(applied) = applied {
                 count_push(report, &applied)?;
             }
-            answered = Some((sent, resp?));
+            flying = Some(flight);
             outgoing = next;
+        }
+        if let Some(f) = flying {
+            answered = Some(f.answer(client).await?);
         }
         if let Some((sent, resp)) = answered {
             let n = sent.len();
@@ -456,18 +483,71 @@ struct Outgoing {
     sent: Vec<Mutation>,
     /// The outbox position of its last mutation (where the next batch starts).
     last: i64,
+    /// Its ID (`PushRequest::batch`).
+    batch: Uuid,
     body: PushBody,
+}
+
+/// A batch sent, its answer not read yet.
+struct Flight {
+    sent: Vec<Mutation>,
+    body: Arc<PushBody>,
+    /// It left while the batch before it was still at the server.
+    overlapped: bool,
+    answer: tokio::task::JoinHandle<Result<PushResponse>>,
+}
+
+impl Flight {
+    /// Sends a batch; the request runs on its own task, so it leaves now.
+    fn send(client: &Client, out: Outgoing, overlapped: bool) -> Self {
+        let body = Arc::new(out.body);
+        let (client, sending) = (client.clone(), body.clone());
+        Self {
+            sent: out.sent,
+            body,
+            overlapped,
+            answer: tokio::spawn(async move { client.push_body(&sending).await }),
+        }
+    }
+
+    /// Waits for the answer. A batch that left before the answer to the batch before it, and
+    /// was refused because that one was not applied yet, is sent again: the batch before is
+    /// answered (its answer is read first), so applied.
+    async fn answer(mut self, client: &Client) -> Result<(Vec<Mutation>, PushResponse)> {
+        let answer = (&mut self.answer)
+            .await
+            .map_err(|e| AppError::Protocol(format!("push task: {e}")))?;
+        let resp = match answer {
+            Err(AppError::ServerRejected { code, .. })
+                if self.overlapped && code == ErrorCode::PreviousBatchMissing.as_str() =>
+            {
+                client.push_body(&self.body).await?
+            }
+            answer => answer?,
+        };
+        Ok((std::mem::take(&mut self.sent), resp))
+    }
+}
+
+impl Drop for Flight {
+    /// A batch whose answer is no longer awaited (the push stopped on an error) is not left
+    /// running: its mutations stay in the outbox and go again with the next sync.
+    fn drop(&mut self) {
+        self.answer.abort();
+    }
 }
 
 impl Outgoing {
     /// Stores the answer to the batch before (if any) and takes the batch after `after`, in
-    /// one transaction, then encodes it (`None`: nothing more waits). Answers how many
-    /// mutations the stored answer was to, and what it did.
+    /// one transaction, then encodes it (`None`: nothing more waits), naming `previous`, the
+    /// batch sent before it. Answers how many mutations the stored answer was to, and what it
+    /// did.
     fn next(
         s: &Store,
         answered: Option<(Vec<Mutation>, PushResponse)>,
         limit: usize,
         after: i64,
+        previous: Option<Uuid>,
     ) -> Result<(Option<(usize, PushApplied)>, Option<Self>)> {
         let (applied, batch) = s.apply_and_take(
             answered.as_ref().map(|(sent, resp)| (&sent[..], resp)),
@@ -478,12 +558,14 @@ impl Outgoing {
         if batch.mutations.is_empty() {
             return Ok((applied, None));
         }
-        let body = PushBody::encode_stored(&batch.mutations, &batch.changes)?;
+        let id = Uuid::now_v7();
+        let body = PushBody::encode_stored(&batch.mutations, &batch.changes, id, previous)?;
         Ok((
             applied,
             Some(Self {
                 sent: batch.mutations,
                 last: batch.last,
+                batch: id,
                 body,
             }),
         ))

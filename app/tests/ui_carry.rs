@@ -254,6 +254,7 @@ async fn any_refusal_shows_the_servers_reason_and_code() {
                 wall: Utc::now().timestamp_millis(),
                 counter: 0,
             },
+            in_order: false,
         };
         store.apply_push_results(&batch, &resp).unwrap();
     }

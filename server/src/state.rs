@@ -20,6 +20,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see [`crate::auth::ClientAddr`]).
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// The push batches being applied now (`crate::service::push::InFlight`).
+    pub(crate) pushes: Arc<crate::service::push::InFlight>,
 }
 
 impl AppState {
@@ -32,6 +34,7 @@ impl AppState {
             changes: tokio::sync::broadcast::channel(64).0,
             secure_cookies: false,
             trusted_proxies: Arc::new([]),
+            pushes: Arc::default(),
         }
     }
 

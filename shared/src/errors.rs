@@ -76,6 +76,10 @@ codes! {
     TooLarge = "too_large",
     /// The app speaks another sync protocol version.
     ProtocolVersion = "protocol_version",
+    /// A push names the batch before it (`PushRequest::after`), and that batch is not the
+    /// device's last applied one: nothing of it was applied; the device sends it again once
+    /// the batch before is answered.
+    PreviousBatchMissing = "previous_batch_missing",
     Forbidden = "forbidden",
     NotFound = "not_found",
     Internal = "internal",

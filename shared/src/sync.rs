@@ -41,6 +41,30 @@ pub struct Mutation {
 pub struct PushRequest {
     pub protocol: u32,
     pub mutations: Vec<Mutation>,
+    /// The batch's ID, made on the device (the same when the batch is sent again). The
+    /// server keeps the device's last applied one, for the next batch's `after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Uuid>,
+    /// The batch sent before this one in the same push. The server applies this batch only
+    /// when that one is the device's last applied batch (waiting for it while it is being
+    /// applied), else answers 409 `previous_batch_missing` and applies nothing: so a device
+    /// may send its next batch before the answer to this one (docs/sync.md, "Two batches in
+    /// flight").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Uuid>,
+}
+
+impl PushRequest {
+    /// A push of these mutations in this protocol, not part of a sequence of batches.
+    #[must_use]
+    pub fn new(mutations: Vec<Mutation>) -> Self {
+        Self {
+            protocol: PROTOCOL_VERSION,
+            mutations,
+            batch: None,
+            after: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +110,10 @@ pub struct PushResponse {
     pub protocol: u32,
     pub results: Vec<MutationResult>,
     pub server_time: Hlc,
+    /// The server keeps batches in order by `PushRequest::after`: the device may send its next
+    /// batch before it has this answer. Absent (false) from a server that does not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_order: bool,
 }
 
 /// The server's state of one person's record, as a device pulls it.

@@ -17,7 +17,7 @@ use doorstep_shared::demo::{SplitMix64, fill_questionnaire};
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::Change;
-use doorstep_shared::sync::{Mutation, PROTOCOL_VERSION, PushRequest, PushResponse, RecordState};
+use doorstep_shared::sync::{Mutation, PushRequest, PushResponse, RecordState};
 
 use crate::admin::Console;
 
@@ -181,10 +181,7 @@ fn mutation(
 }
 
 async fn push(c: &Console, mutations: Vec<Mutation>) -> anyhow::Result<PushResponse> {
-    let body = serde_json::to_value(PushRequest {
-        protocol: PROTOCOL_VERSION,
-        mutations,
-    })?;
+    let body = serde_json::to_value(PushRequest::new(mutations))?;
     let r: PushResponse = serde_json::from_value(c.post("/api/v1/sync/push", body).await?)?;
     anyhow::ensure!(
         r.results

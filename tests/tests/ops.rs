@@ -12,9 +12,7 @@ use doorstep_shared::demo::{SplitMix64, fill_questionnaire, pick_outcome};
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::Change;
-use doorstep_shared::sync::{
-    LoginResponse, Mutation, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse,
-};
+use doorstep_shared::sync::{LoginResponse, Mutation, PullResponse, PushRequest, PushResponse};
 use doorstep_tests::server::ServerProcess;
 use serde_json::json;
 use uuid::Uuid;
@@ -104,10 +102,7 @@ async fn sigterm_during_pushes_loses_nothing_acknowledged() {
                 let r = http
                     .post(format!("{base}/api/v1/sync/push"))
                     .bearer_auth(&token)
-                    .json(&PushRequest {
-                        protocol: PROTOCOL_VERSION,
-                        mutations: vec![m.clone()],
-                    })
+                    .json(&PushRequest::new(vec![m.clone()]))
                     .timeout(Duration::from_secs(30))
                     .send()
                     .await;
@@ -164,10 +159,7 @@ async fn sigterm_during_pushes_loses_nothing_acknowledged() {
         let r = reqwest::Client::new()
             .post(format!("{base}/api/v1/sync/push"))
             .bearer_auth(&token)
-            .json(&PushRequest {
-                protocol: PROTOCOL_VERSION,
-                mutations: unanswered.clone(),
-            })
+            .json(&PushRequest::new(unanswered.clone()))
             .send()
             .await
             .unwrap();
@@ -257,10 +249,7 @@ async fn a_backup_taken_while_serving_restores_the_same_figures() {
     let r = http
         .post(format!("{base}/api/v1/sync/push"))
         .bearer_auth(&token)
-        .json(&PushRequest {
-            protocol: PROTOCOL_VERSION,
-            mutations,
-        })
+        .json(&PushRequest::new(mutations))
         .send()
         .await
         .unwrap();
@@ -423,10 +412,7 @@ async fn scheduled_backups_keep_the_newest() {
     let r: PushResponse = http
         .post(format!("{base}/api/v1/sync/push"))
         .bearer_auth(&token)
-        .json(&PushRequest {
-            protocol: PROTOCOL_VERSION,
-            mutations: vec![m],
-        })
+        .json(&PushRequest::new(vec![m]))
         .send()
         .await
         .unwrap()

@@ -247,6 +247,7 @@ fn an_accepted_push_keeps_the_prior() {
             message: None,
         }],
         server_time: doorstep_shared::hlc::Hlc::default(),
+        in_order: false,
     };
     f.store.apply_push_results(&batch, &resp).unwrap();
     assert_eq!(f.store.unsent_count().unwrap(), 0);

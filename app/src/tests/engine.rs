@@ -189,6 +189,86 @@ async fn a_lost_push_answer_is_sent_again_without_duplicates() {
     assert_eq!(store.record(p).unwrap().outcome, Some(Outcome::Moved));
 }
 
+/// An edit of each of ten persons (four batches of three), `round` in the values; answers
+/// the persons.
+fn ten_edits(store: &Store, round: u32) -> Vec<uuid::Uuid> {
+    let persons: Vec<_> = store.persons(None, Filter::All, "").unwrap()[..10]
+        .iter()
+        .map(|r| r.person_id)
+        .collect();
+    for (i, p) in persons.iter().enumerate() {
+        store
+            .save_edit(
+                *p,
+                edit(&[("phone", text(&format!("139{round:04}{i:04}")))]),
+                false,
+            )
+            .unwrap();
+    }
+    persons
+}
+
+fn has_edits(mock: &Mock, persons: &[uuid::Uuid], round: u32) {
+    mock.with(|s| {
+        for (i, p) in persons.iter().enumerate() {
+            let want = Value::text(format!("139{round:04}{i:04}"));
+            assert_eq!(s.records[p].doc.answers["phone"], want);
+        }
+    });
+}
+
+#[tokio::test]
+async fn batches_go_two_at_a_time_only_to_a_server_that_keeps_them_in_order() {
+    let mock = Mock::start().await;
+    let (_dir, store, e) = signed_in(&mock).await;
+    e.sync_once(&store).await.unwrap();
+    mock.with(|s| s.push_delay = Duration::from_millis(30));
+
+    // A server that does not say it keeps batches in order gets one at a time.
+    let persons = ten_edits(&store, 1);
+    let r = e.sync_once(&store).await.unwrap();
+    assert_eq!((r.pushed, r.applied), (10, 10));
+    mock.with(|s| assert_eq!((s.pushes, s.most_at_once), (4, 1)));
+    has_edits(&mock, &persons, 1);
+
+    // One that does: after the first answer, the next batch leaves before the answer to the
+    // one before it.
+    mock.with(|s| {
+        (s.in_order, s.pushes, s.most_at_once) = (true, 0, 0);
+    });
+    ten_edits(&store, 2);
+    let r = e.sync_once(&store).await.unwrap();
+    assert_eq!((r.pushed, r.applied, r.rejected), (10, 10, 0));
+    mock.with(|s| assert_eq!((s.pushes, s.most_at_once, s.refused), (4, 2, 0)));
+    has_edits(&mock, &persons, 2);
+    assert_eq!(store.unsent_count().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_batch_refused_as_out_of_order_is_sent_again_after_the_one_before() {
+    let mock = Mock::start().await;
+    let (_dir, store, e) = signed_in(&mock).await;
+    e.sync_once(&store).await.unwrap();
+    mock.with(|s| {
+        (s.in_order, s.push_delay, s.refuse_next_after) = (true, Duration::from_millis(30), true);
+    });
+    let persons = ten_edits(&store, 1);
+    let r = e.sync_once(&store).await.unwrap();
+    assert_eq!((r.pushed, r.applied, r.rejected), (10, 10, 0));
+    mock.with(|s| {
+        // The batch after the refused one may be refused too (it can overtake the resend).
+        assert!(s.refused >= 1);
+        assert_eq!(
+            s.pushes,
+            4 + s.refused,
+            "four batches, each refused one sent again"
+        );
+        assert_eq!(s.applied, 10);
+    });
+    has_edits(&mock, &persons, 1);
+    assert_eq!(store.unsent_count().unwrap(), 0);
+}
+
 #[tokio::test]
 async fn retries_on_5xx_but_never_on_4xx() {
     let mock = Mock::start().await;

@@ -56,6 +56,19 @@ pub(crate) struct MockState {
     pub lose_next_push_answer: bool,
     pub requests: usize,
     pub pushes: usize,
+    /// Answer `in_order` and keep batches in order by `after`, as the real server does.
+    pub in_order: bool,
+    /// The next push that names a batch before it while another push is at the server is
+    /// refused with `previous_batch_missing` (as when the batch before was still on its way).
+    pub refuse_next_after: bool,
+    /// Pushes refused as out of order.
+    pub refused: usize,
+    pub last_batch: Option<Uuid>,
+    /// Each push waits this long before it is applied.
+    pub push_delay: std::time::Duration,
+    /// Pushes at the server now, and the most at once.
+    pub at_once: usize,
+    pub most_at_once: usize,
 }
 
 pub(crate) type Shared = Arc<Mutex<MockState>>;
@@ -97,6 +110,13 @@ impl Mock {
             lose_next_push_answer: false,
             requests: 0,
             pushes: 0,
+            in_order: false,
+            refuse_next_after: false,
+            refused: 0,
+            last_batch: None,
+            push_delay: std::time::Duration::ZERO,
+            at_once: 0,
+            most_at_once: 0,
         }));
         let app = Router::new()
             .route("/api/v1/auth/login", post(login))
@@ -172,9 +192,25 @@ async fn login(State(state): State<Shared>, Json(req): Json<LoginRequest>) -> Re
 }
 
 async fn push(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let (delay, crowded) = {
+        let mut s = state.lock().unwrap();
+        s.at_once += 1;
+        s.most_at_once = s.most_at_once.max(s.at_once);
+        (s.push_delay, s.at_once > 1)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let answer = push_now(&state, &headers, &body, crowded);
+    state.lock().unwrap().at_once -= 1;
+    answer
+}
+
+/// A push, applied; `crowded`: another push was at the server when it came.
+fn push_now(state: &Shared, headers: &HeaderMap, body: &Bytes, crowded: bool) -> Response {
     let mut s = state.lock().unwrap();
     s.requests += 1;
-    if let Err(r) = check_auth(&s, &headers) {
+    if let Err(r) = check_auth(&s, headers) {
         return *r;
     }
     if s.fail_next > 0 {
@@ -197,6 +233,17 @@ async fn push(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         return error(StatusCode::BAD_REQUEST, "bad_json");
     };
     s.pushes += 1;
+    if s.in_order && req.after.is_some() {
+        let refuse = s.refuse_next_after && crowded;
+        s.refuse_next_after &= !refuse;
+        if refuse || req.after != s.last_batch {
+            s.refused += 1;
+            return error(StatusCode::CONFLICT, "previous_batch_missing");
+        }
+    }
+    if req.batch.is_some() {
+        s.last_batch = req.batch;
+    }
     let mut results = Vec::new();
     for m in req.mutations {
         if let Some(r) = s.log.get(&m.id) {
@@ -258,6 +305,7 @@ async fn push(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         protocol: PROTOCOL_VERSION,
         results,
         server_time: now_hlc(),
+        in_order: s.in_order,
     })
     .into_response()
 }

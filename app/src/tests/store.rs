@@ -35,6 +35,7 @@ fn push_answer(results: Vec<MutationResult>) -> PushResponse {
             wall: Utc::now().timestamp_millis(),
             counter: 0,
         },
+        in_order: false,
     }
 }
 

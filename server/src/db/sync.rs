@@ -77,6 +77,8 @@ pub struct PushLoad {
     /// The pusher's assignment history per campaign: community → when it was taken away
     /// (`None`: still theirs, or given back).
     pub histories: HashMap<String, HashMap<String, Option<i64>>>,
+    /// The pushing device's last applied batch (`PushRequest::batch`), if any.
+    pub last_batch: Option<uuid::Uuid>,
     /// Each row's counted state before the batch: progress moves by the difference.
     before: HashMap<String, Option<(Outcome, bool)>>,
 }
@@ -129,6 +131,16 @@ async fn logged_in(tx: &mut WriteTx<'_>, ids: &[String]) -> DbResult<HashMap<Str
 }
 
 /// The communities each of `persons` has left in their campaign (roster moves).
+/// A device's last applied push batch.
+async fn last_batch_of(tx: &mut WriteTx<'_>, device: uuid::Uuid) -> DbResult<Option<uuid::Uuid>> {
+    let last: Option<Option<String>> =
+        sqlx::query_scalar("SELECT last_batch FROM devices WHERE id = $1")
+            .bind(device.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+    Ok(last.flatten().and_then(|b| uuid::Uuid::parse_str(&b).ok()))
+}
+
 async fn departed_in(
     tx: &mut WriteTx<'_>,
     persons: &[String],
@@ -259,6 +271,10 @@ impl Db {
         persons.dedup();
         let departed = departed_in(&mut tx, &persons).await?;
         let histories = histories_in(&mut tx, &pusher.user_id).await?;
+        let last_batch = match pusher.device_id {
+            Some(device) => last_batch_of(&mut tx, device).await?,
+            None => None,
+        };
         Ok(PushBatch {
             tx,
             load: PushLoad {
@@ -266,6 +282,7 @@ impl Db {
                 rows: HashMap::with_capacity(persons.len()),
                 departed,
                 histories,
+                last_batch,
                 before: HashMap::with_capacity(persons.len()),
             },
             stored: HashSet::new(),
@@ -343,9 +360,10 @@ impl PushBatch<'_> {
     }
 
     /// Stores the rows in `changed` (each campaign's with its own sequence numbers, moving the
-    /// progress counters and the analysis facts), the log and the device's last contact, and
-    /// commits: all of the batch or, on an error, nothing. Answers what the batch loaded, for
-    /// the caller to free off the answer's path.
+    /// progress counters and the analysis facts), the log and the device's last contact (and,
+    /// when the batch has an ID, that it is the device's last applied batch), and commits: all
+    /// of the batch or, on an error, nothing. Answers what the batch loaded, for the caller to
+    /// free off the answer's path.
     ///
     /// # Errors
     /// A database error.
@@ -355,6 +373,7 @@ impl PushBatch<'_> {
         pusher: &Pusher,
         changed: &HashSet<String>,
         log: &[LogEntry],
+        batch: Option<uuid::Uuid>,
         now: i64,
     ) -> DbResult<PushLoad> {
         let tx = &mut self.tx;
@@ -395,11 +414,15 @@ impl PushBatch<'_> {
         }
         append_log(tx, pusher, log, now).await?;
         if let Some(device) = pusher.device_id {
-            sqlx::query("UPDATE devices SET last_seen = $1 WHERE id = $2")
-                .bind(now)
-                .bind(device.to_string())
-                .execute(&mut *tx.tx)
-                .await?;
+            sqlx::query(
+                "UPDATE devices SET last_seen = $1, last_batch = COALESCE($3, last_batch)
+                 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(device.to_string())
+            .bind(batch.map(|b| b.to_string()))
+            .execute(&mut *tx.tx)
+            .await?;
         }
         self.tx.commit().await?;
         Ok(self.load)

@@ -48,6 +48,10 @@ fn check_protocol(p: u32) -> ApiResult<()> {
 struct PushBody {
     protocol: u32,
     mutations: Vec<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    batch: Option<uuid::Uuid>,
+    #[serde(default)]
+    after: Option<uuid::Uuid>,
 }
 
 async fn push(
@@ -56,6 +60,7 @@ async fn push(
     ApiJson(req): ApiJson<PushBody>,
 ) -> ApiResult<Json<PushResponse>> {
     check_protocol(req.protocol)?;
+    let applying = state.pushes.enter(req.batch);
     if req.mutations.len() > MAX_PUSH_BATCH {
         return Err(ApiError::too_large(format!(
             "每次上传最多 {MAX_PUSH_BATCH} 条修改，收到 {n} 条 / at most {MAX_PUSH_BATCH} mutations per push, got {n}",
@@ -93,13 +98,21 @@ async fn push(
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    let results = crate::service::push::push(&state.db, &campaigns, &pusher, received).await?;
+    let seq = crate::service::push::Sequence {
+        batch: req.batch,
+        after: req.after,
+    };
+    let results = crate::service::push::push_in_sequence(
+        &state.db, &applying, &campaigns, &pusher, received, seq,
+    )
+    .await?;
     crate::metrics::push(&results);
     state.notify();
     Ok(Json(PushResponse {
         protocol: PROTOCOL_VERSION,
         results,
         server_time: server_time(),
+        in_order: true,
     }))
 }
 

@@ -3,11 +3,15 @@
 //! are pure: a re-sent mutation gets its stored answer; a campaign's state decides whether an
 //! edit is taken (late) or refused (closed); scope, with the assignment history (an edit made
 //! before a community was taken away is still delivered); then the record rules of
-//! [`apply_mutation`]. See docs/sync.md.
+//! [`apply_mutation`]. A batch that names the batch before it is applied only after that one
+//! ([`Sequence`], [`InFlight`]). See docs/sync.md.
 
 use doorstep_shared::errors::ErrorCode;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::watch;
+use uuid::Uuid;
 
 use doorstep_shared::domain::{STATUS, status_of};
 use doorstep_shared::form::{FormContext, ItemError, Strictness};
@@ -45,10 +49,98 @@ impl Received {
     }
 }
 
+/// Where a batch stands in its device's push (`PushRequest::batch` and `after`): its ID, and
+/// the batch sent before it, which must be the device's last applied one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sequence {
+    pub batch: Option<Uuid>,
+    pub after: Option<Uuid>,
+}
+
+/// The batches this process is applying now, by ID: a batch sent after one of them waits for
+/// it to be committed (or to fail) before it takes its turn ([`push_in_sequence`]). A batch
+/// applied by another server process is not here: the one after it finds it applied, or is
+/// answered `previous_batch_missing` and sent again.
+#[derive(Default)]
+pub struct InFlight(Mutex<HashMap<Uuid, (u64, watch::Receiver<()>)>>);
+
+/// A batch being applied, in [`InFlight`] until dropped (which wakes those waiting for it).
+pub struct Applying<'a> {
+    in_flight: &'a InFlight,
+    entry: Option<(Uuid, u64, watch::Sender<()>)>,
+}
+
+impl InFlight {
+    /// Marks a batch as being applied from now (as soon as its request is read: the batch
+    /// after it may be close behind) until the answer is dropped.
+    pub fn enter(&self, batch: Option<Uuid>) -> Applying<'_> {
+        static TURN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let entry = batch.map(|id| {
+            let turn = TURN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (done, waiting) = watch::channel(());
+            self.batches().insert(id, (turn, waiting));
+            (id, turn, done)
+        });
+        Applying {
+            in_flight: self,
+            entry,
+        }
+    }
+
+    /// Waits while `batch` is being applied here.
+    async fn finished(&self, batch: Uuid) {
+        let waiting = self.batches().get(&batch).map(|(_, w)| w.clone());
+        if let Some(mut waiting) = waiting {
+            // Nothing is ever sent: this returns when the batch's sender is dropped.
+            let _ = waiting.changed().await;
+        }
+    }
+
+    fn batches(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (u64, watch::Receiver<()>)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Applying<'_> {
+    fn drop(&mut self) {
+        if let Some((id, turn, _)) = &self.entry {
+            let mut batches = self.in_flight.batches();
+            // The same batch sent again while the first send still runs is the later entry.
+            if batches.get(id).is_some_and(|(t, _)| t == turn) {
+                batches.remove(id);
+            }
+        }
+    }
+}
+
+/// [`push`] for a batch of a device's sequence, entered in [`InFlight`] as `applying`: a batch
+/// that names the one before it (`seq.after`) waits while that one is being applied in this
+/// process, then is applied only
+/// if that one is the device's last applied batch. So a device may send its next batch before
+/// the answer to this one, and the server still applies them in the order sent.
+///
+/// # Errors
+/// As [`push`].
+pub async fn push_in_sequence(
+    db: &Db,
+    applying: &Applying<'_>,
+    campaigns: &HashMap<String, PushCampaign>,
+    pusher: &Pusher,
+    received: Vec<Received>,
+    seq: Sequence,
+) -> super::Result<Vec<MutationResult>> {
+    if let Some(after) = seq.after {
+        applying.in_flight.finished(after).await;
+    }
+    push(db, campaigns, pusher, received, seq).await
+}
+
 /// Applies a batch of mutations in one transaction: each entirely or not at all, in order; a
 /// mutation already in the log gets its stored result again. `campaigns` holds every campaign
 /// a record may belong to, by ID: the open one, and ended ones whose records phones still
-/// deliver (accepted and marked late while the campaign takes late edits).
+/// deliver (accepted and marked late while the campaign takes late edits). A batch whose
+/// `seq.after` is not the device's last applied batch is refused whole
+/// (`previous_batch_missing`); a batch with an ID becomes the device's last applied one.
 ///
 /// # Errors
 /// A database error: then nothing of the batch is kept and the device re-sends it.
@@ -57,6 +149,7 @@ pub async fn push(
     campaigns: &HashMap<String, PushCampaign>,
     pusher: &Pusher,
     received: Vec<Received>,
+    seq: Sequence,
 ) -> super::Result<Vec<MutationResult>> {
     let now = now_ms();
     // The rules run on a thread of their own (`PushBatch::load_rows_while`): what they read
@@ -66,6 +159,11 @@ pub async fn push(
     let shared_pusher = Arc::new(pusher.clone());
     let mutations: Vec<&Mutation> = received.iter().map(|r| &r.mutation).collect();
     let mut batch = db.begin_push(pusher, &mutations).await?;
+    if let Some(after) = seq.after
+        && batch.load.last_batch != Some(after)
+    {
+        return Err(previous_batch_missing(after));
+    }
     // The records are read a chunk at a time, in the order the batch first names them; while
     // a chunk is read, the rules run on the mutations whose records are in (all those before
     // the first mutation naming a person of the chunk), and the rows and log entries the rules
@@ -134,10 +232,28 @@ pub async fn push(
         ready = upto;
     }
     let load = batch
-        .finish(&campaigns, pusher, &decided.changed, &decided.log, now)
+        .finish(
+            &campaigns,
+            pusher,
+            &decided.changed,
+            &decided.log,
+            seq.batch,
+            now,
+        )
         .await?;
     super::drop_later((load, decided.log, logged, decided.changed, received));
     Ok(decided.results)
+}
+
+fn previous_batch_missing(after: Uuid) -> super::Error {
+    super::Error::conflict(
+        ErrorCode::PreviousBatchMissing,
+        format!(
+            "上一批修改 {after} 尚未应用，本批未应用，请在收到上一批的结果后重发 / the batch before \
+             this one ({after}) is not applied yet: nothing of this batch was applied; send it \
+             again once the batch before is answered"
+        ),
+    )
 }
 
 fn corrupt(e: serde_json::Error) -> super::Error {

@@ -398,7 +398,7 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
     let campaigns = state.push_campaigns().await.unwrap();
     for chunk in mutations.chunks(500) {
         let received = doorstep_server::service::push::Received::all(chunk).unwrap();
-        doorstep_server::service::push::push(db, &campaigns, &pusher, received)
+        doorstep_server::service::push::push(db, &campaigns, &pusher, received, Default::default())
             .await
             .unwrap();
     }
@@ -432,9 +432,10 @@ async fn fast_path_equals_a_recomputation_from_the_records(b: Backend) {
         .chain(done.iter().take(10).map(|r| again_edited(r)))
         .collect();
     let edits = doorstep_server::service::push::Received::all(&edits).unwrap();
-    let results = doorstep_server::service::push::push(db, &campaigns, &pusher, edits)
-        .await
-        .unwrap();
+    let results =
+        doorstep_server::service::push::push(db, &campaigns, &pusher, edits, Default::default())
+            .await
+            .unwrap();
     assert!(
         results
             .iter()

@@ -5,7 +5,7 @@ use doorstep_shared::Value;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::Change;
 use doorstep_shared::sync::{
-    LoginResponse, Mutation, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse, RecordState,
+    LoginResponse, Mutation, PullResponse, PushRequest, PushResponse, RecordState,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -111,10 +111,7 @@ impl Api {
             .http
             .post(self.url("/api/v1/sync/push"))
             .bearer_auth(&s.token)
-            .json(&PushRequest {
-                protocol: PROTOCOL_VERSION,
-                mutations,
-            })
+            .json(&PushRequest::new(mutations))
             .send()
             .await
             .unwrap();

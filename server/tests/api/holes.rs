@@ -400,14 +400,11 @@ async fn second_writer_waits_its_turn(b: Backend) {
             .http
             .post(api.url("/api/v1/sync/push"))
             .bearer_auth(&w.token)
-            .json(&doorstep_shared::sync::PushRequest {
-                protocol: doorstep_shared::sync::PROTOCOL_VERSION,
-                mutations: vec![edit(
-                    r,
-                    &[("household_size", Some(Value::Int(1 + (i as i64 % 9))))],
-                    now(),
-                )],
-            })
+            .json(&doorstep_shared::sync::PushRequest::new(vec![edit(
+                r,
+                &[("household_size", Some(Value::Int(1 + (i as i64 % 9))))],
+                now(),
+            )]))
             .send()
             .await
             .unwrap();
@@ -445,10 +442,7 @@ async fn readers_never_queue_behind_writers(b: Backend) {
                 .http
                 .post(api.url("/api/v1/sync/push"))
                 .bearer_auth(&admin.token)
-                .json(&doorstep_shared::sync::PushRequest {
-                    protocol: doorstep_shared::sync::PROTOCOL_VERSION,
-                    mutations: ms,
-                })
+                .json(&doorstep_shared::sync::PushRequest::new(ms))
                 .timeout(Duration::from_secs(600))
                 .send()
                 .await

@@ -3,6 +3,7 @@
 mod admin;
 mod analysis;
 mod authz;
+mod batches;
 mod campaigns;
 mod console;
 mod helpers;

@@ -183,15 +183,9 @@ async fn bad_input_gets_clear_errors(b: Backend) {
     let many: Vec<_> = (0..2001)
         .map(|_| edit(p, &[("outcome", t("phone"))], now()))
         .collect();
-    let r = push(
-        serde_json::to_string(&doorstep_shared::sync::PushRequest {
-            protocol: 1,
-            mutations: many,
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let r = push(serde_json::to_string(&doorstep_shared::sync::PushRequest::new(many)).unwrap())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     // Invalid values are rejected per mutation with the item named.
     let r = api

@@ -309,10 +309,7 @@ async fn no_gap_with_concurrent_pushes(b: Backend) {
                 let r = http
                     .post(&url)
                     .bearer_auth(&token)
-                    .json(&doorstep_shared::sync::PushRequest {
-                        protocol: 1,
-                        mutations: b,
-                    })
+                    .json(&doorstep_shared::sync::PushRequest::new(b))
                     .send()
                     .await
                     .unwrap();

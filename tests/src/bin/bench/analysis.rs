@@ -158,8 +158,14 @@ pub(crate) async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                     })
                     .collect();
                 let batch = doorstep_server::service::push::Received::all(&batch)?;
-                let results =
-                    doorstep_server::service::push::push(db, &campaigns, &pusher, batch).await?;
+                let results = doorstep_server::service::push::push(
+                    db,
+                    &campaigns,
+                    &pusher,
+                    batch,
+                    Default::default(),
+                )
+                .await?;
                 if results
                     .iter()
                     .any(|r| r.status != doorstep_shared::sync::MutationStatus::Applied)

@@ -19,8 +19,7 @@ use doorstep_shared::domain::{Status, status_of};
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::merge::{Change, ItemOutcome};
 use doorstep_shared::sync::{
-    LoginRequest, LoginResponse, Mutation, MutationStatus, PROTOCOL_VERSION, PullResponse,
-    PushRequest, RecordState,
+    LoginRequest, LoginResponse, Mutation, MutationStatus, PullResponse, PushRequest, RecordState,
 };
 
 /// Mutations in one push: one per person the device edits.
@@ -273,10 +272,7 @@ impl Device {
                 changes,
             });
         }
-        let json = serde_json::to_vec(&PushRequest {
-            protocol: PROTOCOL_VERSION,
-            mutations,
-        })?;
+        let json = serde_json::to_vec(&PushRequest::new(mutations))?;
         let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::default());
         gz.write_all(&json).context("gzip")?;
         gz.finish().context("gzip")
