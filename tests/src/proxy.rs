@@ -1,9 +1,11 @@
 //! A small TCP proxy between devices and the server: it counts the bytes on the wire, can point
-//! at a restarted server, and can cut connections in the middle of a response.
+//! at a restarted server, can cut connections in the middle of a response, and can delay every
+//! byte (a phone network's round trip).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,6 +29,8 @@ pub struct Proxy {
     /// When set, every `cut_every`-th connection is dropped after part of the response.
     cut_every: Arc<AtomicU64>,
     down_now: Arc<AtomicBool>,
+    /// Each direction's delay, in microseconds (0: none).
+    delay_us: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -43,12 +47,14 @@ impl Proxy {
             target: Arc::new(Mutex::new(target)),
             cut_every: Arc::new(AtomicU64::new(0)),
             down_now: Arc::new(AtomicBool::new(false)),
+            delay_us: Arc::new(AtomicU64::new(0)),
         };
-        let (counters, target, cut_every, down) = (
+        let (counters, target, cut_every, down, delay_us) = (
             p.counters.clone(),
             p.target.clone(),
             p.cut_every.clone(),
             p.down_now.clone(),
+            p.delay_us.clone(),
         );
         tokio::spawn(async move {
             let mut n: u64 = 0;
@@ -62,8 +68,13 @@ impl Proxy {
                 let cut = every > 0 && n.is_multiple_of(every);
                 let to = *target.lock().expect("target");
                 let counters = counters.clone();
+                let delay = Duration::from_micros(delay_us.load(Ordering::SeqCst));
                 tokio::spawn(async move {
-                    let _ = pipe(client, to, counters, cut).await;
+                    let _ = if delay.is_zero() {
+                        pipe(client, to, counters, cut).await
+                    } else {
+                        pipe_delayed(client, to, counters, delay).await
+                    };
                 });
             }
         });
@@ -88,6 +99,13 @@ impl Proxy {
     /// Refuses every connection (the device is out of signal) until set back.
     pub fn set_down(&self, down: bool) {
         self.down_now.store(down, Ordering::SeqCst);
+    }
+
+    /// Delays every byte by `one_way` in each direction (new connections): a round trip of
+    /// twice that, as on a phone network. Zero: none.
+    pub fn set_delay(&self, one_way: Duration) {
+        let us = u64::try_from(one_way.as_micros()).unwrap_or(u64::MAX);
+        self.delay_us.store(us, Ordering::SeqCst);
     }
 
     #[must_use]
@@ -147,4 +165,55 @@ async fn pipe(
         }
     };
     tokio::try_join!(up, down).map(|_| ())
+}
+
+/// [`pipe`] with every chunk forwarded `delay` after it was read, in order (latency, not a
+/// narrower link).
+async fn pipe_delayed(
+    client: TcpStream,
+    to: SocketAddr,
+    counters: Arc<Counters>,
+    delay: Duration,
+) -> std::io::Result<()> {
+    let server = TcpStream::connect(to).await?;
+    client.set_nodelay(true)?;
+    server.set_nodelay(true)?;
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    let up = forward_late(cr, sw, delay, counters.clone(), true);
+    let down = forward_late(sr, cw, delay, counters, false);
+    tokio::try_join!(up, down).map(|_| ())
+}
+
+async fn forward_late(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+    counters: Arc<Counters>,
+    up: bool,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let read = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = from.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            let counter = if up { &counters.up } else { &counters.down };
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+            let due = tokio::time::Instant::now() + delay;
+            if tx.send((due, buf[..n].to_vec())).is_err() {
+                return Ok(());
+            }
+        }
+    };
+    let write = async move {
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            to.write_all(&bytes).await?;
+        }
+        to.shutdown().await
+    };
+    tokio::try_join!(read, write).map(|_| ())
 }

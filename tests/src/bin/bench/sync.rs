@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value as Json, json};
@@ -16,6 +16,7 @@ use doorstep_shared::demo::{SplitMix64, fill_questionnaire, pick_outcome};
 use doorstep_shared::domain::STATUS;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::{Campaign, Value};
+use doorstep_tests::proxy::Proxy;
 
 use crate::Args;
 use crate::common::{Table, lo_bytes, median, ms, tmpfs_url, workdir};
@@ -169,12 +170,22 @@ struct OursRun {
     bytes: [u64; 3],
 }
 
-async fn run_ours(c: &Corpus, dir: &Path) -> anyhow::Result<OursRun> {
+/// One run of the three phases. With `one_way` not zero the devices reach the server through a
+/// proxy that delays every byte that long each way (set once the device holds its surveys: the
+/// timed phases only).
+async fn run_ours(c: &Corpus, dir: &Path, one_way: Duration) -> anyhow::Result<OursRun> {
     let (url, _db) = tmpfs_url();
     let state = build(&Config::new(Some(url), PathBuf::new())).await?;
     seed::seed_demo(&state, 2021).await?;
     let addr = spawn(state.clone(), "127.0.0.1:0").await?;
-    let server = format!("http://{addr}");
+    let proxy = if one_way.is_zero() {
+        None
+    } else {
+        Some(Proxy::start(addr).await?)
+    };
+    let server = proxy
+        .as_ref()
+        .map_or_else(|| format!("http://{addr}"), Proxy::url);
     let engine = SyncEngine::new();
     let a = Store::create(
         dir.join(format!("a-{}.db", Uuid::new_v4())),
@@ -204,6 +215,9 @@ async fn run_ours(c: &Corpus, dir: &Path) -> anyhow::Result<OursRun> {
         if let SaveResult::Invalid(e) = a.save_edit(id, changes, true)? {
             bail!("corpus record invalid: {e:?}");
         }
+    }
+    if let Some(p) = &proxy {
+        p.set_delay(one_way);
     }
     let b0 = lo_bytes();
     let t = Instant::now();
@@ -357,7 +371,7 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
     };
     let mut runs = Vec::new();
     for _ in 0..args.runs.max(1) {
-        runs.push(run_ours(&c, work.path()).await?);
+        runs.push(run_ours(&c, work.path(), Duration::ZERO).await?);
     }
     let ours = [
         median(runs.iter().map(|r| r.push_all).collect()),
@@ -422,6 +436,19 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
         "≤ 1/5 of the peer",
         bmet,
         format!("per phase {:?} kB", runs[0].bytes.map(|b| b / 1024)),
+    );
+    // The same phases over a phone network's round trip: what two push batches in flight and
+    // the pull's next page fetched while one is written are for.
+    let slow = run_ours(&c, work.path(), Duration::from_millis(50)).await?;
+    t.row(
+        "sync over a 100 ms round trip (a proxy delays each way 50 ms)",
+        format!(
+            "push all {:.0} ms, push 200 edits {:.0} ms, pull all {:.0} ms",
+            slow.push_all, slow.push_edits, slow.pull_all
+        ),
+        "report",
+        None,
+        "one run; push all is 14 batches, pull all 7 pages".into(),
     );
     Ok(())
 }
