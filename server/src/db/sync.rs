@@ -77,8 +77,6 @@ pub struct PushLoad {
     /// The pusher's assignment history per campaign: community → when it was taken away
     /// (`None`: still theirs, or given back).
     pub histories: HashMap<String, HashMap<String, Option<i64>>>,
-    /// The pushing device's last applied batch (`PushRequest::batch`), if any.
-    pub last_batch: Option<uuid::Uuid>,
     /// Each row's counted state before the batch: progress moves by the difference.
     before: HashMap<String, Option<(Outcome, bool)>>,
 }
@@ -131,16 +129,6 @@ async fn logged_in(tx: &mut WriteTx<'_>, ids: &[String]) -> DbResult<HashMap<Str
 }
 
 /// The communities each of `persons` has left in their campaign (roster moves).
-/// A device's last applied push batch.
-async fn last_batch_of(tx: &mut WriteTx<'_>, device: uuid::Uuid) -> DbResult<Option<uuid::Uuid>> {
-    let last: Option<Option<String>> =
-        sqlx::query_scalar("SELECT last_batch FROM devices WHERE id = $1")
-            .bind(device.to_string())
-            .fetch_optional(&mut *tx.tx)
-            .await?;
-    Ok(last.flatten().and_then(|b| uuid::Uuid::parse_str(&b).ok()))
-}
-
 async fn departed_in(
     tx: &mut WriteTx<'_>,
     persons: &[String],
@@ -271,10 +259,6 @@ impl Db {
         persons.dedup();
         let departed = departed_in(&mut tx, &persons).await?;
         let histories = histories_in(&mut tx, &pusher.user_id).await?;
-        let last_batch = match pusher.device_id {
-            Some(device) => last_batch_of(&mut tx, device).await?,
-            None => None,
-        };
         Ok(PushBatch {
             tx,
             load: PushLoad {
@@ -282,7 +266,6 @@ impl Db {
                 rows: HashMap::with_capacity(persons.len()),
                 departed,
                 histories,
-                last_batch,
                 before: HashMap::with_capacity(persons.len()),
             },
             stored: HashSet::new(),
@@ -291,6 +274,19 @@ impl Db {
 }
 
 impl PushBatch<'_> {
+    /// The device's last applied push batch (`PushRequest::batch`), as of this transaction.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn last_batch(&mut self, device: uuid::Uuid) -> DbResult<Option<uuid::Uuid>> {
+        let last: Option<Option<String>> =
+            sqlx::query_scalar("SELECT last_batch FROM devices WHERE id = $1")
+                .bind(device.to_string())
+                .fetch_optional(&mut *self.tx.tx)
+                .await?;
+        Ok(last.flatten().and_then(|b| uuid::Uuid::parse_str(&b).ok()))
+    }
+
     /// Loads the rows of some persons (those that exist) into the batch; `meanwhile` runs on
     /// what is loaded already while the database first writes `done` (changed rows no later
     /// mutation of the batch names) and appends `log` (accepted mutations), then reads the

@@ -159,10 +159,14 @@ pub async fn push(
     let shared_pusher = Arc::new(pusher.clone());
     let mutations: Vec<&Mutation> = received.iter().map(|r| &r.mutation).collect();
     let mut batch = db.begin_push(pusher, &mutations).await?;
-    if let Some(after) = seq.after
-        && batch.load.last_batch != Some(after)
-    {
-        return Err(previous_batch_missing(after));
+    if let Some(after) = seq.after {
+        let last = match pusher.device_id {
+            Some(device) => batch.last_batch(device).await?,
+            None => None,
+        };
+        if last != Some(after) {
+            return Err(previous_batch_missing(after));
+        }
     }
     // The records are read a chunk at a time, in the order the batch first names them; while
     // a chunk is read, the rules run on the mutations whose records are in (all those before
