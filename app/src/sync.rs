@@ -2,7 +2,8 @@
 //!
 //! One sync ([`SyncEngine::sync_once`]):
 //! 1. **Push** pending mutations oldest first, in batches of at most
-//!    [`SyncOptions::push_batch`], gzip-compressed. Each batch is marked sent before it leaves;
+//!    [`SyncOptions::push_batch`], zstd-compressed; to a server that keeps batches in order,
+//!    two at a time (each names the one before it). Each batch is marked sent before it leaves;
 //!    the answer is applied in one local transaction: applied → out of the outbox (merged and
 //!    conflicting items logged), rejected → kept, marked with the server's reason. A batch whose
 //!    answer is lost is simply sent again: the server answers re-sent mutations identically.
