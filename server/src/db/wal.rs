@@ -93,13 +93,21 @@ async fn run(pool: AnyPool, write_lock: Arc<Mutex<()>>, wrote: Arc<Notify>) {
 mod tests {
     use super::super::Db;
 
-    /// The log's length in frames, and how many of them are in the database file.
+    /// The log's length in frames, and how many of them are in the database file. While the
+    /// task is checkpointing, the question is busy (and answers -1): asked again.
     async fn log(db: &Db) -> (i64, i64) {
-        let rows: Vec<(i64, i64, i64)> = sqlx::query_as("PRAGMA wal_checkpoint(NOOP)")
-            .fetch_all(db.pool())
-            .await
-            .expect("wal_checkpoint");
-        rows.first().map_or((0, 0), |r| (r.1, r.2))
+        for _ in 0..500 {
+            let rows: Vec<(i64, i64, i64)> = sqlx::query_as("PRAGMA wal_checkpoint(NOOP)")
+                .fetch_all(db.pool())
+                .await
+                .expect("wal_checkpoint");
+            match rows.first() {
+                Some(&(0, frames, copied)) => return (frames, copied),
+                Some(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                None => panic!("wal_checkpoint answered nothing"),
+            }
+        }
+        panic!("the log stayed busy for 5 s");
     }
 
     async fn write_pages(db: &Db, key: &str, n: usize) {
