@@ -82,3 +82,48 @@ pub(crate) fn tmpfs_url() -> (String, tempfile::TempDir) {
         dir,
     )
 }
+
+/// Profiling one phase: with `BENCH_PERF_CTL=CTL:ACK` (the FIFOs of `perf record --control
+/// fifo:CTL,ACK -D -1`) and `BENCH_PERF_PHASE` naming a phase, perf records only while that
+/// phase runs. Does nothing otherwise.
+pub(crate) fn perf_phase(phase: &str, on: bool) {
+    use std::io::{Read, Write};
+    let (Ok(ctl), Ok(want)) = (
+        std::env::var("BENCH_PERF_CTL"),
+        std::env::var("BENCH_PERF_PHASE"),
+    ) else {
+        return;
+    };
+    if want != phase {
+        return;
+    }
+    let Some((ctl, ack)) = ctl.split_once(':') else {
+        return;
+    };
+    let cmd: &[u8] = if on { b"enable\n" } else { b"disable\n" };
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(ctl) {
+        let _ = f.write_all(cmd);
+    }
+    if let Ok(mut f) = std::fs::File::open(ack) {
+        let mut buf = [0u8; 5];
+        let _ = f.read(&mut buf);
+    }
+}
+
+/// CPU time this process has used so far, all threads (user and system), in milliseconds; to
+/// the kernel's clock tick (10 ms).
+pub(crate) fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let ticks: f64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(0.0);
+    ticks * 10.0
+}

@@ -19,7 +19,7 @@ use doorstep_shared::{Campaign, Value};
 use doorstep_tests::proxy::Proxy;
 
 use crate::Args;
-use crate::common::{Table, lo_bytes, median, ms, tmpfs_url, workdir};
+use crate::common::{Table, cpu_ms, lo_bytes, median, ms, perf_phase, tmpfs_url, workdir};
 
 /// The demo district with every record surveyed: the same records for the peer and Doorstep.
 struct Corpus {
@@ -165,6 +165,8 @@ fn run_peer(args: &Args, rec: &Path, ed: &Path, work: &Path) -> anyhow::Result<P
 
 struct OursRun {
     push_all: f64,
+    /// CPU time of device and server together during push all.
+    push_all_cpu: f64,
     push_edits: f64,
     pull_all: f64,
     bytes: [u64; 3],
@@ -220,9 +222,12 @@ async fn run_ours(c: &Corpus, dir: &Path, one_way: Duration) -> anyhow::Result<O
         p.set_delay(one_way);
     }
     let b0 = lo_bytes();
-    let t = Instant::now();
+    perf_phase("push_all", true);
+    let (t, cpu) = (Instant::now(), cpu_ms());
     let r = engine.push_only(&a).await?;
     let push_all = ms(t.elapsed());
+    let push_all_cpu = cpu_ms() - cpu;
+    perf_phase("push_all", false);
     let b1 = lo_bytes();
     if r.applied != c.persons.len() {
         bail!("pushed {} of {}", r.applied, c.persons.len());
@@ -237,9 +242,11 @@ async fn run_ours(c: &Corpus, dir: &Path, one_way: Duration) -> anyhow::Result<O
         }
     }
     let b2 = lo_bytes();
+    perf_phase("push_edits", true);
     let t = Instant::now();
     let r = engine.push_only(&a).await?;
     let push_edits = ms(t.elapsed());
+    perf_phase("push_edits", false);
     let b3 = lo_bytes();
     if r.applied != c.edits.len() {
         bail!("pushed {} edits of {}", r.applied, c.edits.len());
@@ -262,6 +269,7 @@ async fn run_ours(c: &Corpus, dir: &Path, one_way: Duration) -> anyhow::Result<O
     }
     Ok(OursRun {
         push_all,
+        push_all_cpu,
         push_edits,
         pull_all,
         bytes: [b1 - b0, b3 - b2, b5 - b4],
@@ -379,6 +387,13 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
         median(runs.iter().map(|r| r.pull_all).collect()),
     ];
     let bytes: u64 = runs[0].bytes.iter().sum();
+    let push_all_cpu = median(runs.iter().map(|r| r.push_all_cpu).collect());
+    let walls: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.push_all)).collect();
+    println!(
+        "  push all: runs {} ms; CPU (device and server, one process) {push_all_cpu:.0} ms, {:.2} cores",
+        walls.join(", "),
+        push_all_cpu / ours[0]
+    );
     let (server_floor, device_floor) = floors(&c, work.path()).await?;
     let names = ["push all", "push 200 edits", "pull all"];
     // The architecture issue's goals: pushes at least 5× the peer, the pull at least 10×.
