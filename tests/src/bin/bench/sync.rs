@@ -169,6 +169,9 @@ struct OursRun {
     push_all_cpu: f64,
     push_edits: f64,
     pull_all: f64,
+    /// Device A pulling back what it pushed (the pull that ends its sync): not one of the
+    /// peer's phases, shown beside them.
+    pull_back: f64,
     bytes: [u64; 3],
 }
 
@@ -251,6 +254,12 @@ async fn run_ours(c: &Corpus, dir: &Path, one_way: Duration) -> anyhow::Result<O
     if r.applied != c.edits.len() {
         bail!("pushed {} edits of {}", r.applied, c.edits.len());
     }
+    let t = Instant::now();
+    let r = engine.pull_only(&a).await?;
+    let pull_back = ms(t.elapsed());
+    if r.pulled < c.persons.len() {
+        bail!("device A pulled back {} of {}", r.pulled, c.persons.len());
+    }
     let bdev = Store::create(
         dir.join(format!("b-{}.db", Uuid::new_v4())),
         "246810",
@@ -272,6 +281,7 @@ async fn run_ours(c: &Corpus, dir: &Path, one_way: Duration) -> anyhow::Result<O
         push_all_cpu,
         push_edits,
         pull_all,
+        pull_back,
         bytes: [b1 - b0, b3 - b2, b5 - b4],
     })
 }
@@ -393,6 +403,10 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
         "  push all: runs {} ms; CPU (device and server, one process) {push_all_cpu:.0} ms, {:.2} cores",
         walls.join(", "),
         push_all_cpu / ours[0]
+    );
+    println!(
+        "  device A pulling back what it pushed (the rest of its sync): {:.0} ms",
+        median(runs.iter().map(|r| r.pull_back).collect())
     );
     let (server_floor, device_floor) = floors(&c, work.path()).await?;
     let names = ["push all", "push 200 edits", "pull all"];
