@@ -9,7 +9,7 @@ use doorstep_shared::form::FormDefinition;
 use doorstep_shared::hlc::Hlc;
 use doorstep_shared::progress::Progress;
 use doorstep_shared::sync::{
-    ErrorBody, LoginRequest, LoginResponse, Mutation, PROTOCOL_VERSION, PushRequest, PushResponse,
+    ErrorBody, LoginRequest, LoginResponse, PROTOCOL_VERSION, PushRequest, PushResponse,
 };
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{Response, StatusCode, Url};
@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::{AppError, Result};
+use crate::outbox::Taken;
 use crate::store::PulledPage;
 
 /// Connect and whole-request time limits.
@@ -58,13 +59,8 @@ impl PushBody {
     ///
     /// # Errors
     /// [`AppError::Protocol`] when a mutation's changes are not JSON.
-    pub fn encode_stored(
-        mutations: &[Mutation],
-        changes: &[String],
-        batch: Uuid,
-        after: Option<Uuid>,
-    ) -> Result<Self> {
-        /// A [`Mutation`] as [`PushRequest`] writes it, its changes as given.
+    pub fn encode_stored(taken: &[Taken], batch: Uuid, after: Option<Uuid>) -> Result<Self> {
+        /// A mutation as [`PushRequest`] writes it, its changes as given.
         #[derive(Serialize)]
         struct Stored<'a> {
             id: Uuid,
@@ -82,16 +78,15 @@ impl PushBody {
             after: Option<Uuid>,
         }
         let bad = |e: serde_json::Error| AppError::Protocol(format!("cannot encode push: {e}"));
-        let mutations = mutations
+        let mutations = taken
             .iter()
-            .zip(changes)
-            .map(|(m, c)| {
+            .map(|m| {
                 Ok(Stored {
                     id: m.id,
                     person: m.person,
                     base_version: m.base_version,
                     hlc: m.hlc,
-                    changes: serde_json::from_str(c).map_err(bad)?,
+                    changes: serde_json::from_str(&m.changes).map_err(bad)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -405,7 +400,7 @@ mod tests {
     fn a_push_encoded_from_stored_changes_is_the_same_json() {
         use doorstep_shared::merge::Change;
         use doorstep_shared::value::Value;
-        let m = Mutation {
+        let m = doorstep_shared::sync::Mutation {
             id: Uuid::now_v7(),
             person: Uuid::new_v4(),
             base_version: 3,
@@ -438,7 +433,7 @@ mod tests {
             ]
             .into(),
         };
-        let stored = [serde_json::to_string(&m.changes).unwrap()];
+        let stored = [crate::outbox::Taken::of(&m).unwrap()];
         let (batch, after) = (Uuid::now_v7(), Uuid::now_v7());
         let typed = PushBody::encode(&PushRequest {
             batch: Some(batch),
@@ -446,14 +441,15 @@ mod tests {
             ..PushRequest::new(vec![m.clone()])
         })
         .unwrap();
-        let from_stored =
-            PushBody::encode_stored(std::slice::from_ref(&m), &stored, batch, Some(after)).unwrap();
+        let from_stored = PushBody::encode_stored(&stored, batch, Some(after)).unwrap();
         let json = zstd::stream::decode_all(&from_stored.0[..]).unwrap();
         assert_eq!(zstd::stream::decode_all(&typed.0[..]).unwrap(), json);
         let read: PushRequest = serde_json::from_slice(&json).unwrap();
         assert_eq!(read.mutations, vec![m]);
         assert_eq!((read.batch, read.after), (Some(batch), Some(after)));
-        assert!(PushBody::encode_stored(&read.mutations, &["{".to_string()], batch, None).is_err());
+        let mut broken = stored[0].clone();
+        broken.changes = "{".into();
+        assert!(PushBody::encode_stored(&[broken], batch, None).is_err());
     }
 
     #[test]

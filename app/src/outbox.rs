@@ -15,6 +15,7 @@
 //! mutation identically), so it is never changed, and later edits start a new entry.
 
 use doorstep_shared::errors::ErrorCode;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use doorstep_shared::carry;
@@ -26,6 +27,7 @@ use doorstep_shared::review::locks_worker;
 use doorstep_shared::sync::{Mutation, MutationStatus, PushResponse};
 use doorstep_shared::value::{Answers, Value};
 use rusqlite::{Connection, params};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::{AppError, Result};
@@ -51,16 +53,6 @@ pub(crate) struct OutboxRow {
 }
 
 impl OutboxRow {
-    pub(crate) fn into_mutation(self) -> Mutation {
-        Mutation {
-            id: self.id,
-            person: self.person,
-            base_version: self.base_version,
-            hlc: self.hlc,
-            changes: self.changes,
-        }
-    }
-
     pub(crate) fn is_pending(&self) -> bool {
         self.state == OutboxState::Pending
     }
@@ -80,12 +72,54 @@ pub struct PushApplied {
     pub unanswered: usize,
 }
 
+/// A mutation taken for a push as the outbox stores it: what the request and the answer need,
+/// its changes kept as their stored JSON. The device only passes them on, and writes their
+/// values into its copy of the record when the answer comes: decoding every value of every
+/// survey into types, only to encode them again, was most of taking a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taken {
+    pub id: Uuid,
+    pub person: Uuid,
+    pub base_version: u64,
+    pub hlc: Hlc,
+    /// The changes' JSON (`Mutation::changes` as encoded).
+    pub changes: String,
+}
+
+impl Taken {
+    /// A mutation as it would be stored.
+    ///
+    /// # Errors
+    /// Its changes cannot be encoded.
+    pub fn of(m: &Mutation) -> Result<Self> {
+        Ok(Self {
+            id: m.id,
+            person: m.person,
+            base_version: m.base_version,
+            hlc: m.hlc,
+            changes: serde_json::to_string(&m.changes)?,
+        })
+    }
+
+    /// The mutation, its changes decoded.
+    ///
+    /// # Errors
+    /// The stored changes are not a mutation's.
+    pub fn decode(&self) -> Result<Mutation> {
+        Ok(Mutation {
+            id: self.id,
+            person: self.person,
+            base_version: self.base_version,
+            hlc: self.hlc,
+            changes: serde_json::from_str(&self.changes)?,
+        })
+    }
+}
+
 /// The next mutations to push and the outbox position of the last one.
 #[derive(Debug, Default)]
 pub struct PushBatch {
-    pub mutations: Vec<Mutation>,
-    /// Each mutation's changes as stored (their JSON), for the wire ([`crate::client::PushBody`]).
-    pub changes: Vec<String>,
+    pub taken: Vec<Taken>,
     /// The `seq` of the batch's last outbox row (the `after` of the batch that follows).
     pub last: i64,
 }
@@ -208,7 +242,8 @@ fn set_answer(a: &mut Answers, item: &str, v: Option<&Value>) {
 
 fn log(
     c: &Connection,
-    m: &Mutation,
+    person: Uuid,
+    mutation: Uuid,
     kind: LogKind,
     items: &BTreeMap<String, ItemOutcome>,
     message: Option<&str>,
@@ -223,8 +258,8 @@ fn log(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             now_ms(),
-            m.person.to_string(),
-            m.id.to_string(),
+            person.to_string(),
+            mutation.to_string(),
             kind,
             serde_json::to_string(items)?,
             message,
@@ -319,7 +354,11 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn take_push_batch(&self, limit: usize) -> Result<Vec<Mutation>> {
-        Ok(self.take_push_batch_after(limit, 0)?.mutations)
+        self.take_push_batch_after(limit, 0)?
+            .taken
+            .iter()
+            .map(Taken::decode)
+            .collect()
     }
 
     /// [`Store::take_push_batch`] after the outbox position `after` (0: from the start): the
@@ -340,7 +379,7 @@ impl Store {
     /// A storage error: then neither is done.
     pub fn apply_and_take(
         &self,
-        answered: Option<(&[Mutation], &PushResponse)>,
+        answered: Option<(&[Taken], &PushResponse)>,
         limit: usize,
         after: i64,
     ) -> Result<(Option<PushApplied>, PushBatch)> {
@@ -364,6 +403,15 @@ impl Store {
         sent: &[Mutation],
         resp: &PushResponse,
     ) -> Result<PushApplied> {
+        let taken = sent.iter().map(Taken::of).collect::<Result<Vec<_>>>()?;
+        self.apply_taken_results(&taken, resp)
+    }
+
+    /// [`Store::apply_push_results`] for a batch as taken ([`Store::take_push_batch_after`]).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn apply_taken_results(&self, sent: &[Taken], resp: &PushResponse) -> Result<PushApplied> {
         self.write(|tx| apply_results(tx, sent, resp))
     }
 
@@ -546,26 +594,52 @@ fn take_batch(tx: &Connection, limit: usize, after: i64) -> Result<PushBatch> {
         .collect::<rusqlite::Result<_>>()?
     };
     let last = raws.last().map_or(after, |raw| raw.seq);
-    let changes: Vec<String> = raws.iter().map(|raw| raw.changes.clone()).collect();
-    let mutations = raws
+    let taken = raws
         .into_iter()
-        .map(|raw| decode_outbox(raw, last).map(OutboxRow::into_mutation))
+        .map(|raw| {
+            Ok(Taken {
+                id: parse_uuid(&raw.id)?,
+                person: parse_uuid(&raw.person_id)?,
+                base_version: to_u64(raw.base_version),
+                hlc: serde_json::from_str(&raw.hlc)?,
+                changes: raw.changes,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     // Every pending row up to `last` is now taken: the sent mark moves there (one small write,
     // not the rows rewritten).
     if last > sent_upto(tx)? {
         set_meta(tx, key::OUTBOX_SENT_UPTO, &last)?;
     }
-    Ok(PushBatch {
-        mutations,
-        changes,
-        last,
-    })
+    Ok(PushBatch { taken, last })
 }
 
 /// [`Store::apply_push_results`] in the caller's transaction.
-fn apply_results(tx: &Connection, sent: &[Mutation], resp: &PushResponse) -> Result<PushApplied> {
-    let by_id: HashMap<Uuid, &Mutation> = sent.iter().map(|m| (m.id, m)).collect();
+/// An item of stored changes, its value as the JSON text stored ([`Taken::changes`]).
+#[derive(serde::Deserialize)]
+struct StoredChange<'a> {
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+}
+
+/// Each item of stored changes with its value's JSON text, borrowed from `changes` (an item
+/// key with escapes is copied).
+fn stored_changes(changes: &str) -> Result<Vec<(Cow<'_, str>, Option<&RawValue>)>> {
+    if let Ok(items) = serde_json::from_str::<BTreeMap<&str, StoredChange<'_>>>(changes) {
+        return Ok(items
+            .into_iter()
+            .map(|(k, c)| (Cow::Borrowed(k), c.value))
+            .collect());
+    }
+    let items: BTreeMap<String, StoredChange<'_>> = serde_json::from_str(changes)?;
+    Ok(items
+        .into_iter()
+        .map(|(k, c)| (Cow::Owned(k), c.value))
+        .collect())
+}
+
+fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result<PushApplied> {
+    let by_id: HashMap<Uuid, &Taken> = sent.iter().map(|m| (m.id, m)).collect();
     let mut out = PushApplied::default();
     let mut answered = 0;
     for result in &resp.results {
@@ -585,16 +659,17 @@ fn apply_results(tx: &Connection, sent: &[Mutation], resp: &PushResponse) -> Res
                 // Until the next pull brings the server's record, the device's copy
                 // takes the values the server took as sent; a merged or conflicting
                 // item keeps the copy's value (the server's may be another one).
-                let taken = m.changes.iter().filter(|(item, _)| {
+                let changes = stored_changes(&m.changes)?;
+                let taken = changes.iter().filter(|(item, _)| {
                     !matches!(
-                        result.items.get(*item),
+                        result.items.get(item.as_ref()),
                         Some(ItemOutcome::SetMerged | ItemOutcome::Conflict)
                     )
                 });
                 update_answers(
                     tx,
                     m.person,
-                    taken.map(|(item, change)| (item.as_str(), change.value.as_ref())),
+                    taken.map(|(item, value)| (item.as_ref(), *value)),
                     result.version,
                 )?;
                 for outcome in result.items.values() {
@@ -612,10 +687,10 @@ fn apply_results(tx: &Connection, sent: &[Mutation], resp: &PushResponse) -> Res
                     .values()
                     .any(|o| matches!(o, ItemOutcome::SetMerged | ItemOutcome::Conflict));
                 if notable {
-                    log(tx, m, LogKind::Merged, &result.items, None)?;
+                    log(tx, m.person, m.id, LogKind::Merged, &result.items, None)?;
                 }
                 if result.reassigned {
-                    log(tx, m, LogKind::Reassigned, &result.items, None)?;
+                    log(tx, m.person, m.id, LogKind::Reassigned, &result.items, None)?;
                 }
             }
             MutationStatus::Rejected => {
@@ -633,7 +708,14 @@ fn apply_results(tx: &Connection, sent: &[Mutation], resp: &PushResponse) -> Res
                     continue;
                 }
                 out.rejected += 1;
-                log(tx, m, LogKind::Rejected, &result.items, Some(&message))?;
+                log(
+                    tx,
+                    m.person,
+                    m.id,
+                    LogKind::Rejected,
+                    &result.items,
+                    Some(&message),
+                )?;
             }
         }
     }

@@ -21,14 +21,14 @@ use std::time::Duration;
 use chrono::Utc;
 use doorstep_shared::errors::ErrorCode;
 use doorstep_shared::progress::Progress;
-use doorstep_shared::sync::{Account, LoginResponse, Mutation, PROTOCOL_VERSION, PushResponse};
+use doorstep_shared::sync::{Account, LoginResponse, PROTOCOL_VERSION, PushResponse};
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::client::{Client, PushBody, Timeouts, normalize_url};
 use crate::error::{AppError, Result};
 use crate::model::SyncReport;
-use crate::outbox::PushApplied;
+use crate::outbox::{PushApplied, Taken};
 use crate::store::Store;
 
 /// Tunables of the engine.
@@ -342,7 +342,7 @@ impl SyncEngine {
         // The batch at the server, its answer not read yet.
         let mut flying: Option<Flight> = None;
         // An answer read and not stored yet.
-        let mut answered: Option<(Vec<Mutation>, PushResponse)> = None;
+        let mut answered: Option<(Vec<Taken>, PushResponse)> = None;
         let mut in_order = false;
         while let Some(next) = outgoing {
             if !in_order && let Some(f) = flying.take() {
@@ -371,7 +371,7 @@ impl SyncEngine {
         }
         if let Some((sent, resp)) = answered {
             let n = sent.len();
-            let applied = db(store, move |s| s.apply_push_results(&sent, &resp)).await?;
+            let applied = db(store, move |s| s.apply_taken_results(&sent, &resp)).await?;
             count_push(report, &(n, applied))?;
         }
         Ok(())
@@ -481,7 +481,7 @@ impl SyncEngine {
 /// error (they stay pending and go again).
 /// A batch taken from the outbox and encoded for the wire.
 struct Outgoing {
-    sent: Vec<Mutation>,
+    sent: Vec<Taken>,
     /// The outbox position of its last mutation (where the next batch starts).
     last: i64,
     /// Its ID (`PushRequest::batch`).
@@ -491,7 +491,7 @@ struct Outgoing {
 
 /// A batch sent, its answer not read yet.
 struct Flight {
-    sent: Vec<Mutation>,
+    sent: Vec<Taken>,
     body: Arc<PushBody>,
     /// It left while the batch before it was still at the server.
     overlapped: bool,
@@ -514,7 +514,7 @@ impl Flight {
     /// Waits for the answer. A batch that left before the answer to the batch before it, and
     /// was refused because that one was not applied yet, is sent again: the batch before is
     /// answered (its answer is read first), so applied.
-    async fn answer(mut self, client: &Client) -> Result<(Vec<Mutation>, PushResponse)> {
+    async fn answer(mut self, client: &Client) -> Result<(Vec<Taken>, PushResponse)> {
         let answer = (&mut self.answer)
             .await
             .map_err(|e| AppError::Protocol(format!("push task: {e}")))?;
@@ -545,7 +545,7 @@ impl Outgoing {
     /// did.
     fn next(
         s: &Store,
-        answered: Option<(Vec<Mutation>, PushResponse)>,
+        answered: Option<(Vec<Taken>, PushResponse)>,
         limit: usize,
         after: i64,
         previous: Option<Uuid>,
@@ -556,15 +556,15 @@ impl Outgoing {
             after,
         )?;
         let applied = applied.map(|a| (answered.map_or(0, |(sent, _)| sent.len()), a));
-        if batch.mutations.is_empty() {
+        if batch.taken.is_empty() {
             return Ok((applied, None));
         }
         let id = Uuid::now_v7();
-        let body = PushBody::encode_stored(&batch.mutations, &batch.changes, id, previous)?;
+        let body = PushBody::encode_stored(&batch.taken, id, previous)?;
         Ok((
             applied,
             Some(Self {
-                sent: batch.mutations,
+                sent: batch.taken,
                 last: batch.last,
                 batch: id,
                 body,

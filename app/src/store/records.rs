@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use doorstep_shared::domain::Review;
 use doorstep_shared::merge::OpenConflict;
 use doorstep_shared::sync::RecordState;
-use doorstep_shared::value::{Answers, Value};
+use doorstep_shared::value::Answers;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -115,7 +115,7 @@ pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Ve
 pub(crate) fn update_answers<'v>(
     c: &Connection,
     person: Uuid,
-    set: impl IntoIterator<Item = (&'v str, Option<&'v Value>)>,
+    set: impl IntoIterator<Item = (&'v str, Option<&'v RawValue>)>,
     version: u64,
 ) -> Result<()> {
     let id = person.to_string();
@@ -137,18 +137,15 @@ pub(crate) fn update_answers<'v>(
 /// as [`Answers`] encodes: keys in order, compact.
 fn set_answers<'v>(
     answers: &str,
-    set: impl IntoIterator<Item = (&'v str, Option<&'v Value>)>,
+    set: impl IntoIterator<Item = (&'v str, Option<&'v RawValue>)>,
 ) -> Result<String> {
-    let fresh = set
-        .into_iter()
-        .map(|(item, v)| Ok((item, v.map(serde_json::value::to_raw_value).transpose()?)))
-        .collect::<Result<Vec<_>>>()?;
+    let fresh: Vec<(&str, Option<&RawValue>)> = set.into_iter().collect();
     // Keys with escapes cannot be borrowed: such a record is decoded whole.
     let Ok(mut items) = serde_json::from_str::<BTreeMap<&str, &RawValue>>(answers) else {
         let mut whole: BTreeMap<String, Box<RawValue>> = serde_json::from_str(answers)?;
         for (item, v) in fresh {
             match v {
-                Some(v) => whole.insert(item.to_string(), v),
+                Some(v) => whole.insert(item.to_string(), v.to_owned()),
                 None => whole.remove(item),
             };
         }
@@ -193,6 +190,7 @@ pub(crate) fn upsert_record(c: &Connection, rec: &PulledRecord) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use doorstep_shared::value::Value;
 
     /// What decoding the answers whole, changing them and encoding them again gives.
     fn decoded(answers: &str, set: &[(&str, Option<Value>)]) -> String {
@@ -222,7 +220,18 @@ mod tests {
             ("a_new", Some(Value::Bool(true))),
             ("never_there", None),
         ];
-        let by_ref = || set.iter().map(|(i, v)| (*i, v.as_ref()));
+        // Values come as their JSON text, as the outbox stores them.
+        let raw: Vec<(&str, Option<Box<RawValue>>)> = set
+            .iter()
+            .map(|(i, v)| {
+                (
+                    *i,
+                    v.as_ref()
+                        .map(|v| serde_json::value::to_raw_value(v).expect("raw")),
+                )
+            })
+            .collect();
+        let by_ref = || raw.iter().map(|(i, v)| (*i, v.as_deref()));
         assert_eq!(
             set_answers(&stored, by_ref()).expect("set"),
             decoded(&stored, &set)
