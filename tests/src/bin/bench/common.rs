@@ -109,21 +109,3 @@ pub(crate) fn perf_phase(phase: &str, on: bool) {
         let _ = f.read(&mut buf);
     }
 }
-
-/// CPU time this process has used so far, all threads (user and system), in milliseconds; to
-/// the kernel's clock tick (10 ms).
-pub(crate) fn cpu_ms() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
-    let ticks: f64 = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|t| t.parse::<f64>().ok())
-                .sum()
-        })
-        .unwrap_or(0.0);
-    ticks * 10.0
-}

@@ -21,8 +21,8 @@ use doorstep_server::testing::{Backend, TempPostgres, fresh_url};
 
 use crate::common::{Table, pct, tmpfs_url, workdir};
 use client::{Device, MUTATIONS, Tally};
-pub(crate) use procs::serve_child;
-use procs::{ServerProc, cpu_secs, machine_busy_secs, postgres_cpu_secs};
+use procs::{ServerProc, machine_busy_secs, postgres_cpu_secs};
+pub(crate) use procs::{cpu_secs, serve_child};
 use runs::{Herd, Stats};
 
 /// Simulated phones: six per demo worker (the last ones share fewer), like `many_devices`.
