@@ -614,7 +614,6 @@ fn take_batch(tx: &Connection, limit: usize, after: i64) -> Result<PushBatch> {
     Ok(PushBatch { taken, last })
 }
 
-/// [`Store::apply_push_results`] in the caller's transaction.
 /// An item of stored changes, its value as the JSON text stored ([`Taken::changes`]).
 #[derive(serde::Deserialize)]
 struct StoredChange<'a> {
@@ -638,6 +637,7 @@ fn stored_changes(changes: &str) -> Result<Vec<(Cow<'_, str>, Option<&RawValue>)
         .collect())
 }
 
+/// [`Store::apply_push_results`] in the caller's transaction.
 fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result<PushApplied> {
     let by_id: HashMap<Uuid, &Taken> = sent.iter().map(|m| (m.id, m)).collect();
     let mut out = PushApplied::default();
