@@ -1,8 +1,9 @@
-//! The analysis facts (`analysis_facts`): each finalized record reduced to
-//! [`doorstep_shared::analysis::Facts`], written in the same transaction as the record; and
-//! each community's facts concatenated into one *pack* (`analysis_packs`, migration 0012),
-//! rewritten in that same transaction, so that even a province's analysis reads one short row
-//! per community (a few thousand rows, no aggregation in the database).
+//! The analysis facts: each finalized record reduced to [`doorstep_shared::analysis::Facts`],
+//! kept in its own `persons` row (`facts`, migration 0015) and written with it
+//! (`records::save_rows`); and each community's facts concatenated into one *pack*
+//! (`analysis_packs`, migration 0012), rewritten in that same transaction, so that even a
+//! province's analysis reads one short row per community (a few thousand rows, no aggregation
+//! in the database).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, RwLock};
@@ -12,7 +13,7 @@ use chrono::NaiveDate;
 use doorstep_shared::analysis::{FACTS_VERSION, Facts, Layout};
 use doorstep_shared::form::{FormContext, FormDefinition};
 
-use super::record_row::{ROW_COLS, RecordRow, row_from};
+use super::record_row::{Counted, ROW_COLS, RecordRow, row_from};
 use super::{Db, DbError, DbResult, Scope, WriteTx, placeholders};
 
 /// The setting that says which [`FACTS_VERSION`] the stored facts are.
@@ -75,92 +76,34 @@ where
     Ok(a)
 }
 
-/// The facts of each row, encoded (`None`: the row does not count), for [`store_facts`].
-pub(crate) fn encoded_facts<'r>(
-    a: &Analyzer,
-    rows: impl Iterator<Item = &'r RecordRow>,
-) -> Vec<Option<String>> {
-    rows.map(|r| a.facts(r).map(|f| f.encode())).collect()
-}
-
-/// Writes the facts of changed rows (or drops them when a row no longer counts), in the
-/// caller's transaction: `facts` are theirs, in order ([`encoded_facts`]). The packs of the
-/// communities concerned change by the same records ([`Repacking`]).
-pub(crate) async fn store_facts(
-    tx: &mut WriteTx<'_>,
-    campaign: &str,
-    rows: &[&RecordRow],
-    facts: &[Option<String>],
-) -> DbResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut packs = Repacking::default();
-    for (chunk, new_facts) in rows.chunks(200).zip(facts.chunks(200)) {
-        let sql = format!(
-            "SELECT person_id, community, facts FROM analysis_facts WHERE person_id IN ({})",
-            tx.value_list(chunk.len())
-        );
-        let mut q = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q.bind(r.id.clone());
-        }
-        let mut stored: HashMap<String, (String, String)> = q
-            .fetch_all(&mut *tx.tx)
-            .await?
-            .into_iter()
-            .map(|(person, community, facts)| (person, (community, facts)))
-            .collect();
-        // A row whose facts stay as stored (an edit of an item no rule reads, such as the
-        // phone) touches no pack. One whose facts stay in the same community is written over
-        // (an upsert); one that left its community or no longer counts is deleted there.
-        let mut gone = Vec::new();
-        let mut fresh: Vec<(&RecordRow, &str)> = Vec::new();
-        for (r, new) in chunk.iter().zip(new_facts) {
-            let old = stored.remove(&r.id);
-            if old.as_ref().map(|(c, f)| (c.as_str(), f.as_str()))
-                == new.as_deref().map(|f| (r.community.as_str(), f))
-            {
-                continue;
-            }
-            if let Some((community, facts)) = old {
-                if new.is_none() || community != r.community {
-                    gone.push(r.id.clone());
-                }
-                packs.remove(community, facts);
-            }
-            if let Some(f) = new {
-                packs.add(&r.community, f);
-                fresh.push((*r, f));
-            }
-        }
-        if !gone.is_empty() {
-            let sql = format!(
-                "DELETE FROM analysis_facts WHERE person_id IN ({})",
-                tx.value_list(gone.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in gone {
-                q = q.bind(id);
-            }
-            q.execute(&mut *tx.tx).await?;
-        }
-        upsert(tx, campaign, &fresh).await?;
-    }
-    packs.write(tx, campaign).await
-}
-
 /// How a batch changes some communities' packs: per community, the facts that leave it and
 /// those that join it. A pack is its community's facts concatenated, all of one width, in no
 /// particular order (a multiset), so it changes in place: a leaving record's text is cut out
 /// at a record boundary, a joining one appended. A pack that does not hold a leaving record
 /// (it should) is rebuilt from the facts instead ([`repack`]), so a pack never drifts.
 #[derive(Default)]
-struct Repacking {
+pub(crate) struct Repacking {
     by_community: BTreeMap<String, (Vec<String>, Vec<String>)>,
 }
 
 impl Repacking {
+    /// A row saved: its facts leave the pack they were in (`before`, `None` for a row that did
+    /// not count) and join its community's. Unchanged facts (an edit of an item no rule reads,
+    /// such as the phone) touch no pack.
+    pub(crate) fn change(&mut self, before: Option<&Counted>, row: &RecordRow) {
+        let old = before.and_then(|b| b.facts.as_deref().map(|f| (b.community.as_str(), f)));
+        let new = row.facts.as_deref().map(|f| (row.community.as_str(), f));
+        if old == new {
+            return;
+        }
+        if let Some((community, facts)) = old {
+            self.remove(community.to_string(), facts.to_string());
+        }
+        if let Some((community, facts)) = new {
+            self.add(community, facts);
+        }
+    }
+
     fn remove(&mut self, community: String, facts: String) {
         self.by_community
             .entry(community)
@@ -197,7 +140,7 @@ impl Repacking {
         Some(out)
     }
 
-    async fn write(self, tx: &mut WriteTx<'_>, campaign: &str) -> DbResult<()> {
+    pub(crate) async fn write(self, tx: &mut WriteTx<'_>, campaign: &str) -> DbResult<()> {
         let communities: Vec<&String> = self.by_community.keys().collect();
         let mut packs: HashMap<String, String> = HashMap::new();
         for chunk in communities.chunks(200) {
@@ -262,8 +205,9 @@ pub(crate) async fn repack(
         q.execute(&mut *tx.tx).await?;
         let sql = format!(
             "INSERT INTO analysis_packs (campaign_id, community, facts) \
-             SELECT campaign_id, community, string_agg(facts, '') FROM analysis_facts \
-             WHERE campaign_id = $1 AND community IN ({list}) GROUP BY campaign_id, community"
+             SELECT campaign_id, community, string_agg(facts, '') FROM persons \
+             WHERE campaign_id = $1 AND community IN ({list}) AND facts IS NOT NULL \
+             GROUP BY campaign_id, community"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
         for c in chunk {
@@ -274,40 +218,17 @@ pub(crate) async fn repack(
     Ok(())
 }
 
-/// Removes a person's facts (the person left the roster) and rewrites their community's pack,
-/// in the caller's transaction.
-pub(crate) async fn forget_person(
-    tx: &mut WriteTx<'_>,
-    campaign: &str,
-    person: &str,
-) -> DbResult<()> {
-    let gone: Vec<String> =
-        sqlx::query_scalar("DELETE FROM analysis_facts WHERE person_id = $1 RETURNING community")
-            .bind(person.to_string())
-            .fetch_all(&mut *tx.tx)
-            .await?;
-    repack(tx, campaign, &gone).await
-}
-
-/// Writes facts rows over any stored for the same person in the same community.
-async fn upsert(
-    tx: &mut WriteTx<'_>,
-    campaign: &str,
-    facts: &[(&RecordRow, &str)],
-) -> DbResult<()> {
+/// Writes some rows' facts (`None`: the row does not count), by person ID, in the caller's
+/// transaction; the packs are the caller's to rebuild.
+async fn set_facts(tx: &mut WriteTx<'_>, facts: &[(String, Option<String>)]) -> DbResult<()> {
     for chunk in facts.chunks(200) {
         let sql = format!(
-            "INSERT INTO analysis_facts (campaign_id, community, person_id, facts) VALUES {} \
-             ON CONFLICT (campaign_id, community, person_id) DO UPDATE SET facts = excluded.facts",
-            tx.value_rows(chunk.len(), 4)
+            "UPDATE persons SET facts = v.column2 FROM (VALUES {}) AS v WHERE persons.id = v.column1",
+            tx.value_rows(chunk.len(), 2)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (r, f) in chunk {
-            q = q
-                .bind(campaign.to_string())
-                .bind(r.community.clone())
-                .bind(r.id.clone())
-                .bind((*f).to_string());
+        for (person, f) in chunk {
+            q = q.bind(person.clone()).bind(f.clone());
         }
         q.execute(&mut *tx.tx).await?;
     }
@@ -324,14 +245,9 @@ pub(crate) async fn refresh_communities<'a>(
     let a = analyzer(&mut *tx.tx, campaign).await?;
     let mut touched = Vec::new();
     for community in communities {
-        sqlx::query("DELETE FROM analysis_facts WHERE campaign_id = $1 AND community = $2")
-            .bind(campaign.to_string())
-            .bind(community.to_string())
-            .execute(&mut *tx.tx)
-            .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ROW_COLS} FROM persons WHERE campaign_id = $1 AND community = $2 \
-             AND final_outcome IS NOT NULL"
+             AND (final_outcome IS NOT NULL OR facts IS NOT NULL)"
         )))
         .bind(campaign.to_string())
         .bind(community.to_string())
@@ -340,12 +256,14 @@ pub(crate) async fn refresh_communities<'a>(
         .iter()
         .map(row_from)
         .collect::<DbResult<Vec<_>>>()?;
-        let facts: Vec<(&RecordRow, String)> = rows
-            .iter()
-            .filter_map(|r| a.facts(r).map(|f| (r, f.encode())))
+        let changed: Vec<(String, Option<String>)> = rows
+            .into_iter()
+            .filter_map(|r| {
+                let f = a.facts(&r).map(|f| f.encode());
+                (f != r.facts).then_some((r.id, f))
+            })
             .collect();
-        let facts: Vec<(&RecordRow, &str)> = facts.iter().map(|(r, f)| (*r, f.as_str())).collect();
-        upsert(tx, campaign, &facts).await?;
+        set_facts(tx, &changed).await?;
         touched.push(community.to_string());
     }
     repack(tx, campaign, &touched).await
@@ -385,9 +303,10 @@ impl Db {
         let (cond, arg) = scope.sql("f", 4);
         let sql = if with_ids {
             format!(
-                "SELECT f.community, string_agg(f.person_id || '=' || f.facts, ' ') AS joined \
-                 FROM analysis_facts f \
-                 WHERE f.campaign_id = $1 AND f.community >= $2 AND f.community < $3 {cond} \
+                "SELECT f.community, string_agg(f.id || '=' || f.facts, ' ') AS joined \
+                 FROM persons f \
+                 WHERE f.campaign_id = $1 AND f.community >= $2 AND f.community < $3 \
+                 AND f.facts IS NOT NULL {cond} \
                  GROUP BY f.community ORDER BY f.community"
             )
         } else {
@@ -407,7 +326,7 @@ impl Db {
         Ok(q.fetch_all(&self.pool).await?)
     }
 
-    /// Writes facts straight into the table, for the benchmark that measures reading a
+    /// Writes facts straight into the persons' rows, for the benchmark that measures reading a
     /// province's analysis without first pushing a million surveys: the facts are computed by
     /// the same rules ([`Analyzer::facts`] / `Facts::of`) from complete questionnaires.
     ///
@@ -420,24 +339,11 @@ impl Db {
         rows: &[(String, String, String)],
     ) -> DbResult<()> {
         let mut tx = self.write().await?;
-        for chunk in rows.chunks(200) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(1 + i * 4, 4)))
-                .collect();
-            let sql = format!(
-                "INSERT INTO analysis_facts (campaign_id, community, person_id, facts) VALUES {}",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (community, person, facts) in chunk {
-                q = q
-                    .bind(campaign.to_string())
-                    .bind(community.clone())
-                    .bind(person.clone())
-                    .bind(facts.clone());
-            }
-            q.execute(&mut *tx.tx).await?;
-        }
+        let facts: Vec<(String, Option<String>)> = rows
+            .iter()
+            .map(|(_, person, f)| (person.clone(), Some(f.clone())))
+            .collect();
+        set_facts(&mut tx, &facts).await?;
         let mut communities: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         communities.sort_unstable();
         communities.dedup();
@@ -455,7 +361,7 @@ impl Db {
             return Ok(());
         }
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM analysis_facts")
+        sqlx::query("UPDATE persons SET facts = NULL WHERE facts IS NOT NULL")
             .execute(&mut *tx.tx)
             .await?;
         sqlx::query("DELETE FROM analysis_packs")

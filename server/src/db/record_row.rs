@@ -42,6 +42,21 @@ pub struct RecordRow {
     /// Who collected the record: the last device user whose edit changed it (a supervisor's
     /// review or resolution does not make them the collector).
     pub collected_by: Option<String>,
+    /// Its analysis facts as stored ([`doorstep_shared::analysis::Facts`], encoded; `None`
+    /// while it does not count), written with the row (`records::save_rows`).
+    pub facts: Option<String>,
+}
+
+/// What a row counts for, taken before a change so that saving it moves the progress counters
+/// and the analysis packs by the difference ([`RecordRow::before`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    /// Its final outcome, and whether it was captured on the app (progress).
+    pub outcome: Option<(Outcome, bool)>,
+    /// The community it counts in.
+    pub community: String,
+    /// Its analysis facts as stored.
+    pub facts: Option<String>,
 }
 
 impl RecordRow {
@@ -74,6 +89,16 @@ impl RecordRow {
         self.final_outcome.map(|o| (o, self.via_app))
     }
 
+    /// What the row counts for now, kept as the state before a change.
+    #[must_use]
+    pub fn before(&self) -> Counted {
+        Counted {
+            outcome: self.counted(),
+            community: self.community.clone(),
+            facts: self.facts.clone(),
+        }
+    }
+
     /// Recomputes the final outcome after a change; `via_app` says where this change came from.
     pub fn refresh_final(&mut self, via_app: bool) {
         let new = final_outcome(&self.doc.answers, self.review);
@@ -86,7 +111,7 @@ impl RecordRow {
 
 pub(crate) const ROW_COLS: &str = "id, campaign_id, community, person, doc, version, seq, review, review_comment, \
                                     final_outcome, via_app, updated_at, updated_by, prior, prior_person_id, flag, \
-                                    collected_by, review_notes";
+                                    collected_by, review_notes, facts";
 
 /// A `persons` row as stored ([`ROW_COLS`]).
 #[derive(sqlx::FromRow)]
@@ -109,6 +134,7 @@ pub(crate) struct RecordDbRow {
     flag: Option<String>,
     collected_by: Option<String>,
     review_notes: Option<String>,
+    facts: Option<String>,
 }
 
 impl RecordDbRow {
@@ -138,6 +164,7 @@ impl RecordDbRow {
             prior_person_id: self.prior_person_id,
             flag: self.flag,
             collected_by: self.collected_by,
+            facts: self.facts,
         })
     }
 }
@@ -324,6 +351,7 @@ mod tests {
             prior_person_id: None,
             flag: None,
             collected_by: None,
+            facts: None,
         };
         let full = RecordRow {
             doc,

@@ -4,14 +4,15 @@ use std::collections::HashMap;
 
 use futures::TryStreamExt;
 
+use doorstep_shared::Value;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::merge::{self, OpenConflict, Writer};
-use doorstep_shared::{Outcome, Value};
 
 use super::Scope;
+use super::analysis::{Analyzer, Repacking};
 use super::progress::ProgressDelta;
 use super::record_row::RecordDbRow;
-pub use super::record_row::RecordRow;
+pub use super::record_row::{Counted, RecordRow};
 pub(crate) use super::record_row::{ROW_COLS, row_from};
 use super::{Db, DbError, DbResult, WriteTx, now_ms, placeholders, take_seqs};
 
@@ -41,55 +42,64 @@ pub(crate) async fn load_rows(
     Ok(out)
 }
 
-/// Writes changed rows with fresh sequence numbers and moves the progress counters and the
-/// analysis facts, all in the caller's transaction. `stored` are rows of the same change that
-/// [`store_rows`] wrote already (a push stores rows as its rules finish with them): they are
-/// counted here, not written again. `before` holds each row's counted state before the change.
+/// Writes changed rows with fresh sequence numbers and their analysis facts, and moves the
+/// progress counters and the analysis packs, all in the caller's transaction. `stored` are
+/// rows of the same change that [`store_rows`] wrote already (a push stores rows as its rules
+/// finish with them): they are counted here, not written again. `before` holds what each row
+/// counted for before the change.
 pub(crate) async fn save_rows(
     tx: &mut WriteTx<'_>,
     campaign: &str,
     rows: &mut [&mut RecordRow],
     stored: &[&RecordRow],
-    before: &HashMap<String, Option<(Outcome, bool)>>,
+    before: &HashMap<String, Counted>,
     user: &str,
 ) -> DbResult<()> {
     if rows.is_empty() && stored.is_empty() {
         return Ok(());
     }
     let now = now_ms();
-    number_rows(tx, campaign, rows, user, now).await?;
+    store_rows_at(tx, campaign, rows, user, now).await?;
     let mut delta = ProgressDelta::default();
-    let all = || rows.iter().map(|r| &**r).chain(stored.iter().copied());
-    for row in all() {
-        let old = before.get(&row.id).copied().flatten();
-        delta.record(&row.community, old, row.counted(), now);
+    let mut packs = Repacking::default();
+    for row in rows.iter().map(|r| &**r).chain(stored.iter().copied()) {
+        let old = before.get(&row.id);
+        delta.record(
+            &row.community,
+            old.and_then(|b| b.outcome),
+            row.counted(),
+            now,
+        );
+        packs.change(old, row);
     }
-    // The analysis facts are worked out while the last rows are stored.
-    let analyzer = super::analysis::analyzer(&mut *tx.tx, campaign).await?;
-    let mut facts = Vec::new();
-    upsert_rows(tx, rows, user, now, || {
-        facts = super::analysis::encoded_facts(&analyzer, all());
-    })
-    .await?;
-    let changed: Vec<&RecordRow> = all().collect();
-    super::analysis::store_facts(tx, campaign, &changed, &facts).await?;
+    packs.write(tx, campaign).await?;
     delta.apply(tx, campaign).await
 }
 
-/// Writes changed rows of one campaign with fresh sequence numbers, without counting them:
-/// the change's [`save_rows`] counts them with the rest.
+/// Writes changed rows of one campaign with fresh sequence numbers and their analysis facts,
+/// without counting them: the change's [`save_rows`] counts them with the rest.
 pub(crate) async fn store_rows(
     tx: &mut WriteTx<'_>,
     campaign: &str,
     rows: &mut [&mut RecordRow],
     user: &str,
 ) -> DbResult<()> {
+    store_rows_at(tx, campaign, rows, user, now_ms()).await
+}
+
+async fn store_rows_at(
+    tx: &mut WriteTx<'_>,
+    campaign: &str,
+    rows: &mut [&mut RecordRow],
+    user: &str,
+    now: i64,
+) -> DbResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let now = now_ms();
     number_rows(tx, campaign, rows, user, now).await?;
-    upsert_rows(tx, rows, user, now, || ()).await
+    let analyzer = super::analysis::analyzer(&mut *tx.tx, campaign).await?;
+    upsert_rows(tx, &analyzer, rows, user, now).await
 }
 
 /// Gives rows their next sequence numbers and marks who changed them when.
@@ -112,45 +122,36 @@ async fn number_rows(
     Ok(())
 }
 
-/// Writes rows over their stored versions; `meanwhile` runs while the last of them are stored.
+/// Writes rows over their stored versions, each with its analysis facts worked out afresh.
 async fn upsert_rows(
     tx: &mut WriteTx<'_>,
-    rows: &[&mut RecordRow],
+    analyzer: &Analyzer,
+    rows: &mut [&mut RecordRow],
     user: &str,
     now: i64,
-    meanwhile: impl FnOnce(),
 ) -> DbResult<()> {
     // One upsert per 100 rows (every row exists: it was loaded under the same lock). On SQLite
     // this is several times faster than `UPDATE … FROM (VALUES …)` or a statement per row. The
-    // next chunk's rows are encoded while the database (on its own thread) stores the one
-    // before.
+    // next chunk's rows (and their facts) are encoded while the database (on its own thread)
+    // stores the one before.
     let mut chunks = rows
-        .chunks(100)
+        .chunks_mut(100)
         .map(|chunk| (upsert_sql(tx, chunk.len()), chunk))
         .collect::<Vec<_>>()
         .into_iter();
-    let mut meanwhile = Some(meanwhile);
     let mut next = chunks
         .next()
-        .map(|(sql, chunk)| upsert(sql, chunk, now, user))
+        .map(|(sql, chunk)| upsert(sql, chunk, analyzer, now, user))
         .transpose()?;
     while let Some(q) = next {
         let following = chunks.next();
         let (stored, encoded) = tokio::join!(q.execute(&mut *tx.tx), async {
-            if following.is_none()
-                && let Some(f) = meanwhile.take()
-            {
-                f();
-            }
             following
-                .map(|(sql, chunk)| upsert(sql, chunk, now, user))
+                .map(|(sql, chunk)| upsert(sql, chunk, analyzer, now, user))
                 .transpose()
         });
         stored?;
         next = encoded?;
-    }
-    if let Some(f) = meanwhile {
-        f();
     }
     Ok(())
 }
@@ -159,25 +160,28 @@ async fn upsert_rows(
 fn upsert_sql(tx: &WriteTx<'_>, rows: usize) -> String {
     format!(
         "INSERT INTO persons (id, campaign_id, community, person, doc, version, seq, review, review_comment, \
-                              final_outcome, via_app, conflicts, updated_at, updated_by, collected_by, review_notes) VALUES {} \
+                              final_outcome, via_app, conflicts, updated_at, updated_by, collected_by, review_notes, \
+                              facts) VALUES {} \
          ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, version = excluded.version, seq = excluded.seq, \
          review = excluded.review, review_comment = excluded.review_comment, \
          final_outcome = excluded.final_outcome, via_app = excluded.via_app, conflicts = excluded.conflicts, \
          updated_at = excluded.updated_at, updated_by = excluded.updated_by, collected_by = excluded.collected_by, \
-         review_notes = excluded.review_notes",
-        tx.value_rows(rows, 16)
+         review_notes = excluded.review_notes, facts = excluded.facts",
+        tx.value_rows(rows, 17)
     )
 }
 
-/// The upsert of `chunk` ([`upsert_sql`]), its rows encoded.
+/// The upsert of `chunk` ([`upsert_sql`]), its rows' facts worked out and the rows encoded.
 fn upsert<'q>(
     sql: String,
-    chunk: &[&mut RecordRow],
+    chunk: &mut [&mut RecordRow],
+    analyzer: &Analyzer,
     now: i64,
     user: &str,
 ) -> DbResult<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>> {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for row in chunk {
+        row.facts = analyzer.facts(row).map(|f| f.encode());
         q = q
             .bind(row.id.clone())
             .bind(row.campaign_id.clone())
@@ -198,7 +202,8 @@ fn upsert<'q>(
                 None
             } else {
                 Some(serde_json::to_string(&row.review_notes)?)
-            });
+            })
+            .bind(row.facts.clone());
     }
     Ok(q)
 }
@@ -343,7 +348,7 @@ impl Db {
         let mut row = rows
             .remove(person_id)
             .ok_or_else(|| DbError::NotFound(format!("no person {person_id}")))?;
-        let before: HashMap<_, _> = [(row.id.clone(), row.counted())].into();
+        let before: HashMap<_, _> = [(row.id.clone(), row.before())].into();
         change(&mut row)?;
         row.version += 1;
         let via_app = row.via_app;

@@ -363,7 +363,13 @@ impl Db {
             .bind(row.id.clone())
             .execute(&mut *tx.tx)
             .await?;
-        super::analysis::forget_person(&mut tx, &row.campaign_id, &row.id).await?;
+        // Its facts went with its row: its community's pack is rebuilt without them.
+        super::analysis::repack(
+            &mut tx,
+            &row.campaign_id,
+            std::slice::from_ref(&row.community),
+        )
+        .await?;
         record_departure(&mut tx, &row.campaign_id, &row.id, &row.community).await?;
         recompute_progress(
             &mut tx,

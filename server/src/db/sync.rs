@@ -6,12 +6,12 @@ use std::sync::Arc;
 use doorstep_shared::carry;
 use doorstep_shared::form::FormDefinition;
 use doorstep_shared::sync::{Mutation, MutationResult};
-use doorstep_shared::{CampaignState, Numbers, Outcome};
+use doorstep_shared::{CampaignState, Numbers};
 
 use super::Scope;
 use super::campaigns::CampaignRow;
 use super::record_row::{PULL_COLS, PullDbRow, PulledRecord};
-use super::records::{RecordRow, load_rows, save_rows, store_rows};
+use super::records::{Counted, RecordRow, load_rows, save_rows, store_rows};
 use super::{Db, DbError, DbResult, WriteTx};
 
 /// One page of a pull (see [`Db::pull`]).
@@ -77,8 +77,9 @@ pub struct PushLoad {
     /// The pusher's assignment history per campaign: community → when it was taken away
     /// (`None`: still theirs, or given back).
     pub histories: HashMap<String, HashMap<String, Option<i64>>>,
-    /// Each row's counted state before the batch: progress moves by the difference.
-    before: HashMap<String, Option<(Outcome, bool)>>,
+    /// What each row counted for before the batch: progress and the packs move by the
+    /// difference.
+    before: HashMap<String, Counted>,
 }
 
 /// How many mutations' rules are worth a thread of their own ([`PushBatch::load_rows_while`]).
@@ -349,7 +350,7 @@ impl PushBatch<'_> {
             load.rows.insert(row.id.clone(), row);
         }
         for (id, row) in rows? {
-            load.before.insert(id.clone(), row.counted());
+            load.before.insert(id.clone(), row.before());
             load.rows.insert(id, row);
         }
         Ok(out)

@@ -180,7 +180,7 @@ pub(crate) async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
         eprintln!();
         let load = t0.elapsed();
         if backend == Backend::Postgres {
-            sqlx::query("ANALYZE analysis_facts, analysis_packs")
+            sqlx::query("ANALYZE persons, analysis_packs")
                 .execute(db.pool())
                 .await?;
         }
