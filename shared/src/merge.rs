@@ -172,61 +172,130 @@ pub struct Doc {
 /// Stored shape: `{"w": [writer, …], "i": {"item": index, …}}`.
 mod compact_meta {
     use std::collections::BTreeMap;
+    use std::fmt;
     use std::sync::Arc;
 
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+    use serde::ser::{SerializeMap, SerializeStruct};
+    use serde::{Deserializer, Serialize, Serializer};
 
     use super::Writer;
 
-    #[derive(Deserialize)]
-    struct Compact {
-        w: Vec<Writer>,
-        i: BTreeMap<String, usize>,
+    /// The writers of `meta`, each once, in the order their first item comes.
+    fn writers(meta: &BTreeMap<String, Arc<Writer>>) -> Vec<&Writer> {
+        let mut w: Vec<&Writer> = Vec::new();
+        for writer in meta.values() {
+            let writer: &Writer = writer;
+            if !w.iter().any(|x| std::ptr::eq(*x, writer) || *x == writer) {
+                w.push(writer);
+            }
+        }
+        w
     }
 
-    /// [`Compact`] borrowed from the record, for writing.
-    #[derive(Serialize)]
-    struct CompactRef<'a> {
-        w: Vec<&'a Writer>,
-        i: BTreeMap<&'a str, usize>,
+    /// `"i"`: each item with its writer's index in `"w"`, written straight from `meta` (its
+    /// items are in order already).
+    struct Indexes<'a> {
+        meta: &'a BTreeMap<String, Arc<Writer>>,
+        writers: &'a [&'a Writer],
+    }
+
+    impl Serialize for Indexes<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(Some(self.meta.len()))?;
+            for (item, writer) in self.meta {
+                let writer: &Writer = writer;
+                let idx = self
+                    .writers
+                    .iter()
+                    .position(|x| std::ptr::eq(*x, writer))
+                    .or_else(|| self.writers.iter().position(|x| *x == writer))
+                    .unwrap_or_default();
+                m.serialize_entry(item, &idx)?;
+            }
+            m.end()
+        }
     }
 
     pub fn serialize<S: Serializer>(
         meta: &BTreeMap<String, Arc<Writer>>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let mut w: Vec<&Writer> = Vec::new();
-        let mut i = BTreeMap::new();
-        for (item, writer) in meta {
-            let writer: &Writer = writer;
-            let idx = match w
-                .iter()
-                .position(|x| std::ptr::eq(*x, writer) || *x == writer)
-            {
-                Some(p) => p,
-                None => {
-                    w.push(writer);
-                    w.len() - 1
-                }
-            };
-            i.insert(item.as_str(), idx);
-        }
-        CompactRef { w, i }.serialize(s)
+        let w = writers(meta);
+        let mut st = s.serialize_struct("Meta", 2)?;
+        st.serialize_field("w", &w)?;
+        st.serialize_field(
+            "i",
+            &Indexes {
+                meta,
+                writers: &w,
+            },
+        )?;
+        st.end()
     }
 
+    /// `"i"` as read: items in the stored order, each with its writer's index.
+    struct ItemIndexes(Vec<(String, usize)>);
+
+    impl<'de> serde::Deserialize<'de> for ItemIndexes {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = ItemIndexes;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a map of item to writer index")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ItemIndexes, A::Error> {
+                    let mut out = Vec::with_capacity(map.size_hint().unwrap_or(32));
+                    while let Some(entry) = map.next_entry::<String, usize>()? {
+                        out.push(entry);
+                    }
+                    Ok(ItemIndexes(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    /// Read without a map in between: the items come in order, so the final map is built
+    /// from them in one go, each item sharing its writer.
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<BTreeMap<String, Arc<Writer>>, D::Error> {
-        let c = Compact::deserialize(d)?;
-        let w: Vec<Arc<Writer>> = c.w.into_iter().map(Arc::new).collect();
-        c.i.into_iter()
-            .map(|(item, idx)| {
-                w.get(idx)
-                    .cloned()
-                    .map(|w| (item, w))
-                    .ok_or_else(|| serde::de::Error::custom(format!("writer {idx} missing")))
-            })
-            .collect()
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BTreeMap<String, Arc<Writer>>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the writers (w) and each item's writer (i)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut w: Option<Vec<Arc<Writer>>> = None;
+                let mut i: Option<ItemIndexes> = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*key {
+                        "w" => {
+                            let writers: Vec<Writer> = map.next_value()?;
+                            w = Some(writers.into_iter().map(Arc::new).collect());
+                        }
+                        "i" => i = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let w = w.ok_or_else(|| de::Error::missing_field("w"))?;
+                let i = i.ok_or_else(|| de::Error::missing_field("i"))?;
+                i.0.into_iter()
+                    .map(|(item, idx)| {
+                        w.get(idx)
+                            .cloned()
+                            .map(|w| (item, w))
+                            .ok_or_else(|| de::Error::custom(format!("writer {idx} missing")))
+                    })
+                    .collect()
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -515,7 +584,24 @@ mod tests {
         apply(&mut d, &ch(None, Some(Value::text("x"))), &w("b", 1, 11, 2));
         let json = serde_json::to_string(&d).unwrap();
         assert_eq!(json.matches("\"user\"").count(), 2, "{json}");
-        assert_eq!(serde_json::from_str::<Doc>(&json).unwrap(), d);
+        let back = serde_json::from_str::<Doc>(&json).unwrap();
+        assert_eq!(back, d);
+        // Read back, the items of one edit share one writer again.
+        assert!(Arc::ptr_eq(&back.meta["item0"], &back.meta["item29"]));
+
+        // The items before the writers, and a key of a later version, read the same.
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let swapped = format!(
+            r#"{{"answers":{},"meta":{{"i":{},"later":[1],"w":{}}}}}"#,
+            v["answers"], v["meta"]["i"], v["meta"]["w"]
+        );
+        assert_eq!(serde_json::from_str::<Doc>(&swapped).unwrap(), d);
+        // An index without its writer, or no writers at all, is an error, not a guess.
+        let broken = json.replace("\"x\":1", "\"x\":7");
+        assert!(broken != json, "{json}");
+        let e = serde_json::from_str::<Doc>(&broken).unwrap_err();
+        assert!(e.to_string().contains("writer 7 missing"), "{e}");
+        assert!(serde_json::from_str::<Doc>(r#"{"answers":{},"meta":{"i":{}}}"#).is_err());
     }
 
     #[test]
