@@ -224,13 +224,7 @@ mod compact_meta {
         let w = writers(meta);
         let mut st = s.serialize_struct("Meta", 2)?;
         st.serialize_field("w", &w)?;
-        st.serialize_field(
-            "i",
-            &Indexes {
-                meta,
-                writers: &w,
-            },
-        )?;
+        st.serialize_field("i", &Indexes { meta, writers: &w })?;
         st.end()
     }
 
