@@ -3,9 +3,8 @@
 -- change brings the old ones, instead of a table of their own read and written beside every
 -- record (a fifth of a push's time under the write lock). The packs stay as they are.
 ALTER TABLE persons ADD COLUMN facts TEXT;
-UPDATE persons SET facts = (
-    SELECT f.facts FROM analysis_facts f
-    WHERE f.person_id = persons.id AND f.campaign_id = persons.campaign_id
-      AND f.community = persons.community
-);
+UPDATE persons SET facts = f.facts
+FROM analysis_facts f
+WHERE f.person_id = persons.id AND f.campaign_id = persons.campaign_id
+  AND f.community = persons.community;
 DROP TABLE analysis_facts;
