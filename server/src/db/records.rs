@@ -59,7 +59,7 @@ pub(crate) async fn save_rows(
         return Ok(());
     }
     let now = now_ms();
-    store_rows_at(tx, campaign, rows, user, now).await?;
+    store_rows(tx, campaign, rows, user, now).await?;
     let mut delta = ProgressDelta::default();
     let mut packs = Repacking::default();
     for row in rows.iter().map(|r| &**r).chain(stored.iter().copied()) {
@@ -76,18 +76,10 @@ pub(crate) async fn save_rows(
     delta.apply(tx, campaign).await
 }
 
-/// Writes changed rows of one campaign with fresh sequence numbers and their analysis facts,
-/// without counting them: the change's [`save_rows`] counts them with the rest.
+/// Writes changed rows of one campaign with fresh sequence numbers, marked as changed at
+/// `now`, and their analysis facts, without counting them: the change's [`save_rows`] counts
+/// them with the rest.
 pub(crate) async fn store_rows(
-    tx: &mut WriteTx<'_>,
-    campaign: &str,
-    rows: &mut [&mut RecordRow],
-    user: &str,
-) -> DbResult<()> {
-    store_rows_at(tx, campaign, rows, user, now_ms()).await
-}
-
-async fn store_rows_at(
     tx: &mut WriteTx<'_>,
     campaign: &str,
     rows: &mut [&mut RecordRow],

@@ -12,7 +12,7 @@ use super::Scope;
 use super::campaigns::CampaignRow;
 use super::record_row::{PULL_COLS, PullDbRow, PulledRecord};
 use super::records::{Counted, RecordRow, load_rows, save_rows, store_rows};
-use super::{Db, DbError, DbResult, WriteTx};
+use super::{Db, DbError, DbResult, WriteTx, now_ms};
 
 /// One page of a pull (see [`Db::pull`]).
 #[derive(Debug, Default)]
@@ -324,7 +324,7 @@ impl PushBatch<'_> {
                     .push(r);
             }
             for (campaign_id, mut rows) in by_campaign {
-                store_rows(tx, &campaign_id, &mut rows, &pusher.username).await?;
+                store_rows(tx, &campaign_id, &mut rows, &pusher.username, now_ms()).await?;
             }
             append_log(tx, pusher, log, now).await?;
             load_rows(tx, persons).await
