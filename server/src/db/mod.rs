@@ -156,6 +156,8 @@ impl Db {
     }
 
     async fn connect_with(url: &str, synchronous: &'static str) -> DbResult<Self> {
+        /// Each SQLite connection's page cache, in KiB (negative: a size, not pages).
+        const CACHE_SIZE: &str = "PRAGMA cache_size = -16384";
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
@@ -193,6 +195,10 @@ impl Db {
                         .await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute(wal::AUTOCHECKPOINT_OFF).await?;
+                        // Room for a push batch's pages (about 850 of 4 kB for 500 records)
+                        // until its commit: with SQLite's default 2 MiB, a batch spilled
+                        // pages into the log mid-transaction and wrote them again later.
+                        conn.execute(CACHE_SIZE).await?;
                     }
                     Ok(())
                 })

@@ -8,10 +8,12 @@
 //! commit is in the synced log before it is acknowledged, checkpointed or not.
 //!
 //! The task checkpoints between two writes, holding this process's write lock, so that the
-//! write after it can start the log over rather than grow it. It takes the lock only when no
-//! write waits for it (a push's next batch usually does: it is already decoded), and waits
-//! in line only after [`SKIPS`] tries in a row found a write waiting (a try follows a commit, at
-//! least [`GAP`] after the try before).
+//! write after it can start the log over rather than grow it. It checkpoints after every
+//! [`WRITES`] commits, or once the writes pause for [`PAUSE`]: pages that several commits wrote
+//! (the indexes' last pages, the packs, progress) are copied once, not once per commit. It
+//! takes the lock only when no write waits for it (a push's next batch usually does: it is
+//! already decoded), and waits in line only after [`SKIPS`] tries in a row found a write
+//! waiting (a try follows a commit, at least [`GAP`] after the try before).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,11 @@ use tokio::sync::{Mutex, Notify};
 /// At most one checkpoint this often: a herd's small commits share one (on a disk, each
 /// checkpoint syncs the database file).
 const GAP: Duration = Duration::from_millis(50);
+/// Commits between two checkpoints (a push of 500 records writes about 850 pages; four of
+/// them keep the log under 15 MB).
+const WRITES: u32 = 4;
+/// Writes that pause this long are checkpointed without waiting for [`WRITES`] commits.
+const PAUSE: Duration = Duration::from_millis(100);
 /// Tries in a row that found a write waiting, after which the task waits its turn for the
 /// write lock rather than skip a checkpoint again.
 const SKIPS: u32 = 8;
@@ -61,13 +68,22 @@ pub(super) const AUTOCHECKPOINT_OFF: &str = "PRAGMA wal_autocheckpoint = 0";
 
 async fn run(pool: AnyPool, write_lock: Arc<Mutex<()>>, wrote: Arc<Notify>) {
     let mut skipped = 0;
+    // Commits not yet checkpointed (as far as the task was told).
+    let mut commits = 0;
     loop {
-        tokio::select! {
-            () = wrote.notified() => {}
-            () = tokio::time::sleep(IDLE) => {}
-        }
+        let wait = if commits > 0 { PAUSE } else { IDLE };
+        let committed = tokio::select! {
+            () = wrote.notified() => true,
+            () = tokio::time::sleep(wait) => false,
+        };
         if pool.is_closed() {
             return;
+        }
+        if committed {
+            commits += 1;
+            if commits < WRITES {
+                continue;
+            }
         }
         let writers = match write_lock.try_lock() {
             Ok(free) => free,
@@ -78,6 +94,7 @@ async fn run(pool: AnyPool, write_lock: Arc<Mutex<()>>, wrote: Arc<Notify>) {
             Err(_) => write_lock.lock().await,
         };
         skipped = 0;
+        commits = 0;
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
             .await
