@@ -4,7 +4,8 @@
 //!
 //! Every write goes through [`Db::write`], which serialises writers in two steps: first a mutex
 //! in this process (so waiting writers hold no pooled connection and readers never queue behind
-//! them), then the database's own lock, shared by every process on the database: `BEGIN
+//! them; on SQLite the writes have a connection of their own, whose page cache stays warm from
+//! one write to the next), then the database's own lock, shared by every process on the database: `BEGIN
 //! IMMEDIATE` on SQLite (a CLI command next to `serve` waits its turn instead of failing with
 //! SQLITE_BUSY), `pg_advisory_xact_lock` on PostgreSQL. Change sequence numbers are taken under
 //! that lock, so commit order equals `seq` order and pull cursors never skip a change (see
@@ -85,6 +86,8 @@ pub enum Backend {
 /// checkpoints its log ([`wal`]).
 pub struct Db {
     pool: AnyPool,
+    /// The connection [`Db::write`] uses (SQLite; on PostgreSQL the pool).
+    writer: AnyPool,
     backend: Backend,
     write_lock: Arc<Mutex<()>>,
     audit_lock: Mutex<()>,
@@ -179,30 +182,33 @@ impl Db {
                 .await?;
             pool.close().await;
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // A writer in another process (a CLI import next to `serve`) holds the
-                        // lock for at most a few seconds; wait for it rather than fail.
-                        conn.execute("PRAGMA busy_timeout = 60000").await?;
-                        // Durable before acknowledged (WAL + FULL syncs the log on commit).
-                        conn.execute(sqlx::AssertSqlSafe(format!(
-                            "PRAGMA synchronous = {synchronous}"
-                        )))
-                        .await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute(wal::AUTOCHECKPOINT_OFF).await?;
-                        // Room for a push batch's pages (about 850 of 4 kB for 500 records)
-                        // until its commit: with SQLite's default 2 MiB, a batch spilled
-                        // pages into the log mid-transaction and wrote them again later.
-                        conn.execute(CACHE_SIZE).await?;
-                    }
-                    Ok(())
+        let options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // A writer in another process (a CLI import next to `serve`) holds
+                            // the lock for at most a few seconds; wait for it rather than fail.
+                            conn.execute("PRAGMA busy_timeout = 60000").await?;
+                            // Durable before acknowledged (WAL + FULL syncs the log on commit).
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA synchronous = {synchronous}"
+                            )))
+                            .await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute(wal::AUTOCHECKPOINT_OFF).await?;
+                            // Room for a push batch's pages (about 850 of 4 kB for 500
+                            // records) until its commit: with SQLite's default 2 MiB, a batch
+                            // spilled pages into the log mid-transaction and wrote them again.
+                            conn.execute(CACHE_SIZE).await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
+        };
+        let pool = options(if backend == Backend::Sqlite { 8 } else { 16 })
             .connect(url)
             .await?;
         match backend {
@@ -222,11 +228,20 @@ impl Db {
                 r?;
             }
         }
+        // SQLite: the writes under the lock on a connection of their own, whose page cache
+        // stays valid from one write to the next (a connection's cache is dropped whenever
+        // another connection changed the database since its last transaction; with the
+        // writes spread over the pool, every push read its records' pages from the file again).
+        let writer = match backend {
+            Backend::Sqlite => options(1).connect(url).await?,
+            Backend::Postgres => pool.clone(),
+        };
         let write_lock = Arc::new(Mutex::new(()));
         let checkpoints = (backend == Backend::Sqlite)
             .then(|| wal::Checkpoints::start(pool.clone(), write_lock.clone()));
         let db = Self {
             pool,
+            writer,
             backend,
             write_lock,
             audit_lock: Mutex::new(()),
@@ -259,7 +274,7 @@ impl Db {
         let guard = self.write_lock.lock().await;
         let started = std::time::Instant::now();
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -27,8 +27,9 @@ const GAP: Duration = Duration::from_millis(50);
 /// Commits between two checkpoints (a push of 500 records writes about 850 pages; four of
 /// them keep the log under 15 MB).
 const WRITES: u32 = 4;
-/// Writes that pause this long are checkpointed without waiting for [`WRITES`] commits.
-const PAUSE: Duration = Duration::from_millis(100);
+/// Writes that pause this long are checkpointed without waiting for [`WRITES`] commits (soon,
+/// so that the copy is over before the next write after the pause comes).
+const PAUSE: Duration = Duration::from_millis(20);
 /// Tries in a row that found a write waiting, after which the task waits its turn for the
 /// write lock rather than skip a checkpoint again.
 const SKIPS: u32 = 8;
