@@ -159,8 +159,10 @@ impl Db {
     }
 
     async fn connect_with(url: &str, synchronous: &'static str) -> DbResult<Self> {
-        /// Each SQLite connection's page cache, in KiB (negative: a size, not pages).
-        const CACHE_SIZE: &str = "PRAGMA cache_size = -16384";
+        /// The page cache of the writes' connection, in KiB (negative: a size, not pages). The
+        /// pool's connections keep SQLite's default (2 MiB): their caches are dropped whenever
+        /// a write came in between, and a larger one only allocated more pages to free again.
+        const WRITER_CACHE: &str = "PRAGMA cache_size = -16384";
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
@@ -182,7 +184,7 @@ impl Db {
                 .await?;
             pool.close().await;
         }
-        let options = |max: u32| {
+        let options = |max: u32, writer: bool| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
@@ -199,16 +201,19 @@ impl Db {
                             .await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute(wal::AUTOCHECKPOINT_OFF).await?;
-                            // Room for a push batch's pages (about 850 of 4 kB for 500
-                            // records) until its commit: with SQLite's default 2 MiB, a batch
-                            // spilled pages into the log mid-transaction and wrote them again.
-                            conn.execute(CACHE_SIZE).await?;
+                            if writer {
+                                // Room for a push batch's pages (about 850 of 4 kB for 500
+                                // records) until its commit: with the default 2 MiB, a batch
+                                // spilled pages into the log mid-transaction and wrote them
+                                // again; and its records' pages stay from one push to the next.
+                                conn.execute(WRITER_CACHE).await?;
+                            }
                         }
                         Ok(())
                     })
                 })
         };
-        let pool = options(if backend == Backend::Sqlite { 8 } else { 16 })
+        let pool = options(if backend == Backend::Sqlite { 8 } else { 16 }, false)
             .connect(url)
             .await?;
         match backend {
@@ -233,7 +238,7 @@ impl Db {
         // another connection changed the database since its last transaction; with the
         // writes spread over the pool, every push read its records' pages from the file again).
         let writer = match backend {
-            Backend::Sqlite => options(1).connect(url).await?,
+            Backend::Sqlite => options(1, true).connect(url).await?,
             Backend::Postgres => pool.clone(),
         };
         let write_lock = Arc::new(Mutex::new(()));
