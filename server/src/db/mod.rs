@@ -5,10 +5,10 @@
 //! Every write goes through [`Db::write`], which serialises writers in two steps: first a mutex
 //! in this process (so waiting writers hold no pooled connection and readers never queue behind
 //! them; on SQLite the writes have a connection of their own, whose page cache stays warm from
-//! one write to the next), then the database's own lock, shared by every process on the database: `BEGIN
-//! IMMEDIATE` on SQLite (a CLI command next to `serve` waits its turn instead of failing with
-//! SQLITE_BUSY), `pg_advisory_xact_lock` on PostgreSQL. Change sequence numbers are taken under
-//! that lock, so commit order equals `seq` order and pull cursors never skip a change (see
+//! one write to the next), then the database's own lock, shared by every process on the
+//! database: `BEGIN IMMEDIATE` on SQLite (a CLI command next to `serve` waits its turn instead
+//! of failing with SQLITE_BUSY), `pg_advisory_xact_lock` on PostgreSQL. Change sequence numbers
+//! are taken under that lock, so commit order equals `seq` order and pull cursors never skip a change (see
 //! `docs/sync.md`). SQLite runs with `synchronous = FULL`: a commit is on disk before the server
 //! acknowledges it, so a power cut cannot roll back a push the device has already cleared.
 
@@ -281,7 +281,7 @@ impl Db {
         let tx = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(WRITE_LOCK_KEY)
                     .execute(&mut *tx)
