@@ -8,8 +8,8 @@
 //! one write to the next), then the database's own lock, shared by every process on the
 //! database: `BEGIN IMMEDIATE` on SQLite (a CLI command next to `serve` waits its turn instead
 //! of failing with SQLITE_BUSY), `pg_advisory_xact_lock` on PostgreSQL. Change sequence numbers
-//! are taken under that lock, so commit order equals `seq` order and pull cursors never skip a change (see
-//! `docs/sync.md`). SQLite runs with `synchronous = FULL`: a commit is on disk before the server
+//! are taken under that lock, so commit order equals `seq` order and pull cursors never skip a
+//! change (see `docs/sync.md`). SQLite runs with `synchronous = FULL`: a commit is on disk before the server
 //! acknowledges it, so a power cut cannot roll back a push the device has already cleared.
 
 mod accounts;
