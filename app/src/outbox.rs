@@ -33,8 +33,8 @@ use uuid::Uuid;
 use crate::error::{AppError, Result};
 use crate::model::{LogKind, OutboxState, SaveResult};
 use crate::store::{
-    Store, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid, set_meta,
-    tick_hlc, to_i64, to_u64, update_answers,
+    Store, count_outbox, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid,
+    set_meta, tick_hlc, to_i64, to_u64, update_answers,
 };
 
 /// One stored outbox entry.
@@ -339,6 +339,20 @@ impl Store {
         })
     }
 
+    /// What a push starts from: about how many mutations wait to be sent (the outbox's size:
+    /// its rejected edits, few, are counted too; counting them apart would read every row),
+    /// and whether the server's last answer to a push said it keeps batches in order
+    /// (`PushResponse::in_order`; a store signed in to another server forgets it).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn push_start(&self) -> Result<(usize, bool)> {
+        self.read(|c| {
+            let in_order = get_meta::<bool>(c, key::SERVER_IN_ORDER)?.unwrap_or(false);
+            Ok((count_outbox(c)?, in_order))
+        })
+    }
+
     /// Turns a final record back into a draft (withdraws the submission).
     ///
     /// # Errors
@@ -639,6 +653,9 @@ fn stored_changes(changes: &str) -> Result<Vec<(Cow<'_, str>, Option<&RawValue>)
 
 /// [`Store::apply_push_results`] in the caller's transaction.
 fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result<PushApplied> {
+    if get_meta::<bool>(tx, key::SERVER_IN_ORDER)? != Some(resp.in_order) {
+        set_meta(tx, key::SERVER_IN_ORDER, &resp.in_order)?;
+    }
     let by_id: HashMap<Uuid, &Taken> = sent.iter().map(|m| (m.id, m)).collect();
     let mut out = PushApplied::default();
     let mut answered = 0;

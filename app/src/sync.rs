@@ -318,13 +318,14 @@ impl SyncEngine {
         self.update_form(store, client, report).await
     }
 
-    /// Pushes every pending mutation, a batch at a time, in outbox order. While a batch is at
-    /// the server, the device stores the answer to the batch before, takes the next one (one
-    /// transaction) and encodes it, so device and server overlap. The first batch goes alone,
-    /// and its answer says whether the server keeps batches in order
-    /// (`PushResponse::in_order`). If it does, each next batch leaves as soon as it is encoded,
-    /// naming the batch before it (`after`): two batches are at the server at once, one read
-    /// while the other is applied, and the network's round trip is paid once, not per batch.
+    /// Pushes every pending mutation, a batch at a time, in outbox order ([`batch_size`]).
+    /// While a batch is at the server, the device stores the answer to the batch before, takes
+    /// the next one (one transaction) and encodes it, so device and server overlap. If the
+    /// server keeps batches in order (`PushResponse::in_order`, remembered from its last
+    /// answer; a device that has not heard it yet sends its first batch alone and learns it
+    /// from the answer), each next batch leaves as soon as it is encoded, naming the batch
+    /// before it (`after`): two batches are at the server at once, one read while the other
+    /// is applied, and the network's round trip is paid once, not per batch.
     /// A batch the server refused because the one before was not applied yet
     /// (`previous_batch_missing`: it was still on its way) is sent again once that one is
     /// answered.
@@ -334,16 +335,13 @@ impl SyncEngine {
         client: &Client,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let limit = self
-            .options
-            .push_batch
-            .clamp(1, doorstep_shared::sync::MAX_PUSH_BATCH);
+        let (pending, mut in_order) = db(store, Store::push_start).await?;
+        let limit = batch_size(pending, self.options.push_batch);
         let (_, mut outgoing) = db(store, move |s| Outgoing::next(s, None, limit, 0, None)).await?;
         // The batch at the server, its answer not read yet.
         let mut flying: Option<Flight> = None;
         // An answer read and not stored yet.
         let mut answered: Option<(Vec<Taken>, PushResponse)> = None;
-        let mut in_order = false;
         while let Some(next) = outgoing {
             if !in_order && let Some(f) = flying.take() {
                 let (sent, resp) = f.answer(client).await?;
@@ -573,6 +571,21 @@ impl Outgoing {
     }
 }
 
+/// Pushes of fewer mutations than this go in one batch; from twice as many on, in at least
+/// two.
+const SPLIT_FROM: usize = 50;
+
+/// Mutations per batch for a push of about `pending`: as few batches as `most` (the engine's
+/// [`SyncOptions::push_batch`]) allows, all about the same size; but at least two once there
+/// are [`SPLIT_FROM`] for each, so that the device's work on one batch (taking and encoding
+/// it, storing its answer) overlaps the server's on the other.
+fn batch_size(pending: usize, most: usize) -> usize {
+    let most = most.clamp(1, doorstep_shared::sync::MAX_PUSH_BATCH);
+    let least = if pending >= 2 * SPLIT_FROM { 2 } else { 1 };
+    let batches = pending.div_ceil(most).max(least);
+    pending.div_ceil(batches).clamp(1, most)
+}
+
 fn count_push(report: &mut SyncReport, (n, applied): &(usize, PushApplied)) -> Result<()> {
     report.pushed += n;
     report.applied += applied.applied;
@@ -592,6 +605,23 @@ fn count_push(report: &mut SyncReport, (n, applied): &(usize, PushApplied)) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_as_few_as_allowed_about_the_same_size_and_two_from_a_hundred() {
+        assert_eq!(batch_size(0, 500), 1);
+        assert_eq!(batch_size(1, 500), 1);
+        assert_eq!(batch_size(99, 500), 99);
+        assert_eq!(batch_size(100, 500), 50);
+        assert_eq!(batch_size(200, 500), 100);
+        assert_eq!(batch_size(501, 500), 251);
+        assert_eq!(batch_size(6800, 500), 486);
+        assert_eq!(batch_size(10, 3), 3);
+        assert_eq!(batch_size(6800, 0), 1);
+        assert_eq!(
+            batch_size(100_000, 1_000_000),
+            doorstep_shared::sync::MAX_PUSH_BATCH
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

@@ -31,6 +31,8 @@ pub(crate) mod key {
     pub const DEPARTED: &str = "departed";
     /// The outbox's sent mark (`outbox::sent_upto`).
     pub const OUTBOX_SENT_UPTO: &str = "outbox_sent_upto";
+    /// The server's last push answer said it keeps batches in order (`PushResponse::in_order`).
+    pub const SERVER_IN_ORDER: &str = "server_in_order";
 }
 
 impl Store {

@@ -192,7 +192,12 @@ async fn a_lost_push_answer_is_sent_again_without_duplicates() {
 /// An edit of each of ten persons (four batches of three), `round` in the values; answers
 /// the persons.
 fn ten_edits(store: &Store, round: u32) -> Vec<uuid::Uuid> {
-    let persons: Vec<_> = store.persons(None, Filter::All, "").unwrap()[..10]
+    some_edits(store, round, 10)
+}
+
+/// Edits of the phone of the first `n` persons.
+fn some_edits(store: &Store, round: u32, n: usize) -> Vec<uuid::Uuid> {
+    let persons: Vec<_> = store.persons(None, Filter::All, "").unwrap()[..n]
         .iter()
         .map(|r| r.person_id)
         .collect();
@@ -242,6 +247,31 @@ async fn batches_go_two_at_a_time_only_to_a_server_that_keeps_them_in_order() {
     mock.with(|s| assert_eq!((s.pushes, s.most_at_once, s.refused), (4, 2, 0)));
     has_edits(&mock, &persons, 2);
     assert_eq!(store.unsent_count().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_device_that_heard_the_server_keeps_order_sends_its_second_batch_at_once() {
+    let mock = Mock::start().await;
+    let (_dir, store, e) = signed_in(&mock).await;
+    e.sync_once(&store).await.unwrap();
+    mock.with(|s| {
+        (s.in_order, s.push_delay) = (true, Duration::from_millis(30));
+    });
+    // Four edits, batches of at most three: two batches of two.
+    let persons = some_edits(&store, 1, 4);
+    assert_eq!(store.push_start().unwrap(), (4, false));
+    // Not heard yet: the first batch goes alone, and its answer says so.
+    e.sync_once(&store).await.unwrap();
+    mock.with(|s| assert_eq!((s.pushes, s.most_at_once), (2, 1)));
+    has_edits(&mock, &persons, 1);
+    assert_eq!(store.push_start().unwrap(), (0, true));
+    // Heard: the second batch leaves while the first is at the server.
+    mock.with(|s| (s.pushes, s.most_at_once) = (0, 0));
+    some_edits(&store, 2, 4);
+    let r = e.sync_once(&store).await.unwrap();
+    assert_eq!((r.pushed, r.applied), (4, 4));
+    mock.with(|s| assert_eq!((s.pushes, s.most_at_once, s.refused), (2, 2, 0)));
+    has_edits(&mock, &persons, 2);
 }
 
 #[tokio::test]

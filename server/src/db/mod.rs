@@ -25,6 +25,7 @@ mod roster;
 mod scope;
 mod sync;
 mod wal;
+pub use wal::WriteComing;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -237,8 +238,15 @@ impl Db {
         // stays valid from one write to the next (a connection's cache is dropped whenever
         // another connection changed the database since its last transaction; with the
         // writes spread over the pool, every push read its records' pages from the file again).
+        // It is not tested before each write (a round trip to its thread while a push waits;
+        // sqlx still tests it when a write gives it back).
         let writer = match backend {
-            Backend::Sqlite => options(1, true).connect(url).await?,
+            Backend::Sqlite => {
+                options(1, true)
+                    .test_before_acquire(false)
+                    .connect(url)
+                    .await?
+            }
             Backend::Postgres => pool.clone(),
         };
         let write_lock = Arc::new(Mutex::new(()));
@@ -254,6 +262,15 @@ impl Db {
         };
         db.ensure_analysis_facts().await?;
         Ok(db)
+    }
+
+    /// Announces a write that will soon ask for the lock (a push batch received): on SQLite,
+    /// no checkpoint takes the lock before it ([`wal`]) until the answer is dropped.
+    #[must_use]
+    pub fn write_coming(&self) -> wal::WriteComing {
+        self.checkpoints
+            .as_ref()
+            .map_or_else(wal::WriteComing::none, wal::Checkpoints::coming)
     }
 
     fn wrote(&self) -> Option<&Notify> {

@@ -8,14 +8,17 @@
 //! commit is in the synced log before it is acknowledged, checkpointed or not.
 //!
 //! The task checkpoints between two writes, holding this process's write lock, so that the
-//! write after it can start the log over rather than grow it. It checkpoints after every
-//! [`WRITES`] commits, or once the writes pause for [`PAUSE`]: pages that several commits wrote
-//! (the indexes' last pages, the packs, progress) are copied once, not once per commit. It
-//! takes the lock only when no write waits for it (a push's next batch usually does: it is
-//! already decoded), and waits in line only after [`SKIPS`] tries in a row found a write
-//! waiting (a try follows a commit, at least [`GAP`] after the try before).
+//! write after it can start the log over rather than grow it. It tries after every [`WRITES`]
+//! commits, or once the writes pause for [`PAUSE`]: pages that several commits wrote (the
+//! indexes' last pages, the packs, progress) are copied once, not once per commit. A try
+//! checkpoints only when no write waits for the lock and none is coming
+//! ([`super::Db::write_coming`]: a push batch received, which may still wait for the batch
+//! before it), so a phone's push is not held up between its batches; the copy waits for the
+//! pause after the push. Once [`BEHIND`] commits are not checkpointed, the task waits its turn
+//! for the lock instead. Tries are at least [`GAP`] apart.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::AnyPool;
@@ -30,9 +33,9 @@ const WRITES: u32 = 4;
 /// Writes that pause this long are checkpointed without waiting for [`WRITES`] commits (soon,
 /// so that the copy is over before the next write after the pause comes).
 const PAUSE: Duration = Duration::from_millis(20);
-/// Tries in a row that found a write waiting, after which the task waits its turn for the
-/// write lock rather than skip a checkpoint again.
-const SKIPS: u32 = 8;
+/// Commits not checkpointed after which the task waits its turn for the write lock rather
+/// than for a moment without writes (pushes of 500 records: a log of about 50 MB).
+const BEHIND: u32 = 16;
 /// Writes made outside [`super::Db::write`] (sign-ins, sessions) are checkpointed this long
 /// after, at the latest.
 const IDLE: Duration = Duration::from_secs(10);
@@ -40,7 +43,19 @@ const IDLE: Duration = Duration::from_secs(10);
 /// The checkpointing task of one SQLite pool; it stops when this is dropped.
 pub(super) struct Checkpoints {
     wrote: Arc<Notify>,
+    coming: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// A write announced before it takes the lock ([`super::Db::write_coming`]), until dropped.
+pub struct WriteComing(Option<Arc<AtomicUsize>>);
+
+impl Drop for WriteComing {
+    fn drop(&mut self) {
+        if let Some(coming) = &self.0 {
+            coming.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Checkpoints {
@@ -48,8 +63,20 @@ impl Checkpoints {
     /// ([`AUTOCHECKPOINT_OFF`]).
     pub(super) fn start(pool: AnyPool, write_lock: Arc<Mutex<()>>) -> Self {
         let wrote = Arc::new(Notify::new());
-        let task = tokio::spawn(run(pool, write_lock, wrote.clone()));
-        Self { wrote, task }
+        let coming = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(run(pool, write_lock, wrote.clone(), coming.clone()));
+        Self {
+            wrote,
+            coming,
+            task,
+        }
+    }
+
+    /// Announces a write: no checkpoint starts until it is dropped, unless [`BEHIND`] commits
+    /// wait for one.
+    pub(super) fn coming(&self) -> WriteComing {
+        self.coming.fetch_add(1, Ordering::AcqRel);
+        WriteComing(Some(self.coming.clone()))
     }
 
     /// Tells the task that a write committed.
@@ -67,8 +94,19 @@ impl Drop for Checkpoints {
 /// Run on each pooled SQLite connection: it leaves checkpoints to [`Checkpoints`].
 pub(super) const AUTOCHECKPOINT_OFF: &str = "PRAGMA wal_autocheckpoint = 0";
 
-async fn run(pool: AnyPool, write_lock: Arc<Mutex<()>>, wrote: Arc<Notify>) {
-    let mut skipped = 0;
+impl WriteComing {
+    /// Announces nothing (PostgreSQL: no checkpoints here).
+    pub(super) fn none() -> Self {
+        Self(None)
+    }
+}
+
+async fn run(
+    pool: AnyPool,
+    write_lock: Arc<Mutex<()>>,
+    wrote: Arc<Notify>,
+    coming: Arc<AtomicUsize>,
+) {
     // Commits not yet checkpointed (as far as the task was told).
     let mut commits = 0;
     loop {
@@ -86,15 +124,15 @@ async fn run(pool: AnyPool, write_lock: Arc<Mutex<()>>, wrote: Arc<Notify>) {
                 continue;
             }
         }
-        let writers = match write_lock.try_lock() {
-            Ok(free) => free,
-            Err(_) if skipped < SKIPS => {
-                skipped += 1;
-                continue;
-            }
-            Err(_) => write_lock.lock().await,
+        let writers = if commits >= BEHIND {
+            write_lock.lock().await
+        } else if coming.load(Ordering::Acquire) > 0 {
+            continue;
+        } else if let Ok(free) = write_lock.try_lock() {
+            free
+        } else {
+            continue;
         };
-        skipped = 0;
         commits = 0;
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
@@ -170,5 +208,34 @@ mod tests {
         write_pages(&db, "small", 1).await;
         let (frames, _) = log(&db).await;
         assert!(frames < 20, "log of {frames} frames after a small write");
+    }
+
+    /// A write announced (a push batch received, not yet writing) holds the checkpoint back,
+    /// so that the copy does not take the lock before it; once it is gone the log is copied.
+    #[tokio::test]
+    async fn a_write_coming_holds_the_checkpoint_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        let coming = db.write_coming();
+        write_pages(&db, "bulk", 300).await;
+        let (frames, _) = log(&db).await;
+        // Many pauses' worth of waiting: nothing is copied while the write is coming.
+        tokio::time::sleep(super::PAUSE * 10).await;
+        let (_, copied) = log(&db).await;
+        assert_eq!(
+            copied, 0,
+            "{copied} of {frames} frames copied before the write came"
+        );
+        drop(coming);
+        let mut copied = 0;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            (_, copied) = log(&db).await;
+            if copied >= frames {
+                break;
+            }
+        }
+        assert!(copied >= frames, "{copied} of {frames} frames checkpointed");
     }
 }

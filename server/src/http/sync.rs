@@ -60,7 +60,7 @@ async fn push(
     ApiJson(req): ApiJson<PushBody>,
 ) -> ApiResult<Json<PushResponse>> {
     check_protocol(req.protocol)?;
-    let applying = state.pushes.enter(req.batch);
+    let applying = state.pushes.enter(&state.db, req.batch);
     if req.mutations.len() > MAX_PUSH_BATCH {
         return Err(ApiError::too_large(format!(
             "每次上传最多 {MAX_PUSH_BATCH} 条修改，收到 {n} 条 / at most {MAX_PUSH_BATCH} mutations per push, got {n}",

@@ -19,7 +19,9 @@ use doorstep_shared::merge::{self, Writer};
 use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, Role};
 use doorstep_shared::{CampaignState, Review, Status};
 
-use crate::db::{Db, LogEntry, Logged, PushCampaign, PushLoad, Pusher, RecordRow, now_ms};
+use crate::db::{
+    Db, LogEntry, Logged, PushCampaign, PushLoad, Pusher, RecordRow, WriteComing, now_ms,
+};
 
 /// A mutation as the server received it: decoded, and the JSON text it came as, which the log
 /// keeps as sent (no encoding it again).
@@ -64,16 +66,18 @@ pub struct Sequence {
 #[derive(Default)]
 pub struct InFlight(Mutex<HashMap<Uuid, (u64, watch::Receiver<()>)>>);
 
-/// A batch being applied, in [`InFlight`] until dropped (which wakes those waiting for it).
+/// A batch being applied, in [`InFlight`] until dropped (which wakes those waiting for it),
+/// and announced to the database as a write coming ([`Db::write_coming`]).
 pub struct Applying<'a> {
     in_flight: &'a InFlight,
     entry: Option<(Uuid, u64, watch::Sender<()>)>,
+    _coming: WriteComing,
 }
 
 impl InFlight {
     /// Marks a batch as being applied from now (as soon as its request is read: the batch
     /// after it may be close behind) until the answer is dropped.
-    pub fn enter(&self, batch: Option<Uuid>) -> Applying<'_> {
+    pub fn enter(&self, db: &Db, batch: Option<Uuid>) -> Applying<'_> {
         static TURN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let entry = batch.map(|id| {
             let turn = TURN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -84,6 +88,7 @@ impl InFlight {
         Applying {
             in_flight: self,
             entry,
+            _coming: db.write_coming(),
         }
     }
 

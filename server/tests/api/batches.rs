@@ -137,9 +137,9 @@ async fn a_batch_after_one_being_applied_waits_for_it(b: Backend) {
     let in_flight = InFlight::default();
 
     // The first batch has arrived and is being read; the second comes.
-    let first_applying = in_flight.enter(Some(a));
+    let first_applying = in_flight.enter(db, Some(a));
     let second_push = async {
-        let applying = in_flight.enter(Some(b2));
+        let applying = in_flight.enter(db, Some(b2));
         let received = Received::all(&[second]).unwrap();
         let seq = Sequence {
             batch: Some(b2),
