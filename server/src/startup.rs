@@ -171,9 +171,8 @@ async fn shutdown_signal() {
 }
 
 /// The listener with `TCP_NODELAY` on each connection. Without it, the last piece of an
-/// answer written in several (a compressed body's final chunk) waits until the phone
-/// acknowledges the first, and a phone delays that acknowledgement (about 40 ms on Linux):
-/// a push's answer arrived 50 ms after it was ready.
+/// answer written in several (a compressed body's final chunk) may wait until the phone
+/// acknowledges the first, and a phone delays that acknowledgement (about 40 ms on Linux).
 fn no_delay(
     listener: TcpListener,
 ) -> axum::serve::TapIo<TcpListener, impl FnMut(&mut tokio::net::TcpStream) + Send + 'static> {
