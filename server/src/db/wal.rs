@@ -160,6 +160,19 @@ mod tests {
         (word(16), word(96))
     }
 
+    /// Waits up to 2 s for the task to copy the log's first `frames` frames.
+    async fn assert_copied_soon(dir: &std::path::Path, frames: u32) {
+        let mut copied = 0;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            (_, copied) = log(dir);
+            if copied >= frames {
+                break;
+            }
+        }
+        assert!(copied >= frames, "{copied} of {frames} frames checkpointed");
+    }
+
     async fn write_pages(db: &Db, key: &str, n: usize) {
         let mut tx = db.write().await.expect("write");
         for i in 0..n {
@@ -189,15 +202,7 @@ mod tests {
         let (frames, _) = log(dir.path());
         assert!(frames > 1500, "log of {frames} frames");
         // The task copies them soon after.
-        let mut copied = 0;
-        for _ in 0..100 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            (_, copied) = log(dir.path());
-            if copied >= frames {
-                break;
-            }
-        }
-        assert!(copied >= frames, "{copied} of {frames} frames checkpointed");
+        assert_copied_soon(dir.path(), frames).await;
         // The next write starts the log over rather than growing it.
         write_pages(&db, "small", 1).await;
         let (frames, _) = log(dir.path());
@@ -226,14 +231,6 @@ mod tests {
             "{copied} of {frames} frames copied before the write came"
         );
         drop(coming);
-        let mut copied = 0;
-        for _ in 0..100 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            (_, copied) = log(dir.path());
-            if copied >= frames {
-                break;
-            }
-        }
-        assert!(copied >= frames, "{copied} of {frames} frames checkpointed");
+        assert_copied_soon(dir.path(), frames).await;
     }
 }
