@@ -114,6 +114,22 @@ impl WriteTx<'_> {
         }
     }
 
+    /// ` OR FAIL` on SQLite, after the `INSERT` or `UPDATE` of a statement of many rows whose
+    /// error fails the whole transaction: unlike the default `ABORT`, `FAIL` keeps no
+    /// statement journal to undo the statement's own rows (the caller drops the transaction).
+    /// Nothing on PostgreSQL.
+    pub(crate) fn or_fail(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => " OR FAIL",
+            Backend::Postgres => "",
+        }
+    }
+
+    /// Which database the transaction is on (for a statement spelled differently on each).
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// The placeholders of a statement whose parameters are exactly `rows` groups of `per`
     /// values, in order (a multi-row `VALUES`): `(…), (…)`. On SQLite they are anonymous `?`:
     /// binding a numbered one (`$7`) makes the driver look its name up, a scan of the

@@ -218,7 +218,8 @@ async fn append_log(
     const PER: usize = 10;
     for chunk in log.chunks(100) {
         let sql = format!(
-            "INSERT INTO mutations (id, campaign_id, person_id, device_id, user_id, received_at, reassigned, late, payload, result) VALUES {}",
+            "INSERT{} INTO mutations (id, campaign_id, person_id, device_id, user_id, received_at, reassigned, late, payload, result) VALUES {}",
+            tx.or_fail(),
             tx.value_rows(chunk.len(), PER)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
