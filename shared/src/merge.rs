@@ -329,11 +329,22 @@ pub fn merge_sets(
 }
 
 fn set_value(doc: &mut Doc, item: &str, value: Option<Value>, by: &Arc<Writer>) {
-    match value {
-        Some(v) => doc.answers.insert(item.to_string(), v),
-        None => doc.answers.remove(item),
-    };
-    doc.meta.insert(item.to_string(), by.clone());
+    // An item already there keeps its key (no new string for it).
+    match (value, doc.answers.get_mut(item)) {
+        (Some(v), Some(slot)) => *slot = v,
+        (Some(v), None) => {
+            doc.answers.insert(item.to_string(), v);
+        }
+        (None, _) => {
+            doc.answers.remove(item);
+        }
+    }
+    match doc.meta.get_mut(item) {
+        Some(slot) => slot.clone_from(by),
+        None => {
+            doc.meta.insert(item.to_string(), by.clone());
+        }
+    }
 }
 
 /// A record's state on the items a mutation names, taken before [`apply`]: those are the only

@@ -129,8 +129,9 @@ impl ProgressDelta {
         for (at, communities) in idle {
             for chunk in communities.chunks(400) {
                 let sql = format!(
-                    "UPDATE community_progress SET last_activity = $1 \
+                    "UPDATE{} community_progress SET last_activity = $1 \
                      WHERE campaign_id = $2 AND community IN ({})",
+                    tx.or_fail(),
                     placeholders(3, chunk.len())
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
