@@ -175,7 +175,8 @@ const OVERWRITTEN: [&str; 13] = [
 /// The statement writing `rows` rows over their stored versions ([`overwrite`] binds them):
 /// `UPDATE … FROM (VALUES …)` of the id and [`OVERWRITTEN`]. On SQLite `UPDATE OR FAIL`, which
 /// keeps no statement journal: an upsert's `DO UPDATE` always did, copying every page it
-/// changed before changing it; this statement took about a third less time for 100 rows.
+/// changed before changing it. For 100 rows this took 25–35 % less time than the upsert
+/// (SQLite 3.40, the rows of a district; docs/benchmarks.md).
 fn overwrite_sql(tx: &WriteTx<'_>, rows: usize) -> String {
     // SQLite names a VALUES list's columns column1, column2, …; PostgreSQL takes names.
     let (names, value): (String, Vec<String>) = match tx.backend() {
