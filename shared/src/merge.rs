@@ -349,20 +349,20 @@ fn set_value(doc: &mut Doc, item: &str, value: Option<Value>, by: &Arc<Writer>) 
 
 /// A record's state on the items a mutation names, taken before [`apply`]: those are the only
 /// items it touches, so comparing them says whether the record changed, and putting them back
-/// undoes it.
-pub struct Before {
-    items: Vec<(String, ItemState)>,
+/// undoes it. It names the items by the mutation's own keys (no copy of them).
+pub struct Before<'c> {
+    items: Vec<(&'c str, ItemState)>,
 }
 
 type ItemState = (Option<Value>, Option<Arc<Writer>>, Option<OpenConflict>);
 
-impl Before {
+impl<'c> Before<'c> {
     #[must_use]
-    pub fn of(doc: &Doc, changes: &BTreeMap<String, Change>) -> Self {
+    pub fn of(doc: &Doc, changes: &'c BTreeMap<String, Change>) -> Self {
         Self {
             items: changes
                 .keys()
-                .map(|k| (k.clone(), Self::state(doc, k)))
+                .map(|k| (k.as_str(), Self::state(doc, k)))
                 .collect(),
         }
     }
@@ -379,7 +379,7 @@ impl Before {
     #[must_use]
     pub fn changed(&self, doc: &Doc) -> bool {
         self.items.iter().any(|(k, before)| {
-            let now = (doc.answers.get(k), doc.meta.get(k), doc.conflicts.get(k));
+            let now = (doc.answers.get(*k), doc.meta.get(*k), doc.conflicts.get(*k));
             now != (before.0.as_ref(), before.1.as_ref(), before.2.as_ref())
         })
     }
@@ -397,9 +397,9 @@ impl Before {
             }
         }
         for (k, (value, writer, conflict)) in self.items {
-            put(&mut doc.answers, &k, value);
-            put(&mut doc.meta, &k, writer);
-            put(&mut doc.conflicts, &k, conflict);
+            put(&mut doc.answers, k, value);
+            put(&mut doc.meta, k, writer);
+            put(&mut doc.conflicts, k, conflict);
         }
     }
 }
