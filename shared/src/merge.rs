@@ -330,12 +330,14 @@ pub fn merge_sets(
 
 fn set_value(doc: &mut Doc, item: &str, value: Option<Value>, by: &Arc<Writer>) {
     // An item already there keeps its key (no new string for it).
-    match (value, doc.answers.get_mut(item)) {
-        (Some(v), Some(slot)) => *slot = v,
-        (Some(v), None) => {
-            doc.answers.insert(item.to_string(), v);
-        }
-        (None, _) => {
+    match value {
+        Some(v) => match doc.answers.get_mut(item) {
+            Some(slot) => *slot = v,
+            None => {
+                doc.answers.insert(item.to_string(), v);
+            }
+        },
+        None => {
             doc.answers.remove(item);
         }
     }
