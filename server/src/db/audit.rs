@@ -3,7 +3,7 @@
 //! which [`Db::audit_verify`] finds.
 
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Transaction};
+use sqlx::AnyConnection;
 
 use super::{Db, DbResult, now_ms};
 
@@ -116,10 +116,10 @@ fn hash_of(seq: i64, at: i64, e: &Entry, prev: &str) -> String {
 }
 
 /// Appends an entry inside a transaction that holds the chain's lock.
-pub(crate) async fn append(tx: &mut Transaction<'static, Any>, e: &Entry) -> DbResult<()> {
+pub(crate) async fn append(tx: &mut AnyConnection, e: &Entry) -> DbResult<()> {
     let last =
         sqlx::query_as::<_, LastRow>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
     let (seq, prev) = match last {
         Some(r) => (r.seq + 1, r.hash),
@@ -140,7 +140,7 @@ pub(crate) async fn append(tx: &mut Transaction<'static, Any>, e: &Entry) -> DbR
     .bind(e.detail.clone())
     .bind(prev)
     .bind(hash)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -25,15 +25,17 @@ mod roster;
 mod scope;
 mod sync;
 mod wal;
+mod writer;
 pub use wal::WriteComing;
+pub(crate) use writer::WriteConn;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, Executor, Transaction};
-use tokio::sync::{Mutex, MutexGuard, Notify};
+use sqlx::{AnyPool, Executor};
+use tokio::sync::{Mutex, Notify};
 
 pub use accounts::{AuthContext, DeviceRow, Failures, SignIn, UserRow};
 pub use analysis::{Analyzer, CommunityFacts};
@@ -89,6 +91,8 @@ pub struct Db {
     pool: AnyPool,
     /// The connection [`Db::write`] uses (SQLite; on PostgreSQL the pool).
     writer: AnyPool,
+    /// SQLite: the writes' connection between two writes ([`writer`]).
+    held: writer::Slot,
     backend: Backend,
     write_lock: Arc<Mutex<()>>,
     audit_lock: Mutex<()>,
@@ -97,9 +101,8 @@ pub struct Db {
 
 /// A write transaction holding the writers' lock until commit or drop.
 pub struct WriteTx<'a> {
-    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) tx: WriteConn,
     backend: Backend,
-    _guard: Option<MutexGuard<'a, ()>>,
     /// Told after the commit (SQLite: the log has pages to checkpoint).
     wrote: Option<&'a Notify>,
 }
@@ -254,8 +257,9 @@ impl Db {
         // stays valid from one write to the next (a connection's cache is dropped whenever
         // another connection changed the database since its last transaction; with the
         // writes spread over the pool, every push read its records' pages from the file again).
-        // It is not tested before each write (a round trip to its thread while a push waits;
-        // sqlx still tests it when a write gives it back).
+        // It is taken from this pool once and then kept between writes ([`writer`]): not
+        // tested before each write, nor when a write ends (each a round trip to its thread
+        // while a push's next batch waits).
         let writer = match backend {
             Backend::Sqlite => {
                 options(1, true)
@@ -271,6 +275,7 @@ impl Db {
         let db = Self {
             pool,
             writer,
+            held: writer::Slot::default(),
             backend,
             write_lock,
             audit_lock: Mutex::new(()),
@@ -304,22 +309,23 @@ impl Db {
     }
 
     /// Begins a write transaction under the writers' lock: this process's mutex first (before a
-    /// pooled connection is taken), then the database's lock shared by every process.
+    /// connection is taken: on SQLite the writes' own, see [`writer`]), then the database's lock
+    /// shared by every process.
     ///
     /// # Errors
     /// A database error.
     pub async fn write(&self) -> DbResult<WriteTx<'_>> {
-        let guard = self.write_lock.lock().await;
+        let guard = self.write_lock.clone().lock_owned().await;
         let started = std::time::Instant::now();
         let tx = match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => WriteConn::begin_held(&self.writer, &self.held, guard).await?,
             Backend::Postgres => {
                 let mut tx = self.writer.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(WRITE_LOCK_KEY)
                     .execute(&mut *tx)
                     .await?;
-                tx
+                WriteConn::Pooled(tx, Some(guard))
             }
         };
         let waited = started.elapsed();
@@ -333,7 +339,6 @@ impl Db {
         Ok(WriteTx {
             tx,
             backend: self.backend,
-            _guard: Some(guard),
             wrote: self.wrote(),
         })
     }
@@ -350,9 +355,8 @@ impl Db {
             Backend::Postgres => self.pool.begin().await?,
         };
         Ok(WriteTx {
-            tx,
+            tx: WriteConn::Pooled(tx, None),
             backend: self.backend,
-            _guard: None,
             wrote: self.wrote(),
         })
     }
