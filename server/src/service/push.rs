@@ -64,7 +64,15 @@ pub struct Sequence {
 /// applied by another server process is not here: the one after it finds it applied, or is
 /// answered `previous_batch_missing` and sent again.
 #[derive(Default)]
-pub struct InFlight(Mutex<HashMap<Uuid, (u64, watch::Receiver<()>)>>);
+pub struct InFlight {
+    batches: Mutex<HashMap<Uuid, (u64, watch::Receiver<()>)>>,
+    /// Told whenever a batch enters.
+    entered: tokio::sync::Notify,
+}
+
+/// How long a batch that came before the batch it follows waits for that one to arrive
+/// ([`push_in_sequence`]).
+const ARRIVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A batch being applied, in [`InFlight`] until dropped (which wakes those waiting for it),
 /// and announced to the database as a write coming ([`Db::write_coming`]).
@@ -83,6 +91,7 @@ impl InFlight {
             let turn = TURN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (done, waiting) = watch::channel(());
             self.batches().insert(id, (turn, waiting));
+            self.entered.notify_waiters();
             (id, turn, done)
         });
         Applying {
@@ -101,8 +110,27 @@ impl InFlight {
         }
     }
 
+    /// Waits up to `bound` for `batch` to arrive in this process, and then while it is
+    /// applied. Answers whether it came.
+    async fn arrives(&self, batch: Uuid, bound: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            // Listening before looking: an entry made in between is not missed.
+            let entered = self.entered.notified();
+            tokio::pin!(entered);
+            entered.as_mut().enable();
+            if self.batches().contains_key(&batch) {
+                self.finished(batch).await;
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, entered).await.is_err() {
+                return false;
+            }
+        }
+    }
+
     fn batches(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (u64, watch::Receiver<()>)>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.batches.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -124,6 +152,11 @@ impl Drop for Applying<'_> {
 /// if that one is the device's last applied batch. So a device may send its next batch before
 /// the answer to this one, and the server still applies them in the order sent.
 ///
+/// The two travel on two connections, so the later one can arrive first. Refused then (the
+/// one before is neither applied nor being applied), it waits up to [`ARRIVAL`] for that one to
+/// arrive and be applied, and is tried once more: the phone is not sent round again for a
+/// batch that was only a moment behind.
+///
 /// # Errors
 /// As [`push`].
 pub async fn push_in_sequence(
@@ -134,10 +167,19 @@ pub async fn push_in_sequence(
     received: Vec<Received>,
     seq: Sequence,
 ) -> super::Result<Vec<MutationResult>> {
-    if let Some(after) = seq.after {
-        applying.in_flight.finished(after).await;
+    let Some(after) = seq.after else {
+        return push(db, campaigns, pusher, received, seq).await;
+    };
+    applying.in_flight.finished(after).await;
+    let received = Arc::new(received);
+    match push_shared(db, campaigns, pusher, received.clone(), seq).await {
+        Err(e) if e.code == ErrorCode::PreviousBatchMissing => {
+            let came = applying.in_flight.arrives(after, ARRIVAL).await;
+            tracing::info!(%after, came, "a push batch came before the batch it follows");
+            push_shared(db, campaigns, pusher, received, seq).await
+        }
+        done => done,
     }
-    push(db, campaigns, pusher, received, seq).await
 }
 
 /// Applies a batch of mutations in one transaction: each entirely or not at all, in order; a
@@ -156,10 +198,20 @@ pub async fn push(
     received: Vec<Received>,
     seq: Sequence,
 ) -> super::Result<Vec<MutationResult>> {
+    push_shared(db, campaigns, pusher, Arc::new(received), seq).await
+}
+
+/// [`push`] of mutations shared with the rules' thread (and kept for a second try).
+async fn push_shared(
+    db: &Db,
+    campaigns: &HashMap<String, PushCampaign>,
+    pusher: &Pusher,
+    received: Arc<Vec<Received>>,
+    seq: Sequence,
+) -> super::Result<Vec<MutationResult>> {
     let now = now_ms();
     // The rules run on a thread of their own (`PushBatch::load_rows_while`): what they read
     // is shared with it.
-    let received = Arc::new(received);
     let campaigns = Arc::new(campaigns.clone());
     let shared_pusher = Arc::new(pusher.clone());
     let mutations: Vec<&Mutation> = received.iter().map(|r| &r.mutation).collect();

@@ -59,8 +59,9 @@ async fn refused_as_out_of_order(r: reqwest::Response) {
     );
 }
 
-/// A batch that names a batch the device has not had applied is refused whole; sent again after
-/// that one, it applies. Only the device's last applied batch can be named.
+/// A batch that names a batch the device has not had applied (and that does not come within
+/// the wait for a batch still on its way) is refused whole; sent again after that one, it
+/// applies. Only the device's last applied batch can be named.
 async fn a_batch_after_one_not_applied_is_refused_whole(b: Backend) {
     let api = spawn(b).await;
     let w = api.login("w001").await;
@@ -227,3 +228,37 @@ async fn two_batches_in_flight_over_http_apply_in_order(b: Backend) {
     );
 }
 both!(two_batches_in_flight_over_http_apply_in_order);
+
+/// The later batch can arrive first (each travels on its own connection): it waits for the one
+/// before it to arrive and be applied, instead of being refused and sent again.
+async fn a_batch_that_overtook_the_one_before_waits_for_it(b: Backend) {
+    let api = spawn(b).await;
+    let w = api.login("w001").await;
+    let recs = api.pull_all(&w).await;
+    let rec = recs.values().next().unwrap();
+    let first = edit(rec, &[("household_size", Some(Value::Int(3)))], now());
+    let then = edit(
+        &after_edit(rec, &first),
+        &[("household_size", Some(Value::Int(12)))],
+        now(),
+    );
+    let (a, b2) = (Uuid::now_v7(), Uuid::now_v7());
+    let second_batch = batch(vec![then], b2, Some(a));
+    let second = async {
+        let r = send(&api, &w, &second_batch).await;
+        (r.status(), std::time::Instant::now())
+    };
+    let first = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = send(&api, &w, &batch(vec![first], a, None)).await;
+        (r.status(), std::time::Instant::now())
+    };
+    let ((s2, t2), (s1, t1)) = tokio::join!(second, first);
+    assert_eq!((s1.as_u16(), s2.as_u16()), (200, 200));
+    assert!(t1 <= t2, "the second was answered after the first");
+    assert_eq!(
+        api.pull_all(&w).await[&rec.person.id].answers["household_size"],
+        Value::Int(12)
+    );
+}
+both!(a_batch_that_overtook_the_one_before_waits_for_it);
