@@ -178,9 +178,9 @@ async fn a_batch_after_one_being_applied_waits_for_it(b: Backend) {
 }
 both!(a_batch_after_one_being_applied_waits_for_it);
 
-/// Over HTTP: the second batch, sent while the first waits for the database, is answered after
-/// it and lands on top of it.
-async fn two_batches_in_flight_over_http_apply_in_order(b: Backend) {
+/// A worker's two edits of one record's household size (3, then 12 on top of it): the server,
+/// the worker's session, the person, the edits.
+async fn two_edits(b: Backend) -> (Api, Session, Uuid, Mutation, Mutation) {
     let api = spawn(b).await;
     let w = api.login("w001").await;
     let recs = api.pull_all(&w).await;
@@ -191,6 +191,31 @@ async fn two_batches_in_flight_over_http_apply_in_order(b: Backend) {
         &[("household_size", Some(Value::Int(12)))],
         now(),
     );
+    let person = rec.person.id;
+    (api, w, person, first, then)
+}
+
+/// Both batches of [`two_edits`] were answered 200, the first before the second, and the record
+/// holds the second's value.
+async fn both_applied_in_order(
+    api: &Api,
+    w: &Session,
+    person: Uuid,
+    (s1, t1): (reqwest::StatusCode, std::time::Instant),
+    (s2, t2): (reqwest::StatusCode, std::time::Instant),
+) {
+    assert_eq!((s1.as_u16(), s2.as_u16()), (200, 200));
+    assert!(t1 <= t2, "the second was answered after the first");
+    assert_eq!(
+        api.pull_all(w).await[&person].answers["household_size"],
+        Value::Int(12)
+    );
+}
+
+/// Over HTTP: the second batch, sent while the first waits for the database, is answered after
+/// it and lands on top of it.
+async fn two_batches_in_flight_over_http_apply_in_order(b: Backend) {
+    let (api, w, person, first, then) = two_edits(b).await;
     let (a, b2) = (Uuid::now_v7(), Uuid::now_v7());
     // Another write holds the database: both batches are at the server at once.
     let hold = api.server.state.db.write().await.unwrap();
@@ -218,30 +243,16 @@ async fn two_batches_in_flight_over_http_apply_in_order(b: Backend) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!first_sent.is_finished() && !second_sent.is_finished());
     drop(hold);
-    let (s1, t1) = first_sent.await.unwrap();
-    let (s2, t2) = second_sent.await.unwrap();
-    assert_eq!((s1.as_u16(), s2.as_u16()), (200, 200));
-    assert!(t1 <= t2, "the second was answered after the first");
-    assert_eq!(
-        api.pull_all(&w).await[&rec.person.id].answers["household_size"],
-        Value::Int(12)
-    );
+    let first = first_sent.await.unwrap();
+    let second = second_sent.await.unwrap();
+    both_applied_in_order(&api, &w, person, first, second).await;
 }
 both!(two_batches_in_flight_over_http_apply_in_order);
 
 /// The later batch can arrive first (each travels on its own connection): it waits for the one
 /// before it to arrive and be applied, instead of being refused and sent again.
 async fn a_batch_that_overtook_the_one_before_waits_for_it(b: Backend) {
-    let api = spawn(b).await;
-    let w = api.login("w001").await;
-    let recs = api.pull_all(&w).await;
-    let rec = recs.values().next().unwrap();
-    let first = edit(rec, &[("household_size", Some(Value::Int(3)))], now());
-    let then = edit(
-        &after_edit(rec, &first),
-        &[("household_size", Some(Value::Int(12)))],
-        now(),
-    );
+    let (api, w, person, first, then) = two_edits(b).await;
     let (a, b2) = (Uuid::now_v7(), Uuid::now_v7());
     let second_batch = batch(vec![then], b2, Some(a));
     let second = async {
@@ -253,12 +264,7 @@ async fn a_batch_that_overtook_the_one_before_waits_for_it(b: Backend) {
         let r = send(&api, &w, &batch(vec![first], a, None)).await;
         (r.status(), std::time::Instant::now())
     };
-    let ((s2, t2), (s1, t1)) = tokio::join!(second, first);
-    assert_eq!((s1.as_u16(), s2.as_u16()), (200, 200));
-    assert!(t1 <= t2, "the second was answered after the first");
-    assert_eq!(
-        api.pull_all(&w).await[&rec.person.id].answers["household_size"],
-        Value::Int(12)
-    );
+    let (second, first) = tokio::join!(second, first);
+    both_applied_in_order(&api, &w, person, first, second).await;
 }
 both!(a_batch_that_overtook_the_one_before_waits_for_it);
