@@ -21,7 +21,7 @@ pub struct AppState {
     /// Reverse proxies whose `X-Forwarded-For` is believed (see [`crate::auth::ClientAddr`]).
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
     /// The push batches being applied now (`crate::service::push::InFlight`).
-    pub(crate) pushes: Arc<crate::service::push::InFlight>,
+    pub pushes: Arc<crate::service::push::InFlight>,
 }
 
 impl AppState {

@@ -28,6 +28,7 @@ mod wal;
 mod writer;
 pub use wal::WriteComing;
 pub(crate) use writer::WriteConn;
+pub use writer::WriteStamp;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -151,11 +152,20 @@ impl WriteTx<'_> {
     /// # Errors
     /// When the commit fails; nothing of the transaction is kept then.
     pub async fn commit(self) -> DbResult<()> {
-        self.tx.commit().await?;
+        self.commit_stamped(false).await.map(|_| ())
+    }
+
+    /// [`WriteTx::commit`]; with `stamp`, on SQLite, answers where the database stood then
+    /// ([`WriteStamp`]).
+    ///
+    /// # Errors
+    /// As [`WriteTx::commit`].
+    pub async fn commit_stamped(self, stamp: bool) -> DbResult<Option<WriteStamp>> {
+        let stamp = self.tx.commit_stamped(stamp).await?;
         if let Some(wrote) = self.wrote {
             wrote.notify_one();
         }
-        Ok(())
+        Ok(stamp)
     }
 }
 
@@ -349,6 +359,17 @@ impl Db {
     ///
     /// # Errors
     /// A database error.
+    /// A read-only transaction on a pooled connection (one snapshot of the database, never
+    /// committed: dropped, it is rolled back), for reads that share the writes' helpers
+    /// ([`Db::push_snapshot`]).
+    pub(crate) async fn snapshot(&self) -> DbResult<WriteTx<'_>> {
+        Ok(WriteTx {
+            tx: WriteConn::Pooled(self.pool.begin().await?, None),
+            backend: self.backend,
+            wrote: None,
+        })
+    }
+
     pub(crate) async fn side_write(&self) -> DbResult<WriteTx<'_>> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,

@@ -12,7 +12,7 @@ use super::Scope;
 use super::campaigns::CampaignRow;
 use super::record_row::{PULL_COLS, PullDbRow, PulledRecord};
 use super::records::{Counted, RecordRow, load_rows, save_rows, store_rows};
-use super::{Db, DbError, DbResult, WriteTx, now_ms};
+use super::{Db, DbError, DbResult, WriteStamp, WriteTx, now_ms};
 
 /// One page of a pull (see [`Db::pull`]).
 #[derive(Debug, Default)]
@@ -241,6 +241,35 @@ async fn append_log(
     Ok(())
 }
 
+/// What a push batch's rules read besides the rows themselves, in `tx`: the mutations already
+/// logged, the touched persons' departures, the pusher's assignment history. `first_read`
+/// runs after the first statement.
+async fn load_context(
+    tx: &mut WriteTx<'_>,
+    pusher: &Pusher,
+    mutations: &[&Mutation],
+    first_read: impl FnOnce() -> bool,
+) -> DbResult<Option<(PushLoad, Vec<String>)>> {
+    let ids: Vec<String> = mutations.iter().map(|m| m.id.to_string()).collect();
+    let logged = logged_in(tx, &ids).await?;
+    if !first_read() {
+        return Ok(None);
+    }
+    let mut persons: Vec<String> = mutations.iter().map(|m| m.person.to_string()).collect();
+    persons.sort();
+    persons.dedup();
+    let departed = departed_in(tx, &persons).await?;
+    let histories = histories_in(tx, &pusher.user_id).await?;
+    let load = PushLoad {
+        logged,
+        rows: HashMap::with_capacity(persons.len()),
+        departed,
+        histories,
+        before: HashMap::with_capacity(persons.len()),
+    };
+    Ok(Some((load, persons)))
+}
+
 impl Db {
     /// Opens a push batch: takes the write lock and loads what the batch's rules read besides
     /// the rows themselves ([`PushBatch::load_rows_while`]): the mutations already logged, the
@@ -254,24 +283,61 @@ impl Db {
         mutations: &[&Mutation],
     ) -> DbResult<PushBatch<'_>> {
         let mut tx = self.write().await?;
-        let ids: Vec<String> = mutations.iter().map(|m| m.id.to_string()).collect();
-        let logged = logged_in(&mut tx, &ids).await?;
-        let mut persons: Vec<String> = mutations.iter().map(|m| m.person.to_string()).collect();
-        persons.sort();
-        persons.dedup();
-        let departed = departed_in(&mut tx, &persons).await?;
-        let histories = histories_in(&mut tx, &pusher.user_id).await?;
+        let (load, _) = load_context(&mut tx, pusher, mutations, || true)
+            .await?
+            .ok_or_else(|| DbError::Corrupt("push context not loaded".into()))?;
         Ok(PushBatch {
             tx,
-            load: PushLoad {
-                logged,
-                rows: HashMap::with_capacity(persons.len()),
-                departed,
-                histories,
-                before: HashMap::with_capacity(persons.len()),
-            },
+            load,
             stored: HashSet::new(),
         })
+    }
+
+    /// Everything a push batch's rules read, rows too, from one snapshot of the database and
+    /// without the write lock (`service::push`: a batch prepared while the batch before it is
+    /// written). `taken` runs once the snapshot is taken (after its first read): answering
+    /// `false` gives the snapshot up (`None`).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn push_snapshot(
+        &self,
+        pusher: &Pusher,
+        mutations: &[&Mutation],
+        taken: impl FnOnce() -> bool,
+    ) -> DbResult<Option<PushLoad>> {
+        let mut tx = self.snapshot().await?;
+        let Some((mut load, persons)) = load_context(&mut tx, pusher, mutations, taken).await?
+        else {
+            return Ok(None);
+        };
+        for (id, row) in load_rows(&mut tx, &persons).await? {
+            load.before.insert(id.clone(), row.before());
+            load.rows.insert(id, row);
+        }
+        Ok(Some(load))
+    }
+
+    /// Takes the write lock for a batch whose rules ran on [`Db::push_snapshot`], if the
+    /// database is still as the write that left `since` committed it (SQLite; see
+    /// [`WriteStamp`]): `None` (the lock let go again) when anything else was committed since.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn resume_push(
+        &self,
+        load: PushLoad,
+        since: WriteStamp,
+    ) -> DbResult<Result<PushBatch<'_>, PushLoad>> {
+        let mut tx = self.write().await?;
+        if !tx.tx.unchanged_since(since).await? {
+            return Ok(Err(load));
+        }
+        Ok(Ok(PushBatch {
+            tx,
+            load,
+            stored: HashSet::new(),
+        }))
     }
 }
 
@@ -360,11 +426,13 @@ impl PushBatch<'_> {
     /// Stores the rows in `changed` (each campaign's with its own sequence numbers, moving the
     /// progress counters and the analysis facts), the log and the device's last contact (and,
     /// when the batch has an ID, that it is the device's last applied batch), and commits: all
-    /// of the batch or, on an error, nothing. Answers what the batch loaded, for the caller to
-    /// free off the answer's path.
+    /// of the batch or, on an error, nothing. `committing` runs just before the commit. Answers
+    /// what the batch loaded, for the caller to free off the answer's path, and (SQLite) where
+    /// the database stood after the commit.
     ///
     /// # Errors
     /// A database error.
+    #[allow(clippy::too_many_arguments)]
     pub async fn finish(
         mut self,
         campaigns: &HashMap<String, PushCampaign>,
@@ -373,7 +441,8 @@ impl PushBatch<'_> {
         log: &[LogEntry],
         batch: Option<uuid::Uuid>,
         now: i64,
-    ) -> DbResult<PushLoad> {
+        committing: impl FnOnce(),
+    ) -> DbResult<(PushLoad, Option<WriteStamp>)> {
         let tx = &mut self.tx;
         // Per campaign: the rows still to write, and those written already.
         type Rows<'r> = (Vec<&'r mut RecordRow>, Vec<&'r RecordRow>);
@@ -422,8 +491,9 @@ impl PushBatch<'_> {
             .execute(&mut *tx.tx)
             .await?;
         }
-        self.tx.commit().await?;
-        Ok(self.load)
+        committing();
+        let stamp = self.tx.commit_stamped(true).await?;
+        Ok((self.load, stamp))
     }
 }
 

@@ -13,6 +13,7 @@
 //! in a sqlx transaction on a pooled connection.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex, PoisonError};
 
 use sqlx::AnyConnection;
@@ -23,17 +24,48 @@ use tokio::sync::OwnedMutexGuard;
 use super::DbResult;
 
 /// Where the writes' connection waits between two writes.
+/// The writes' connection between writes, and how many writes it has committed.
 #[derive(Default, Clone)]
-pub(super) struct Slot(Arc<SyncMutex<Option<PoolConnection<Any>>>>);
+pub(super) struct Slot(Arc<Kept>);
+
+#[derive(Default)]
+struct Kept {
+    conn: SyncMutex<Option<PoolConnection<Any>>>,
+    commits: AtomicU64,
+}
 
 impl Slot {
     fn take(&self) -> Option<PoolConnection<Any>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.0
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     fn put(&self, conn: PoolConnection<Any>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+        *self.0.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
     }
+
+    fn commits(&self) -> u64 {
+        self.0.commits.load(Ordering::SeqCst)
+    }
+
+    /// Counts a commit; answers the count.
+    fn committed(&self) -> u64 {
+        self.0.commits.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// Where the database stood when a write committed (SQLite): how many writes the writes'
+/// connection had committed, and the database's `data_version` as that connection saw it,
+/// which changes when any other connection (another process too) commits. A later write that
+/// finds both the same knows that nothing else was committed in between
+/// ([`WriteConn::unchanged_since`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStamp {
+    commits: u64,
+    data_version: i64,
 }
 
 /// The connection of one write transaction, used as an [`AnyConnection`].
@@ -75,19 +107,49 @@ impl WriteConn {
     }
 
     /// Commits. On an error nothing of the transaction is kept.
-    pub(super) async fn commit(self) -> DbResult<()> {
+    /// Commits; with `stamp`, on SQLite, answers where the database stood then.
+    pub(super) async fn commit_stamped(self, stamp: bool) -> DbResult<Option<WriteStamp>> {
         match self {
-            Self::Pooled(tx, _lock) => tx.commit().await?,
+            Self::Pooled(tx, _lock) => {
+                tx.commit().await?;
+                Ok(None)
+            }
             Self::Held(mut held) => {
                 // A failed COMMIT leaves the transaction to the rollback of `held`'s drop.
                 sqlx::query("COMMIT").execute(&mut *held).await?;
+                let commits = held.slot.committed();
+                let data_version = if stamp {
+                    Some(data_version(&mut held).await)
+                } else {
+                    None
+                };
                 if let Some(conn) = held.conn.take() {
                     held.slot.put(conn);
                 }
+                Ok(data_version.transpose()?.map(|data_version| WriteStamp {
+                    commits,
+                    data_version,
+                }))
             }
         }
-        Ok(())
     }
+
+    /// Whether nothing was committed since the write that left `stamp`, by this connection
+    /// or any other: on SQLite, inside this write (so nothing can be committed now either).
+    /// Always `false` on PostgreSQL.
+    pub(super) async fn unchanged_since(&mut self, stamp: WriteStamp) -> DbResult<bool> {
+        match self {
+            Self::Pooled(..) => Ok(false),
+            Self::Held(held) => Ok(held.slot.commits() == stamp.commits
+                && data_version(held).await? == stamp.data_version),
+        }
+    }
+}
+
+async fn data_version(conn: &mut AnyConnection) -> DbResult<i64> {
+    Ok(sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(conn)
+        .await?)
 }
 
 impl Deref for WriteConn {
@@ -201,6 +263,60 @@ mod tests {
 
     /// Writes one after another reuse the writes' connection (its page cache setting shows it
     /// is not one of the pool's), and one whose commit is refused keeps nothing.
+    #[tokio::test]
+    async fn a_stamp_tells_whether_anything_was_committed_since() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        let unchanged = |stamp| {
+            let db = &db;
+            async move {
+                let mut tx = db.write().await.expect("write");
+                tx.tx.unchanged_since(stamp).await.expect("check")
+            }
+        };
+        let mut tx = db.write().await.expect("write");
+        set(&mut tx, "a").await;
+        let stamp = tx
+            .commit_stamped(true)
+            .await
+            .expect("commit")
+            .expect("stamped");
+        assert!(unchanged(stamp).await, "nothing since");
+        // A write dropped unfinished commits nothing.
+        let mut tx = db.write().await.expect("write");
+        set(&mut tx, "dropped").await;
+        drop(tx);
+        assert!(unchanged(stamp).await, "a rolled-back write is nothing");
+        // Another write on the writes' own connection.
+        let mut tx = db.write().await.expect("write");
+        set(&mut tx, "b").await;
+        tx.commit().await.expect("commit");
+        assert!(!unchanged(stamp).await, "a write on the same connection");
+        let tx = db.write().await.expect("write");
+        let stamp = tx
+            .commit_stamped(true)
+            .await
+            .expect("commit")
+            .expect("stamped");
+        assert!(unchanged(stamp).await);
+        // A write on another connection of this process.
+        let mut side = db.side_write().await.expect("side write");
+        set(&mut side, "c").await;
+        side.commit().await.expect("side commit");
+        assert!(!unchanged(stamp).await, "a side write");
+        let stamp = db.write().await.expect("write").commit_stamped(true).await;
+        let stamp = stamp.expect("commit").expect("stamped");
+        // A write by another process on the same database.
+        let other = Db::connect(&url).await.expect("second process");
+        let mut tx = other.write().await.expect("write");
+        set(&mut tx, "d").await;
+        tx.commit().await.expect("commit");
+        assert!(!unchanged(stamp).await, "another process's write");
+        let stamp = db.write().await.expect("write").commit_stamped(true).await;
+        assert!(unchanged(stamp.expect("commit").expect("stamped")).await);
+    }
+
     #[tokio::test]
     async fn writes_keep_their_own_connection() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -8,7 +8,8 @@
 
 use doorstep_shared::errors::ErrorCode;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -20,7 +21,8 @@ use doorstep_shared::sync::{Mutation, MutationResult, MutationStatus, Role};
 use doorstep_shared::{CampaignState, Review, Status};
 
 use crate::db::{
-    Db, LogEntry, Logged, PushCampaign, PushLoad, Pusher, RecordRow, WriteComing, now_ms,
+    Backend, Db, LogEntry, Logged, PushCampaign, PushLoad, Pusher, RecordRow, WriteComing,
+    WriteStamp, now_ms,
 };
 
 /// A mutation as the server received it: decoded, and the JSON text it came as, which the log
@@ -65,9 +67,32 @@ pub struct Sequence {
 /// answered `previous_batch_missing` and sent again.
 #[derive(Default)]
 pub struct InFlight {
-    batches: Mutex<HashMap<Uuid, (u64, watch::Receiver<()>)>>,
+    batches: Mutex<HashMap<Uuid, (u64, Arc<Batch>)>>,
     /// Told whenever a batch enters.
     entered: tokio::sync::Notify,
+    /// Batches prepared while the batch before them was written: applied as prepared, and
+    /// prepared in vain (something else was committed in between).
+    prepared: [AtomicU64; 2],
+}
+
+/// A batch being applied, as the batch sent after it sees it.
+struct Batch {
+    stage: watch::Receiver<Stage>,
+    /// Its persons and mutation IDs, once its request is decoded.
+    holds: OnceLock<(HashSet<Uuid>, HashSet<Uuid>)>,
+}
+
+/// Where a batch being applied stands ([`prepare`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for its turn, reading, running its rules.
+    Reading,
+    /// Its rules are done: it writes, under the write lock.
+    Writing,
+    /// Its commit has begun.
+    Committing,
+    /// Committed, and where the database stood then (SQLite).
+    Committed(Option<WriteStamp>),
 }
 
 /// How long a batch that came before the batch it follows waits for that one to arrive
@@ -78,7 +103,7 @@ const ARRIVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// and announced to the database as a write coming ([`Db::write_coming`]).
 pub struct Applying<'a> {
     in_flight: &'a InFlight,
-    entry: Option<(Uuid, u64, watch::Sender<()>)>,
+    entry: Option<(Uuid, u64, Arc<Batch>, watch::Sender<Stage>)>,
     _coming: WriteComing,
 }
 
@@ -88,11 +113,15 @@ impl InFlight {
     pub fn enter(&self, db: &Db, batch: Option<Uuid>) -> Applying<'_> {
         static TURN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let entry = batch.map(|id| {
-            let turn = TURN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (done, waiting) = watch::channel(());
-            self.batches().insert(id, (turn, waiting));
+            let turn = TURN.fetch_add(1, Ordering::Relaxed);
+            let (stage, seen) = watch::channel(Stage::Reading);
+            let batch = Arc::new(Batch {
+                stage: seen,
+                holds: OnceLock::new(),
+            });
+            self.batches().insert(id, (turn, batch.clone()));
             self.entered.notify_waiters();
-            (id, turn, done)
+            (id, turn, batch, stage)
         });
         Applying {
             in_flight: self,
@@ -103,11 +132,21 @@ impl InFlight {
 
     /// Waits while `batch` is being applied here.
     async fn finished(&self, batch: Uuid) {
-        let waiting = self.batches().get(&batch).map(|(_, w)| w.clone());
+        let waiting = self.batches().get(&batch).map(|(_, b)| b.stage.clone());
         if let Some(mut waiting) = waiting {
-            // Nothing is ever sent: this returns when the batch's sender is dropped.
-            let _ = waiting.changed().await;
+            // Until the batch's sender is dropped (its answer is written or it failed).
+            while waiting.changed().await.is_ok() {}
         }
+    }
+
+    /// How many batches were prepared while the batch before them was written, and applied
+    /// as prepared; and how many were prepared in vain.
+    #[must_use]
+    pub fn prepared(&self) -> (u64, u64) {
+        (
+            self.prepared[0].load(Ordering::Relaxed),
+            self.prepared[1].load(Ordering::Relaxed),
+        )
     }
 
     /// Waits up to `bound` for `batch` to arrive in this process, and then while it is
@@ -129,14 +168,31 @@ impl InFlight {
         }
     }
 
-    fn batches(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (u64, watch::Receiver<()>)>> {
+    fn batches(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (u64, Arc<Batch>)>> {
         self.batches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Applying<'_> {
+    /// Tells the batch sent after this one which persons and mutations this one holds.
+    fn holds(&self, received: &[Received]) {
+        if let Some((_, _, batch, _)) = &self.entry {
+            let persons = received.iter().map(|r| r.mutation.person).collect();
+            let ids = received.iter().map(|r| r.mutation.id).collect();
+            let _ = batch.holds.set((persons, ids));
+        }
+    }
+
+    fn stage(&self, stage: Stage) {
+        if let Some((_, _, _, sender)) = &self.entry {
+            sender.send_replace(stage);
+        }
     }
 }
 
 impl Drop for Applying<'_> {
     fn drop(&mut self) {
-        if let Some((id, turn, _)) = &self.entry {
+        if let Some((id, turn, _, _)) = &self.entry {
             let mut batches = self.in_flight.batches();
             // The same batch sent again while the first send still runs is the later entry.
             if batches.get(id).is_some_and(|(t, _)| t == turn) {
@@ -167,19 +223,168 @@ pub async fn push_in_sequence(
     received: Vec<Received>,
     seq: Sequence,
 ) -> super::Result<Vec<MutationResult>> {
-    let Some(after) = seq.after else {
-        return push(db, campaigns, pusher, received, seq).await;
-    };
-    applying.in_flight.finished(after).await;
+    applying.holds(&received);
     let received = Arc::new(received);
-    match push_shared(db, campaigns, pusher, received.clone(), seq).await {
+    let Some(after) = seq.after else {
+        return push_shared(db, Some(applying), campaigns, pusher, received, seq).await;
+    };
+    let now = now_ms();
+    let prepared = prepare(
+        db,
+        applying.in_flight,
+        after,
+        campaigns,
+        pusher,
+        &received,
+        now,
+    )
+    .await;
+    applying.in_flight.finished(after).await;
+    if let Some(prepared) = prepared {
+        let applied = apply_prepared(
+            db, applying, campaigns, pusher, &received, seq, prepared, now,
+        )
+        .await?;
+        if let Some(results) = applied {
+            return Ok(results);
+        }
+    }
+    let push = |received| push_shared(db, Some(applying), campaigns, pusher, received, seq);
+    match push(received.clone()).await {
         Err(e) if e.code == ErrorCode::PreviousBatchMissing => {
             let came = applying.in_flight.arrives(after, ARRIVAL).await;
             tracing::info!(%after, came, "a push batch came before the batch it follows");
-            push_shared(db, campaigns, pusher, received, seq).await
+            push(received).await
         }
         done => done,
     }
+}
+
+/// A batch whose rules ran while the batch before it was written ([`prepare`]).
+struct Prepared {
+    load: PushLoad,
+    decided: Decided,
+    /// Where the batch before it stands.
+    before: watch::Receiver<Stage>,
+}
+
+/// Runs a batch's rules while the batch before it (`after`) is being written, so that, under
+/// the write lock, it only has to be written too. On SQLite only, when:
+/// - the batch before is in this process and has reached its writes (it holds the write lock,
+///   so nothing else can be committed until it commits);
+/// - the two batches share no person and no mutation, and every campaign is open (a late edit
+///   changes next year's records too): then the batch before changes nothing these rules read;
+/// - the snapshot read is taken before the batch before begins its commit.
+///
+/// The rules then saw the database as it will be once the batch before is committed. Whether
+/// anything else was committed after it is known only under the write lock
+/// ([`apply_prepared`]).
+async fn prepare(
+    db: &Db,
+    in_flight: &InFlight,
+    after: Uuid,
+    campaigns: &HashMap<String, PushCampaign>,
+    pusher: &Pusher,
+    received: &Arc<Vec<Received>>,
+    now: i64,
+) -> Option<Prepared> {
+    let open = campaigns
+        .values()
+        .all(|c| c.row.state == CampaignState::Open);
+    if db.backend() != Backend::Sqlite || pusher.device_id.is_none() || !open || received.is_empty()
+    {
+        return None;
+    }
+    let batch = in_flight.batches().get(&after).map(|(_, b)| b.clone())?;
+    let mut before = batch.stage.clone();
+    let reached = *before.wait_for(|s| *s != Stage::Reading).await.ok()?;
+    let (persons, ids) = batch.holds.get()?;
+    let shared = received
+        .iter()
+        .any(|r| persons.contains(&r.mutation.person) || ids.contains(&r.mutation.id));
+    if reached != Stage::Writing || shared {
+        return None;
+    }
+    let mutations: Vec<&Mutation> = received.iter().map(|r| &r.mutation).collect();
+    let writing = before.clone();
+    let taken = move || *writing.borrow() == Stage::Writing;
+    let mut load = match db.push_snapshot(pusher, &mutations, taken).await {
+        Ok(load) => load?,
+        Err(e) => {
+            tracing::warn!(error = %e, "preparing a push batch failed: it waits for its turn");
+            return None;
+        }
+    };
+    let (campaigns, pusher, received) = (
+        Arc::new(campaigns.clone()),
+        Arc::new(pusher.clone()),
+        received.clone(),
+    );
+    let rules = tokio::task::spawn_blocking(move || {
+        let mut decided = Decided::default();
+        decide(&mut decided, &mut load, &campaigns, &pusher, &received, now)
+            .map(|()| (load, decided))
+    });
+    let (load, decided) = rules.await.ok()?.ok()?;
+    Some(Prepared {
+        load,
+        decided,
+        before,
+    })
+}
+
+/// Applies a prepared batch once the batch before it is done: if that one committed and
+/// nothing else was committed since (checked under the write lock), the prepared rows and
+/// answers are written as they are. `None` when they cannot be (the batch before failed, or
+/// another write came in between): then the batch is applied as any other.
+#[allow(clippy::too_many_arguments)]
+async fn apply_prepared(
+    db: &Db,
+    applying: &Applying<'_>,
+    campaigns: &HashMap<String, PushCampaign>,
+    pusher: &Pusher,
+    received: &Arc<Vec<Received>>,
+    seq: Sequence,
+    prepared: Prepared,
+    now: i64,
+) -> super::Result<Option<Vec<MutationResult>>> {
+    let Prepared {
+        load,
+        decided,
+        before,
+    } = prepared;
+    let Stage::Committed(Some(since)) = *before.borrow() else {
+        return Ok(None);
+    };
+    let mut batch = match db.resume_push(load, since).await? {
+        Ok(batch) => batch,
+        Err(load) => {
+            applying.in_flight.prepared[1].fetch_add(1, Ordering::Relaxed);
+            super::drop_later((load, decided.log));
+            return Ok(None);
+        }
+    };
+    if let (Some(after), Some(device)) = (seq.after, pusher.device_id)
+        && batch.last_batch(device).await? != Some(after)
+    {
+        return Err(previous_batch_missing(after));
+    }
+    applying.stage(Stage::Writing);
+    let (load, stamp) = batch
+        .finish(
+            campaigns,
+            pusher,
+            &decided.changed,
+            &decided.log,
+            seq.batch,
+            now,
+            || applying.stage(Stage::Committing),
+        )
+        .await?;
+    applying.stage(Stage::Committed(stamp));
+    applying.in_flight.prepared[0].fetch_add(1, Ordering::Relaxed);
+    super::drop_later((load, decided.log, decided.changed, received.clone()));
+    Ok(Some(decided.results))
 }
 
 /// Applies a batch of mutations in one transaction: each entirely or not at all, in order; a
@@ -198,12 +403,14 @@ pub async fn push(
     received: Vec<Received>,
     seq: Sequence,
 ) -> super::Result<Vec<MutationResult>> {
-    push_shared(db, campaigns, pusher, Arc::new(received), seq).await
+    push_shared(db, None, campaigns, pusher, Arc::new(received), seq).await
 }
 
-/// [`push`] of mutations shared with the rules' thread (and kept for a second try).
+/// [`push`] of mutations shared with the rules' thread (and kept for a second try), telling
+/// the batch sent after it (if any) how far it is.
 async fn push_shared(
     db: &Db,
+    applying: Option<&Applying<'_>>,
     campaigns: &HashMap<String, PushCampaign>,
     pusher: &Pusher,
     received: Arc<Vec<Received>>,
@@ -292,7 +499,15 @@ async fn push_shared(
         logged.push(log);
         ready = upto;
     }
-    let load = batch
+    // The rules are done: the batch sent after this one may run its own now
+    // ([`prepare`]).
+    let stage = |s| {
+        if let Some(a) = applying {
+            a.stage(s);
+        }
+    };
+    stage(Stage::Writing);
+    let (load, stamp) = batch
         .finish(
             &campaigns,
             pusher,
@@ -300,8 +515,10 @@ async fn push_shared(
             &decided.log,
             seq.batch,
             now,
+            || stage(Stage::Committing),
         )
         .await?;
+    stage(Stage::Committed(stamp));
     super::drop_later((load, decided.log, logged, decided.changed, received));
     Ok(decided.results)
 }

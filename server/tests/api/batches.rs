@@ -268,3 +268,90 @@ async fn a_batch_that_overtook_the_one_before_waits_for_it(b: Backend) {
     both_applied_in_order(&api, &w, person, first, second).await;
 }
 both!(a_batch_that_overtook_the_one_before_waits_for_it);
+
+/// Sends a push on a task of its own: its status and when it was answered.
+fn sending(
+    api: &Api,
+    s: &Session,
+    req: PushRequest,
+) -> tokio::task::JoinHandle<(reqwest::StatusCode, std::time::Instant)> {
+    let (http, token, url) = (
+        api.http.clone(),
+        s.token.clone(),
+        api.url("/api/v1/sync/push"),
+    );
+    tokio::spawn(async move {
+        let r = http
+            .post(url)
+            .bearer_auth(token)
+            .json(&req)
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), std::time::Instant::now())
+    })
+}
+
+/// A batch that arrives while the batch before it is being written runs its rules meanwhile,
+/// on a snapshot of the database (docs/sync.md, "A batch prepared while the one before is
+/// written"): on SQLite it is then applied as prepared, with the answers and records of one
+/// batch after the other. A batch that shares a person with the batch before it waits for its
+/// turn instead. PostgreSQL prepares none.
+async fn a_batch_is_prepared_while_the_one_before_is_written(b: Backend) {
+    let api = spawn(b).await;
+    let w = api.login("w001").await;
+    let state = &api.server.state;
+    let mut expected = (0, 0);
+    for (round, shared) in [(0_i64, false), (1, true), (2, false)] {
+        let recs = api.pull_all(&w).await;
+        let mut ids: Vec<Uuid> = recs.keys().copied().collect();
+        ids.sort();
+        assert!(ids.len() > 20, "w001 has {} records", ids.len());
+        let size = Value::Int(2 + round);
+        let (last, rest) = ids.split_last().unwrap();
+        // The first batch edits every record but the last; the second the last one (or, to
+        // share a person, the first one's phone).
+        let first: Vec<Mutation> = rest
+            .iter()
+            .map(|p| edit(&recs[p], &[("household_size", Some(size.clone()))], now()))
+            .collect();
+        let phone = Value::text(format!("1390000000{round}"));
+        let second = if shared {
+            edit(&recs[&rest[0]], &[("phone", Some(phone.clone()))], now())
+        } else {
+            edit(
+                &recs[last],
+                &[("household_size", Some(size.clone()))],
+                now(),
+            )
+        };
+        let (a, b2) = (Uuid::now_v7(), Uuid::now_v7());
+        // Another write holds the database: both batches are at the server before the first
+        // takes its turn.
+        let hold = state.db.write().await.unwrap();
+        let first_sent = sending(&api, &w, batch(first, a, None));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let second_sent = sending(&api, &w, batch(vec![second], b2, Some(a)));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(hold);
+        let (s1, t1) = first_sent.await.unwrap();
+        let (s2, t2) = second_sent.await.unwrap();
+        assert_eq!((s1.as_u16(), s2.as_u16()), (200, 200), "round {round}");
+        assert!(t1 <= t2, "the second was answered after the first");
+        let now_recs = api.pull_all(&w).await;
+        for p in rest {
+            assert_eq!(now_recs[p].answers["household_size"], size, "round {round}");
+        }
+        if shared {
+            assert_eq!(now_recs[&rest[0]].answers["phone"], phone);
+        } else {
+            assert_eq!(now_recs[last].answers["household_size"], size);
+            if b == Backend::Sqlite {
+                expected.0 += 1;
+            }
+        }
+        assert_eq!(state.pushes.prepared(), expected, "round {round}");
+    }
+}
+both!(a_batch_is_prepared_while_the_one_before_is_written);
