@@ -59,6 +59,10 @@ fn describe() {
         "doorstep_mutations_total",
         "Pushed mutations by result: applied, rejected, conflict (applied with an item in conflict)"
     );
+    describe_counter!(
+        "doorstep_push_batches_prepared_total",
+        "Push batches whose rules ran while the batch before them was written: applied as prepared (used), or prepared in vain (stale: something else was committed in between)"
+    );
     describe_counter!("doorstep_pulls_total", "Pull pages served");
     describe_counter!("doorstep_pull_records_total", "Records sent in pull pages");
     describe_gauge!(
@@ -111,6 +115,13 @@ pub fn push(results: &[MutationResult]) {
     counter!("doorstep_mutations_total", "result" => "applied").increment(applied);
     counter!("doorstep_mutations_total", "result" => "rejected").increment(rejected);
     counter!("doorstep_mutations_total", "result" => "conflict").increment(conflict);
+}
+
+/// Counts a push batch prepared while the batch before it was written: `used` (applied as
+/// prepared) or stale.
+pub fn prepared(used: bool) {
+    let outcome = if used { "used" } else { "stale" };
+    counter!("doorstep_push_batches_prepared_total", "outcome" => outcome).increment(1);
 }
 
 /// Counts one pull page and the records it sent.

@@ -318,18 +318,23 @@ impl Db {
         Ok(Some(load))
     }
 
-    /// Takes the write lock for a batch whose rules ran on [`Db::push_snapshot`], if the
-    /// database is still as the write that left `since` committed it (SQLite; see
-    /// [`WriteStamp`]): `None` (the lock let go again) when anything else was committed since.
+    /// Takes the write lock for a batch whose rules ran on [`Db::push_snapshot`], and keeps it
+    /// if the database is still as the write that left `since` (awaited under the lock: the
+    /// write it comes from may hold the lock when this one queues for it) committed it (SQLite;
+    /// see [`WriteStamp`]). The load back (the lock let go again) when that write did not commit
+    /// or anything else was committed since.
     ///
     /// # Errors
     /// A database error.
     pub async fn resume_push(
         &self,
         load: PushLoad,
-        since: WriteStamp,
+        since: impl Future<Output = Option<WriteStamp>>,
     ) -> DbResult<Result<PushBatch<'_>, PushLoad>> {
         let mut tx = self.write().await?;
+        let Some(since) = since.await else {
+            return Ok(Err(load));
+        };
         if !tx.tx.unchanged_since(since).await? {
             return Ok(Err(load));
         }

@@ -239,7 +239,6 @@ pub async fn push_in_sequence(
         now,
     )
     .await;
-    applying.in_flight.finished(after).await;
     if let Some(prepared) = prepared {
         let applied = apply_prepared(
             db, applying, campaigns, pusher, &received, seq, prepared, now,
@@ -249,6 +248,7 @@ pub async fn push_in_sequence(
             return Ok(results);
         }
     }
+    applying.in_flight.finished(after).await;
     let push = |received| push_shared(db, Some(applying), campaigns, pusher, received, seq);
     match push(received.clone()).await {
         Err(e) if e.code == ErrorCode::PreviousBatchMissing => {
@@ -336,7 +336,9 @@ async fn prepare(
 /// Applies a prepared batch once the batch before it is done: if that one committed and
 /// nothing else was committed since (checked under the write lock), the prepared rows and
 /// answers are written as they are. `None` when they cannot be (the batch before failed, or
-/// another write came in between): then the batch is applied as any other.
+/// another write came in between): then the batch is applied as any other. It queues for the
+/// write lock at once, while the batch before still holds it, so that no write queued later
+/// comes in between.
 #[allow(clippy::too_many_arguments)]
 async fn apply_prepared(
     db: &Db,
@@ -351,15 +353,26 @@ async fn apply_prepared(
     let Prepared {
         load,
         decided,
-        before,
+        mut before,
     } = prepared;
-    let Stage::Committed(Some(since)) = *before.borrow() else {
-        return Ok(None);
+    // The stamp the batch before leaves once committed (none if it failed).
+    let since = async move {
+        let stamp = |s: &Stage| match s {
+            Stage::Committed(stamp) => *stamp,
+            _ => None,
+        };
+        let reached = before
+            .wait_for(|s| matches!(s, Stage::Committed(_)))
+            .await
+            .map(|s| stamp(&s));
+        // Gone without a word: failed (or its last word came just before it went).
+        reached.unwrap_or_else(|_| stamp(&before.borrow()))
     };
     let mut batch = match db.resume_push(load, since).await? {
         Ok(batch) => batch,
         Err(load) => {
             applying.in_flight.prepared[1].fetch_add(1, Ordering::Relaxed);
+            crate::metrics::prepared(false);
             super::drop_later((load, decided.log));
             return Ok(None);
         }
@@ -383,6 +396,7 @@ async fn apply_prepared(
         .await?;
     applying.stage(Stage::Committed(stamp));
     applying.in_flight.prepared[0].fetch_add(1, Ordering::Relaxed);
+    crate::metrics::prepared(true);
     super::drop_later((load, decided.log, decided.changed, received.clone()));
     Ok(Some(decided.results))
 }
