@@ -353,23 +353,31 @@ impl Db {
         })
     }
 
+    /// A read-only transaction (one snapshot of the database, never committed: dropped, it is
+    /// rolled back) on a pooled connection that is idle now, for reads that share the writes'
+    /// helpers ([`Db::push_snapshot`]); `None` when every connection is busy (pulls), rather
+    /// than waiting for one.
+    ///
+    /// # Errors
+    /// A database error.
+    pub(crate) async fn snapshot(&self) -> DbResult<Option<WriteTx<'_>>> {
+        let Some(conn) = self.pool.try_acquire() else {
+            return Ok(None);
+        };
+        Ok(Some(WriteTx {
+            // What `Pool::begin` does with the connection it waited for.
+            tx: WriteConn::Pooled(sqlx::Transaction::begin(conn, None).await?, None),
+            backend: self.backend,
+            wrote: None,
+        }))
+    }
+
     /// Begins a small write that does not queue behind this process's pushes (sign-ins,
     /// sessions, account changes): SQLite's own lock (at most one push's wait), or on PostgreSQL
     /// the audit chain's advisory lock, which such a write takes anyway for its entry.
     ///
     /// # Errors
     /// A database error.
-    /// A read-only transaction on a pooled connection (one snapshot of the database, never
-    /// committed: dropped, it is rolled back), for reads that share the writes' helpers
-    /// ([`Db::push_snapshot`]).
-    pub(crate) async fn snapshot(&self) -> DbResult<WriteTx<'_>> {
-        Ok(WriteTx {
-            tx: WriteConn::Pooled(self.pool.begin().await?, None),
-            backend: self.backend,
-            wrote: None,
-        })
-    }
-
     pub(crate) async fn side_write(&self) -> DbResult<WriteTx<'_>> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,

@@ -296,7 +296,7 @@ impl Db {
     /// Everything a push batch's rules read, rows too, from one snapshot of the database and
     /// without the write lock (`service::push`: a batch prepared while the batch before it is
     /// written). `taken` runs once the snapshot is taken (after its first read): answering
-    /// `false` gives the snapshot up (`None`).
+    /// `false` gives the snapshot up (`None`). `None` too when no read connection is idle.
     ///
     /// # Errors
     /// A database error.
@@ -306,7 +306,9 @@ impl Db {
         mutations: &[&Mutation],
         taken: impl FnOnce() -> bool,
     ) -> DbResult<Option<PushLoad>> {
-        let mut tx = self.snapshot().await?;
+        let Some(mut tx) = self.snapshot().await? else {
+            return Ok(None);
+        };
         let Some((mut load, persons)) = load_context(&mut tx, pusher, mutations, taken).await?
         else {
             return Ok(None);
