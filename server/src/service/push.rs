@@ -274,6 +274,8 @@ struct Prepared {
 ///   so nothing else can be committed until it commits);
 /// - the two batches share no person and no mutation, and every campaign is open (a late edit
 ///   changes next year's records too): then the batch before changes nothing these rules read;
+/// - no other batch is in flight in this process (another phone's would most likely be
+///   written between the two, and the work prepared be in vain);
 /// - the snapshot read is taken before the batch before begins its commit.
 ///
 /// The rules then saw the database as it will be once the batch before is committed. Whether
@@ -302,7 +304,10 @@ async fn prepare(
     let shared = received
         .iter()
         .any(|r| persons.contains(&r.mutation.person) || ids.contains(&r.mutation.id));
-    if reached != Stage::Writing || shared {
+    // Other batches in flight (other phones') would most likely be written between the two,
+    // and the work prepared would be in vain.
+    let others = in_flight.batches().len() > 2;
+    if reached != Stage::Writing || shared || others {
         return None;
     }
     let mutations: Vec<&Mutation> = received.iter().map(|r| &r.mutation).collect();
