@@ -219,27 +219,9 @@ async fn two_batches_in_flight_over_http_apply_in_order(b: Backend) {
     let (a, b2) = (Uuid::now_v7(), Uuid::now_v7());
     // Another write holds the database: both batches are at the server at once.
     let hold = api.server.state.db.write().await.unwrap();
-    let sending = |req: PushRequest| {
-        let (http, token, url) = (
-            api.http.clone(),
-            w.token.clone(),
-            api.url("/api/v1/sync/push"),
-        );
-        tokio::spawn(async move {
-            let r = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&req)
-                .timeout(Duration::from_secs(120))
-                .send()
-                .await
-                .unwrap();
-            (r.status(), std::time::Instant::now())
-        })
-    };
-    let first_sent = sending(batch(vec![first], a, None));
+    let first_sent = sending(&api, &w, batch(vec![first], a, None));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let second_sent = sending(batch(vec![then], b2, Some(a)));
+    let second_sent = sending(&api, &w, batch(vec![then], b2, Some(a)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!first_sent.is_finished() && !second_sent.is_finished());
     drop(hold);
