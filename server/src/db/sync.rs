@@ -270,7 +270,30 @@ async fn load_context(
     Ok(Some((load, persons)))
 }
 
+/// The device's last applied push batch (`PushRequest::batch`), as `conn` sees it.
+async fn last_batch(
+    conn: &mut sqlx::AnyConnection,
+    device: uuid::Uuid,
+) -> DbResult<Option<uuid::Uuid>> {
+    let last: Option<Option<String>> =
+        sqlx::query_scalar("SELECT last_batch FROM devices WHERE id = $1")
+            .bind(device.to_string())
+            .fetch_optional(conn)
+            .await?;
+    Ok(last.flatten().and_then(|b| uuid::Uuid::parse_str(&b).ok()))
+}
+
 impl Db {
+    /// The device's last applied push batch, as last committed (no write lock taken: a batch
+    /// being applied may change it).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn last_batch(&self, device: uuid::Uuid) -> DbResult<Option<uuid::Uuid>> {
+        let mut conn = self.pool.acquire().await?;
+        last_batch(&mut conn, device).await
+    }
+
     /// Opens a push batch: takes the write lock and loads what the batch's rules read besides
     /// the rows themselves ([`PushBatch::load_rows_while`]): the mutations already logged, the
     /// touched persons' departures, the pusher's assignment history.
@@ -354,12 +377,7 @@ impl PushBatch<'_> {
     /// # Errors
     /// A database error.
     pub async fn last_batch(&mut self, device: uuid::Uuid) -> DbResult<Option<uuid::Uuid>> {
-        let last: Option<Option<String>> =
-            sqlx::query_scalar("SELECT last_batch FROM devices WHERE id = $1")
-                .bind(device.to_string())
-                .fetch_optional(&mut *self.tx.tx)
-                .await?;
-        Ok(last.flatten().and_then(|b| uuid::Uuid::parse_str(&b).ok()))
+        last_batch(&mut self.tx.tx, device).await
     }
 
     /// Loads the rows of some persons (those that exist) into the batch; `meanwhile` runs on

@@ -68,6 +68,9 @@ pub struct Sequence {
 #[derive(Default)]
 pub struct InFlight {
     batches: Mutex<HashMap<Uuid, (u64, Arc<Batch>)>>,
+    /// The last [`ENDED_KEPT`] batches that were in flight here (applied or failed), the
+    /// newest last: a batch sent after one of them does not look for it in the database.
+    ended: Mutex<std::collections::VecDeque<Uuid>>,
     /// Told whenever a batch enters.
     entered: tokio::sync::Notify,
     /// Batches prepared while the batch before them was written: applied as prepared, and
@@ -98,6 +101,9 @@ enum Stage {
 /// How long a batch that came before the batch it follows waits for that one to arrive
 /// ([`push_in_sequence`]).
 const ARRIVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How many ended batches [`InFlight`] remembers.
+const ENDED_KEPT: usize = 256;
 
 /// A batch being applied, in [`InFlight`] until dropped (which wakes those waiting for it),
 /// and announced to the database as a write coming ([`Db::write_coming`]).
@@ -149,23 +155,39 @@ impl InFlight {
         )
     }
 
-    /// Waits up to `bound` for `batch` to arrive in this process, and then while it is
-    /// applied. Answers whether it came.
-    async fn arrives(&self, batch: Uuid, bound: std::time::Duration) -> bool {
+    /// Whether `batch` is in flight in this process, or was lately.
+    fn seen(&self, batch: Uuid) -> bool {
+        self.batches().contains_key(&batch)
+            || self
+                .ended
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&batch)
+    }
+
+    /// Waits up to `bound` for `batch` to arrive in this process (or to have been here).
+    /// Answers whether it came.
+    async fn arrived(&self, batch: Uuid, bound: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + bound;
         loop {
             // Listening before looking: an entry made in between is not missed.
             let entered = self.entered.notified();
             tokio::pin!(entered);
             entered.as_mut().enable();
-            if self.batches().contains_key(&batch) {
-                self.finished(batch).await;
+            if self.seen(batch) {
                 return true;
             }
             if tokio::time::timeout_at(deadline, entered).await.is_err() {
                 return false;
             }
         }
+    }
+
+    /// [`InFlight::arrived`], and then waits while it is applied.
+    async fn arrives(&self, batch: Uuid, bound: std::time::Duration) -> bool {
+        let came = self.arrived(batch, bound).await;
+        self.finished(batch).await;
+        came
     }
 
     fn batches(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (u64, Arc<Batch>)>> {
@@ -197,6 +219,15 @@ impl Drop for Applying<'_> {
             // The same batch sent again while the first send still runs is the later entry.
             if batches.get(id).is_some_and(|(t, _)| t == turn) {
                 batches.remove(id);
+                let mut ended = self
+                    .in_flight
+                    .ended
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if ended.len() == ENDED_KEPT {
+                    ended.pop_front();
+                }
+                ended.push_back(*id);
             }
         }
     }
@@ -208,10 +239,13 @@ impl Drop for Applying<'_> {
 /// if that one is the device's last applied batch. So a device may send its next batch before
 /// the answer to this one, and the server still applies them in the order sent.
 ///
-/// The two travel on two connections, so the later one can arrive first. Refused then (the
-/// one before is neither applied nor being applied), it waits up to [`ARRIVAL`] for that one to
-/// arrive and be applied, and is tried once more: the phone is not sent round again for a
-/// batch that was only a moment behind.
+/// The two travel on two connections, so the later one can arrive first. When the one before
+/// is neither in flight here (nor was lately) nor the device's last applied batch, it waits up
+/// to [`ARRIVAL`] for that one to arrive, before it takes the write lock, and then goes on as
+/// a batch sent after one in flight (it may be [`prepare`]d): the phone is not sent round
+/// again for a batch that was only a moment behind. A batch refused under the lock all the
+/// same (the one before was being applied by another server process) waits up to [`ARRIVAL`]
+/// for it then, and is tried once more.
 ///
 /// # Errors
 /// As [`push`].
@@ -228,6 +262,17 @@ pub async fn push_in_sequence(
     let Some(after) = seq.after else {
         return push_shared(db, Some(applying), campaigns, pusher, received, seq).await;
     };
+    // A batch that overtook the one before it on the way waits for that one here, before it
+    // takes the write lock, then goes on as a batch sent after one in flight.
+    let mut waited = false;
+    if let Some(device) = pusher.device_id
+        && !applying.in_flight.seen(after)
+        && db.last_batch(device).await? != Some(after)
+    {
+        waited = true;
+        let came = applying.in_flight.arrived(after, ARRIVAL).await;
+        tracing::info!(%after, came, "a push batch came before the batch it follows");
+    }
     let now = now_ms();
     let prepared = prepare(
         db,
@@ -251,7 +296,9 @@ pub async fn push_in_sequence(
     applying.in_flight.finished(after).await;
     let push = |received| push_shared(db, Some(applying), campaigns, pusher, received, seq);
     match push(received.clone()).await {
-        Err(e) if e.code == ErrorCode::PreviousBatchMissing => {
+        // Checked before it was applied, not missing then: another batch of the device's
+        // came in between, or the one before was being applied by another server process.
+        Err(e) if e.code == ErrorCode::PreviousBatchMissing && !waited => {
             let came = applying.in_flight.arrives(after, ARRIVAL).await;
             tracing::info!(%after, came, "a push batch came before the batch it follows");
             push(received).await
