@@ -296,8 +296,8 @@ pub async fn push_in_sequence(
     applying.in_flight.finished(after).await;
     let push = |received| push_shared(db, Some(applying), campaigns, pusher, received, seq);
     match push(received.clone()).await {
-        // Checked before it was applied, not missing then: another batch of the device's
-        // came in between, or the one before was being applied by another server process.
+        // Refused under the lock without having waited above: the one before is being
+        // applied by another server process (or failed here, and is refused again).
         Err(e) if e.code == ErrorCode::PreviousBatchMissing && !waited => {
             let came = applying.in_flight.arrives(after, ARRIVAL).await;
             tracing::info!(%after, came, "a push batch came before the batch it follows");
