@@ -165,29 +165,30 @@ impl InFlight {
                 .contains(&batch)
     }
 
-    /// Waits up to `bound` for `batch` to arrive in this process (or to have been here).
-    /// Answers whether it came.
-    async fn arrived(&self, batch: Uuid, bound: std::time::Duration) -> bool {
+    /// Waits up to `bound` for `batch`, which a batch sent after it names, to arrive in this
+    /// process (or to have been here).
+    async fn arrived(&self, batch: Uuid, bound: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + bound;
-        loop {
+        let came = loop {
             // Listening before looking: an entry made in between is not missed.
             let entered = self.entered.notified();
             tokio::pin!(entered);
             entered.as_mut().enable();
             if self.seen(batch) {
-                return true;
+                break true;
             }
             if tokio::time::timeout_at(deadline, entered).await.is_err() {
-                return false;
+                break false;
             }
-        }
+        };
+        tracing::info!(after = %batch, came, "a push batch came before the batch it follows");
     }
 
-    /// [`InFlight::arrived`], and then waits while it is applied.
-    async fn arrives(&self, batch: Uuid, bound: std::time::Duration) -> bool {
-        let came = self.arrived(batch, bound).await;
-        self.finished(batch).await;
-        came
+    /// Counts a batch prepared while the batch before it was written: applied as prepared
+    /// (`used`), or prepared in vain.
+    fn count_prepared(&self, used: bool) {
+        self.prepared[usize::from(!used)].fetch_add(1, Ordering::Relaxed);
+        crate::metrics::prepared(used);
     }
 
     fn batches(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (u64, Arc<Batch>)>> {
@@ -270,8 +271,7 @@ pub async fn push_in_sequence(
         && db.last_batch(device).await? != Some(after)
     {
         waited = true;
-        let came = applying.in_flight.arrived(after, ARRIVAL).await;
-        tracing::info!(%after, came, "a push batch came before the batch it follows");
+        applying.in_flight.arrived(after, ARRIVAL).await;
     }
     let now = now_ms();
     let prepared = prepare(
@@ -299,8 +299,8 @@ pub async fn push_in_sequence(
         // Refused under the lock without having waited above: the one before is being
         // applied by another server process (or failed here, and is refused again).
         Err(e) if e.code == ErrorCode::PreviousBatchMissing && !waited => {
-            let came = applying.in_flight.arrives(after, ARRIVAL).await;
-            tracing::info!(%after, came, "a push batch came before the batch it follows");
+            applying.in_flight.arrived(after, ARRIVAL).await;
+            applying.in_flight.finished(after).await;
             push(received).await
         }
         done => done,
@@ -423,8 +423,7 @@ async fn apply_prepared(
     let mut batch = match db.resume_push(load, since).await? {
         Ok(batch) => batch,
         Err(load) => {
-            applying.in_flight.prepared[1].fetch_add(1, Ordering::Relaxed);
-            crate::metrics::prepared(false);
+            applying.in_flight.count_prepared(false);
             super::drop_later((load, decided.log));
             return Ok(None);
         }
@@ -447,8 +446,7 @@ async fn apply_prepared(
         )
         .await?;
     applying.stage(Stage::Committed(stamp));
-    applying.in_flight.prepared[0].fetch_add(1, Ordering::Relaxed);
-    crate::metrics::prepared(true);
+    applying.in_flight.count_prepared(true);
     super::drop_later((load, decided.log, decided.changed, received.clone()));
     Ok(Some(decided.results))
 }
