@@ -233,7 +233,7 @@ impl Session {
 pub struct SyncReport {
     /// Mutations sent.
     pub pushed: usize,
-    /// Mutations the server accepted (and the device deleted from its outbox).
+    /// Mutations the server accepted (acknowledged in the device's outbox).
     pub applied: usize,
     /// Mutations the server refused (kept on the device with the reason).
     pub rejected: usize,

@@ -13,9 +13,15 @@
 //! edits of one item never conflict with themselves on the server. Once an entry has been
 //! included in a push it is frozen: it may be re-sent as is (the server answers a re-sent
 //! mutation identically), so it is never changed, and later edits start a new entry.
+//!
+//! ## Acknowledged
+//! An entry the server applied stays, as `acked` with the record version the server answered,
+//! until a pull brings that version of the record (`store::pull`): until then it is laid over
+//! the stored record as what the server holds (`store::records::load_record`), and is no longer
+//! an edit of the outbox (not sent, counted or listed). Answering a push writes one small row
+//! per edit instead of rewriting each record the pull that follows rewrites anyway.
 
 use doorstep_shared::errors::ErrorCode;
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use doorstep_shared::carry;
@@ -34,7 +40,7 @@ use crate::error::{AppError, Result};
 use crate::model::{LogKind, OutboxState, SaveResult};
 use crate::store::{
     Store, count_outbox, failpoint, get_meta, key, load_record, now_ms, observe_hlc, parse_uuid,
-    set_meta, tick_hlc, to_i64, to_u64, update_answers,
+    set_meta, tick_hlc, to_i64, to_u64,
 };
 
 /// One stored outbox entry.
@@ -73,9 +79,9 @@ pub struct PushApplied {
 }
 
 /// A mutation taken for a push as the outbox stores it: what the request and the answer need,
-/// its changes kept as their stored JSON. The device only passes them on, and writes their
-/// values into its copy of the record when the answer comes: decoding every value of every
-/// survey into types, only to encode them again, was most of taking a batch.
+/// its changes kept as their stored JSON. The device only passes them on, and keeps them, as
+/// stored, once the server acknowledged them ("Acknowledged" above): decoding every value of
+/// every survey into types, only to encode them again, was most of taking a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Taken {
     pub id: Uuid,
@@ -183,14 +189,16 @@ pub(crate) fn load_outbox(c: &Connection, person: Option<Uuid>) -> Result<Vec<Ou
     let raws: Vec<RawOutbox> = match person {
         Some(p) => {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE person_id = ?1 ORDER BY seq"
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE person_id = ?1 AND state != 'acked' \
+                 ORDER BY seq"
             ))?;
             st.query_map([p.to_string()], raw_outbox)?
                 .collect::<rusqlite::Result<_>>()?
         }
         None => {
-            let mut st =
-                c.prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY seq"))?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state != 'acked' ORDER BY seq"
+            ))?;
             st.query_map([], raw_outbox)?
                 .collect::<rusqlite::Result<_>>()?
         }
@@ -406,8 +414,9 @@ impl Store {
     }
 
     /// Applies the server's answer to a pushed batch, in one transaction: an applied mutation
-    /// leaves the outbox (its values become the device's idea of the server state until the
-    /// next pull brings the real one), a rejected one stays, marked with the server's reason.
+    /// is acknowledged (its values become the device's idea of the server state until a pull
+    /// brings the real one; see "Acknowledged" above), a rejected one stays, marked with the
+    /// server's reason.
     /// Merged, conflicting, reassigned and rejected outcomes go to the sync log.
     ///
     /// # Errors
@@ -628,27 +637,14 @@ fn take_batch(tx: &Connection, limit: usize, after: i64) -> Result<PushBatch> {
     Ok(PushBatch { taken, last })
 }
 
-/// An item of stored changes, its value as the JSON text stored ([`Taken::changes`]).
-#[derive(serde::Deserialize)]
-struct StoredChange<'a> {
-    #[serde(borrow, default)]
-    value: Option<&'a RawValue>,
-}
-
-/// Each item of stored changes with its value's JSON text, borrowed from `changes` (an item
-/// key with escapes is copied).
-fn stored_changes(changes: &str) -> Result<Vec<(Cow<'_, str>, Option<&RawValue>)>> {
-    if let Ok(items) = serde_json::from_str::<BTreeMap<&str, StoredChange<'_>>>(changes) {
-        return Ok(items
-            .into_iter()
-            .map(|(k, c)| (Cow::Borrowed(k), c.value))
-            .collect());
+/// Stored changes (`item → change` JSON) without some items, the others kept as their
+/// stored JSON text.
+fn changes_without(changes: &str, items: &[&str]) -> Result<String> {
+    let mut all: BTreeMap<String, Box<RawValue>> = serde_json::from_str(changes)?;
+    for item in items {
+        all.remove(*item);
     }
-    let items: BTreeMap<String, StoredChange<'_>> = serde_json::from_str(changes)?;
-    Ok(items
-        .into_iter()
-        .map(|(k, c)| (Cow::Owned(k), c.value))
-        .collect())
+    Ok(serde_json::to_string(&all)?)
 }
 
 /// [`Store::apply_push_results`] in the caller's transaction.
@@ -666,29 +662,32 @@ fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result
         answered += 1;
         match result.status {
             MutationStatus::Applied => {
-                let removed = tx
-                    .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
-                    .execute([m.id.to_string()])?;
-                if removed == 0 {
+                // Until a pull brings the server's record, the device's copy takes the values
+                // the server took as sent (`records::with_acked`); a merged or conflicting
+                // item keeps the copy's value (the server's may be another one), so it is
+                // left out of the row kept.
+                let left_out: Vec<&str> = result
+                    .items
+                    .iter()
+                    .filter(|(_, o)| matches!(o, ItemOutcome::SetMerged | ItemOutcome::Conflict))
+                    .map(|(item, _)| item.as_str())
+                    .collect();
+                let narrowed = if left_out.is_empty() {
+                    None
+                } else {
+                    Some(changes_without(&m.changes, &left_out)?)
+                };
+                let acked = tx
+                    .prepare_cached(
+                        "UPDATE outbox SET state = 'acked', acked_version = ?2,
+                           changes = coalesce(?3, changes)
+                         WHERE id = ?1 AND state = 'pending'",
+                    )?
+                    .execute(params![m.id.to_string(), to_i64(result.version)?, narrowed])?;
+                if acked == 0 {
                     continue;
                 }
                 out.applied += 1;
-                // Until the next pull brings the server's record, the device's copy
-                // takes the values the server took as sent; a merged or conflicting
-                // item keeps the copy's value (the server's may be another one).
-                let changes = stored_changes(&m.changes)?;
-                let taken = changes.iter().filter(|(item, _)| {
-                    !matches!(
-                        result.items.get(item.as_ref()),
-                        Some(ItemOutcome::SetMerged | ItemOutcome::Conflict)
-                    )
-                });
-                update_answers(
-                    tx,
-                    m.person,
-                    taken.map(|(item, value)| (item.as_ref(), *value)),
-                    result.version,
-                )?;
                 for outcome in result.items.values() {
                     match outcome {
                         ItemOutcome::SetMerged => out.merged_items += 1,
@@ -718,7 +717,7 @@ fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result
                     .unwrap_or_else(|| "服务器拒绝了此修改 / The server refused this edit".into());
                 let n = tx.execute(
                     "UPDATE outbox SET state = 'rejected', reject_code = ?2, reject_message = ?3
-                     WHERE id = ?1",
+                     WHERE id = ?1 AND state != 'acked'",
                     params![m.id.to_string(), code, message],
                 )?;
                 if n == 0 {

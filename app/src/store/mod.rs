@@ -34,7 +34,7 @@ use uuid::Uuid;
 pub(crate) use self::meta::{get_meta, key, observe_hlc, set_meta, tick_hlc};
 pub(crate) use self::pull::purge_departed;
 pub use self::pull::{PageApplied, PulledPage, PulledRecord};
-pub(crate) use self::records::{load_record, load_records, update_answers};
+pub(crate) use self::records::{load_record, load_records};
 pub use self::schema::MIGRATIONS;
 use crate::error::{AppError, Result};
 use crate::keyfile::{KdfParams, KeyFile, Passcode, sidecar_path};
@@ -107,7 +107,11 @@ pub(crate) fn ms_to_time(ms: i64) -> DateTime<Utc> {
 
 /// How many edits the outbox holds, pending or rejected.
 pub(crate) fn count_outbox(c: &Connection) -> Result<usize> {
-    let n: i64 = c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?;
+    let n: i64 = c.query_row(
+        "SELECT count(*) FROM outbox WHERE state != 'acked'",
+        [],
+        |r| r.get(0),
+    )?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 

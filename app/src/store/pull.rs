@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::meta::{get_meta, key, observe_hlc, set_meta};
 use super::records::{encode_notes, upsert_record};
-use super::{Store, failpoint, to_u64};
+use super::{Store, failpoint, to_i64, to_u64};
 use crate::error::Result;
 
 /// A [`PullResponse`] as the device reads it: the same JSON, field for field, but each record
@@ -158,6 +158,7 @@ impl Store {
             // departed.
             let mut departed: Vec<Uuid> = get_meta(tx, key::DEPARTED)?.unwrap_or_default();
             let departed_before = departed.len();
+            let acked = any_acked(tx)?;
             for rec in &page.records {
                 // Only what the comparison needs: no decoding of the stored record.
                 let old: Option<StoredReview> = tx
@@ -185,6 +186,9 @@ impl Store {
                     ));
                 }
                 upsert_record(tx, rec)?;
+                if acked {
+                    drop_acked(tx, rec.person.id, rec.version)?;
+                }
                 if !departed.is_empty() {
                     departed.retain(|d| *d != rec.person.id);
                 }
@@ -216,6 +220,8 @@ impl Store {
     /// A storage error.
     pub fn reset_for_new_campaign(&self) -> Result<()> {
         self.write(|tx| {
+            // The server has the acknowledged edits; the records they lay over go.
+            tx.execute("DELETE FROM outbox WHERE state = 'acked'", [])?;
             tx.execute(
                 "DELETE FROM records WHERE person_id NOT IN (SELECT person_id FROM outbox)",
                 [],
@@ -233,6 +239,26 @@ impl Store {
     }
 }
 
+/// Whether the outbox holds edits the server acknowledged that no pull has brought back yet.
+fn any_acked(c: &Connection) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'acked')",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Drops a person's acknowledged edits that the pulled record (at `version`) holds: the
+/// device's copy is now the server's own. An edit acknowledged at a later version than the
+/// record pulled (a page read before it was applied) stays laid over it.
+fn drop_acked(c: &Connection, person: Uuid, version: u64) -> Result<()> {
+    c.prepare_cached(
+        "DELETE FROM outbox WHERE person_id = ?1 AND state = 'acked' AND acked_version <= ?2",
+    )?
+    .execute(rusqlite::params![person.to_string(), to_i64(version)?])?;
+    Ok(())
+}
+
 /// Drops the departed persons (see [`PullResponse::removed`]) that hold no outbox edits; the
 /// others stay listed until their edits are acknowledged.
 pub(crate) fn purge_departed(c: &Connection) -> Result<()> {
@@ -243,13 +269,14 @@ pub(crate) fn purge_departed(c: &Connection) -> Result<()> {
     let mut kept = Vec::new();
     for id in departed {
         let busy: bool = c.query_row(
-            "SELECT EXISTS (SELECT 1 FROM outbox WHERE person_id = ?1)",
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE person_id = ?1 AND state != 'acked')",
             [id.to_string()],
             |r| r.get(0),
         )?;
         if busy {
             kept.push(id);
         } else {
+            c.execute("DELETE FROM outbox WHERE person_id = ?1", [id.to_string()])?;
             c.execute("DELETE FROM records WHERE person_id = ?1", [id.to_string()])?;
         }
     }
@@ -272,13 +299,18 @@ fn drop_out_of_scope(c: &Connection, scope: &[DivisionCode]) -> Result<Vec<Divis
     for community in held.iter().filter(|h| !in_scope(h)) {
         let busy: bool = c.query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox o JOIN records r ON r.person_id = o.person_id
-                            WHERE r.community = ?1)",
+                            WHERE r.community = ?1 AND o.state != 'acked')",
             [community],
             |r| r.get(0),
         )?;
         if busy {
             continue;
         }
+        c.execute(
+            "DELETE FROM outbox WHERE person_id IN
+               (SELECT person_id FROM records WHERE community = ?1)",
+            [community],
+        )?;
         c.execute("DELETE FROM records WHERE community = ?1", [community])?;
         if let Ok(code) = DivisionCode::parse(community) {
             dropped.push(code);

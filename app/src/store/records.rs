@@ -1,10 +1,10 @@
 //! The `records` table: the last pulled server state of each person's record, one row per
 //! person, read back into [`RecordState`]s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use doorstep_shared::domain::Review;
-use doorstep_shared::merge::OpenConflict;
+use doorstep_shared::merge::{Change, OpenConflict};
 use doorstep_shared::sync::RecordState;
 use doorstep_shared::value::Answers;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -79,6 +79,8 @@ pub(super) fn encode_notes(notes: &BTreeMap<String, String>) -> Result<Option<St
     }
 }
 
+/// One person's record as the device knows the server holds it: the last pulled state with the
+/// edits the server acknowledged since laid over it ([`with_acked`]).
 pub(crate) fn load_record(c: &Connection, person: Uuid) -> Result<Option<RecordState>> {
     let row = c
         .prepare_cached(&format!(
@@ -86,10 +88,23 @@ pub(crate) fn load_record(c: &Connection, person: Uuid) -> Result<Option<RecordS
         ))?
         .query_row([person.to_string()], RecordRow::read)
         .optional()?;
-    row.map(RecordRow::decode).transpose()
+    let Some(mut rec) = row.map(RecordRow::decode).transpose()? else {
+        return Ok(None);
+    };
+    let acked: Vec<Acked> = c
+        .prepare_cached(
+            "SELECT person_id, changes, acked_version FROM outbox
+             WHERE person_id = ?1 AND state = 'acked' ORDER BY seq",
+        )?
+        .query_map([person.to_string()], Acked::read)?
+        .collect::<rusqlite::Result<_>>()?;
+    for a in &acked {
+        with_acked(&mut rec, a)?;
+    }
+    Ok(Some(rec))
 }
 
-/// Records of one community, or all of them.
+/// Records of one community, or all of them ([`load_record`]).
 pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Vec<RecordState>> {
     let rows: Vec<RecordRow> = match community {
         Some(code) => {
@@ -105,59 +120,62 @@ pub(crate) fn load_records(c: &Connection, community: Option<&str>) -> Result<Ve
                 .collect::<rusqlite::Result<_>>()?
         }
     };
-    rows.into_iter().map(RecordRow::decode).collect()
-}
-
-/// Sets some of one record's answers (`None`: unanswered) and raises its version to at least
-/// `version`, nothing else of it (the device's copy after a push was answered); a person
-/// without a record is left alone. The other answers are copied as their stored JSON text,
-/// not decoded and encoded again (a push answered for thousands of records).
-pub(crate) fn update_answers<'v>(
-    c: &Connection,
-    person: Uuid,
-    set: impl IntoIterator<Item = (&'v str, Option<&'v RawValue>)>,
-    version: u64,
-) -> Result<()> {
-    let id = person.to_string();
-    let row: Option<(String, i64)> = c
-        .prepare_cached("SELECT answers, version FROM records WHERE person_id = ?1")?
-        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((stored, stored_version)) = row else {
-        return Ok(());
-    };
-    let answers = set_answers(&stored, set)?;
-    let version = to_u64(stored_version).max(version);
-    c.prepare_cached("UPDATE records SET answers = ?2, version = ?3 WHERE person_id = ?1")?
-        .execute(params![id, answers, to_i64(version)?])?;
-    Ok(())
-}
-
-/// `answers` (a JSON object of item → value) with some items set or removed, in the same form
-/// as [`Answers`] encodes: keys in order, compact.
-fn set_answers<'v>(
-    answers: &str,
-    set: impl IntoIterator<Item = (&'v str, Option<&'v RawValue>)>,
-) -> Result<String> {
-    let fresh: Vec<(&str, Option<&RawValue>)> = set.into_iter().collect();
-    // Keys with escapes cannot be borrowed: such a record is decoded whole.
-    let Ok(mut items) = serde_json::from_str::<BTreeMap<&str, &RawValue>>(answers) else {
-        let mut whole: BTreeMap<String, Box<RawValue>> = serde_json::from_str(answers)?;
-        for (item, v) in fresh {
-            match v {
-                Some(v) => whole.insert(item.to_string(), v.to_owned()),
-                None => whole.remove(item),
-            };
+    let mut acked: HashMap<String, Vec<Acked>> = HashMap::new();
+    {
+        let mut st = c.prepare_cached(
+            "SELECT person_id, changes, acked_version FROM outbox WHERE state = 'acked' ORDER BY seq",
+        )?;
+        for a in st.query_map([], Acked::read)? {
+            let a = a?;
+            acked.entry(a.person.clone()).or_default().push(a);
         }
-        return Ok(serde_json::to_string(&whole)?);
-    };
-    for (item, v) in &fresh {
-        match v {
-            Some(v) => items.insert(item, v),
-            None => items.remove(item),
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mut rec = row.decode()?;
+            if let Some(list) = acked.get(&rec.person.id.to_string()) {
+                for a in list {
+                    with_acked(&mut rec, a)?;
+                }
+            }
+            Ok(rec)
+        })
+        .collect()
+}
+
+/// An edit the server acknowledged that no pull has brought back yet (an `acked` outbox row):
+/// the items the server took as sent, and the record's version after it.
+struct Acked {
+    person: String,
+    changes: String,
+    version: Option<i64>,
+}
+
+impl Acked {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Acked> {
+        Ok(Acked {
+            person: r.get(0)?,
+            changes: r.get(1)?,
+            version: r.get(2)?,
+        })
+    }
+}
+
+/// Lays an acknowledged edit over a record: its items take the values sent, and the version
+/// rises to the one the server answered. This is what the server holds once it applied the
+/// edit (as far as the device knows) until a pull brings the record itself and drops the row
+/// (`pull::drop_acked`). Items the server merged or put in conflict are not among `changes`
+/// (`outbox::apply_results` leaves them out): they keep the copy's value.
+fn with_acked(rec: &mut RecordState, acked: &Acked) -> Result<()> {
+    let changes: BTreeMap<String, Change> = serde_json::from_str(&acked.changes)?;
+    for (item, change) in changes {
+        match change.value {
+            Some(v) => rec.answers.insert(item, v),
+            None => rec.answers.remove(&item),
         };
     }
-    Ok(serde_json::to_string(&items)?)
+    rec.version = rec.version.max(acked.version.map_or(0, to_u64));
+    Ok(())
 }
 
 /// Stores a pulled record as the device's copy of the server state, its answers, conflicts
@@ -185,64 +203,4 @@ pub(crate) fn upsert_record(c: &Connection, rec: &PulledRecord) -> Result<()> {
         encode_notes(&rec.review_notes)?,
     ])?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use doorstep_shared::value::Value;
-
-    /// What decoding the answers whole, changing them and encoding them again gives.
-    fn decoded(answers: &str, set: &[(&str, Option<Value>)]) -> String {
-        let mut a: Answers = serde_json::from_str(answers).expect("answers");
-        for (item, v) in set {
-            match v {
-                Some(v) => a.insert((*item).to_string(), v.clone()),
-                None => a.remove(*item),
-            };
-        }
-        serde_json::to_string(&a).expect("encode")
-    }
-
-    #[test]
-    fn answers_are_set_as_if_decoded_whole() {
-        let mut a = Answers::new();
-        a.insert("phone".into(), Value::text("13900000000"));
-        a.insert(
-            "b_items".into(),
-            Value::Set(["x".to_string(), "y\"z".to_string()].into()),
-        );
-        a.insert("age".into(), Value::Int(41));
-        let stored = serde_json::to_string(&a).expect("encode");
-        let set = [
-            ("phone", Some(Value::text("13911112222"))),
-            ("age", None),
-            ("a_new", Some(Value::Bool(true))),
-            ("never_there", None),
-        ];
-        // Values come as their JSON text, as the outbox stores them.
-        let raw: Vec<(&str, Option<Box<RawValue>>)> = set
-            .iter()
-            .map(|(i, v)| {
-                (
-                    *i,
-                    v.as_ref()
-                        .map(|v| serde_json::value::to_raw_value(v).expect("raw")),
-                )
-            })
-            .collect();
-        let by_ref = || raw.iter().map(|(i, v)| (*i, v.as_deref()));
-        assert_eq!(
-            set_answers(&stored, by_ref()).expect("set"),
-            decoded(&stored, &set)
-        );
-        // A key with an escape cannot be borrowed: the record is read whole, same result.
-        let escaped = r#"{"a\"b":"1","c":2}"#;
-        assert_eq!(
-            set_answers(escaped, by_ref()).expect("set"),
-            decoded(escaped, &set)
-        );
-        // Not an object: an error, nothing written.
-        assert!(set_answers("[1]", by_ref()).is_err());
-    }
 }

@@ -79,6 +79,35 @@ pub const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE records ADD COLUMN review_notes TEXT;
     ",
+    // 5: an edit the server applied stays in the outbox as `acked`, with the record version the
+    // server answered (`acked_version`), until a pull brings that version of the record: the
+    // device's copy is not rewritten twice, once at the answer and once at the pull that follows
+    // (`outbox::apply_results`, `records::with_acked`). SQLite cannot change a CHECK: the table
+    // is rebuilt.
+    r"
+    CREATE TABLE outbox_v5 (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        person_id TEXT NOT NULL,
+        base_version INTEGER NOT NULL,
+        hlc TEXT NOT NULL,
+        changes TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        sent INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected', 'acked')),
+        reject_code TEXT,
+        reject_message TEXT,
+        acked_version INTEGER
+    );
+    INSERT INTO outbox_v5 (seq, id, person_id, base_version, hlc, changes, created_at, sent,
+                           state, reject_code, reject_message)
+        SELECT seq, id, person_id, base_version, hlc, changes, created_at, sent, state,
+               reject_code, reject_message
+        FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v5 RENAME TO outbox;
+    CREATE INDEX outbox_person ON outbox (person_id, seq);
+    ",
 ];
 
 /// Applies the migrations not yet applied, each in its own transaction with its

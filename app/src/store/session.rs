@@ -67,7 +67,8 @@ impl Store {
                     });
                 }
                 tx.execute_batch(
-                    "DELETE FROM records; DELETE FROM sync_log; DELETE FROM scratch;
+                    "DELETE FROM records; DELETE FROM outbox; DELETE FROM sync_log;
+                     DELETE FROM scratch;
                      DELETE FROM meta WHERE key NOT IN ('hlc', 'form', 'community_names');",
                 )?;
             }

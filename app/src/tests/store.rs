@@ -1301,7 +1301,6 @@ fn a_store_from_before_review_notes_gains_the_column() {
         .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
         .unwrap();
     assert_eq!(v, MIGRATIONS.len() as i64);
-    assert_eq!(MIGRATIONS.len(), 4);
     assert!(store.record(p.id).unwrap().review_notes.is_empty());
     let mut rec = fresh(&p, 60);
     rec.review = Review::Returned;
@@ -1418,4 +1417,168 @@ fn a_pulled_record_stored_as_received_reads_back_as_the_servers_state() {
     assert_eq!(v.review_notes, rec.review_notes);
     assert_eq!(v.conflicts, rec.conflicts);
     assert_eq!(v.prior, rec.prior);
+}
+
+/// How many acknowledged edits the outbox keeps (laid over records until a pull).
+fn acked_rows(store: &Store) -> i64 {
+    store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM outbox WHERE state = 'acked'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
+}
+
+#[test]
+fn an_acknowledged_edit_is_laid_over_the_record_until_a_pull_brings_it() {
+    let f = fx();
+    let p = f.person(0).clone();
+    let mut first = fresh(&p, 10);
+    first
+        .answers
+        .insert("outcome_note".into(), Value::text("旧"));
+    f.store
+        .apply_pull_page(&page(vec![first], 10, f.scope()))
+        .unwrap();
+    saved(
+        f.store
+            .save_edit(
+                p.id,
+                edit(&[("outcome", text("away")), ("outcome_note", text("新"))]),
+                false,
+            )
+            .unwrap(),
+    );
+    let batch = f.store.take_push_batch(10).unwrap();
+    // Applied at version 5; the note was in conflict on the server (its value there unknown).
+    let mut r = applied(batch[0].id, 5);
+    r.items.insert("outcome_note".into(), ItemOutcome::Conflict);
+    f.store
+        .apply_push_results(&batch, &push_answer(vec![r]))
+        .unwrap();
+
+    // Nothing left to send, and the record reads as the server holds it as far as the device
+    // knows: the value taken, the version answered, the conflicting item as it was.
+    assert_eq!(f.store.unsent_count().unwrap(), 0);
+    assert!(f.store.outbox().unwrap().is_empty());
+    assert!(f.store.take_push_batch(10).unwrap().is_empty());
+    assert_eq!(acked_rows(&f.store), 1);
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(v.answers["outcome"], Value::text("away"));
+    assert_eq!(v.server_answers["outcome"], Value::text("away"));
+    assert_eq!(v.answers["outcome_note"], Value::text("旧"));
+    assert_eq!(v.version, 5);
+    assert_eq!(v.pending, 0);
+    let listed = f
+        .store
+        .persons(None, Filter::All, "")
+        .unwrap()
+        .into_iter()
+        .find(|r| r.person_id == p.id)
+        .unwrap();
+    assert_eq!(listed.outcome, Some(Outcome::Away), "the list reads it too");
+
+    // A new edit bases itself on the acknowledged value and version.
+    saved(
+        f.store
+            .save_edit(p.id, edit(&[("outcome", text("moved"))]), false)
+            .unwrap(),
+    );
+    let next = f.store.take_push_batch(10).unwrap();
+    assert_eq!(next[0].changes["outcome"].base, text("away"));
+    assert_eq!(next[0].base_version, 5);
+    f.store
+        .apply_push_results(&next, &push_answer(vec![applied(next[0].id, 6)]))
+        .unwrap();
+    assert_eq!(acked_rows(&f.store), 2);
+
+    // A pull of an older version (read before the edits were applied) keeps them laid over it.
+    let mut older = fresh(&p, 11);
+    older.version = 4;
+    older
+        .answers
+        .insert("outcome_note".into(), Value::text("服务器的"));
+    f.store
+        .apply_pull_page(&page(vec![older], 11, f.scope()))
+        .unwrap();
+    assert_eq!(acked_rows(&f.store), 2);
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(v.answers["outcome"], Value::text("moved"));
+    assert_eq!(v.answers["outcome_note"], Value::text("服务器的"));
+    assert_eq!(v.version, 6);
+
+    // The pull of version 5 drops the edit it holds; version 6 the last one: the record is the
+    // server's own.
+    let mut at5 = fresh(&p, 12);
+    at5.version = 5;
+    at5.answers.insert("outcome".into(), Value::text("away"));
+    f.store
+        .apply_pull_page(&page(vec![at5], 12, f.scope()))
+        .unwrap();
+    assert_eq!(acked_rows(&f.store), 1);
+    assert_eq!(
+        f.store.record(p.id).unwrap().answers["outcome"],
+        Value::text("moved")
+    );
+    let mut at6 = fresh(&p, 13);
+    at6.version = 6;
+    at6.answers.insert("outcome".into(), Value::text("moved"));
+    at6.answers
+        .insert("outcome_note".into(), Value::text("服务器的"));
+    f.store
+        .apply_pull_page(&page(vec![at6], 13, f.scope()))
+        .unwrap();
+    assert_eq!(acked_rows(&f.store), 0);
+    let v = f.store.record(p.id).unwrap();
+    assert_eq!(v.answers["outcome"], Value::text("moved"));
+    assert_eq!(v.version, 6);
+}
+
+#[test]
+fn a_store_from_before_acknowledged_edits_keeps_its_outbox() {
+    let f = fx();
+    let path = f.path.clone();
+    let p = f.person(0).id;
+    saved(
+        f.store
+            .save_edit(p, edit(&[("outcome", text("away"))]), false)
+            .unwrap(),
+    );
+    let before = f.store.outbox().unwrap();
+    // The outbox as migration 4 left it.
+    f.store
+        .read(|c| {
+            c.execute_batch(
+                "CREATE TABLE outbox_v4 (
+                    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, person_id TEXT NOT NULL,
+                    base_version INTEGER NOT NULL, hlc TEXT NOT NULL, changes TEXT NOT NULL,
+                    created_at INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0,
+                    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected')),
+                    reject_code TEXT, reject_message TEXT);
+                 INSERT INTO outbox_v4 SELECT seq, id, person_id, base_version, hlc, changes,
+                    created_at, sent, state, reject_code, reject_message FROM outbox;
+                 DROP TABLE outbox;
+                 ALTER TABLE outbox_v4 RENAME TO outbox;
+                 CREATE INDEX outbox_person ON outbox (person_id, seq);
+                 PRAGMA user_version = 4;",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    drop(f.store);
+    let store = Store::open(&path, PIN).unwrap();
+    let v: i64 = store
+        .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(v, MIGRATIONS.len() as i64);
+    assert_eq!(store.outbox().unwrap(), before);
+    let batch = store.take_push_batch(10).unwrap();
+    store
+        .apply_push_results(&batch, &push_answer(vec![applied(batch[0].id, 2)]))
+        .unwrap();
+    assert_eq!(store.unsent_count().unwrap(), 0);
+    assert_eq!(acked_rows(&store), 1);
 }
