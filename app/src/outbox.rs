@@ -189,7 +189,7 @@ pub(crate) fn load_outbox(c: &Connection, person: Option<Uuid>) -> Result<Vec<Ou
     let raws: Vec<RawOutbox> = match person {
         Some(p) => {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE person_id = ?1 AND state != 'acked' \
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE person_id = ?1 AND +state != 'acked' \
                  ORDER BY seq"
             ))?;
             st.query_map([p.to_string()], raw_outbox)?
@@ -197,7 +197,8 @@ pub(crate) fn load_outbox(c: &Connection, person: Option<Uuid>) -> Result<Vec<Ou
         }
         None => {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state != 'acked' ORDER BY seq"
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state IN ('pending', 'rejected') \
+                 ORDER BY seq"
             ))?;
             st.query_map([], raw_outbox)?
                 .collect::<rusqlite::Result<_>>()?

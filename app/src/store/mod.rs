@@ -108,7 +108,7 @@ pub(crate) fn ms_to_time(ms: i64) -> DateTime<Utc> {
 /// How many edits the outbox holds, pending or rejected.
 pub(crate) fn count_outbox(c: &Connection) -> Result<usize> {
     let n: i64 = c.query_row(
-        "SELECT count(*) FROM outbox WHERE state != 'acked'",
+        "SELECT count(*) FROM outbox WHERE state IN ('pending', 'rejected')",
         [],
         |r| r.get(0),
     )?;

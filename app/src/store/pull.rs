@@ -253,7 +253,7 @@ fn any_acked(c: &Connection) -> Result<bool> {
 /// record pulled (a page read before it was applied) stays laid over it.
 fn drop_acked(c: &Connection, person: Uuid, version: u64) -> Result<()> {
     c.prepare_cached(
-        "DELETE FROM outbox WHERE person_id = ?1 AND state = 'acked' AND acked_version <= ?2",
+        "DELETE FROM outbox WHERE person_id = ?1 AND +state = 'acked' AND acked_version <= ?2",
     )?
     .execute(rusqlite::params![person.to_string(), to_i64(version)?])?;
     Ok(())
@@ -269,7 +269,7 @@ pub(crate) fn purge_departed(c: &Connection) -> Result<()> {
     let mut kept = Vec::new();
     for id in departed {
         let busy: bool = c.query_row(
-            "SELECT EXISTS (SELECT 1 FROM outbox WHERE person_id = ?1 AND state != 'acked')",
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE person_id = ?1 AND +state != 'acked')",
             [id.to_string()],
             |r| r.get(0),
         )?;
@@ -299,7 +299,7 @@ fn drop_out_of_scope(c: &Connection, scope: &[DivisionCode]) -> Result<Vec<Divis
     for community in held.iter().filter(|h| !in_scope(h)) {
         let busy: bool = c.query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox o JOIN records r ON r.person_id = o.person_id
-                            WHERE r.community = ?1 AND o.state != 'acked')",
+                            WHERE r.community = ?1 AND +o.state != 'acked')",
             [community],
             |r| r.get(0),
         )?;

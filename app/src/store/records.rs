@@ -94,7 +94,7 @@ pub(crate) fn load_record(c: &Connection, person: Uuid) -> Result<Option<RecordS
     let acked: Vec<Acked> = c
         .prepare_cached(
             "SELECT person_id, changes, acked_version FROM outbox
-             WHERE person_id = ?1 AND state = 'acked' ORDER BY seq",
+             WHERE person_id = ?1 AND +state = 'acked' ORDER BY seq",
         )?
         .query_map([person.to_string()], Acked::read)?
         .collect::<rusqlite::Result<_>>()?;

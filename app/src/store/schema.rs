@@ -83,7 +83,9 @@ pub const MIGRATIONS: &[&str] = &[
     // server answered (`acked_version`), until a pull brings that version of the record: the
     // device's copy is not rewritten twice, once at the answer and once at the pull that follows
     // (`outbox::apply_results`, `records::with_acked`). SQLite cannot change a CHECK: the table
-    // is rebuilt.
+    // is rebuilt. Rows are found by state through `outbox_state`: the pending ones to send are
+    // not looked for among thousands acknowledged (a push of every survey, not yet pulled); a
+    // query of one person's rows writes `+state` so that it keeps to `outbox_person`.
     r"
     CREATE TABLE outbox_v5 (
         seq INTEGER PRIMARY KEY,
@@ -107,6 +109,7 @@ pub const MIGRATIONS: &[&str] = &[
     DROP TABLE outbox;
     ALTER TABLE outbox_v5 RENAME TO outbox;
     CREATE INDEX outbox_person ON outbox (person_id, seq);
+    CREATE INDEX outbox_state ON outbox (state, seq);
     ",
 ];
 
