@@ -699,11 +699,7 @@ fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result
                 if result.reassigned {
                     out.reassigned += 1;
                 }
-                let notable = result
-                    .items
-                    .values()
-                    .any(|o| matches!(o, ItemOutcome::SetMerged | ItemOutcome::Conflict));
-                if notable {
+                if !left_out.is_empty() {
                     log(tx, m.person, m.id, LogKind::Merged, &result.items, None)?;
                 }
                 if result.reassigned {

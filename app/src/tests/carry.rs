@@ -8,9 +8,8 @@ use doorstep_shared::form::FormDefinition;
 use doorstep_shared::value::{Answers, Value};
 use uuid::Uuid;
 
-use super::{Fx, PIN, campaign, edit, fresh, fx, page, text};
+use super::{Fx, campaign, edit, fresh, fx, page, reopened_from, text};
 use crate::model::SaveResult;
-use crate::store::Store;
 
 /// Last year's carried answers of person `i` (a full home-visit questionnaire).
 fn prior_of(f: &Fx, i: usize) -> Answers {
@@ -205,21 +204,12 @@ fn an_older_store_gains_the_prior_column() {
     let path = f.path.clone();
     let p = f.person(0).id;
     // The store as the first schema left it.
-    f.store
-        .read(|c| {
-            c.execute_batch(
-                "DROP TABLE scratch; ALTER TABLE records DROP COLUMN prior;
-                 ALTER TABLE records DROP COLUMN review_notes; PRAGMA user_version = 1;",
-            )?;
-            Ok(())
-        })
-        .unwrap();
-    drop(f.store);
-    let store = Store::open(&path, PIN).unwrap();
-    let v: i64 = store
-        .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
-        .unwrap();
-    assert_eq!(v, crate::store::MIGRATIONS.len() as i64);
+    let store = reopened_from(
+        f.store,
+        &path,
+        "DROP TABLE scratch; ALTER TABLE records DROP COLUMN prior;
+             ALTER TABLE records DROP COLUMN review_notes; PRAGMA user_version = 1;",
+    );
     assert_eq!(store.record(p).unwrap().prior, None);
     let _keep = f.dir;
 }

@@ -142,3 +142,21 @@ pub(crate) fn fx() -> Fx {
         d,
     }
 }
+
+/// Takes `store` (at `path`) back to an older schema with `sql` (which sets `user_version`) and
+/// opens it again: it must come up migrated to the newest schema.
+pub(crate) fn reopened_from(store: Store, path: &std::path::Path, sql: &str) -> Store {
+    store
+        .read(|c| {
+            c.execute_batch(sql)?;
+            Ok(())
+        })
+        .unwrap();
+    drop(store);
+    let store = Store::open(path, PIN).unwrap();
+    let v: i64 = store
+        .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(v, crate::store::MIGRATIONS.len() as i64);
+    store
+}

@@ -14,7 +14,7 @@ use doorstep_shared::sync::{
 use doorstep_shared::value::Value;
 use uuid::Uuid;
 
-use super::{PIN, edit, empty_store, fresh, fx, page, text};
+use super::{PIN, edit, empty_store, fresh, fx, page, reopened_from, text};
 use crate::error::AppError;
 use crate::keyfile::KdfParams;
 use crate::model::{Filter, LogKind, OutboxState, SaveResult};
@@ -1287,20 +1287,11 @@ fn a_store_from_before_review_notes_gains_the_column() {
     let path = f.path.clone();
     let p = f.person(0).clone();
     // The store as migration 3 left it.
-    f.store
-        .read(|c| {
-            c.execute_batch(
-                "ALTER TABLE records DROP COLUMN review_notes; PRAGMA user_version = 3;",
-            )?;
-            Ok(())
-        })
-        .unwrap();
-    drop(f.store);
-    let store = Store::open(&path, PIN).unwrap();
-    let v: i64 = store
-        .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
-        .unwrap();
-    assert_eq!(v, MIGRATIONS.len() as i64);
+    let store = reopened_from(
+        f.store,
+        &path,
+        "ALTER TABLE records DROP COLUMN review_notes; PRAGMA user_version = 3;",
+    );
     assert!(store.record(p.id).unwrap().review_notes.is_empty());
     let mut rec = fresh(&p, 60);
     rec.review = Review::Returned;
@@ -1549,31 +1540,22 @@ fn a_store_from_before_acknowledged_edits_keeps_its_outbox() {
     );
     let before = f.store.outbox().unwrap();
     // The outbox as migration 4 left it.
-    f.store
-        .read(|c| {
-            c.execute_batch(
-                "CREATE TABLE outbox_v4 (
-                    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, person_id TEXT NOT NULL,
-                    base_version INTEGER NOT NULL, hlc TEXT NOT NULL, changes TEXT NOT NULL,
-                    created_at INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0,
-                    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected')),
-                    reject_code TEXT, reject_message TEXT);
-                 INSERT INTO outbox_v4 SELECT seq, id, person_id, base_version, hlc, changes,
-                    created_at, sent, state, reject_code, reject_message FROM outbox;
-                 DROP TABLE outbox;
-                 ALTER TABLE outbox_v4 RENAME TO outbox;
-                 CREATE INDEX outbox_person ON outbox (person_id, seq);
-                 PRAGMA user_version = 4;",
-            )?;
-            Ok(())
-        })
-        .unwrap();
-    drop(f.store);
-    let store = Store::open(&path, PIN).unwrap();
-    let v: i64 = store
-        .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
-        .unwrap();
-    assert_eq!(v, MIGRATIONS.len() as i64);
+    let store = reopened_from(
+        f.store,
+        &path,
+        "CREATE TABLE outbox_v4 (
+                seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, person_id TEXT NOT NULL,
+                base_version INTEGER NOT NULL, hlc TEXT NOT NULL, changes TEXT NOT NULL,
+                created_at INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0,
+                state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected')),
+                reject_code TEXT, reject_message TEXT);
+             INSERT INTO outbox_v4 SELECT seq, id, person_id, base_version, hlc, changes,
+                created_at, sent, state, reject_code, reject_message FROM outbox;
+             DROP TABLE outbox;
+             ALTER TABLE outbox_v4 RENAME TO outbox;
+             CREATE INDEX outbox_person ON outbox (person_id, seq);
+             PRAGMA user_version = 4;",
+    );
     assert_eq!(store.outbox().unwrap(), before);
     let batch = store.take_push_batch(10).unwrap();
     store
