@@ -571,18 +571,17 @@ impl Outgoing {
     }
 }
 
-/// Pushes of fewer mutations than this go in one batch; from twice as many on, in at least
-/// two.
-const SPLIT_FROM: usize = 50;
-
 /// Mutations per batch for a push of about `pending`: as few batches as `most` (the engine's
-/// [`SyncOptions::push_batch`]) allows, all about the same size; but at least two once there
-/// are [`SPLIT_FROM`] for each, so that the device's work on one batch (taking and encoding
-/// it, storing its answer) overlaps the server's on the other.
+/// [`SyncOptions::push_batch`]) allows, all about the same size. Each batch is one transaction
+/// at the server (one commit, the packs and counters of its communities written once), so a
+/// push of a few hundred edits goes as one; a longer push goes as several, two of them at the
+/// server at once ([`SyncEngine::push_all`]). Storing a batch's answer costs the device little
+/// (its rows are only marked acknowledged), so splitting a short push in two to overlap the
+/// device's work with the server's saves less than the second commit costs
+/// (docs/benchmarks.md).
 fn batch_size(pending: usize, most: usize) -> usize {
     let most = most.clamp(1, doorstep_shared::sync::MAX_PUSH_BATCH);
-    let least = if pending >= 2 * SPLIT_FROM { 2 } else { 1 };
-    let batches = pending.div_ceil(most).max(least);
+    let batches = pending.div_ceil(most).max(1);
     pending.div_ceil(batches).clamp(1, most)
 }
 
@@ -607,12 +606,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn batches_are_as_few_as_allowed_about_the_same_size_and_two_from_a_hundred() {
+    fn batches_are_as_few_as_allowed_and_about_the_same_size() {
         assert_eq!(batch_size(0, 500), 1);
         assert_eq!(batch_size(1, 500), 1);
         assert_eq!(batch_size(99, 500), 99);
-        assert_eq!(batch_size(100, 500), 50);
-        assert_eq!(batch_size(200, 500), 100);
+        assert_eq!(batch_size(200, 500), 200);
+        assert_eq!(batch_size(500, 500), 500);
         assert_eq!(batch_size(501, 500), 251);
         assert_eq!(batch_size(6800, 500), 486);
         assert_eq!(batch_size(10, 3), 3);

@@ -112,6 +112,8 @@ fn write_peer_files(c: &Corpus, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf,
 struct PeerResult {
     push_all: f64,
     push_edits: f64,
+    /// Each run's push of the edits (its spread, beside ours).
+    edits_runs: Vec<f64>,
     pull_all: f64,
     bytes_per_run: u64,
 }
@@ -156,9 +158,15 @@ fn run_peer(args: &Args, rec: &Path, ed: &Path, work: &Path) -> anyhow::Result<P
     let text = String::from_utf8_lossy(&out.stdout);
     let last: Json = serde_json::from_str(text.lines().last().context("peer output")?)?;
     let m = &last["median_ms"];
+    let edits_runs = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter_map(|r| r["push_edits_ms"].as_f64())
+        .collect();
     Ok(PeerResult {
         push_all: m["push_all"].as_f64().context("push_all")?,
         push_edits: m["push_edits"].as_f64().context("push_edits")?,
+        edits_runs,
         pull_all: m["pull_all"].as_f64().context("pull_all")?,
         bytes_per_run: bytes / args.runs as u64,
     })
@@ -404,6 +412,17 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
         "  push all: runs {} ms; CPU (device and server, one process) {push_all_cpu:.0} ms, {:.2} cores",
         walls.join(", "),
         push_all_cpu / ours[0]
+    );
+    let listed = |ms: &mut dyn Iterator<Item = f64>| {
+        ms.map(|m| format!("{m:.1}")).collect::<Vec<_>>().join(", ")
+    };
+    println!(
+        "  push 200 edits: runs {} ms{}",
+        listed(&mut runs.iter().map(|r| r.push_edits)),
+        peer.as_ref().map_or_else(String::new, |p| format!(
+            " (the peer's: {} ms)",
+            listed(&mut p.edits_runs.iter().copied())
+        ))
     );
     println!(
         "  device A pulling back what it pushed (the rest of its sync): {:.0} ms",
