@@ -109,66 +109,56 @@ fn write_peer_files(c: &Corpus, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf,
     Ok((rec, ed, fields))
 }
 
-struct PeerResult {
+/// One measured run of the peer.
+struct PeerRun {
     push_all: f64,
     push_edits: f64,
-    /// Each run's push of the edits (its spread, beside ours).
-    edits_runs: Vec<f64>,
     pull_all: f64,
-    bytes_per_run: u64,
+    /// Bytes on the loopback over the run (and the warm-up run before it: halved).
+    bytes: u64,
 }
 
-fn run_peer(args: &Args, rec: &Path, ed: &Path, work: &Path) -> anyhow::Result<PeerResult> {
+/// One measured run of the peer: an invocation of two runs, the second kept. The first warms
+/// the peer's client (its process is new: JIT-compiled code not compiled yet); each run has a
+/// new server process and new stores, as the peer does it. The first call installs the peer's
+/// packages (outside any run).
+fn run_peer(args: &Args, rec: &Path, ed: &Path, work: &Path) -> anyhow::Result<PeerRun> {
     let run_sh = args.peer.join("run.sh");
     if !run_sh.exists() {
         bail!("no peer at {}", args.peer.display());
     }
-    let peer_dir = work.join("peer");
-    // Install once, outside the measurement.
-    let status = std::process::Command::new("bash")
-        .arg(&run_sh)
-        .arg(&peer_dir)
-        .args([
-            "--records",
-            rec.to_str().unwrap_or_default(),
-            "--edits",
-            ed.to_str().unwrap_or_default(),
-            "--runs",
-            "1",
-        ])
-        .stdout(std::process::Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("peer warm-up failed");
-    }
     let before = lo_bytes();
     let out = std::process::Command::new("bash")
         .arg(&run_sh)
-        .arg(&peer_dir)
+        .arg(work.join("peer"))
         .args([
             "--records",
             rec.to_str().unwrap_or_default(),
             "--edits",
             ed.to_str().unwrap_or_default(),
             "--runs",
-            &args.runs.to_string(),
+            "2",
         ])
         .output()?;
-    let bytes = lo_bytes() - before;
+    let bytes = (lo_bytes() - before) / 2;
+    if !out.status.success() {
+        bail!(
+            "peer failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
     let text = String::from_utf8_lossy(&out.stdout);
-    let last: Json = serde_json::from_str(text.lines().last().context("peer output")?)?;
-    let m = &last["median_ms"];
-    let edits_runs = text
+    let last: Json = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Json>(l).ok())
-        .filter_map(|r| r["push_edits_ms"].as_f64())
-        .collect();
-    Ok(PeerResult {
-        push_all: m["push_all"].as_f64().context("push_all")?,
-        push_edits: m["push_edits"].as_f64().context("push_edits")?,
-        edits_runs,
-        pull_all: m["pull_all"].as_f64().context("pull_all")?,
-        bytes_per_run: bytes / args.runs as u64,
+        .rfind(|r| r["run"].as_u64() == Some(2))
+        .context("the peer's second run")?;
+    let ms = |k: &str| last[k].as_f64().with_context(|| k.to_string());
+    Ok(PeerRun {
+        push_all: ms("push_all_ms")?,
+        push_edits: ms("push_edits_ms")?,
+        pull_all: ms("pull_all_ms")?,
+        bytes,
     })
 }
 
@@ -389,17 +379,34 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
         c.persons.len(),
         c.edits.len()
     );
-    let peer = match run_peer(args, &rec, &ed, work.path()) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            println!("  peer unavailable: {e}");
-            None
-        }
-    };
+    // The two sides alternate run by run, so that a machine that drifts (shared cores) slows
+    // both alike rather than whichever runs second.
+    let mut peer_runs: Option<Vec<PeerRun>> = Some(Vec::new());
     let mut runs = Vec::new();
     for _ in 0..args.runs.max(1) {
+        if let Some(done) = &mut peer_runs {
+            match run_peer(args, &rec, &ed, work.path()) {
+                Ok(p) => done.push(p),
+                Err(e) => {
+                    println!("  peer unavailable: {e}");
+                    peer_runs = None;
+                }
+            }
+        }
         runs.push(run_ours(&c, work.path(), Duration::ZERO).await?);
     }
+    let peer = peer_runs.filter(|r| !r.is_empty()).map(|r| {
+        let med = |f: fn(&PeerRun) -> f64| median(r.iter().map(f).collect());
+        (
+            [
+                med(|p| p.push_all),
+                med(|p| p.push_edits),
+                med(|p| p.pull_all),
+            ],
+            r.iter().map(|p| p.push_edits).collect::<Vec<_>>(),
+            r.iter().map(|p| p.bytes).sum::<u64>() / r.len() as u64,
+        )
+    });
     let ours = [
         median(runs.iter().map(|r| r.push_all).collect()),
         median(runs.iter().map(|r| r.push_edits).collect()),
@@ -419,10 +426,11 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
     println!(
         "  push 200 edits: runs {} ms{}",
         listed(&mut runs.iter().map(|r| r.push_edits)),
-        peer.as_ref().map_or_else(String::new, |p| format!(
-            " (the peer's: {} ms)",
-            listed(&mut p.edits_runs.iter().copied())
-        ))
+        peer.as_ref()
+            .map_or_else(String::new, |(_, edits, _)| format!(
+                " (the peer's: {} ms)",
+                listed(&mut edits.iter().copied())
+            ))
     );
     println!(
         "  device A pulling back what it pushed (the rest of its sync): {:.0} ms",
@@ -432,9 +440,7 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
     let names = ["push all", "push 200 edits", "pull all"];
     // The architecture issue's goals: pushes at least 5× the peer, the pull at least 10×.
     let goals = [5.0, 5.0, 10.0];
-    let peers = peer
-        .as_ref()
-        .map(|p| [p.push_all, p.push_edits, p.pull_all]);
+    let peers = peer.as_ref().map(|(medians, _, _)| *medians);
     for i in 0..3 {
         let (figure, met) = match peers {
             Some(p) => (
@@ -468,14 +474,14 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
         ),
     );
     let (bfig, bmet) = match &peer {
-        Some(p) => (
+        Some((_, _, peer_bytes)) => (
             format!(
                 "peer {} kB/run, Doorstep {} kB/run ({:.2})",
-                p.bytes_per_run / 1024,
+                peer_bytes / 1024,
                 bytes / 1024,
-                bytes as f64 / p.bytes_per_run as f64
+                bytes as f64 / *peer_bytes as f64
             ),
-            Some(bytes * 5 <= p.bytes_per_run),
+            Some(bytes * 5 <= *peer_bytes),
         ),
         None => (format!("Doorstep {} kB/run", bytes / 1024), None),
     };
