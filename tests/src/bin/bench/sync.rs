@@ -109,6 +109,11 @@ fn write_peer_files(c: &Corpus, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf,
     Ok((rec, ed, fields))
 }
 
+/// Milliseconds as a list, one decimal each.
+fn listed(ms: impl Iterator<Item = f64>) -> String {
+    ms.map(|m| format!("{m:.1}")).collect::<Vec<_>>().join(", ")
+}
+
 /// One measured run of the peer.
 struct PeerRun {
     push_all: f64,
@@ -380,33 +385,22 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
         c.edits.len()
     );
     // The two sides alternate run by run, so that a machine that drifts (shared cores) slows
-    // both alike rather than whichever runs second.
-    let mut peer_runs: Option<Vec<PeerRun>> = Some(Vec::new());
+    // both alike rather than whichever runs second. Each run of the peer, or none (it could
+    // not run).
+    let mut peer: Option<Vec<PeerRun>> = Some(Vec::new());
     let mut runs = Vec::new();
     for _ in 0..args.runs.max(1) {
-        if let Some(done) = &mut peer_runs {
+        if let Some(done) = &mut peer {
             match run_peer(args, &rec, &ed, work.path()) {
                 Ok(p) => done.push(p),
                 Err(e) => {
                     println!("  peer unavailable: {e}");
-                    peer_runs = None;
+                    peer = None;
                 }
             }
         }
         runs.push(run_ours(&c, work.path(), Duration::ZERO).await?);
     }
-    let peer = peer_runs.filter(|r| !r.is_empty()).map(|r| {
-        let med = |f: fn(&PeerRun) -> f64| median(r.iter().map(f).collect());
-        (
-            [
-                med(|p| p.push_all),
-                med(|p| p.push_edits),
-                med(|p| p.pull_all),
-            ],
-            r.iter().map(|p| p.push_edits).collect::<Vec<_>>(),
-            r.iter().map(|p| p.bytes).sum::<u64>() / r.len() as u64,
-        )
-    });
     let ours = [
         median(runs.iter().map(|r| r.push_all).collect()),
         median(runs.iter().map(|r| r.push_edits).collect()),
@@ -420,17 +414,13 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
         walls.join(", "),
         push_all_cpu / ours[0]
     );
-    let listed = |ms: &mut dyn Iterator<Item = f64>| {
-        ms.map(|m| format!("{m:.1}")).collect::<Vec<_>>().join(", ")
-    };
     println!(
         "  push 200 edits: runs {} ms{}",
-        listed(&mut runs.iter().map(|r| r.push_edits)),
-        peer.as_ref()
-            .map_or_else(String::new, |(_, edits, _)| format!(
-                " (the peer's: {} ms)",
-                listed(&mut edits.iter().copied())
-            ))
+        listed(runs.iter().map(|r| r.push_edits)),
+        peer.as_ref().map_or_else(String::new, |p| format!(
+            " (the peer's: {} ms)",
+            listed(p.iter().map(|r| r.push_edits))
+        ))
     );
     println!(
         "  device A pulling back what it pushed (the rest of its sync): {:.0} ms",
@@ -440,7 +430,13 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
     let names = ["push all", "push 200 edits", "pull all"];
     // The architecture issue's goals: pushes at least 5× the peer, the pull at least 10×.
     let goals = [5.0, 5.0, 10.0];
-    let peers = peer.as_ref().map(|(medians, _, _)| *medians);
+    let peers = peer.as_ref().map(|p| {
+        [
+            median(p.iter().map(|r| r.push_all).collect()),
+            median(p.iter().map(|r| r.push_edits).collect()),
+            median(p.iter().map(|r| r.pull_all).collect()),
+        ]
+    });
     for i in 0..3 {
         let (figure, met) = match peers {
             Some(p) => (
@@ -473,15 +469,18 @@ pub(crate) async fn sync_side_by_side(args: &Args, t: &mut Table) -> anyhow::Res
             ours[2] / device_floor
         ),
     );
-    let (bfig, bmet) = match &peer {
-        Some((_, _, peer_bytes)) => (
+    let peer_bytes = peer
+        .as_ref()
+        .map(|p| p.iter().map(|r| r.bytes).sum::<u64>() / p.len() as u64);
+    let (bfig, bmet) = match peer_bytes {
+        Some(peer_bytes) => (
             format!(
                 "peer {} kB/run, Doorstep {} kB/run ({:.2})",
                 peer_bytes / 1024,
                 bytes / 1024,
-                bytes as f64 / *peer_bytes as f64
+                bytes as f64 / peer_bytes as f64
             ),
-            Some(bytes * 5 <= *peer_bytes),
+            Some(bytes * 5 <= peer_bytes),
         ),
         None => (format!("Doorstep {} kB/run", bytes / 1024), None),
     };
