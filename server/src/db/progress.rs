@@ -164,22 +164,68 @@ struct CountsRow {
 
 impl CountsRow {
     fn counts(&self) -> Counts {
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
-        // In the order of `Outcome::ALL` (the columns named by `Outcome::key`).
-        let by_outcome = [
-            self.home_visit,
-            self.phone,
-            self.not_found,
-            self.moved,
-            self.registered_only,
-            self.away,
-            self.deregistered,
-        ];
-        let mut outcomes = [0u64; 7];
-        for (o, v) in Outcome::ALL.into_iter().zip(by_outcome) {
-            outcomes[o.index()] = n(v);
-        }
-        Counts::community(n(self.roster), outcomes, n(self.via_app))
+        column_counts(
+            self.roster,
+            [
+                self.home_visit,
+                self.phone,
+                self.not_found,
+                self.moved,
+                self.registered_only,
+                self.away,
+                self.deregistered,
+            ],
+            self.via_app,
+        )
+    }
+}
+
+/// A community's counters from its columns, the outcomes in the order of `OUTCOME_COLS`.
+fn column_counts(roster: i64, by_column: [i64; 7], via_app: i64) -> Counts {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    // `OUTCOME_COLS` lists the outcomes in the order of `Outcome::ALL` (each named by `Outcome::key`).
+    let mut outcomes = [0u64; 7];
+    for (o, v) in Outcome::ALL.into_iter().zip(by_column) {
+        outcomes[o.index()] = n(v);
+    }
+    Counts::community(n(roster), outcomes, n(via_app))
+}
+
+/// One community's row of [`Db::progress`]: its counters and names. SQLite sends it as a JSON
+/// array, PostgreSQL as a row; both in this order.
+#[derive(sqlx::FromRow, serde::Deserialize)]
+struct ProgressRow {
+    community: String,
+    roster: i64,
+    home_visit: i64,
+    phone: i64,
+    not_found: i64,
+    moved: i64,
+    registered_only: i64,
+    away: i64,
+    deregistered: i64,
+    via_app: i64,
+    last_activity: Option<i64>,
+    name: String,
+    parent: Option<String>,
+    street_name: Option<String>,
+}
+
+impl ProgressRow {
+    fn counts(&self) -> Counts {
+        column_counts(
+            self.roster,
+            [
+                self.home_visit,
+                self.phone,
+                self.not_found,
+                self.moved,
+                self.registered_only,
+                self.away,
+                self.deregistered,
+            ],
+            self.via_app,
+        )
     }
 }
 
@@ -191,7 +237,8 @@ struct DayCountRow {
 }
 
 impl Db {
-    /// Every community's counters within a scope, with community and street names.
+    /// Every community's counters within a scope, with community and street names, in the order
+    /// of the communities' codes.
     ///
     /// # Errors
     /// A database error.
@@ -201,60 +248,65 @@ impl Db {
         scope: &Scope,
     ) -> DbResult<Vec<CommunityProgress>> {
         let (cond, arg) = scope.sql("cp", 2);
-        // The rows come back as one JSON array in one row: a province has 15,000 communities,
-        // and handing each row through the driver costs more than the query itself.
+        // The columns of `ProgressRow`, in its order, but for the last (`s.name`).
         const ROW: &str = "cp.community, cp.roster, cp.home_visit, cp.phone, cp.not_found, cp.moved, \
                            cp.registered_only, cp.away, cp.deregistered, cp.via_app, cp.last_activity, \
-                           c.name, c.parent, s.name";
+                           c.name, c.parent";
         let from = format!(
             "FROM community_progress cp JOIN places c ON c.code = cp.community \
              LEFT JOIN places s ON s.code = c.parent WHERE cp.campaign_id = $1 {cond}"
         );
-        let sql = match self.backend {
-            Backend::Sqlite => format!(
-                "SELECT json_group_array(json(r)) AS rows FROM \
-                 (SELECT json_array({ROW}) AS r {from} ORDER BY cp.community)"
-            ),
-            Backend::Postgres => format!(
-                "SELECT COALESCE(json_agg(json_build_array({ROW}) ORDER BY cp.community), '[]')::text AS rows {from}"
-            ),
+        // A province has 15,000 communities. SQLite hands each row from its worker thread, which
+        // costs more than the query, so its rows come back as one JSON array in one row.
+        // PostgreSQL streams the rows while the server reads them; a sort there would hold them
+        // back until the last one, and building JSON costs it more than sending, so they come as
+        // rows in any order and are sorted here.
+        let mut rows: Vec<ProgressRow> = match self.backend {
+            Backend::Sqlite => {
+                let sql = format!(
+                    "SELECT json_group_array(json(r)) AS rows FROM \
+                     (SELECT json_array({ROW}, s.name) AS r {from} ORDER BY cp.community)"
+                );
+                let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                    .bind(campaign.to_string());
+                if let Some(a) = arg {
+                    q = q.bind(a);
+                }
+                serde_json::from_str(&q.fetch_one(&self.pool).await?)?
+            }
+            Backend::Postgres => {
+                let sql = format!("SELECT {ROW}, s.name AS street_name {from}");
+                let mut q = sqlx::query_as::<_, ProgressRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(campaign.to_string());
+                if let Some(a) = arg {
+                    q = q.bind(a);
+                }
+                q.fetch_all(&self.pool).await?
+            }
         };
-        let mut q =
-            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string());
-        if let Some(a) = arg {
-            q = q.bind(a);
-        }
-        let text = q.fetch_one(&self.pool).await?;
-        let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(&text)?;
+        rows.sort_unstable_by(|a, b| a.community.cmp(&b.community));
         let keyed = self.keyed_counts(campaign, scope).await?;
         rows.into_iter()
-            .map(|a| {
-                let n = |i: usize| a.get(i).and_then(serde_json::Value::as_u64).unwrap_or(0);
-                let text = |i: usize| {
-                    a.get(i)
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let raw = text(0);
+            .map(|r| {
                 // Persons' communities are written from division codes, so they parse.
-                let code = DivisionCode::parse(&raw).map_err(|_| {
-                    DbError::Corrupt(format!("progress row of a community {raw:?}"))
+                let code = DivisionCode::parse(&r.community).map_err(|_| {
+                    DbError::Corrupt(format!("progress row of a community {:?}", r.community))
                 })?;
-                let street_code = DivisionCode::parse(&text(12))
-                    .ok()
+                let street_code = r
+                    .parent
+                    .as_deref()
+                    .and_then(|p| DivisionCode::parse(p).ok())
                     .or_else(|| code.township().and_then(|t| DivisionCode::parse(t).ok()))
                     .unwrap_or_else(|| code.clone());
-                let mut counts =
-                    Counts::community(n(1), [n(2), n(3), n(4), n(5), n(6), n(7), n(8)], n(9));
-                counts.keyed = keyed.get(&raw).copied().unwrap_or(0);
+                let mut counts = r.counts();
+                counts.keyed = keyed.get(&r.community).copied().unwrap_or(0);
                 Ok(CommunityProgress {
                     code,
-                    name: text(11),
+                    name: r.name,
                     street_code,
-                    street_name: text(13),
+                    street_name: r.street_name.unwrap_or_default(),
                     counts,
-                    last_activity: a.get(10).and_then(serde_json::Value::as_i64),
+                    last_activity: r.last_activity,
                 })
             })
             .collect()

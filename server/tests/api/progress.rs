@@ -143,6 +143,19 @@ async fn progress_always_equals_recomputed(b: Backend) {
             .await
             .unwrap();
         assert_eq!(maintained.len(), recomputed.len());
+        // In the order of the communities' codes, each with its own and its street's name.
+        assert!(
+            maintained
+                .windows(2)
+                .all(|w| w[0].code.as_str() < w[1].code.as_str()),
+            "communities out of order"
+        );
+        assert!(
+            maintained
+                .iter()
+                .all(|m| !m.name.is_empty() && !m.street_name.is_empty()),
+            "a community without its names"
+        );
         for m in &maintained {
             assert_eq!(
                 m.counts,
