@@ -48,6 +48,8 @@ pub(crate) async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                 (fresh_url(Backend::Postgres), None)
             }
         };
+        // Dropped after this backend's figures: the sections after it run on the same cluster.
+        let pg_db = (backend == Backend::Postgres).then(|| url.clone());
         let state = build(&Config::new(Some(url), PathBuf::new())).await?;
         let db = &state.db;
         let form = FormDefinition::dynamic_update_2021();
@@ -292,6 +294,10 @@ pub(crate) async fn analysis(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                 median(list)
             ),
         );
+        drop(state);
+        if let Some(u) = pg_db {
+            TempPostgres::shared().drop_db(&u);
+        }
     }
     Ok(())
 }

@@ -34,6 +34,8 @@ pub(crate) async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
                 (fresh_url(Backend::Postgres), None)
             }
         };
+        // Dropped after this backend's figures: the sections after it run on the same cluster.
+        let pg_db = (backend == Backend::Postgres).then(|| url.clone());
         let state = build(&Config::new(Some(url), PathBuf::new())).await?;
         let db = &state.db;
         let form = FormDefinition::dynamic_update_2021();
@@ -157,6 +159,10 @@ pub(crate) async fn province(args: &Args, t: &mut Table) -> anyhow::Result<()> {
             Some(pct(dist, 0.5) < 50.0),
             String::new(),
         );
+        drop(state);
+        if let Some(u) = pg_db {
+            TempPostgres::shared().drop_db(&u);
+        }
     }
     Ok(())
 }
