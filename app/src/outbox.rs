@@ -648,6 +648,30 @@ fn changes_without(changes: &str, items: &[&str]) -> Result<String> {
     Ok(serde_json::to_string(&all)?)
 }
 
+/// Marks pending outbox rows acknowledged at the versions the server answered, by ID, in
+/// statements of up to 500 rows; answers the IDs it marked (a row no longer pending is left).
+fn ack_all(tx: &Connection, acks: &[(Uuid, i64)]) -> Result<std::collections::HashSet<Uuid>> {
+    let mut acked = std::collections::HashSet::with_capacity(acks.len());
+    for chunk in acks.chunks(500) {
+        let values = vec!["(?, ?)"; chunk.len()].join(", ");
+        let mut st = tx.prepare_cached(&format!(
+            "UPDATE outbox SET state = 'acked', acked_version = v.column2 FROM (VALUES {values}) AS v
+             WHERE outbox.id = v.column1 AND outbox.state = 'pending' RETURNING outbox.id"
+        ))?;
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
+        let params: Vec<&dyn rusqlite::ToSql> = ids
+            .iter()
+            .zip(chunk)
+            .flat_map(|(id, (_, version))| [id as &dyn rusqlite::ToSql, version])
+            .collect();
+        let rows = st.query_map(params.as_slice(), |r| r.get::<_, String>(0))?;
+        for id in rows {
+            acked.insert(parse_uuid(&id?)?);
+        }
+    }
+    Ok(acked)
+}
+
 /// [`Store::apply_push_results`] in the caller's transaction.
 fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result<PushApplied> {
     if get_meta::<bool>(tx, key::SERVER_IN_ORDER)? != Some(resp.in_order) {
@@ -655,12 +679,26 @@ fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result
     }
     let by_id: HashMap<Uuid, &Taken> = sent.iter().map(|m| (m.id, m)).collect();
     let mut out = PushApplied::default();
-    let mut answered = 0;
+    // An applied edit whose items were all taken as sent is marked acknowledged together with
+    // the others like it, in statements of many rows (a push of 200 edits: one statement, not
+    // 200); the rest one by one below.
+    let plain: Vec<(Uuid, i64)> = resp
+        .results
+        .iter()
+        .filter(|r| r.status == MutationStatus::Applied && by_id.contains_key(&r.id))
+        .filter(|r| !r.items.values().any(|o| o.kept_on_device()))
+        .map(|r| Ok((r.id, to_i64(r.version)?)))
+        .collect::<Result<_>>()?;
+    let plain_acked = ack_all(tx, &plain)?;
+    // The mutations answered; a result the answer repeats is taken once, the first time.
+    let mut answered = std::collections::HashSet::with_capacity(sent.len());
     for result in &resp.results {
         let Some(m) = by_id.get(&result.id) else {
             continue;
         };
-        answered += 1;
+        if !answered.insert(result.id) {
+            continue;
+        }
         match result.status {
             MutationStatus::Applied => {
                 // Until a pull brings the server's record, the device's copy takes the values
@@ -670,22 +708,23 @@ fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result
                 let left_out: Vec<&str> = result
                     .items
                     .iter()
-                    .filter(|(_, o)| matches!(o, ItemOutcome::SetMerged | ItemOutcome::Conflict))
+                    .filter(|(_, o)| o.kept_on_device())
                     .map(|(item, _)| item.as_str())
                     .collect();
-                let narrowed = if left_out.is_empty() {
-                    None
+                let acked = if left_out.is_empty() {
+                    plain_acked.contains(&result.id)
                 } else {
-                    Some(changes_without(&m.changes, &left_out)?)
-                };
-                let acked = tx
-                    .prepare_cached(
-                        "UPDATE outbox SET state = 'acked', acked_version = ?2,
-                           changes = coalesce(?3, changes)
+                    tx.prepare_cached(
+                        "UPDATE outbox SET state = 'acked', acked_version = ?2, changes = ?3
                          WHERE id = ?1 AND state = 'pending'",
                     )?
-                    .execute(params![m.id.to_string(), to_i64(result.version)?, narrowed])?;
-                if acked == 0 {
+                    .execute(params![
+                        m.id.to_string(),
+                        to_i64(result.version)?,
+                        changes_without(&m.changes, &left_out)?
+                    ])? > 0
+                };
+                if !acked {
                     continue;
                 }
                 out.applied += 1;
@@ -732,7 +771,7 @@ fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result
             }
         }
     }
-    out.unanswered = sent.len().saturating_sub(answered);
+    out.unanswered = sent.len().saturating_sub(answered.len());
     crate::store::purge_departed(tx)?;
     observe_hlc(tx, resp.server_time)?;
     failpoint::hit("apply_push_results.before_commit");

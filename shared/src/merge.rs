@@ -304,6 +304,16 @@ pub enum ItemOutcome {
     Conflict,
 }
 
+impl ItemOutcome {
+    /// Whether the server holds another value for the item than the one sent (merged with
+    /// another edit, or in conflict), so that a device keeps its own copy's value until it pulls
+    /// the server's record instead of taking the value it sent as the server's.
+    #[must_use]
+    pub fn kept_on_device(self) -> bool {
+        matches!(self, Self::SetMerged | Self::Conflict)
+    }
+}
+
 /// Per-item outcomes of applying one mutation: the items not applied as sent (an item it does
 /// not name was [`ItemOutcome::Applied`]), as the device is told them.
 pub type MergeReport = BTreeMap<String, ItemOutcome>;

@@ -409,6 +409,41 @@ fn edits_coalesce_until_sent_and_keep_the_server_base() {
 }
 
 #[test]
+fn an_answer_is_applied_once_per_mutation_whatever_it_repeats() {
+    let f = fx();
+    let (p, q, r) = (f.person(0).id, f.person(1).id, f.person(2).id);
+    let m1 = set_outcome(&f.store, p, "phone");
+    let m2 = set_outcome(&f.store, q, "phone");
+    let _m3 = set_outcome(&f.store, r, "phone");
+    let batch = f.store.take_push_batch(500).unwrap();
+    assert_eq!(batch.len(), 3);
+    // m1 answered twice, m2 with its item merged on the server, m3 not at all.
+    let mut merged = applied(m2, 3);
+    merged
+        .items
+        .insert("outcome".into(), ItemOutcome::SetMerged);
+    let done = f
+        .store
+        .apply_push_results(
+            &batch,
+            &push_answer(vec![applied(m1, 2), applied(m1, 2), merged]),
+        )
+        .unwrap();
+    assert_eq!(
+        (done.applied, done.merged_items, done.unanswered),
+        (2, 1, 1)
+    );
+    // m3 alone is still to be sent; the two others are kept as acknowledged.
+    assert_eq!(f.store.unsent_count().unwrap(), 1);
+    // Answered again (a retried answer): nothing is counted twice.
+    let again = f
+        .store
+        .apply_push_results(&batch, &push_answer(vec![applied(m1, 2)]))
+        .unwrap();
+    assert_eq!((again.applied, again.unanswered), (0, 2));
+}
+
+#[test]
 fn the_sent_mark_survives_acknowledged_rows_and_retries() {
     let f = fx();
     let (p, q) = (f.person(0).id, f.person(1).id);
