@@ -127,24 +127,7 @@ impl TempPostgres {
     #[must_use]
     pub fn fresh_db(&self) -> String {
         let name = format!("t{}", uuid::Uuid::new_v4().simple());
-        let out = Command::new(pg_bin("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-c",
-            ])
-            .arg(format!("CREATE DATABASE {name}"))
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "create database: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.psql(&format!("CREATE DATABASE {name}"));
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
@@ -156,6 +139,14 @@ impl TempPostgres {
     /// When `psql` cannot drop it.
     pub fn drop_db(&self, url: &str) {
         let name = url.rsplit('/').next().unwrap_or_default();
+        self.psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
+    }
+
+    /// Runs one statement as `postgres` through `psql`.
+    ///
+    /// # Panics
+    /// When it fails.
+    fn psql(&self, statement: &str) {
         let out = Command::new(pg_bin("psql"))
             .args([
                 "-h",
@@ -166,12 +157,12 @@ impl TempPostgres {
                 "postgres",
                 "-c",
             ])
-            .arg(format!("DROP DATABASE {name} WITH (FORCE)"))
+            .arg(statement)
             .output()
             .expect("psql");
         assert!(
             out.status.success(),
-            "drop database: {}",
+            "{statement}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

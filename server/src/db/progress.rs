@@ -148,7 +148,7 @@ impl ProgressDelta {
 }
 
 /// A `community_progress` row's counters (`community, roster, {OUTCOME_COLS}, via_app`).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct CountsRow {
     community: String,
     roster: i64,
@@ -164,69 +164,35 @@ struct CountsRow {
 
 impl CountsRow {
     fn counts(&self) -> Counts {
-        column_counts(
-            self.roster,
-            [
-                self.home_visit,
-                self.phone,
-                self.not_found,
-                self.moved,
-                self.registered_only,
-                self.away,
-                self.deregistered,
-            ],
-            self.via_app,
-        )
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        // In the order of `Outcome::ALL` (the columns named by `Outcome::key`).
+        let by_outcome = [
+            self.home_visit,
+            self.phone,
+            self.not_found,
+            self.moved,
+            self.registered_only,
+            self.away,
+            self.deregistered,
+        ];
+        let mut outcomes = [0u64; 7];
+        for (o, v) in Outcome::ALL.into_iter().zip(by_outcome) {
+            outcomes[o.index()] = n(v);
+        }
+        Counts::community(n(self.roster), outcomes, n(self.via_app))
     }
-}
-
-/// A community's counters from its columns, the outcomes in the order of `OUTCOME_COLS`.
-fn column_counts(roster: i64, by_column: [i64; 7], via_app: i64) -> Counts {
-    let n = |v: i64| u64::try_from(v).unwrap_or(0);
-    // `OUTCOME_COLS` lists the outcomes in the order of `Outcome::ALL` (each named by `Outcome::key`).
-    let mut outcomes = [0u64; 7];
-    for (o, v) in Outcome::ALL.into_iter().zip(by_column) {
-        outcomes[o.index()] = n(v);
-    }
-    Counts::community(n(roster), outcomes, n(via_app))
 }
 
 /// One community's row of [`Db::progress`]: its counters and names. SQLite sends it as a JSON
-/// array, PostgreSQL as a row; both in this order.
+/// array (the counters an array inside it), PostgreSQL as a row; both in this order.
 #[derive(sqlx::FromRow, serde::Deserialize)]
 struct ProgressRow {
-    community: String,
-    roster: i64,
-    home_visit: i64,
-    phone: i64,
-    not_found: i64,
-    moved: i64,
-    registered_only: i64,
-    away: i64,
-    deregistered: i64,
-    via_app: i64,
+    #[sqlx(flatten)]
+    counters: CountsRow,
     last_activity: Option<i64>,
     name: String,
     parent: Option<String>,
     street_name: Option<String>,
-}
-
-impl ProgressRow {
-    fn counts(&self) -> Counts {
-        column_counts(
-            self.roster,
-            [
-                self.home_visit,
-                self.phone,
-                self.not_found,
-                self.moved,
-                self.registered_only,
-                self.away,
-                self.deregistered,
-            ],
-            self.via_app,
-        )
-    }
 }
 
 /// Net completions of one day ([`Db::daily`]).
@@ -248,10 +214,11 @@ impl Db {
         scope: &Scope,
     ) -> DbResult<Vec<CommunityProgress>> {
         let (cond, arg) = scope.sql("cp", 2);
-        // The columns of `ProgressRow`, in its order, but for the last (`s.name`).
-        const ROW: &str = "cp.community, cp.roster, cp.home_visit, cp.phone, cp.not_found, cp.moved, \
-                           cp.registered_only, cp.away, cp.deregistered, cp.via_app, cp.last_activity, \
-                           c.name, c.parent";
+        // The columns of `ProgressRow`, in its order: its counters, then the rest but for the
+        // last (`s.name`).
+        const COUNTERS: &str = "cp.community, cp.roster, cp.home_visit, cp.phone, cp.not_found, \
+                                cp.moved, cp.registered_only, cp.away, cp.deregistered, cp.via_app";
+        const REST: &str = "cp.last_activity, c.name, c.parent";
         let from = format!(
             "FROM community_progress cp JOIN places c ON c.code = cp.community \
              LEFT JOIN places s ON s.code = c.parent WHERE cp.campaign_id = $1 {cond}"
@@ -265,7 +232,8 @@ impl Db {
             Backend::Sqlite => {
                 let sql = format!(
                     "SELECT json_group_array(json(r)) AS rows FROM \
-                     (SELECT json_array({ROW}, s.name) AS r {from} ORDER BY cp.community)"
+                     (SELECT json_array(json_array({COUNTERS}), {REST}, s.name) AS r {from} \
+                     ORDER BY cp.community)"
                 );
                 let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
                     .bind(campaign.to_string());
@@ -275,7 +243,7 @@ impl Db {
                 serde_json::from_str(&q.fetch_one(&self.pool).await?)?
             }
             Backend::Postgres => {
-                let sql = format!("SELECT {ROW}, s.name AS street_name {from}");
+                let sql = format!("SELECT {COUNTERS}, {REST}, s.name AS street_name {from}");
                 let mut q = sqlx::query_as::<_, ProgressRow>(sqlx::AssertSqlSafe(sql))
                     .bind(campaign.to_string());
                 if let Some(a) = arg {
@@ -284,13 +252,14 @@ impl Db {
                 q.fetch_all(&self.pool).await?
             }
         };
-        rows.sort_unstable_by(|a, b| a.community.cmp(&b.community));
+        rows.sort_unstable_by(|a, b| a.counters.community.cmp(&b.counters.community));
         let keyed = self.keyed_counts(campaign, scope).await?;
         rows.into_iter()
             .map(|r| {
                 // Persons' communities are written from division codes, so they parse.
-                let code = DivisionCode::parse(&r.community).map_err(|_| {
-                    DbError::Corrupt(format!("progress row of a community {:?}", r.community))
+                let community = &r.counters.community;
+                let code = DivisionCode::parse(community).map_err(|_| {
+                    DbError::Corrupt(format!("progress row of a community {community:?}"))
                 })?;
                 let street_code = r
                     .parent
@@ -298,8 +267,8 @@ impl Db {
                     .and_then(|p| DivisionCode::parse(p).ok())
                     .or_else(|| code.township().and_then(|t| DivisionCode::parse(t).ok()))
                     .unwrap_or_else(|| code.clone());
-                let mut counts = r.counts();
-                counts.keyed = keyed.get(&r.community).copied().unwrap_or(0);
+                let mut counts = r.counters.counts();
+                counts.keyed = keyed.get(community).copied().unwrap_or(0);
                 Ok(CommunityProgress {
                     code,
                     name: r.name,
