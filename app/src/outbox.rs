@@ -682,10 +682,14 @@ fn apply_results(tx: &Connection, sent: &[Taken], resp: &PushResponse) -> Result
     // An applied edit whose items were all taken as sent is marked acknowledged together with
     // the others like it, in statements of many rows (a push of 200 edits: one statement, not
     // 200); the rest one by one below.
+    // Only each mutation's first result counts (below too), so a repeated, contradicting
+    // result cannot acknowledge what its first result rejected.
+    let mut first = std::collections::HashSet::with_capacity(sent.len());
     let plain: Vec<(Uuid, i64)> = resp
         .results
         .iter()
-        .filter(|r| r.status == MutationStatus::Applied && by_id.contains_key(&r.id))
+        .filter(|r| by_id.contains_key(&r.id) && first.insert(r.id))
+        .filter(|r| r.status == MutationStatus::Applied)
         .filter(|r| !r.items.values().any(|o| o.kept_on_device()))
         .map(|r| Ok((r.id, to_i64(r.version)?)))
         .collect::<Result<_>>()?;

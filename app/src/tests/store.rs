@@ -444,6 +444,26 @@ fn an_answer_is_applied_once_per_mutation_whatever_it_repeats() {
 }
 
 #[test]
+fn a_contradicting_repeat_does_not_undo_the_first_result() {
+    let f = fx();
+    let p = f.person(0).id;
+    let m1 = set_outcome(&f.store, p, "phone");
+    let batch = f.store.take_push_batch(500).unwrap();
+    // Rejected first, then "applied" in the same answer: the first result stands.
+    let mut refused = applied(m1, 0);
+    refused.status = MutationStatus::Rejected;
+    refused.message = Some("no".into());
+    let done = f
+        .store
+        .apply_push_results(&batch, &push_answer(vec![refused, applied(m1, 2)]))
+        .unwrap();
+    assert_eq!((done.applied, done.rejected, done.unanswered), (0, 1, 0));
+    let outbox = f.store.outbox().unwrap();
+    assert_eq!(outbox.len(), 1, "the rejected edit stays on the device");
+    assert_eq!(outbox[0].state, OutboxState::Rejected);
+}
+
+#[test]
 fn the_sent_mark_survives_acknowledged_rows_and_retries() {
     let f = fx();
     let (p, q) = (f.person(0).id, f.person(1).id);
