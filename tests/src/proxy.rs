@@ -26,7 +26,9 @@ pub struct Proxy {
     pub addr: SocketAddr,
     pub counters: Arc<Counters>,
     target: Arc<Mutex<SocketAddr>>,
-    /// When set, every `cut_every`-th connection is dropped after part of the response.
+    /// When set, every `cut_every`-th response to a sync request (counted over all
+    /// connections: a device keeps its connection from sync to sync) is dropped after part of
+    /// it, with its connection.
     cut_every: Arc<AtomicU64>,
     down_now: Arc<AtomicBool>,
     /// Each direction's delay, in microseconds (0: none).
@@ -56,24 +58,26 @@ impl Proxy {
             p.down_now.clone(),
             p.delay_us.clone(),
         );
+        let responses = Arc::new(AtomicU64::new(0));
         tokio::spawn(async move {
-            let mut n: u64 = 0;
             while let Ok((client, _)) = listener.accept().await {
-                n += 1;
                 if down.load(Ordering::SeqCst) {
                     drop(client);
                     continue;
                 }
-                let every = cut_every.load(Ordering::SeqCst);
-                let cut = every > 0 && n.is_multiple_of(every);
                 let to = *target.lock().expect("target");
-                let counters = counters.clone();
+                let link = Link {
+                    counters: counters.clone(),
+                    down: down.clone(),
+                    cut_every: cut_every.clone(),
+                    responses: responses.clone(),
+                };
                 let delay = Duration::from_micros(delay_us.load(Ordering::SeqCst));
                 tokio::spawn(async move {
                     let _ = if delay.is_zero() {
-                        pipe(client, to, counters, cut).await
+                        pipe(client, to, link).await
                     } else {
-                        pipe_delayed(client, to, counters, delay).await
+                        pipe_delayed(client, to, link, delay).await
                     };
                 });
             }
@@ -91,12 +95,14 @@ impl Proxy {
         *self.target.lock().expect("target") = to;
     }
 
-    /// Cuts every n-th connection mid-response (0 = never).
+    /// Cuts every n-th response to a push or a pull in its middle, with its connection (0 =
+    /// never).
     pub fn cut_every(&self, n: u64) {
         self.cut_every.store(n, Ordering::SeqCst);
     }
 
-    /// Refuses every connection (the device is out of signal) until set back.
+    /// Refuses every connection and drops the open ones at their next bytes (the device is out
+    /// of signal) until set back.
     pub fn set_down(&self, down: bool) {
         self.down_now.store(down, Ordering::SeqCst);
     }
@@ -117,17 +123,45 @@ impl Proxy {
     }
 }
 
-async fn pipe(
-    mut client: TcpStream,
-    to: SocketAddr,
+/// What one connection through the proxy shares with the others.
+struct Link {
     counters: Arc<Counters>,
-    cut: bool,
-) -> std::io::Result<()> {
+    down: Arc<AtomicBool>,
+    cut_every: Arc<AtomicU64>,
+    /// Responses begun, over all connections.
+    responses: Arc<AtomicU64>,
+}
+
+impl Link {
+    /// Bytes may pass: the proxy is not down (or the link is dropped).
+    fn up(&self) -> std::io::Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("out of signal"));
+        }
+        Ok(())
+    }
+
+    /// A response begins: whether it is one to cut.
+    fn cut_this(&self) -> bool {
+        let every = self.cut_every.load(Ordering::SeqCst);
+        let n = self.responses.fetch_add(1, Ordering::SeqCst) + 1;
+        every > 0 && n.is_multiple_of(every)
+    }
+}
+
+const NOT_ASKED: u8 = 0;
+const ASKED: u8 = 1;
+const ASKED_SYNC: u8 = 2;
+
+async fn pipe(mut client: TcpStream, to: SocketAddr, link: Link) -> std::io::Result<()> {
     let mut server = TcpStream::connect(to).await?;
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
     let (mut cr, mut cw) = client.split();
     let (mut sr, mut sw) = server.split();
+    // Set when the device has sent a request the server has not answered yet (the server's
+    // next bytes begin a response): whether it was a sync request, the kind cut.
+    let asked = std::sync::atomic::AtomicU8::new(NOT_ASKED);
     let up = async {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -136,31 +170,39 @@ async fn pipe(
                 sw.shutdown().await?;
                 return Ok::<_, std::io::Error>(());
             }
-            counters.up.fetch_add(n as u64, Ordering::Relaxed);
+            link.up()?;
+            let sync = [&b"POST /api/v1/sync/"[..], &b"GET /api/v1/sync/"[..]]
+                .iter()
+                .any(|p| buf[..n].starts_with(p));
+            // A request's later bytes (its body) leave it as its first ones marked it.
+            let _ = asked.compare_exchange(
+                NOT_ASKED,
+                if sync { ASKED_SYNC } else { ASKED },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            link.counters.up.fetch_add(n as u64, Ordering::Relaxed);
             sw.write_all(&buf[..n]).await?;
         }
     };
     let down = async {
         let mut buf = vec![0u8; 64 * 1024];
-        let mut sent: usize = 0;
         loop {
             let n = sr.read(&mut buf).await?;
             if n == 0 {
                 cw.shutdown().await?;
                 return Ok::<_, std::io::Error>(());
             }
-            if cut {
+            link.up()?;
+            if asked.swap(NOT_ASKED, Ordering::Relaxed) == ASKED_SYNC && link.cut_this() {
                 // Forward only part of the response, then drop the link.
                 let part = (n / 2).max(1).min(n);
-                if sent == 0 {
-                    cw.write_all(&buf[..part]).await?;
-                    counters.down.fetch_add(part as u64, Ordering::Relaxed);
-                }
-                counters.cuts.fetch_add(1, Ordering::Relaxed);
+                cw.write_all(&buf[..part]).await?;
+                link.counters.down.fetch_add(part as u64, Ordering::Relaxed);
+                link.counters.cuts.fetch_add(1, Ordering::Relaxed);
                 return Err(std::io::Error::other("cut"));
             }
-            sent += n;
-            counters.down.fetch_add(n as u64, Ordering::Relaxed);
+            link.counters.down.fetch_add(n as u64, Ordering::Relaxed);
             cw.write_all(&buf[..n]).await?;
         }
     };
@@ -172,7 +214,7 @@ async fn pipe(
 async fn pipe_delayed(
     client: TcpStream,
     to: SocketAddr,
-    counters: Arc<Counters>,
+    link: Link,
     delay: Duration,
 ) -> std::io::Result<()> {
     let server = TcpStream::connect(to).await?;
@@ -180,8 +222,8 @@ async fn pipe_delayed(
     server.set_nodelay(true)?;
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let up = forward_late(cr, sw, delay, counters.clone(), true);
-    let down = forward_late(sr, cw, delay, counters, false);
+    let up = forward_late(cr, sw, delay, &link, true);
+    let down = forward_late(sr, cw, delay, &link, false);
     tokio::try_join!(up, down).map(|_| ())
 }
 
@@ -189,7 +231,7 @@ async fn forward_late(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     delay: Duration,
-    counters: Arc<Counters>,
+    link: &Link,
     up: bool,
 ) -> std::io::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
@@ -200,7 +242,12 @@ async fn forward_late(
             if n == 0 {
                 return Ok::<_, std::io::Error>(());
             }
-            let counter = if up { &counters.up } else { &counters.down };
+            link.up()?;
+            let counter = if up {
+                &link.counters.up
+            } else {
+                &link.counters.down
+            };
             counter.fetch_add(n as u64, Ordering::Relaxed);
             let due = tokio::time::Instant::now() + delay;
             if tx.send((due, buf[..n].to_vec())).is_err() {

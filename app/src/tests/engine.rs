@@ -33,6 +33,32 @@ async fn signed_in(mock: &Mock) -> (tempfile::TempDir, Store, SyncEngine) {
     (dir, store, e)
 }
 
+/// Syncs to the same server reuse the kept client's connection; another account's token
+/// gets a client of its own.
+#[tokio::test]
+async fn syncs_reuse_the_connection_of_the_sync_before() {
+    let mock = Mock::start().await;
+    let (_dir, store, e) = signed_in(&mock).await;
+    e.sync_once(&store).await.unwrap();
+    let after_first = mock.with(|s| s.connections.len());
+    for _ in 0..3 {
+        e.sync_once(&store).await.unwrap();
+    }
+    assert_eq!(
+        mock.with(|s| s.connections.len()),
+        after_first,
+        "later syncs opened connections of their own"
+    );
+    // Another device's store (another token) on the same engine: a client made for it.
+    let (_dir2, _path2, other) = empty_store();
+    e.login(&other, &mock.url, "li", PASSWORD, "other phone")
+        .await
+        .unwrap();
+    let before = mock.with(|s| s.connections.len());
+    e.sync_once(&other).await.unwrap();
+    assert!(mock.with(|s| s.connections.len()) > before);
+}
+
 #[tokio::test]
 async fn login_pull_edit_push_changes_the_server() {
     let mock = Mock::start().await;

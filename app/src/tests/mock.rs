@@ -69,6 +69,8 @@ pub(crate) struct MockState {
     /// Pushes at the server now, and the most at once.
     pub at_once: usize,
     pub most_at_once: usize,
+    /// The client ends of the connections requests came on.
+    pub connections: std::collections::BTreeSet<std::net::SocketAddr>,
 }
 
 pub(crate) type Shared = Arc<Mutex<MockState>>;
@@ -76,6 +78,17 @@ pub(crate) type Shared = Arc<Mutex<MockState>>;
 pub(crate) struct Mock {
     pub url: String,
     pub state: Shared,
+}
+
+/// Notes the connection each request came on.
+async fn note_connection(
+    State(state): State<Shared>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    state.lock().unwrap().connections.insert(peer);
+    next.run(req).await
 }
 
 impl Mock {
@@ -117,6 +130,7 @@ impl Mock {
             push_delay: std::time::Duration::ZERO,
             at_once: 0,
             most_at_once: 0,
+            connections: std::collections::BTreeSet::new(),
         }));
         let app = Router::new()
             .route("/api/v1/auth/login", post(login))
@@ -124,10 +138,21 @@ impl Mock {
             .route("/api/v1/sync/pull", get(pull))
             .route("/api/v1/forms/{version}", get(form))
             .route("/api/v1/progress", get(progress))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                note_connection,
+            ))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
         Mock { url, state }
     }
 
