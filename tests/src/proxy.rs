@@ -128,7 +128,7 @@ struct Link {
     counters: Arc<Counters>,
     down: Arc<AtomicBool>,
     cut_every: Arc<AtomicU64>,
-    /// Responses begun, over all connections.
+    /// Sync responses begun, over all connections.
     responses: Arc<AtomicU64>,
 }
 
@@ -141,7 +141,7 @@ impl Link {
         Ok(())
     }
 
-    /// A response begins: whether it is one to cut.
+    /// A sync response begins: whether it is one to cut.
     fn cut_this(&self) -> bool {
         let every = self.cut_every.load(Ordering::SeqCst);
         let n = self.responses.fetch_add(1, Ordering::SeqCst) + 1;
@@ -149,19 +149,15 @@ impl Link {
     }
 }
 
-const NOT_ASKED: u8 = 0;
-const ASKED: u8 = 1;
-const ASKED_SYNC: u8 = 2;
-
 async fn pipe(mut client: TcpStream, to: SocketAddr, link: Link) -> std::io::Result<()> {
     let mut server = TcpStream::connect(to).await?;
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
     let (mut cr, mut cw) = client.split();
     let (mut sr, mut sw) = server.split();
-    // Set when the device has sent a request the server has not answered yet (the server's
-    // next bytes begin a response): whether it was a sync request, the kind cut.
-    let asked = std::sync::atomic::AtomicU8::new(NOT_ASKED);
+    // Set when the device has sent a sync request (a push or a pull, the kind cut) that the
+    // server has not begun to answer: the server's next bytes begin its response.
+    let sync_asked = AtomicBool::new(false);
     let up = async {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -171,16 +167,12 @@ async fn pipe(mut client: TcpStream, to: SocketAddr, link: Link) -> std::io::Res
                 return Ok::<_, std::io::Error>(());
             }
             link.up()?;
-            let sync = [&b"POST /api/v1/sync/"[..], &b"GET /api/v1/sync/"[..]]
+            if [&b"POST /api/v1/sync/"[..], &b"GET /api/v1/sync/"[..]]
                 .iter()
-                .any(|p| buf[..n].starts_with(p));
-            // A request's later bytes (its body) leave it as its first ones marked it.
-            let _ = asked.compare_exchange(
-                NOT_ASKED,
-                if sync { ASKED_SYNC } else { ASKED },
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+                .any(|p| buf[..n].starts_with(p))
+            {
+                sync_asked.store(true, Ordering::Relaxed);
+            }
             link.counters.up.fetch_add(n as u64, Ordering::Relaxed);
             sw.write_all(&buf[..n]).await?;
         }
@@ -194,7 +186,7 @@ async fn pipe(mut client: TcpStream, to: SocketAddr, link: Link) -> std::io::Res
                 return Ok::<_, std::io::Error>(());
             }
             link.up()?;
-            if asked.swap(NOT_ASKED, Ordering::Relaxed) == ASKED_SYNC && link.cut_this() {
+            if sync_asked.swap(false, Ordering::Relaxed) && link.cut_this() {
                 // Forward only part of the response, then drop the link.
                 let part = (n / 2).max(1).min(n);
                 cw.write_all(&buf[..part]).await?;

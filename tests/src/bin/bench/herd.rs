@@ -38,8 +38,8 @@ pub(crate) async fn herd(t: &mut Table) -> anyhow::Result<()> {
     let (url, _dir) = tmpfs_url();
     run_backend("SQLite", &url, 1, None, t).await?;
     if postgres_installed() {
-        // A cluster of its own: the shared one still works off the sections before (a million
-        // persons' write-ahead log and statistics), which slowed this herd to a third.
+        // A cluster of its own: in the one the million-survey sections used, PostgreSQL spent
+        // four times the CPU a sync (cause not found; docs/benchmarks.md).
         let pg = TempPostgres::start();
         let url = pg.fresh_db();
         run_backend(
